@@ -1,0 +1,2 @@
+"""raycurate."""
+__version__ = "0.1.0"

@@ -1,0 +1,34 @@
+"""Analysers: plain classes that score images. The Ray wiring lives in :mod:`raycurate.pipeline`."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .base import Analyzer, Resources
+from .content_vector import ContentVectorAnalyzer
+from .face import FaceAnalyzer, FaceDetector, HaarFaceDetector
+from .nsfw import NsfwAnalyzer
+from .quality import QualityAnalyzer
+
+# Config section name -> class. Order is the order of the actor pools in the pipeline.
+ANALYZERS: dict[str, type[Analyzer]] = {
+    "quality": QualityAnalyzer,
+    "content": ContentVectorAnalyzer,
+    "face": FaceAnalyzer,
+    "nsfw": NsfwAnalyzer,
+}
+
+
+def build_analyzer(name: str, section: Mapping[str, Any]) -> Analyzer:
+    """An analyser from its config section (``enabled`` is the caller's business)."""
+    kwargs = {k: v for k, v in section.items() if k != "enabled"}
+    return ANALYZERS[name](**kwargs)
+
+
+def enabled_analyzers(cfg: Mapping[str, Any]) -> list[Analyzer]:
+    return [build_analyzer(name, cfg["analyzers"][name])
+            for name in ANALYZERS if cfg["analyzers"][name]["enabled"]]
+
+
+__all__ = ["ANALYZERS", "Analyzer", "ContentVectorAnalyzer", "FaceAnalyzer", "FaceDetector",
+           "HaarFaceDetector", "NsfwAnalyzer", "QualityAnalyzer", "Resources", "build_analyzer",
+           "enabled_analyzers"]

@@ -1,0 +1,94 @@
+"""NSFW detection with NudeNet's shipped detector (``nudenet/320n.onnx``).
+
+NudeNet returns boxes of body-part classes; raycurate keeps every detection,
+turns classes at or above ``threshold`` into labels, and sums the explicit ones
+into one score: the highest confidence among the *exposed* explicit classes.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from .base import Analyzer
+
+EXPLICIT_CLASSES = frozenset({
+    "FEMALE_GENITALIA_EXPOSED", "MALE_GENITALIA_EXPOSED", "FEMALE_BREAST_EXPOSED",
+    "ANUS_EXPOSED", "BUTTOCKS_EXPOSED",
+})
+
+DETECTION_TYPE = pa.struct([
+    pa.field("label", pa.string()),
+    pa.field("score", pa.float32()),
+    pa.field("box", pa.list_(pa.float32(), 4)),  # x1, y1, x2, y2 as fractions of width/height
+])
+
+
+class NsfwAnalyzer(Analyzer):
+    name = "nsfw"
+    model_id = "nudenet-320n"
+
+    def __init__(self, *, threshold: float = 0.5, intra_op_threads: int = 1, batch_size: int = 16,
+                 num_cpus: float = 1.0, device: str = "cpu") -> None:
+        super().__init__(batch_size=batch_size, num_cpus=num_cpus, device=device)
+        self.threshold = threshold
+        self.intra_op_threads = intra_op_threads
+        self._detector = None
+
+    @classmethod
+    def output_fields(cls) -> list[pa.Field]:
+        return [
+            pa.field("nsfw_score", pa.float32()),
+            pa.field("nsfw_labels", pa.list_(pa.string())),
+            pa.field("nsfw_detections", pa.list_(DETECTION_TYPE)),
+        ]
+
+    def load(self) -> None:
+        import onnxruntime as ort
+        import nudenet
+        from nudenet import NudeDetector
+
+        model_path = os.path.join(os.path.dirname(nudenet.__file__), "320n.onnx")
+        if not os.path.isfile(model_path):
+            raise FileNotFoundError(f"NudeNet model missing at {model_path}: reinstall nudenet (it ships the file)")
+        detector = NudeDetector(model_path=model_path)
+        # NudeDetector builds its session with onnxruntime's defaults (all cores, default
+        # providers); rebuild it from the same file with the threads and device asked for.
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.intra_op_threads
+        options.inter_op_num_threads = 1
+        providers = ["CPUExecutionProvider"]
+        if self.resources.device.startswith("cuda"):
+            providers.insert(0, "CUDAExecutionProvider")
+        detector.onnx_session = ort.InferenceSession(model_path, sess_options=options, providers=providers)
+        self._detector = detector
+
+    def model_version(self) -> str:
+        from importlib.metadata import version
+
+        return f"nudenet-{version('nudenet')}"
+
+    def analyze(self, images: Sequence[np.ndarray]) -> list[dict[str, Any]]:
+        assert self._detector is not None
+        # NudeNet's own file path reads BGR with cv2.imread; give it the same.
+        bgr = [np.ascontiguousarray(img[:, :, ::-1]) for img in images]
+        results = self._detector.detect_batch(bgr, batch_size=len(bgr))
+        out = []
+        for img, dets in zip(images, results):
+            h, w = img.shape[:2]
+            detections = [{
+                "label": d["class"],
+                "score": float(d["score"]),
+                "box": [d["box"][0] / w, d["box"][1] / h, (d["box"][0] + d["box"][2]) / w,
+                        (d["box"][1] + d["box"][3]) / h],
+            } for d in dets]
+            labels = sorted({d["label"] for d in detections if d["score"] >= self.threshold})
+            explicit = [d["score"] for d in detections if d["label"] in EXPLICIT_CLASSES]
+            out.append({
+                "nsfw_score": max(explicit) if explicit else 0.0,
+                "nsfw_labels": labels,
+                "nsfw_detections": detections,
+            })
+        return out

@@ -1,0 +1,178 @@
+"""Configuration: defaults from ``configs/default.yaml``, overrides, validation.
+
+Only this module and :mod:`raycurate.cli` read YAML. A bad key or value raises
+:class:`ConfigError` naming the key, before any work starts.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration key or value that raycurate cannot use."""
+
+
+# Keys that may be null, with the type a non-null value must have. Every other
+# key takes the type of its default value.
+NULLABLE: dict[str, tuple[type, ...]] = {
+    "ray.address": (str,),
+    "ray.num_cpus": (int, float),
+    "ray.num_gpus": (int, float),
+    "ray.max_actors_per_analyzer": (int,),
+    "input.max_files": (int,),
+    "filter.min_faces": (int,),
+    "filter.max_faces": (int,),
+    "filter.max_nsfw_score": (int, float),
+    "filter.min_side": (int,),
+    "filter.where": (str,),
+}
+
+
+def _positive(v: Any) -> bool:
+    return v > 0
+
+
+def _fraction(v: Any) -> bool:
+    return 0.0 <= v <= 1.0
+
+
+def _non_negative(v: Any) -> bool:
+    return v >= 0
+
+
+# Value checks by key suffix or full key: (predicate, what it must be).
+_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "batch_size": (_positive, "a positive integer"),
+    "num_cpus": (_positive, "a positive number"),
+    "device": (lambda v: v == "cpu" or v == "cuda" or v.startswith("cuda:"), "'cpu', 'cuda' or 'cuda:N'"),
+    "decode.max_side": (_positive, "a positive integer"),
+    "decode.max_pixels": (_positive, "a positive integer"),
+    "input.read_threads": (_positive, "a positive integer"),
+    "input.max_files": (_positive, "a positive integer"),
+    "ray.gpu_memory_gb": (_positive, "a positive number"),
+    "ray.max_actors_per_analyzer": (_positive, "a positive integer"),
+    "analyzers.quality.analysis_side": (_positive, "a positive integer"),
+    "analyzers.quality.blur_threshold": (_non_negative, "a number >= 0"),
+    "analyzers.face.detector": (lambda v: v in ("opencv_haar",), "one of: opencv_haar"),
+    "analyzers.face.detection_side": (_positive, "a positive integer"),
+    "analyzers.face.scale_factor": (lambda v: v > 1.0, "a number > 1"),
+    "analyzers.face.min_neighbors": (_non_negative, "an integer >= 0"),
+    "analyzers.face.min_face_fraction": (_fraction, "a number in [0, 1]"),
+    "analyzers.face.nms_iou": (_fraction, "a number in [0, 1]"),
+    "analyzers.nsfw.threshold": (_fraction, "a number in [0, 1]"),
+    "analyzers.nsfw.intra_op_threads": (_positive, "a positive integer"),
+    "filter.min_faces": (_non_negative, "an integer >= 0"),
+    "filter.max_faces": (_non_negative, "an integer >= 0"),
+    "filter.max_nsfw_score": (_fraction, "a number in [0, 1]"),
+    "filter.min_side": (_non_negative, "an integer >= 0"),
+    "export.copy_threads": (_positive, "a positive integer"),
+}
+
+
+def load_yaml(path: str | os.PathLike) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {p} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p} must hold a mapping at the top level")
+    return data
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    """Parse one ``--set key=value``; the value is read as YAML (``1``, ``0.5``, ``null``, ``true``)."""
+    if "=" not in item:
+        raise ConfigError(f"--set expects key=value, got {item!r}")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set expects key=value, got {item!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def _merge(base: dict, override: Mapping, prefix: str = "") -> None:
+    for key, value in override.items():
+        full = f"{prefix}{key}"
+        if key not in base:
+            raise ConfigError(f"unknown config key: {full}")
+        if isinstance(base[key], dict):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"config key {full} must be a mapping, got {type(value).__name__}")
+            _merge(base[key], value, prefix=f"{full}.")
+        else:
+            base[key] = value
+
+
+def _set_dotted(cfg: dict, key: str, value: Any) -> None:
+    node = cfg
+    parts = key.split(".")
+    for i, part in enumerate(parts[:-1]):
+        if part not in node or not isinstance(node[part], dict):
+            raise ConfigError(f"unknown config key: {'.'.join(parts[: i + 1])}" if part not in node
+                              else f"unknown config key: {key}")
+        node = node[part]
+    if parts[-1] not in node:
+        raise ConfigError(f"unknown config key: {key}")
+    if isinstance(node[parts[-1]], dict):
+        raise ConfigError(f"config key {key} is a section; set one of its keys")
+    node[parts[-1]] = value
+
+
+def _type_ok(value: Any, types: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):
+        return bool in types
+    if float in types and isinstance(value, int):
+        return True
+    return isinstance(value, types)
+
+
+def _validate(cfg: dict, defaults: dict, prefix: str = "") -> None:
+    for key, default in defaults.items():
+        full = f"{prefix}{key}"
+        value = cfg[key]
+        if isinstance(default, dict):
+            _validate(value, default, prefix=f"{full}.")
+            continue
+        if value is None:
+            if full not in NULLABLE:
+                raise ConfigError(f"config key {full} may not be null")
+            continue
+        types = NULLABLE.get(full) or ((float,) if isinstance(default, float) else (type(default),))
+        if not _type_ok(value, types):
+            names = " or ".join(t.__name__ for t in types)
+            raise ConfigError(f"config key {full} must be {names}, got {value!r}")
+        check = _CHECKS.get(full) or _CHECKS.get(key)
+        if check is not None and not check[0](value):
+            raise ConfigError(f"config key {full} must be {check[1]}, got {value!r}")
+        if isinstance(default, float) and isinstance(value, int):
+            cfg[key] = float(value)
+
+
+def load_config(
+    config_file: str | os.PathLike | None = None,
+    overrides: Iterable[tuple[str, Any]] = (),
+) -> dict:
+    """Defaults, then ``config_file``, then ``overrides`` (dotted keys); validated."""
+    defaults = load_yaml(DEFAULT_CONFIG)
+    cfg = copy.deepcopy(defaults)
+    if config_file is not None:
+        _merge(cfg, load_yaml(config_file))
+    for key, value in overrides:
+        _set_dotted(cfg, key, value)
+    _validate(cfg, defaults)
+    return cfg

@@ -1,0 +1,199 @@
+"""The Ray Data pipeline: the only module that imports ray.
+
+list (driver) -> read + decode (Ray tasks) -> one actor pool per analyser
+(``map_batches`` with ``ActorPoolStrategy``) -> streamed write to LanceDB
+(each write task appends its rows; nothing is collected on the driver).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import ray
+from ray.data import ActorPoolStrategy, Datasink
+from ray.data.block import Block, BlockAccessor
+
+from .analyzers import ANALYZERS, build_analyzer
+from .decode import DecodeError, decode_image
+from .resources import ActorRequest, actor_request
+from .sources import FileRef, content_id, read_bytes
+from .store.schema import CORE_FIELDS, conform, images_schema
+from .store.table import open_or_create_images_table
+
+log = logging.getLogger(__name__)
+
+# Decoded pixels travel between stages as raw bytes plus their shape, so every
+# column has a plain, declared Arrow type (no tensor extension types).
+PIXEL_FIELDS = [pa.field("pixels", pa.large_binary()), pa.field("pixels_h", pa.int32()),
+                pa.field("pixels_w", pa.int32())]
+_DECODE_NAMES = ("id", "uri", "media_type", "file_size", "format", "mode", "width", "height",
+                 "exif_orientation", "n_frames", "error", "warning", "decode_ms")
+DECODE_SCHEMA = pa.schema([f for f in CORE_FIELDS if f.name in _DECODE_NAMES] + PIXEL_FIELDS)
+
+
+def init_ray(ray_cfg: Mapping[str, Any]) -> None:
+    """Join the configured cluster, or start a local Ray (once per process)."""
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {"include_dashboard": False, "ignore_reinit_error": True,
+                              "logging_level": logging.WARNING}
+    if ray_cfg.get("address"):
+        ray.init(address=ray_cfg["address"], **kwargs)
+        return
+    if ray_cfg.get("num_cpus") is not None:
+        kwargs["num_cpus"] = ray_cfg["num_cpus"]
+    if ray_cfg.get("num_gpus") is not None:
+        kwargs["num_gpus"] = ray_cfg["num_gpus"]
+    ray.init(**kwargs)
+
+
+def decode_row(uri: str, size: int, *, max_side: int, max_pixels: int) -> dict[str, Any]:
+    """Read one file, hash it, decode it; a failure becomes the row's ``error``."""
+    start = time.perf_counter()
+    row: dict[str, Any] = {name: None for name in DECODE_SCHEMA.names}
+    row.update(uri=uri, media_type="image", file_size=int(size))
+    try:
+        data = read_bytes(uri)
+        row["id"] = content_id(data)
+        row["file_size"] = len(data)
+        img = decode_image(data, max_side=max_side, max_pixels=max_pixels)
+        row.update(format=img.format, mode=img.mode, width=img.width, height=img.height,
+                   exif_orientation=img.orientation, n_frames=img.n_frames, warning=img.warning,
+                   pixels=img.rgb.tobytes(), pixels_h=img.rgb.shape[0], pixels_w=img.rgb.shape[1])
+    except DecodeError as exc:
+        row["error"] = str(exc)
+    except OSError as exc:
+        row["id"] = row["id"] or content_id(uri.encode())  # unreadable: an id from its name
+        row["error"] = f"cannot read file: {exc}"
+    row["decode_ms"] = (time.perf_counter() - start) * 1000.0
+    return row
+
+
+def read_and_decode(batch: pa.Table, *, max_side: int, max_pixels: int) -> pa.Table:
+    rows = [decode_row(str(uri), int(size), max_side=max_side, max_pixels=max_pixels)
+            for uri, size in zip(batch.column("uri").to_pylist(), batch.column("size").to_pylist())]
+    return pa.Table.from_pylist(rows, schema=DECODE_SCHEMA)
+
+
+def images_of(batch: pa.Table) -> list[np.ndarray]:
+    """The RGB arrays of a batch (views on the Arrow buffers; a failed row gives a 1x1 image)."""
+    out = []
+    for buf, h, w in zip(batch.column("pixels").to_pylist(), batch.column("pixels_h").to_pylist(),
+                         batch.column("pixels_w").to_pylist()):
+        out.append(np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3) if buf is not None
+                   else np.zeros((1, 1, 3), np.uint8))
+    return out
+
+
+class AnalyzerActor:
+    """Ray actor around one plain analyser: builds it and loads its model once."""
+
+    def __init__(self, name: str, section: Mapping[str, Any]) -> None:
+        self.analyzer = build_analyzer(name, section)
+        self.analyzer.setup()
+        self.fields = type(self.analyzer).fields()
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        out = self.analyzer({"image": images_of(batch), "error": batch.column("error").to_pylist()})
+        for f in self.fields:
+            batch = batch.append_column(f, pa.array(out[f.name], type=f.type))
+        return batch
+
+
+class LanceImagesSink(Datasink):
+    """Appends each write task's rows to the LanceDB ``images`` table (from the workers)."""
+
+    def __init__(self, db_uri: str, schema: pa.Schema, run_id: str, rows_per_write: int = 256) -> None:
+        self.db_uri = db_uri
+        self.schema = schema
+        self.run_id = run_id
+        self.rows_per_write = rows_per_write
+
+    @property
+    def min_rows_per_write(self) -> int:
+        return self.rows_per_write
+
+    def on_write_start(self, schema: pa.Schema | None = None) -> None:
+        open_or_create_images_table(self.db_uri, self.schema)
+
+    def write(self, blocks: Iterable[Block], ctx: Any) -> int:
+        tables = []
+        for block in blocks:
+            t = BlockAccessor.for_block(block).to_arrow()
+            if t.num_rows == 0:
+                continue
+            t = t.drop_columns([f.name for f in PIXEL_FIELDS if f.name in t.column_names])
+            n = t.num_rows
+            t = t.append_column("run_id", pa.array([self.run_id] * n, pa.string()))
+            t = t.append_column("analyzed_at", pa.array([datetime.now(timezone.utc)] * n,
+                                                        pa.timestamp("us", tz="UTC")))
+            tables.append(conform(t, self.schema))
+        if not tables:
+            return 0
+        data = pa.concat_tables(tables)
+        table = open_or_create_images_table(self.db_uri, self.schema)
+        table.add(data)
+        return data.num_rows
+
+    def get_name(self) -> str:
+        return "WriteLanceDB"
+
+
+@dataclass
+class PipelineResult:
+    rows_written: int
+    seconds: float
+    actors: dict[str, ActorRequest] = field(default_factory=dict)
+
+
+def cluster_resources() -> tuple[float, float]:
+    res = ray.cluster_resources()
+    return float(res.get("CPU", 0.0)), float(res.get("GPU", 0.0))
+
+
+def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: str, run_id: str) -> PipelineResult:
+    """Decode and analyse ``files`` (images) on Ray and append the rows to LanceDB."""
+    start = time.perf_counter()
+    init_ray(cfg["ray"])
+    cpus, gpus = cluster_resources()
+    dec = cfg["decode"]
+
+    items = [{"uri": f.uri, "size": f.size} for f in files]
+    n_blocks = max(1, min(len(items), int(cpus) * 4, (len(items) + dec["batch_size"] - 1) // dec["batch_size"]))
+    ds = ray.data.from_items(items, override_num_blocks=n_blocks)
+    ds = ds.map_batches(read_and_decode, batch_size=dec["batch_size"], batch_format="pyarrow",
+                        fn_kwargs={"max_side": dec["max_side"], "max_pixels": dec["max_pixels"]},
+                        num_cpus=0.5)
+
+    requests: dict[str, ActorRequest] = {}
+    for name in ANALYZERS:
+        section = cfg["analyzers"][name]
+        if not section["enabled"]:
+            continue
+        analyzer = build_analyzer(name, section)  # validates arguments on the driver; no model loaded
+        req = actor_request(analyzer.resources, cluster_cpus=cpus, cluster_gpus=gpus,
+                            gpu_memory_gb=cfg["ray"]["gpu_memory_gb"],
+                            max_actors=cfg["ray"]["max_actors_per_analyzer"])
+        requests[name] = req
+        ds = ds.map_batches(
+            AnalyzerActor, fn_constructor_args=(name, dict(section)), batch_size=analyzer.resources.batch_size,
+            batch_format="pyarrow", compute=ActorPoolStrategy(min_size=1, max_size=req.max_actors),
+            num_cpus=req.num_cpus, num_gpus=req.num_gpus or None)
+
+    needed = sum(r.num_cpus for r in requests.values())
+    if needed > cpus:
+        raise RuntimeError(
+            f"the analysers' actor pools need {needed:g} CPUs to start one actor each but the Ray cluster "
+            f"has {cpus:g}; lower analyzers.*.num_cpus or add CPUs")
+
+    schema = images_schema()
+    sink = LanceImagesSink(db_uri, schema, run_id)
+    ds.write_datasink(sink)
+    written = open_or_create_images_table(db_uri, schema).count_rows(f"run_id = '{run_id}'")
+    return PipelineResult(rows_written=written, seconds=time.perf_counter() - start, actors=requests)

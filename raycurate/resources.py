@@ -1,0 +1,56 @@
+"""How an analyser's declared needs become Ray resource requests. The one place for the rule.
+
+GPU fraction: an actor needs its model's memory plus ``batch_size`` images'
+activations, with 20% headroom, out of one GPU's memory; the fraction is
+rounded *up* to a power of two (1/16, 1/8, 1/4, 1/2, 1) so that actors pack
+evenly onto a GPU. For example a model of 1.2 GB with 250 MB per image at batch
+size 8 on a 16 GB GPU: (1200 + 8 * 250) * 1.2 / 16384 = 0.23 -> 0.25 GPU, so
+four actors share one GPU. A CPU analyser asks for no GPU.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .analyzers.base import Resources
+
+HEADROOM = 1.2
+MIN_GPU_FRACTION = 1.0 / 16.0
+
+
+def gpu_fraction(res: Resources, gpu_memory_gb: float) -> float:
+    """Fraction of one GPU for one actor of an analyser with these resources."""
+    if not res.device.startswith("cuda"):
+        return 0.0
+    need_mb = (res.gpu_model_mb + res.batch_size * res.gpu_item_mb) * HEADROOM
+    raw = need_mb / (gpu_memory_gb * 1024.0)
+    if raw >= 1.0:
+        return 1.0
+    if raw <= MIN_GPU_FRACTION:
+        return MIN_GPU_FRACTION
+    return 2.0 ** math.ceil(math.log2(raw))
+
+
+@dataclass(frozen=True)
+class ActorRequest:
+    num_cpus: float
+    num_gpus: float
+    max_actors: int
+
+
+def actor_request(res: Resources, *, cluster_cpus: float, cluster_gpus: float, gpu_memory_gb: float,
+                  max_actors: int | None) -> ActorRequest:
+    """Ray resources of one actor and the most actors its pool may grow to."""
+    gpus = gpu_fraction(res, gpu_memory_gb)
+    if gpus > 0:
+        if cluster_gpus <= 0:
+            raise RuntimeError(
+                f"an analyser asks for device={res.device!r} but the Ray cluster has no GPU; "
+                "set its device to cpu or join a cluster with GPUs")
+        fit = int(cluster_gpus / gpus)
+    else:
+        fit = int(cluster_cpus / res.num_cpus)
+    cap = max(1, fit)
+    if max_actors is not None:
+        cap = min(cap, max_actors)
+    return ActorRequest(num_cpus=res.num_cpus, num_gpus=gpus, max_actors=cap)

@@ -1,0 +1,48 @@
+"""Opening and creating the LanceDB ``images`` table."""
+from __future__ import annotations
+
+import os
+
+from typing import Any
+
+import pyarrow as pa
+
+from .schema import TABLE_NAME, images_schema
+
+
+def _connect(db_uri: str) -> Any:
+    import lancedb  # imported late: lancedb's runtime must not be forked by ray.init
+
+    if "://" not in db_uri:
+        db_uri = os.path.abspath(db_uri)
+        os.makedirs(db_uri, exist_ok=True)
+    return lancedb.connect(db_uri)
+
+
+def _table_names(db: Any) -> list[str]:
+    listed = db.list_tables()
+    return list(getattr(listed, "tables", listed))
+
+
+def open_or_create_images_table(db_uri: str, schema: pa.Schema | None = None) -> Any:
+    """The ``images`` table, created empty with ``schema`` (default: every analyser) when absent."""
+    schema = schema or images_schema()
+    db = _connect(db_uri)
+    if TABLE_NAME in _table_names(db):
+        table = db.open_table(TABLE_NAME)
+        missing = [f for f in schema if f.name not in table.schema.names]
+        if missing:
+            table.add_columns([f.with_nullable(True) for f in missing])
+        return table
+    try:
+        return db.create_table(TABLE_NAME, schema=schema)
+    except (ValueError, OSError):
+        # Another process created it between our check and create.
+        return db.open_table(TABLE_NAME)
+
+
+def open_images_table(db_uri: str) -> Any:
+    db = _connect(db_uri)
+    if TABLE_NAME not in _table_names(db):
+        raise FileNotFoundError(f"no '{TABLE_NAME}' table in LanceDB at {db_uri}")
+    return db.open_table(TABLE_NAME)

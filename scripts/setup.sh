@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Make a fresh machine ready to run raycurate: a virtual environment with the
+# pinned stack and the OpenCV fix. Safe to run again: it does nothing when the
+# environment already matches pyproject.toml and constraints.txt.
+#
+#   scripts/setup.sh            # creates ./.venv
+#   VENV=/opt/rc scripts/setup.sh
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${VENV:-$ROOT/.venv}"
+PYTHON="${PYTHON:-python3}"
+OPENCV_VERSION="4.14.0.94"
+
+cd "$ROOT"
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[setup] creating virtual environment $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+
+stamp="$VENV/.raycurate-setup"
+want="$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+   && "$PY" -c "import raycurate, cv2, ray, lancedb, nudenet" 2>/dev/null; then
+  echo "[setup] environment is up to date ($VENV)"
+  exit 0
+fi
+
+echo "[setup] installing raycurate and its stack (several minutes on a fresh machine)"
+"$PY" -m pip install --quiet --upgrade "pip>=24" setuptools wheel
+"$PY" -m pip install --quiet -c constraints.txt -e ".[dev]"
+
+# OpenCV clash: scenedetect/insightface/ultralytics pull opencv-python, nudenet
+# pulls opencv-python-headless, deepface pulls opencv-contrib-python-headless.
+# They all write the same cv2/ folder, so whichever installs last wins and the
+# others' files are half-overwritten. Keep exactly one: the contrib headless
+# wheel, which ships the Haar cascades (cv2/data) that raycurate uses.
+echo "[setup] OpenCV: keeping only opencv-contrib-python-headless==$OPENCV_VERSION"
+"$PY" -m pip uninstall --quiet -y opencv-python opencv-python-headless opencv-contrib-python \
+  opencv-contrib-python-headless >/dev/null 2>&1 || true
+"$PY" -m pip install --quiet --no-deps --force-reinstall "opencv-contrib-python-headless==$OPENCV_VERSION"
+
+"$PY" - <<'PYCHECK'
+import os, cv2
+cascade = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
+assert os.path.exists(cascade), f"OpenCV Haar cascades missing: {cascade}"
+print(f"[setup] cv2 {cv2.__version__}, cascades at {cv2.data.haarcascades}")
+PYCHECK
+
+echo "$want" > "$stamp"
+echo "[setup] ready: $VENV"
