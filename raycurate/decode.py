@@ -11,7 +11,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 EXIF_ORIENTATION_TAG = 0x0112
 
@@ -131,4 +131,4 @@ def _resize_max_side(rgb: np.ndarray, max_side: int) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
-__all__ = ["DecodeError", "DecodedImage", "decode_image", "ImageOps"]
+__all__ = ["DecodeError", "DecodedImage", "decode_image"]

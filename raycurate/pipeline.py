@@ -7,7 +7,6 @@ list (driver) -> read + decode (Ray tasks) -> one actor pool per analyser
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -165,11 +164,12 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
     dec = cfg["decode"]
 
     items = [{"uri": f.uri, "size": f.size} for f in files]
-    n_blocks = max(1, min(len(items), int(cpus) * 4, (len(items) + dec["batch_size"] - 1) // dec["batch_size"]))
+    # One block per decode batch: small blocks keep every pool fed and let the busiest one scale out.
+    n_blocks = max(1, (len(items) + dec["batch_size"] - 1) // dec["batch_size"])
     ds = ray.data.from_items(items, override_num_blocks=n_blocks)
     ds = ds.map_batches(read_and_decode, batch_size=dec["batch_size"], batch_format="pyarrow",
                         fn_kwargs={"max_side": dec["max_side"], "max_pixels": dec["max_pixels"]},
-                        num_cpus=0.5)
+                        num_cpus=dec["num_cpus"])
 
     requests: dict[str, ActorRequest] = {}
     for name in ANALYZERS:
@@ -179,18 +179,19 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
         analyzer = build_analyzer(name, section)  # validates arguments on the driver; no model loaded
         req = actor_request(analyzer.resources, cluster_cpus=cpus, cluster_gpus=gpus,
                             gpu_memory_gb=cfg["ray"]["gpu_memory_gb"],
-                            max_actors=cfg["ray"]["max_actors_per_analyzer"])
+                            min_actors=section["min_actors"], max_actors=section["max_actors"])
         requests[name] = req
         ds = ds.map_batches(
             AnalyzerActor, fn_constructor_args=(name, dict(section)), batch_size=analyzer.resources.batch_size,
-            batch_format="pyarrow", compute=ActorPoolStrategy(min_size=1, max_size=req.max_actors),
+            batch_format="pyarrow", compute=ActorPoolStrategy(min_size=req.min_actors, max_size=req.max_actors,
+                                                                max_tasks_in_flight_per_actor=4),
             num_cpus=req.num_cpus, num_gpus=req.num_gpus or None)
 
-    needed = sum(r.num_cpus for r in requests.values())
-    if needed > cpus:
+    needed = dec["num_cpus"] + sum(r.num_cpus * r.min_actors for r in requests.values())
+    if needed > cpus + 1e-9:
         raise RuntimeError(
-            f"the analysers' actor pools need {needed:g} CPUs to start one actor each but the Ray cluster "
-            f"has {cpus:g}; lower analyzers.*.num_cpus or add CPUs")
+            f"the analysers' actor pools need {needed:g} CPUs for their minimum sizes (plus one decode task) "
+            f"but the Ray cluster has {cpus:g}; lower analyzers.*.num_cpus or analyzers.*.min_actors, or add CPUs")
 
     schema = images_schema()
     sink = LanceImagesSink(db_uri, schema, run_id)

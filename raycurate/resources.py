@@ -35,12 +35,17 @@ def gpu_fraction(res: Resources, gpu_memory_gb: float) -> float:
 class ActorRequest:
     num_cpus: float
     num_gpus: float
+    min_actors: int
     max_actors: int
 
 
 def actor_request(res: Resources, *, cluster_cpus: float, cluster_gpus: float, gpu_memory_gb: float,
-                  max_actors: int | None) -> ActorRequest:
-    """Ray resources of one actor and the most actors its pool may grow to."""
+                  min_actors: int = 1, max_actors: int | None = None) -> ActorRequest:
+    """Ray resources of one actor and the size range of its pool.
+
+    The pool autoscales from ``min_actors`` up to ``max_actors`` (default: as many
+    as the cluster's CPUs or GPUs can hold).
+    """
     gpus = gpu_fraction(res, gpu_memory_gb)
     if gpus > 0:
         if cluster_gpus <= 0:
@@ -53,4 +58,5 @@ def actor_request(res: Resources, *, cluster_cpus: float, cluster_gpus: float, g
     cap = max(1, fit)
     if max_actors is not None:
         cap = min(cap, max_actors)
-    return ActorRequest(num_cpus=res.num_cpus, num_gpus=gpus, max_actors=cap)
+    cap = max(cap, min_actors)
+    return ActorRequest(num_cpus=res.num_cpus, num_gpus=gpus, min_actors=min_actors, max_actors=cap)

@@ -18,9 +18,13 @@ ANALYZERS: dict[str, type[Analyzer]] = {
 }
 
 
+# Keys of an analyser's config section that configure its actor pool, not the analyser.
+POOL_KEYS = frozenset({"enabled", "min_actors", "max_actors"})
+
+
 def build_analyzer(name: str, section: Mapping[str, Any]) -> Analyzer:
-    """An analyser from its config section (``enabled`` is the caller's business)."""
-    kwargs = {k: v for k, v in section.items() if k != "enabled"}
+    """An analyser from its config section (the pool keys are the pipeline's business)."""
+    kwargs = {k: v for k, v in section.items() if k not in POOL_KEYS}
     return ANALYZERS[name](**kwargs)
 
 

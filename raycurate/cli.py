@@ -1,0 +1,70 @@
+"""Command line: ``raycurate run INPUT --out OUT [--config FILE] [--set key=value ...] [--db PATH]``.
+
+Exit codes: 0 success (an empty input is a success with an empty result),
+2 bad usage, missing input or bad config (one line on stderr, before any work),
+1 a run that failed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+from .config import ConfigError, load_config, parse_set
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="raycurate", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="curate a folder (or bucket) of images into OUT and a LanceDB table")
+    run.add_argument("input", metavar="INPUT", help="a folder, a file, or s3:// / gs:// URI")
+    run.add_argument("--out", required=True, metavar="OUT", help="output folder (kept images, metadata, manifest)")
+    run.add_argument("--config", metavar="FILE", help="YAML file overriding configs/default.yaml")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override one config key, e.g. --set analyzers.face.min_neighbors=4 (repeatable)")
+    run.add_argument("--db", metavar="PATH", help="LanceDB directory (default: OUT/db); the table is 'images'")
+    sub.add_parser("config", help="print the resolved default configuration")
+    return parser
+
+
+def _fail(msg: str) -> int:
+    print(f"raycurate: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    if args.command == "config":
+        import yaml
+
+        print(yaml.safe_dump(load_config(), sort_keys=False), end="")
+        return 0
+
+    try:
+        cfg = load_config(args.config, [parse_set(item) for item in args.overrides])
+    except ConfigError as exc:
+        return _fail(str(exc))
+
+    from .sources import SourceError, exists
+
+    try:
+        if not exists(args.input):
+            return _fail(f"input not found: {args.input}")
+    except SourceError as exc:
+        return _fail(str(exc))
+    if "://" not in args.input and not os.access(args.input, os.R_OK):
+        return _fail(f"input not readable: {args.input}")
+
+    from .run import curate, summary_table
+
+    report = curate(args.input, out_dir=args.out, cfg=cfg, db_uri=args.db, argv=["raycurate", *argv])
+    print(summary_table(report))
+    if report.counts["images"] == 0:
+        print("no images found: the result is empty")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

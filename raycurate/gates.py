@@ -1,0 +1,47 @@
+"""Gates: decisions over stored scores, as LanceDB SQL predicates.
+
+Analysers score; gates decide. Every gate is a SQL predicate over columns in
+the ``images`` table, so changing a threshold and re-selecting never runs a
+model again. A gate belongs to the analyser whose columns it reads and only
+applies when that analyser ran.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str        # e.g. "face.min_faces"
+    analyzer: str    # the analyser whose columns it reads ("" for core columns / user SQL)
+    predicate: str   # SQL that is true for rows that pass
+
+
+def build_gates(filter_cfg: Mapping[str, Any], analyzers: Sequence[str]) -> list[Gate]:
+    """The gates of a ``filter`` config section, for the analysers that ran."""
+    gates: list[Gate] = []
+    if filter_cfg.get("min_side") is not None:
+        n = int(filter_cfg["min_side"])
+        gates.append(Gate("min_side", "", f"width >= {n} AND height >= {n}"))
+    if "quality" in analyzers and filter_cfg.get("drop_blurry"):
+        gates.append(Gate("quality.drop_blurry", "quality", "quality_is_blurry = false"))
+    if "face" in analyzers:
+        if filter_cfg.get("min_faces") is not None:
+            gates.append(Gate("face.min_faces", "face", f"face_count >= {int(filter_cfg['min_faces'])}"))
+        if filter_cfg.get("max_faces") is not None:
+            gates.append(Gate("face.max_faces", "face", f"face_count <= {int(filter_cfg['max_faces'])}"))
+    if "nsfw" in analyzers and filter_cfg.get("max_nsfw_score") is not None:
+        gates.append(Gate("nsfw.max_score", "nsfw", f"nsfw_score <= {float(filter_cfg['max_nsfw_score'])!r}"))
+    if filter_cfg.get("where"):
+        gates.append(Gate("where", "", f"({filter_cfg['where']})"))
+    return gates
+
+
+def ok_predicate(analyzers: Sequence[str]) -> str:
+    """Rows that decoded and that every analyser handled without error."""
+    return " AND ".join(["error IS NULL"] + [f"{name}_error IS NULL" for name in analyzers])
+
+
+def kept_predicate(gates: Sequence[Gate], analyzers: Sequence[str]) -> str:
+    return " AND ".join([ok_predicate(analyzers)] + [f"({g.predicate})" for g in gates])

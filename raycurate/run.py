@@ -1,0 +1,216 @@
+"""One curation run: list -> Ray pipeline -> gates -> export -> manifest.
+
+Called by the CLI with a validated config; also usable from Python::
+
+    from raycurate.config import load_config
+    from raycurate.run import curate
+    report = curate("photos/", out_dir="out", cfg=load_config())
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Mapping
+
+from . import __version__
+from .analyzers import ANALYZERS, build_analyzer
+from .gates import build_gates, kept_predicate, ok_predicate
+from .sources import IMAGE, OTHER, VIDEO, SourceError, exists, list_media
+
+MAX_LISTED = 1000  # error / file lists in the manifest are capped; counts never are
+LIBRARIES = ("ray", "lancedb", "pyarrow", "numpy", "pillow", "opencv-contrib-python-headless", "nudenet",
+             "onnxruntime")
+
+
+def _lib_version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    out_dir: str
+    db_uri: str
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, Any]:
+        return self.manifest["counts"]
+
+
+def _count(table: Any, where: str) -> int:
+    return int(table.count_rows(where))
+
+
+def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str | None = None,
+           argv: list[str] | None = None, log: Any = None) -> RunReport:
+    """Curate the images under ``input_uri`` into ``out_dir`` and the LanceDB at ``db_uri``."""
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    t_start = time.perf_counter()
+    started_at = datetime.now(timezone.utc)
+    run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    out_dir = os.path.abspath(out_dir) if "://" not in out_dir else out_dir
+    db_uri = db_uri or os.path.join(out_dir, "db")
+    if not exists(input_uri):
+        raise SourceError(f"input not found: {input_uri}")
+    timings: dict[str, float] = {}
+
+    t = time.perf_counter()
+    log(f"[raycurate] listing {input_uri}")
+    files = list_media(input_uri, max_files=cfg["input"]["max_files"], threads=cfg["input"]["read_threads"])
+    timings["list"] = time.perf_counter() - t
+    by_type = {kind: [f for f in files if f.media_type == kind] for kind in (IMAGE, VIDEO, OTHER)}
+    log(f"[raycurate] {len(files)} files: {len(by_type[IMAGE])} images, {len(by_type[VIDEO])} videos, "
+        f"{len(by_type[OTHER])} other")
+    if by_type[VIDEO]:
+        log(f"[raycurate] {len(by_type[VIDEO])} videos listed and counted; the video path is not in this "
+            "version, so they are not analysed")
+
+    enabled = [name for name in ANALYZERS if cfg["analyzers"][name]["enabled"]]
+    analyzers = {name: build_analyzer(name, cfg["analyzers"][name]) for name in enabled}  # no model loaded
+    gates = build_gates(cfg["filter"], enabled)
+    manifest: dict[str, Any] = {
+        "raycurate_version": __version__,
+        "run_id": run_id,
+        "started_at": started_at.isoformat(),
+        "command": argv,
+        "host": {"python": platform.python_version(), "platform": platform.platform()},
+        "libraries": {name: _lib_version(name) for name in LIBRARIES},
+        "input": {
+            "uri": input_uri,
+            "files": len(files),
+            "images": len(by_type[IMAGE]),
+            "videos": len(by_type[VIDEO]),
+            "other": len(by_type[OTHER]),
+            "videos_not_analysed": [f.uri for f in by_type[VIDEO]][:MAX_LISTED],
+            "other_files_skipped": [f.uri for f in by_type[OTHER]][:MAX_LISTED],
+        },
+        "output": {"dir": out_dir, "db": db_uri, "table": "images"},
+        "config": cfg,
+        "models": {name: {"model": a.model_ref, "columns": [f.name for f in type(a).fields()]}
+                   for name, a in analyzers.items()},
+        "gates": [{"name": g.name, "analyzer": g.analyzer or None, "sql": g.predicate} for g in gates],
+    }
+
+    counts: dict[str, Any] = {"images": len(by_type[IMAGE]), "rows_written": 0, "decode_errors": 0,
+                              "analyzers": {}, "gates": {}, "kept": 0, "exact_duplicates": 0, "exported": 0}
+    errors: list[dict[str, str]] = []
+    if by_type[IMAGE]:
+        from .pipeline import run_pipeline  # ray is imported only when there is work for it
+        from .store.table import open_images_table
+
+        t = time.perf_counter()
+        result = run_pipeline(by_type[IMAGE], cfg, db_uri=db_uri, run_id=run_id)
+        timings["pipeline"] = time.perf_counter() - t
+        manifest["ray"] = {name: {"num_cpus": r.num_cpus, "num_gpus": r.num_gpus, "min_actors": r.min_actors,
+                                  "max_actors": r.max_actors,
+                                  "batch_size": cfg["analyzers"][name]["batch_size"]}
+                           for name, r in result.actors.items()}
+
+        t = time.perf_counter()
+        table = open_images_table(db_uri)
+        run = f"run_id = '{run_id}'"
+        counts["rows_written"] = _count(table, run)
+        counts["decode_errors"] = _count(table, f"{run} AND error IS NOT NULL")
+        decoded = f"{run} AND error IS NULL"
+        ok_all = f"{run} AND {ok_predicate(enabled)}"
+        for name in enabled:
+            counts["analyzers"][name] = {
+                "analysed": _count(table, f"{decoded} AND {name}_error IS NULL"),
+                "errored": _count(table, f"{decoded} AND {name}_error IS NOT NULL"),
+                "dropped": sum(_count(table, f"{ok_all} AND NOT ({g.predicate})") for g in gates
+                               if g.analyzer == name),
+            }
+        for g in gates:
+            counts["gates"][g.name] = {"dropped": _count(table, f"{ok_all} AND NOT ({g.predicate})")}
+        keep = f"{run} AND {kept_predicate(gates, enabled)}"
+        for row in table.search().where(f"{run} AND error IS NOT NULL").select(["uri", "error"]) \
+                .limit(MAX_LISTED).to_list():
+            errors.append({"uri": row["uri"], "stage": "decode", "error": row["error"]})
+        for name in enabled:
+            col = f"{name}_error"
+            for row in table.search().where(f"{decoded} AND {col} IS NOT NULL").select(["uri", col]) \
+                    .limit(MAX_LISTED).to_list():
+                errors.append({"uri": row["uri"], "stage": name, "error": row[col]})
+        manifest["mean_ms_per_image"] = _mean_ms(table, decoded, ["decode"] + enabled)
+        timings["select"] = time.perf_counter() - t
+
+        if cfg["export"]["enabled"]:
+            from .export import export_kept
+
+            t = time.perf_counter()
+            exp = export_kept(table, keep, out_dir, copy_images=cfg["export"]["copy_images"],
+                              threads=cfg["export"]["copy_threads"])
+            timings["export"] = time.perf_counter() - t
+            counts.update(kept=exp.kept, exact_duplicates=exp.exact_duplicates, exported=exp.exported,
+                          export_errors=exp.copy_errors)
+        else:
+            counts["kept"] = _count(table, keep)
+        manifest["keep_sql"] = keep
+    else:
+        os.makedirs(out_dir, exist_ok=True)
+        open(os.path.join(out_dir, "metadata.jsonl"), "w").close()
+        log("[raycurate] no images to analyse: empty result")
+
+    timings["total"] = time.perf_counter() - t_start
+    manifest.update(counts=counts, errors=errors[:MAX_LISTED], errors_total=len(errors),
+                    timings_s={k: round(v, 3) for k, v in timings.items()},
+                    finished_at=datetime.now(timezone.utc).isoformat())
+    with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2, default=str)
+    return RunReport(run_id=run_id, out_dir=out_dir, db_uri=db_uri, manifest=manifest)
+
+
+def _mean_ms(table: Any, where: str, steps: list[str]) -> dict[str, float | None]:
+    cols = [f"{s}_ms" for s in steps]
+    data = table.search().where(where).select(cols).limit(None).to_arrow()
+    out: dict[str, float | None] = {}
+    for step, col in zip(steps, cols):
+        values = [v for v in data.column(col).to_pylist() if v is not None]
+        out[step] = round(sum(values) / len(values), 3) if values else None
+    return out
+
+
+def summary_table(report: RunReport) -> str:
+    """The end-of-run summary, as plain text."""
+    m = report.manifest
+    c = m["counts"]
+    inp = m["input"]
+    lines = [
+        f"raycurate run {report.run_id}: {m['timings_s']['total']:.1f} s",
+        f"input   {inp['uri']}: {inp['files']} files = {inp['images']} images, {inp['videos']} videos "
+        f"(not analysed in this version), {inp['other']} other (skipped)",
+        "",
+        f"{'step':<10} {'model':<46} {'in':>6} {'errors':>7} {'dropped':>8} {'ms/img':>8}",
+    ]
+    ms = m.get("mean_ms_per_image", {})
+    lines.append(f"{'decode':<10} {'pillow':<46} {c['images']:>6} {c['decode_errors']:>7} {'-':>8} "
+                 f"{_fmt_ms(ms.get('decode')):>8}")
+    for name, a in c["analyzers"].items():
+        lines.append(f"{name:<10} {m['models'][name]['model'][:46]:<46} {a['analysed'] + a['errored']:>6} "
+                     f"{a['errored']:>7} {a['dropped']:>8} {_fmt_ms(ms.get(name)):>8}")
+    if c["gates"]:
+        lines.append("")
+        lines.append("gates: " + ", ".join(f"{g} dropped {v['dropped']}" for g, v in c["gates"].items()))
+    lines += [
+        "",
+        f"kept    {c['kept']} of {c['images']} images ({c['exact_duplicates']} exact duplicates), "
+        f"exported {c['exported']} -> {report.out_dir}",
+        f"table   {report.db_uri} (table 'images', {c['rows_written']} rows from this run)",
+        f"manifest {os.path.join(report.out_dir, 'manifest.json')}",
+    ]
+    return "\n".join(lines)
+
+
+def _fmt_ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"

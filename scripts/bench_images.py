@@ -1,0 +1,175 @@
+#!/usr/bin/env python
+"""Images/s of the whole pipeline on local Ray vs a plain single-process loop.
+
+Both sides run the same analysers (configs/default.yaml) over the same images
+and write the same rows to LanceDB; they are measured one after the other in
+one process run, and the ratio is printed. Peak memory is the peak of the
+machine's used memory above what it was before each side started (sampled
+every 0.1 s), which counts every Ray worker; the single-process side also
+reports its own peak RSS.
+
+    .venv/bin/python scripts/bench_images.py            # ~200 images made from tests/data
+    .venv/bin/python scripts/bench_images.py --n 400 --cpus 2
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+from PIL import Image, ImageOps
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = [ROOT / "tests" / "data" / "images" / d for d in ("faces", "face_recognition", "negatives", "exif")]
+SOURCES.append(ROOT / "tests" / "data" / "images" / "neardup" / "base_images")
+
+
+def make_images(dest: Path, n: int, seed: int = 0) -> list[Path]:
+    """``n`` distinct JPEGs: random crops, scales and flips of the real test images."""
+    rng = random.Random(seed)
+    bases = []
+    for folder in SOURCES:
+        for p in sorted(folder.iterdir()):
+            try:
+                im = ImageOps.exif_transpose(Image.open(p)).convert("RGB")
+            except Exception:
+                continue
+            if min(im.size) >= 64:
+                bases.append(im)
+    out = []
+    for i in range(n):
+        im = bases[i % len(bases)]
+        w, h = im.size
+        cw, ch = int(w * rng.uniform(0.75, 1.0)), int(h * rng.uniform(0.75, 1.0))
+        x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
+        crop = im.crop((x, y, x + cw, y + ch))
+        scale = rng.uniform(0.6, 1.2)
+        crop = crop.resize((max(64, int(cw * scale)), max(64, int(ch * scale))))
+        if rng.random() < 0.5:
+            crop = ImageOps.mirror(crop)
+        path = dest / f"img_{i:04d}.jpg"
+        crop.save(path, "JPEG", quality=rng.randint(80, 95))
+        out.append(path)
+    return out
+
+
+class MemoryPeak:
+    """Peak of system used memory above its value at start, sampled in a thread."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def __enter__(self) -> "MemoryPeak":
+        self.base = psutil.virtual_memory().used
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, psutil.virtual_memory().used - self.base)
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def single_process(files, cfg, db_dir: str) -> int:
+    """The same work in a plain loop: read, hash, decode, every analyser in turn, one LanceDB write."""
+    import pyarrow as pa
+
+    from raycurate.analyzers import enabled_analyzers
+    from raycurate.pipeline import DECODE_SCHEMA, decode_row, images_of
+    from raycurate.store.schema import conform, images_schema
+    from raycurate.store.table import open_or_create_images_table
+
+    analyzers = enabled_analyzers(cfg)
+    for a in analyzers:
+        a.setup()
+    rows_out = []
+    step = cfg["decode"]["batch_size"]
+    for i in range(0, len(files), step):
+        rows = [decode_row(f.uri, f.size, max_side=cfg["decode"]["max_side"],
+                           max_pixels=cfg["decode"]["max_pixels"]) for f in files[i:i + step]]
+        batch = pa.Table.from_pylist(rows, schema=DECODE_SCHEMA)
+        images, errors = images_of(batch), batch.column("error").to_pylist()
+        cols: dict = {}
+        for a in analyzers:
+            out = a({"image": images, "error": errors})
+            cols.update({f.name: out[f.name] for f in type(a).fields()})
+        batch = batch.drop_columns(["pixels", "pixels_h", "pixels_w"])
+        for name, values in cols.items():
+            batch = batch.append_column(name, pa.array(values))
+        batch = batch.append_column("run_id", pa.array(["bench"] * batch.num_rows))
+        rows_out.append(conform(batch, images_schema()))
+    table = open_or_create_images_table(db_dir)
+    table.add(pa.concat_tables(rows_out))
+    return table.count_rows()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--cpus", type=int, default=os.cpu_count())
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = ap.parse_args()
+
+    from raycurate.config import load_config
+    from raycurate.sources import list_media
+
+    cfg = load_config()
+    work = Path(tempfile.mkdtemp(prefix="rc-bench-"))
+    try:
+        (work / "images").mkdir()
+        make_images(work / "images", args.n)
+        files = [f for f in list_media(str(work / "images")) if f.media_type == "image"]
+        print(f"{len(files)} images, {sum(f.size for f in files) / 1e6:.1f} MB, {args.cpus} CPUs", flush=True)
+
+        with MemoryPeak() as mem_loop:
+            t = time.perf_counter()
+            n_loop = single_process(files, cfg, str(work / "db_loop"))
+            loop_s = time.perf_counter() - t
+        loop_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+        import ray
+
+        from raycurate.pipeline import run_pipeline
+
+        t = time.perf_counter()
+        ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level="ERROR")
+        init_s = time.perf_counter() - t
+        with MemoryPeak() as mem_ray:
+            t = time.perf_counter()
+            result = run_pipeline(files, cfg, db_uri=str(work / "db_ray"), run_id="bench")
+            ray_s = time.perf_counter() - t
+        ray.shutdown()
+
+        assert n_loop == result.rows_written == len(files), (n_loop, result.rows_written, len(files))
+        print()
+        print(f"{'':<26}{'seconds':>9}{'images/s':>10}{'peak mem MB':>13}")
+        print(f"{'single-process loop':<26}{loop_s:>9.2f}{len(files) / loop_s:>10.2f}{mem_loop.peak / 1e6:>13.0f}"
+              f"   (its own peak RSS {loop_rss:.0f} MB)")
+        print(f"{'Ray pipeline (local)':<26}{ray_s:>9.2f}{len(files) / ray_s:>10.2f}{mem_ray.peak / 1e6:>13.0f}"
+              f"   (+ ray.init {init_s:.1f} s, not counted)")
+        print(f"ratio Ray / loop: {loop_s / ray_s:.2f}x images/s, {mem_ray.peak / max(1, mem_loop.peak):.1f}x memory")
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept {work}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+import pytest
+
+from raycurate.config import ConfigError, load_config, parse_set
+
+
+def test_defaults_load_and_have_every_analyzer():
+    cfg = load_config()
+    assert set(cfg["analyzers"]) == {"quality", "content", "face", "nsfw"}
+    assert cfg["analyzers"]["face"]["detector"] == "opencv_haar"
+
+
+def test_set_overrides_and_yaml_typing():
+    cfg = load_config(overrides=[parse_set("analyzers.face.min_neighbors=3"),
+                                 parse_set("filter.max_nsfw_score=null"),
+                                 parse_set("analyzers.quality.blur_threshold=10")])
+    assert cfg["analyzers"]["face"]["min_neighbors"] == 3
+    assert cfg["filter"]["max_nsfw_score"] is None
+    assert cfg["analyzers"]["quality"]["blur_threshold"] == 10.0
+    assert isinstance(cfg["analyzers"]["quality"]["blur_threshold"], float)
+
+
+def test_config_file_merges(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("filter:\n  min_faces: 2\nanalyzers:\n  nsfw:\n    enabled: false\n")
+    cfg = load_config(f)
+    assert cfg["filter"]["min_faces"] == 2
+    assert cfg["analyzers"]["nsfw"]["enabled"] is False
+    assert cfg["analyzers"]["face"]["enabled"] is True
+
+
+@pytest.mark.parametrize("item, message", [
+    ("analyzers.face.min_neighbours=3", "unknown config key: analyzers.face.min_neighbours"),
+    ("nope.key=1", "unknown config key: nope"),
+    ("analyzers.face.batch_size=big", "analyzers.face.batch_size must be int"),
+    ("analyzers.face.batch_size=0", "analyzers.face.batch_size must be a positive integer"),
+    ("analyzers.nsfw.threshold=1.5", "analyzers.nsfw.threshold must be a number in [0, 1]"),
+    ("analyzers.quality.enabled=1", "analyzers.quality.enabled must be bool"),
+    ("analyzers.face.detector=dlib", "analyzers.face.detector must be one of"),
+    ("analyzers.face=3", "analyzers.face is a section"),
+    ("decode.max_side=null", "decode.max_side may not be null"),
+])
+def test_bad_keys_and_values_name_the_key(item, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides=[parse_set(item)])
+    assert message in str(info.value)
+
+
+def test_bad_key_in_config_file_is_named(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("filter:\n  min_face: 2\n")
+    with pytest.raises(ConfigError, match="unknown config key: filter.min_face"):
+        load_config(f)
+
+
+def test_set_without_equals_is_refused():
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_set("analyzers.face.batch_size")

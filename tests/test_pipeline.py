@@ -1,0 +1,146 @@
+"""End to end through local Ray: the CLI, the LanceDB table, the export folder and the manifest."""
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from raycurate.cli import main
+from raycurate.store.table import open_images_table
+
+from .conftest import DATA, IMAGES, copy_into
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory, ray_session):
+    inp = tmp_path_factory.mktemp("input")
+    copy_into(inp / "people", IMAGES / "faces", IMAGES / "exif")
+    copy_into(inp / "people", *[IMAGES / "face_recognition" / n for n in ("obama.jpg", "32bit.png")])
+    copy_into(inp / "nope", IMAGES / "negatives")
+    copy_into(inp / "bad", IMAGES / "neardup" / "mixed_images" / "ukbench09268_corrupt.jpg")
+    (inp / "bad" / "zero.jpg").write_bytes(b"")
+    jpeg = (IMAGES / "faces" / "matplotlib_grace_hopper.jpg").read_bytes()
+    (inp / "bad" / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    shutil.copy(IMAGES / "faces" / "skimage_astronaut.png", inp / "bad" / "astronaut_wrong_ext.txt")
+    shutil.copy(IMAGES / "faces" / "pillow_hopper.jpg", inp / "bad" / "same_bytes_as_pillow_hopper.jpg")
+    copy_into(inp / "clips", DATA / "videos" / "counter.mp4")
+    (inp / "README.txt").write_text("not media")
+    out = tmp_path_factory.mktemp("out")
+    rc = main(["run", str(inp), "--out", str(out), "--set", "analyzers.face.batch_size=4"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    rows = {r["uri"].rsplit("/", 1)[1]: r for r in open_images_table(str(out / "db")).to_arrow().to_pylist()}
+    meta = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    return {"rc": rc, "inp": inp, "out": out, "manifest": manifest, "rows": rows, "meta": meta}
+
+
+def test_run_exits_zero_and_writes_a_row_per_image(curated):
+    assert curated["rc"] == 0
+    rows = curated["rows"]
+    n_images = 4 + 8 + 2 + 5 + 5  # faces, exif, face_recognition, negatives, bad/*
+    assert len(rows) == n_images
+    assert len(rows) == len({r["id"] + r["uri"] for r in rows.values()})
+    assert "counter.mp4" not in rows and "README.txt" not in rows
+
+
+def test_bad_files_become_error_rows(curated):
+    rows = curated["rows"]
+    assert "not a readable image" in rows["ukbench09268_corrupt.jpg"]["error"]
+    assert rows["zero.jpg"]["error"] == "empty file (0 bytes)"
+    assert "truncated" in rows["truncated.jpg"]["error"] or "corrupt" in rows["truncated.jpg"]["error"]
+    for key in ("ukbench09268_corrupt.jpg", "zero.jpg", "truncated.jpg"):
+        assert rows[key]["face_count"] is None and rows[key]["face_error"] is None
+    wrong = rows["astronaut_wrong_ext.txt"]
+    assert wrong["error"] is None and wrong["format"] == "PNG" and wrong["face_count"] == 1
+    assert rows["hopper_bad_exif.jpg"]["error"] is None and "EXIF" in rows["hopper_bad_exif.jpg"]["warning"]
+
+
+def test_rows_hold_every_analyser_with_model_ids(curated):
+    row = curated["rows"]["skimage_astronaut.png"]
+    assert row["id"] == hashlib.sha256((IMAGES / "faces" / "skimage_astronaut.png").read_bytes()).hexdigest()
+    assert (row["width"], row["height"], row["media_type"]) == (512, 512, "image")
+    assert row["face_count"] == 1 and len(row["face_boxes"]) == 1
+    assert row["quality_sharpness"] > 100 and row["nsfw_score"] < 0.2
+    assert len(row["content_vector"]) == 63 and len(row["content_phash"]) == 16
+    for name in ("quality", "content", "face", "nsfw"):
+        assert row[f"{name}_model"] and row[f"{name}_error"] is None and row[f"{name}_ms"] > 0
+
+
+def test_exif_rotated_hoppers_are_analysed_upright(curated):
+    """The frontal cascade finds a face only in an upright picture: all seven are found."""
+    rows = curated["rows"]
+    for n in range(2, 9):
+        row = rows[f"hopper_orientation_{n}.jpg"]
+        assert row["exif_orientation"] == n and row["face_count"] >= 1, n
+
+
+def test_manifest(curated):
+    m = curated["manifest"]
+    c = m["counts"]
+    assert m["input"]["images"] == 24 and m["input"]["videos"] == 1 and m["input"]["other"] == 1
+    assert m["input"]["videos_not_analysed"][0].endswith("counter.mp4")
+    assert c["rows_written"] == 24 and c["decode_errors"] == 3
+    assert set(c["analyzers"]) == {"quality", "content", "face", "nsfw"}
+    assert c["analyzers"]["face"]["analysed"] == 21 and c["analyzers"]["face"]["errored"] == 0
+    assert c["analyzers"]["face"]["dropped"] == c["gates"]["face.min_faces"]["dropped"] >= 5
+    assert m["models"]["nsfw"]["model"].startswith("nudenet-320n@")
+    assert m["config"]["analyzers"]["face"]["batch_size"] == 4
+    assert {e["stage"] for e in m["errors"]} == {"decode"} and m["errors_total"] == 3
+    assert set(m["timings_s"]) >= {"list", "pipeline", "export", "total"}
+    assert m["ray"]["face"]["num_gpus"] == 0.0
+
+
+def test_export_folder(curated):
+    out, meta, c = curated["out"], curated["meta"], curated["manifest"]["counts"]
+    files = sorted(p.name for p in (out / "images").iterdir())
+    assert len(meta) == c["kept"] and len(files) == c["exported"] == c["kept"] - c["exact_duplicates"]
+    assert c["exact_duplicates"] == 2   # same_bytes_as_pillow_hopper.jpg, astronaut_wrong_ext.txt
+    dup = [m for m in meta if m["duplicate_of"]]
+    assert len(dup) == 2 and all(d["file"] is None for d in dup)
+    for m in meta:
+        assert m["error"] is None and m["face_count"] >= 1 and m["nsfw_score"] <= 0.5
+        assert not m["quality_is_blurry"] and "content_vector" not in m
+        if m["file"]:
+            data = (out / m["file"]).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == m["id"]   # originals, byte for byte
+    kept_names = {m["uri"].rsplit("/", 1)[-1] for m in meta}
+    assert "grass.jpg" not in kept_names and "skimage_astronaut.png" in kept_names
+
+
+def test_empty_folder_is_an_empty_success(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    rc = main(["run", str(tmp_path / "in"), "--out", str(tmp_path / "out")])
+    assert rc == 0
+    assert "no images found" in capsys.readouterr().out
+    m = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert m["counts"]["images"] == 0 and m["counts"]["kept"] == 0
+    assert (tmp_path / "out" / "metadata.jsonl").read_text() == ""
+
+
+def test_missing_input_exits_2_with_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "raycurate.cli", "run", str(tmp_path / "nope"), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"raycurate: error: input not found: {tmp_path / 'nope'}"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_config_fails_before_any_work(tmp_path, capsys):
+    rc = main(["run", str(IMAGES / "faces"), "--out", str(tmp_path / "out"), "--set", "filter.min_face=1"])
+    assert rc == 2
+    assert capsys.readouterr().err.strip() == "raycurate: error: unknown config key: filter.min_face"
+    assert not (tmp_path / "out").exists()
+
+
+def test_second_run_appends_with_its_own_run_id(curated, ray_session, tmp_path):
+    db = curated["out"] / "db"
+    before = open_images_table(str(db)).count_rows()
+    rc = main(["run", str(IMAGES / "faces"), "--out", str(tmp_path / "o2"), "--db", str(db),
+               "--set", "analyzers.nsfw.enabled=false"])
+    assert rc == 0
+    table = open_images_table(str(db))
+    assert table.count_rows() == before + 4
+    m = json.loads((tmp_path / "o2" / "manifest.json").read_text())
+    assert table.count_rows(f"run_id = '{m['run_id']}' AND nsfw_model IS NULL") == 4
+    assert "nsfw" not in m["counts"]["analyzers"]
