@@ -123,8 +123,8 @@ def export_kept(table: Any, where: str, out_dir: str, *, copy_images: bool, thre
                     result.copy_errors += 1
                 else:
                     result.exported += 1
-                if progress is not None:
-                    progress.update(1)
+            if progress is not None:
+                progress.update(len(rows))
             for row in rows:
                 meta.write(json.dumps(_jsonable(row), ensure_ascii=False) + "\n")
     return result

@@ -93,8 +93,11 @@ def images_of(batch: pa.Table) -> list[np.ndarray]:
 class AnalyzerActor:
     """Ray actor around one plain analyser: builds it and loads its model once."""
 
-    def __init__(self, name: str, section: Mapping[str, Any]) -> None:
-        self.analyzer = build_analyzer(name, section)
+    name: str
+    section: Mapping[str, Any]
+
+    def __init__(self) -> None:
+        self.analyzer = build_analyzer(self.name, self.section)
         self.analyzer.setup()
         self.fields = type(self.analyzer).fields()
 
@@ -103,6 +106,16 @@ class AnalyzerActor:
         for f in self.fields:
             batch = batch.append_column(f, pa.array(out[f.name], type=f.type))
         return batch
+
+
+def actor_class(name: str, section: Mapping[str, Any]) -> type[AnalyzerActor]:
+    """An :class:`AnalyzerActor` bound to one analyser's config, named after it (``FaceAnalyzerActor``).
+
+    Binding the config in the class (rather than constructor arguments) keeps it out
+    of the object store, and gives each pool a readable name in Ray's progress.
+    """
+    cls_name = f"{ANALYZERS[name].__name__}Actor"
+    return type(cls_name, (AnalyzerActor,), {"name": name, "section": dict(section), "__qualname__": cls_name})
 
 
 class LanceImagesSink(Datasink):
@@ -182,9 +195,8 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
                             min_actors=section["min_actors"], max_actors=section["max_actors"])
         requests[name] = req
         ds = ds.map_batches(
-            AnalyzerActor, fn_constructor_args=(name, dict(section)), batch_size=analyzer.resources.batch_size,
-            batch_format="pyarrow", compute=ActorPoolStrategy(min_size=req.min_actors, max_size=req.max_actors,
-                                                                max_tasks_in_flight_per_actor=4),
+            actor_class(name, section), batch_size=analyzer.resources.batch_size, batch_format="pyarrow",
+            compute=ActorPoolStrategy(min_size=req.min_actors, max_size=req.max_actors),
             num_cpus=req.num_cpus, num_gpus=req.num_gpus or None)
 
     needed = dec["num_cpus"] + sum(r.num_cpus * r.min_actors for r in requests.values())

@@ -148,9 +148,12 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
         if cfg["export"]["enabled"]:
             from .export import export_kept
 
+            from tqdm import tqdm
+
             t = time.perf_counter()
-            exp = export_kept(table, keep, out_dir, copy_images=cfg["export"]["copy_images"],
-                              threads=cfg["export"]["copy_threads"])
+            with tqdm(total=_count(table, keep), desc="export", unit="img", disable=not sys.stderr.isatty()) as bar:
+                exp = export_kept(table, keep, out_dir, copy_images=cfg["export"]["copy_images"],
+                                  threads=cfg["export"]["copy_threads"], progress=bar)
             timings["export"] = time.perf_counter() - t
             counts.update(kept=exp.kept, exact_duplicates=exp.exact_duplicates, exported=exp.exported,
                           export_errors=exp.copy_errors)

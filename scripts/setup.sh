@@ -19,6 +19,12 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="$VENV/bin/python"
 
+# pip, without the lines this machine's pip.conf adds for every package (missing local indexes).
+pip_quiet() {
+  "$PY" -m pip "$@" 2>&1 | { grep -v "^WARNING: Location 'file://.*is ignored" || true; }
+  return "${PIPESTATUS[0]}"
+}
+
 stamp="$VENV/.raycurate-setup"
 want="$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
@@ -28,8 +34,8 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
 fi
 
 echo "[setup] installing raycurate and its stack (several minutes on a fresh machine)"
-"$PY" -m pip install --quiet --upgrade "pip>=24" setuptools wheel
-"$PY" -m pip install --quiet -c constraints.txt -e ".[dev]"
+pip_quiet install --quiet --upgrade "pip>=24" setuptools wheel
+pip_quiet install --quiet -c constraints.txt -e ".[dev]"
 
 # OpenCV clash: scenedetect/insightface/ultralytics pull opencv-python, nudenet
 # pulls opencv-python-headless, deepface pulls opencv-contrib-python-headless.
@@ -39,7 +45,7 @@ echo "[setup] installing raycurate and its stack (several minutes on a fresh mac
 echo "[setup] OpenCV: keeping only opencv-contrib-python-headless==$OPENCV_VERSION"
 "$PY" -m pip uninstall --quiet -y opencv-python opencv-python-headless opencv-contrib-python \
   opencv-contrib-python-headless >/dev/null 2>&1 || true
-"$PY" -m pip install --quiet --no-deps --force-reinstall "opencv-contrib-python-headless==$OPENCV_VERSION"
+pip_quiet install --quiet --no-deps --force-reinstall "opencv-contrib-python-headless==$OPENCV_VERSION"
 
 "$PY" - <<'PYCHECK'
 import os, cv2

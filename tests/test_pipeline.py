@@ -144,3 +144,13 @@ def test_second_run_appends_with_its_own_run_id(curated, ray_session, tmp_path):
     m = json.loads((tmp_path / "o2" / "manifest.json").read_text())
     assert table.count_rows(f"run_id = '{m['run_id']}' AND nsfw_model IS NULL") == 4
     assert "nsfw" not in m["counts"]["analyzers"]
+
+
+def test_pools_that_cannot_start_are_refused_before_work(ray_session, cfg, tmp_path):
+    from raycurate.pipeline import run_pipeline
+    from raycurate.sources import list_media
+
+    cfg["analyzers"]["face"]["min_actors"] = 8
+    with pytest.raises(RuntimeError, match="minimum sizes"):
+        run_pipeline(list_media(str(IMAGES / "faces")), cfg, db_uri=str(tmp_path / "db"), run_id="x")
+    assert not (tmp_path / "db").exists()
