@@ -58,6 +58,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "device": (lambda v: v == "cpu" or v == "cuda" or v.startswith("cuda:"), "'cpu', 'cuda' or 'cuda:N'"),
     "decode.max_side": (_positive, "a positive integer"),
     "decode.max_pixels": (_positive, "a positive integer"),
+    "decode.rows_per_write": (_positive, "a positive integer"),
     "input.read_threads": (_positive, "a positive integer"),
     "input.max_files": (_positive, "a positive integer"),
     "ray.gpu_memory_gb": (_positive, "a positive number"),

@@ -7,6 +7,8 @@ list (driver) -> read + decode (Ray tasks) -> one actor pool per analyser
 from __future__ import annotations
 
 import logging
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -157,6 +159,51 @@ class LanceImagesSink(Datasink):
         return "WriteLanceDB"
 
 
+class StoredRowsProgress:
+    """Progress of a run as rows land in LanceDB: a bar on a terminal, a line every 10 s in logs.
+
+    It polls the table's row count (metadata only), so it counts what is really stored.
+    """
+
+    def __init__(self, table: Any, total: int, interval: float = 1.0) -> None:
+        self.table = table
+        self.total = total
+        self.interval = interval
+        self.base = table.count_rows()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="raycurate-progress", daemon=True)
+
+    def _stored(self) -> int:
+        try:
+            self.table.checkout_latest()
+            return max(0, self.table.count_rows() - self.base)
+        except Exception:  # progress must never break a run
+            return 0
+
+    def _watch(self) -> None:
+        from tqdm import tqdm
+
+        tty = sys.stderr.isatty()
+        bar = tqdm(total=self.total, desc="analysed and stored", unit="img", disable=not tty)
+        last_log = time.monotonic()
+        while not self._stop.wait(self.interval):
+            done = min(self.total, self._stored())
+            bar.update(done - bar.n)
+            if not tty and time.monotonic() - last_log >= 10.0:
+                print(f"[raycurate] {done}/{self.total} images analysed and stored", file=sys.stderr, flush=True)
+                last_log = time.monotonic()
+        bar.update(min(self.total, self._stored()) - bar.n)
+        bar.close()
+
+    def __enter__(self) -> "StoredRowsProgress":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 @dataclass
 class PipelineResult:
     rows_written: int
@@ -173,6 +220,8 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
     """Decode and analyse ``files`` (images) on Ray and append the rows to LanceDB."""
     start = time.perf_counter()
     init_ray(cfg["ray"])
+    # One progress display: ours (rows stored in LanceDB), not Ray's per-operator bars.
+    ray.data.DataContext.get_current().enable_progress_bars = False
     cpus, gpus = cluster_resources()
     dec = cfg["decode"]
 
@@ -206,7 +255,9 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
             f"but the Ray cluster has {cpus:g}; lower analyzers.*.num_cpus or analyzers.*.min_actors, or add CPUs")
 
     schema = images_schema()
-    sink = LanceImagesSink(db_uri, schema, run_id)
-    ds.write_datasink(sink)
-    written = open_or_create_images_table(db_uri, schema).count_rows(f"run_id = '{run_id}'")
+    table = open_or_create_images_table(db_uri, schema)
+    sink = LanceImagesSink(db_uri, schema, run_id, rows_per_write=dec["rows_per_write"])
+    with StoredRowsProgress(table, total=len(items)):
+        ds.write_datasink(sink)
+    written = table.count_rows(f"run_id = '{run_id}'")
     return PipelineResult(rows_written=written, seconds=time.perf_counter() - start, actors=requests)
