@@ -42,8 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(yaml.safe_dump(load_config(), sort_keys=False), end="")
         return 0
 
+    from .analyzers import check_analyzers
+
     try:
         cfg = load_config(args.config, [parse_set(item) for item in args.overrides])
+        check_analyzers(cfg)
     except ConfigError as exc:
         return _fail(str(exc))
 

@@ -63,6 +63,7 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     db_uri = db_uri or os.path.join(out_dir, "db")
     if not exists(input_uri):
         raise SourceError(f"input not found: {input_uri}")
+    os.makedirs(out_dir, exist_ok=True)
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
@@ -161,7 +162,6 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
             counts["kept"] = _count(table, keep)
         manifest["keep_sql"] = keep
     else:
-        os.makedirs(out_dir, exist_ok=True)
         open(os.path.join(out_dir, "metadata.jsonl"), "w").close()
         log("[raycurate] no images to analyse: empty result")
 

@@ -154,3 +154,11 @@ def test_pools_that_cannot_start_are_refused_before_work(ray_session, cfg, tmp_p
     with pytest.raises(RuntimeError, match="minimum sizes"):
         run_pipeline(list_media(str(IMAGES / "faces")), cfg, db_uri=str(tmp_path / "db"), run_id="x")
     assert not (tmp_path / "db").exists()
+
+
+def test_cpu_only_analyser_on_gpu_is_a_config_error(tmp_path, capsys):
+    rc = main(["run", str(IMAGES / "faces"), "--out", str(tmp_path / "out"), "--set", "analyzers.face.device=cuda"])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("raycurate: error: config section analyzers.face:") and "CPU only" in err
+    assert not (tmp_path / "out").exists()

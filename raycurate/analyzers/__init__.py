@@ -28,11 +28,23 @@ def build_analyzer(name: str, section: Mapping[str, Any]) -> Analyzer:
     return ANALYZERS[name](**kwargs)
 
 
+def check_analyzers(cfg: Mapping[str, Any]) -> None:
+    """Build every enabled analyser (no model is loaded) so that a bad section fails now, naming it."""
+    from ..config import ConfigError
+
+    for name in ANALYZERS:
+        if cfg["analyzers"][name]["enabled"]:
+            try:
+                build_analyzer(name, cfg["analyzers"][name])
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"config section analyzers.{name}: {exc}") from exc
+
+
 def enabled_analyzers(cfg: Mapping[str, Any]) -> list[Analyzer]:
     return [build_analyzer(name, cfg["analyzers"][name])
             for name in ANALYZERS if cfg["analyzers"][name]["enabled"]]
 
 
-__all__ = ["ANALYZERS", "Analyzer", "ContentVectorAnalyzer", "FaceAnalyzer", "FaceDetector",
+__all__ = ["ANALYZERS", "Analyzer", "check_analyzers", "ContentVectorAnalyzer", "FaceAnalyzer", "FaceDetector",
            "HaarFaceDetector", "NsfwAnalyzer", "QualityAnalyzer", "Resources", "build_analyzer",
            "enabled_analyzers"]

@@ -33,8 +33,11 @@ class Analyzer(abc.ABC):
 
     name: ClassVar[str]
     model_id: ClassVar[str]
+    supports_gpu: ClassVar[bool] = False
 
     def __init__(self, *, batch_size: int, num_cpus: float, device: str = "cpu") -> None:
+        if device != "cpu" and not self.supports_gpu:
+            raise ValueError(f"{type(self).__name__} runs on the CPU only; set device: cpu")
         self.resources = Resources(batch_size=batch_size, num_cpus=num_cpus, device=device,
                                    **self.gpu_memory())
         self._ready = False
