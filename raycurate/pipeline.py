@@ -27,8 +27,6 @@ from .sources import FileRef, content_id, read_bytes
 from .store.schema import CORE_FIELDS, conform, images_schema
 from .store.table import open_or_create_images_table
 
-log = logging.getLogger(__name__)
-
 # Decoded pixels travel between stages as raw bytes plus their shape, so every
 # column has a plain, declared Arrow type (no tensor extension types).
 PIXEL_FIELDS = [pa.field("pixels", pa.large_binary()), pa.field("pixels_h", pa.int32()),
@@ -83,12 +81,23 @@ def read_and_decode(batch: pa.Table, *, max_side: int, max_pixels: int) -> pa.Ta
 
 
 def images_of(batch: pa.Table) -> list[np.ndarray]:
-    """The RGB arrays of a batch (views on the Arrow buffers; a failed row gives a 1x1 image)."""
-    out = []
-    for buf, h, w in zip(batch.column("pixels").to_pylist(), batch.column("pixels_h").to_pylist(),
-                         batch.column("pixels_w").to_pylist()):
-        out.append(np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3) if buf is not None
-                   else np.zeros((1, 1, 3), np.uint8))
+    """The RGB arrays of a batch: read-only views on the Arrow buffers, no copy.
+
+    A row without pixels (it failed to decode) gives a 1x1 black image; analysers skip it.
+    """
+    heights = batch.column("pixels_h").to_pylist()
+    widths = batch.column("pixels_w").to_pylist()
+    out: list[np.ndarray] = []
+    for chunk in batch.column("pixels").chunks:
+        _, offsets_buf, data_buf = chunk.buffers()
+        offsets = np.frombuffer(offsets_buf, dtype=np.int64)[chunk.offset:chunk.offset + len(chunk) + 1]
+        data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.empty(0, np.uint8)
+        data.flags.writeable = False  # the batch is shared: analysers must not write into it
+        missing = chunk.is_null().to_numpy(zero_copy_only=False)
+        for j in range(len(chunk)):
+            i = len(out)
+            out.append(np.zeros((1, 1, 3), np.uint8) if missing[j]
+                       else data[offsets[j]:offsets[j + 1]].reshape(heights[i], widths[i], 3))
     return out
 
 
@@ -111,11 +120,8 @@ class AnalyzerActor:
 
 
 def actor_class(name: str, section: Mapping[str, Any]) -> type[AnalyzerActor]:
-    """An :class:`AnalyzerActor` bound to one analyser's config, named after it (``FaceAnalyzerActor``).
-
-    Binding the config in the class (rather than constructor arguments) keeps it out
-    of the object store, and gives each pool a readable name in Ray's progress.
-    """
+    """An :class:`AnalyzerActor` bound to one analyser's config, named after it (``FaceAnalyzerActor``),
+    so that each pool has a readable name in Ray's logs and stats."""
     cls_name = f"{ANALYZERS[name].__name__}Actor"
     return type(cls_name, (AnalyzerActor,), {"name": name, "section": dict(section), "__qualname__": cls_name})
 

@@ -162,3 +162,21 @@ def test_cpu_only_analyser_on_gpu_is_a_config_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("raycurate: error: config section analyzers.face:") and "CPU only" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_images_of_views_pixels_without_copy():
+    import numpy as np
+    import pyarrow as pa
+
+    from raycurate.pipeline import DECODE_SCHEMA, decode_row, images_of
+
+    rows = [decode_row(str(IMAGES / "faces" / n), 0, max_side=2048, max_pixels=10**9)
+            for n in ("pillow_hopper.jpg", "skimage_camera.png")]
+    rows.insert(1, decode_row(str(IMAGES / "neardup" / "mixed_images" / "ukbench09268_corrupt.jpg"), 0,
+                              max_side=2048, max_pixels=10**9))
+    table = pa.concat_tables([pa.Table.from_pylist(rows[:2], schema=DECODE_SCHEMA),
+                              pa.Table.from_pylist(rows[2:], schema=DECODE_SCHEMA)])
+    images = images_of(table.slice(0, 3))
+    assert [im.shape for im in images] == [(128, 128, 3), (1, 1, 3), (512, 512, 3)]
+    assert not images[0].flags.writeable   # a view on Arrow memory
+    assert np.array_equal(images[2], np.frombuffer(rows[2]["pixels"], np.uint8).reshape(512, 512, 3))
