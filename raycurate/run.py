@@ -19,9 +19,11 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Mapping
 
+from tqdm import tqdm
+
 from . import __version__
 from .analyzers import ANALYZERS, build_analyzer
-from .gates import build_gates, kept_predicate, ok_predicate
+from .gates import Gate, build_gates, kept_predicate, ok_predicate
 from .sources import IMAGE, OTHER, VIDEO, SourceError, exists, list_media
 
 MAX_LISTED = 1000  # error / file lists in the manifest are capped; counts never are
@@ -107,7 +109,9 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
                               "analyzers": {}, "gates": {}, "kept": 0, "exact_duplicates": 0, "exported": 0}
     errors: list[dict[str, str]] = []
     if by_type[IMAGE]:
-        from .pipeline import run_pipeline  # ray is imported only when there is work for it
+        from .pipeline import (
+            run_pipeline,  # ray is imported only when there is work for it
+        )
         from .store.table import open_images_table
 
         t = time.perf_counter()
@@ -121,35 +125,14 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
         t = time.perf_counter()
         table = open_images_table(db_uri)
         run = f"run_id = '{run_id}'"
-        counts["rows_written"] = _count(table, run)
-        counts["decode_errors"] = _count(table, f"{run} AND error IS NOT NULL")
-        decoded = f"{run} AND error IS NULL"
-        ok_all = f"{run} AND {ok_predicate(enabled)}"
-        for name in enabled:
-            counts["analyzers"][name] = {
-                "analysed": _count(table, f"{decoded} AND {name}_error IS NULL"),
-                "errored": _count(table, f"{decoded} AND {name}_error IS NOT NULL"),
-                "dropped": sum(_count(table, f"{ok_all} AND NOT ({g.predicate})") for g in gates
-                               if g.analyzer == name),
-            }
-        for g in gates:
-            counts["gates"][g.name] = {"dropped": _count(table, f"{ok_all} AND NOT ({g.predicate})")}
+        counts.update(_stored_counts(table, run, enabled, gates))
+        errors = _error_list(table, run, enabled)
         keep = f"{run} AND {kept_predicate(gates, enabled)}"
-        for row in table.search().where(f"{run} AND error IS NOT NULL").select(["uri", "error"]) \
-                .limit(MAX_LISTED).to_list():
-            errors.append({"uri": row["uri"], "stage": "decode", "error": row["error"]})
-        for name in enabled:
-            col = f"{name}_error"
-            for row in table.search().where(f"{decoded} AND {col} IS NOT NULL").select(["uri", col]) \
-                    .limit(MAX_LISTED).to_list():
-                errors.append({"uri": row["uri"], "stage": name, "error": row[col]})
-        manifest["mean_ms_per_image"] = _mean_ms(table, decoded, ["decode"] + enabled)
+        manifest["mean_ms_per_image"] = _mean_ms(table, f"{run} AND error IS NULL", ["decode"] + enabled)
         timings["select"] = time.perf_counter() - t
 
         if cfg["export"]["enabled"]:
             from .export import export_kept
-
-            from tqdm import tqdm
 
             t = time.perf_counter()
             with tqdm(total=_count(table, keep), desc="export", unit="img", disable=not sys.stderr.isatty()) as bar:
@@ -166,12 +149,40 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
         log("[raycurate] no images to analyse: empty result")
 
     timings["total"] = time.perf_counter() - t_start
-    manifest.update(counts=counts, errors=errors[:MAX_LISTED], errors_total=len(errors),
+    errors_total = counts["decode_errors"] + sum(a["errored"] for a in counts["analyzers"].values())
+    manifest.update(counts=counts, errors=errors[:MAX_LISTED], errors_total=errors_total,
                     timings_s={k: round(v, 3) for k, v in timings.items()},
                     finished_at=datetime.now(timezone.utc).isoformat())
     with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2, default=str)
     return RunReport(run_id=run_id, out_dir=out_dir, db_uri=db_uri, manifest=manifest)
+
+
+def _stored_counts(table: Any, run: str, enabled: list[str], gates: list[Gate]) -> dict[str, Any]:
+    """Rows written, decode errors, and per analyser: analysed, errored, dropped by its gates."""
+    decoded = f"{run} AND error IS NULL"
+    ok_all = f"{run} AND {ok_predicate(enabled)}"
+    by_gate = {g.name: {"dropped": _count(table, f"{ok_all} AND NOT ({g.predicate})")} for g in gates}
+    return {
+        "rows_written": _count(table, run),
+        "decode_errors": _count(table, f"{run} AND error IS NOT NULL"),
+        "analyzers": {name: {
+            "analysed": _count(table, f"{decoded} AND {name}_error IS NULL"),
+            "errored": _count(table, f"{decoded} AND {name}_error IS NOT NULL"),
+            "dropped": sum(by_gate[g.name]["dropped"] for g in gates if g.analyzer == name),
+        } for name in enabled},
+        "gates": by_gate,
+    }
+
+
+def _error_list(table: Any, run: str, enabled: list[str]) -> list[dict[str, str]]:
+    """Up to MAX_LISTED errors per step: decoding, then each analyser."""
+    steps = [("decode", "error", run)] + [(name, f"{name}_error", f"{run} AND error IS NULL") for name in enabled]
+    errors = []
+    for stage, col, where in steps:
+        rows = table.search().where(f"{where} AND {col} IS NOT NULL").select(["uri", col]).limit(MAX_LISTED)
+        errors += [{"uri": r["uri"], "stage": stage, "error": r[col]} for r in rows.to_list()]
+    return errors
 
 
 def _mean_ms(table: Any, where: str, steps: list[str]) -> dict[str, float | None]:
