@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Images/s of the whole pipeline on local Ray vs a plain single-process loop.
 
-Both sides run the same analysers (configs/default.yaml) over the same images
+Both sides run the same stage classes (configs/default.yaml) over the same images
 and write the same rows to LanceDB; they are measured one after the other in
 one process run, and the ratio is printed. Peak memory is the peak of the
 machine's used memory above what it was before each side started (sampled
@@ -86,36 +86,26 @@ class MemoryPeak:
 
 
 def single_process(files, cfg, db_dir: str) -> int:
-    """The same work in a plain loop: read, hash, decode, every analyser in turn, one LanceDB write."""
+    """The same work in a plain loop, through the same classes the Ray stages wrap:
+    read + decode, each analyser's actor class called directly, the same LanceDB sink."""
     import pyarrow as pa
 
-    from raycurate.analyzers import enabled_analyzers
-    from raycurate.pipeline import DECODE_SCHEMA, decode_row, images_of
-    from raycurate.store.schema import conform, images_schema
-    from raycurate.store.table import open_or_create_images_table
+    from raycurate.analyzers import ANALYZERS
+    from raycurate.pipeline import LanceImagesSink, actor_class, read_and_decode
+    from raycurate.store.schema import images_schema
 
-    analyzers = enabled_analyzers(cfg)
-    for a in analyzers:
-        a.setup()
-    rows_out = []
-    step = cfg["decode"]["batch_size"]
-    for i in range(0, len(files), step):
-        rows = [decode_row(f.uri, f.size, max_side=cfg["decode"]["max_side"],
-                           max_pixels=cfg["decode"]["max_pixels"]) for f in files[i:i + step]]
-        batch = pa.Table.from_pylist(rows, schema=DECODE_SCHEMA)
-        images, errors = images_of(batch), batch.column("error").to_pylist()
-        cols: dict = {}
-        for a in analyzers:
-            out = a({"image": images, "error": errors})
-            cols.update({f.name: out[f.name] for f in type(a).fields()})
-        batch = batch.drop_columns(["pixels", "pixels_h", "pixels_w"])
-        for name, values in cols.items():
-            batch = batch.append_column(name, pa.array(values))
-        batch = batch.append_column("run_id", pa.array(["bench"] * batch.num_rows))
-        rows_out.append(conform(batch, images_schema()))
-    table = open_or_create_images_table(db_dir)
-    table.add(pa.concat_tables(rows_out))
-    return table.count_rows()
+    stages = [actor_class(name, cfg["analyzers"][name])() for name in ANALYZERS
+              if cfg["analyzers"][name]["enabled"]]
+    dec = cfg["decode"]
+    blocks = []
+    for i in range(0, len(files), dec["batch_size"]):
+        chunk = files[i:i + dec["batch_size"]]
+        batch = read_and_decode(pa.table({"uri": [f.uri for f in chunk], "size": [f.size for f in chunk]}),
+                                max_side=dec["max_side"], max_pixels=dec["max_pixels"])
+        for stage in stages:
+            batch = stage(batch)
+        blocks.append(batch)
+    return LanceImagesSink(db_dir, images_schema(), "bench").write(blocks, None)
 
 
 def main() -> int:
