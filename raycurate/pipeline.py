@@ -226,8 +226,10 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
     """Decode and analyse ``files`` (images) on Ray and append the rows to LanceDB."""
     start = time.perf_counter()
     init_ray(cfg["ray"])
-    # One progress display: ours (rows stored in LanceDB), not Ray's per-operator bars.
+    # One progress display: ours (rows stored in LanceDB), not Ray's per-operator bars
+    # (and not Ray's warning that they are off).
     ray.data.DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
     cpus, gpus = cluster_resources()
     dec = cfg["decode"]
 
