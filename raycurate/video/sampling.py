@@ -1,0 +1,129 @@
+"""Which frames of a video are analysed and which are finally kept.
+
+Two steps, both plain functions of stored numbers:
+
+1. While decoding: every ``sample_rate``-th frame is a candidate (1 = every
+   frame, 5 = take one, skip four); a candidate whose picture differs from the
+   last kept one by less than ``motion_threshold`` (0-100) is dropped.
+2. After scoring: frames near a scene cut get a ``scene_bonus`` (20%); then
+   the best frames are chosen greedily, at least ``min_separation`` source
+   frames apart, at most ``max_frames`` of them, and, with scene detection,
+   the best frame of every scene first, so each scene keeps one where the
+   separation allows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from .scenes import near_cut, scene_of
+
+MOTION_THUMB_WIDTH = 64
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    sample_rate: int = 1            # frames to step between candidates: 1 every frame, 5 one in five
+    min_separation: int = 0         # chosen frames are at least this many source frames apart
+    max_frames: int | None = None   # most frames kept per video
+    motion_threshold: float = 0.0   # 0-100: drop a candidate this similar to the last kept one
+    scene_detection: bool = False
+    scene_detector: str = "content"
+    scene_bonus: float = 0.2        # score bonus of a frame near a cut
+    scene_window_s: float = 0.5     # "near a cut": within this many seconds of it
+
+    def __post_init__(self) -> None:
+        if self.sample_rate < 1:
+            raise ValueError("sample_rate must be >= 1")
+        if self.min_separation < 0:
+            raise ValueError("min_separation must be >= 0")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError("max_frames must be >= 1 or None")
+        if not 0.0 <= self.motion_threshold <= 100.0:
+            raise ValueError("motion_threshold must be in [0, 100]")
+
+
+def motion_thumb(rgb: np.ndarray) -> np.ndarray:
+    """A small grey copy used to compare frames (64 px wide, float32)."""
+    h, w = rgb.shape[:2]
+    size = (MOTION_THUMB_WIDTH, max(1, round(h * MOTION_THUMB_WIDTH / w)))
+    return cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def motion_score(a: np.ndarray, b: np.ndarray) -> float:
+    """Difference of two thumbnails on a 0-100 scale: 100 x mean absolute difference / 255."""
+    return float(np.abs(a - b).mean() * 100.0 / 255.0)
+
+
+class MotionFilter:
+    """Keeps a frame when it differs enough from the last kept one (the first is always kept)."""
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self._last: np.ndarray | None = None
+
+    def __call__(self, rgb: np.ndarray) -> tuple[bool, float | None]:
+        thumb = motion_thumb(rgb)
+        if self._last is None or thumb.shape != self._last.shape:
+            self._last = thumb
+            return True, None
+        score = motion_score(thumb, self._last)
+        if score < self.threshold:
+            return False, score
+        self._last = thumb
+        return True, score
+
+
+@dataclass
+class Candidate:
+    index: int
+    score: float
+    scene: int = 0
+    bonus: bool = False
+
+
+def apply_scene_bonus(candidates: Sequence[Candidate], cuts: Sequence[int], *, bonus: float,
+                      window: int) -> None:
+    """Set each candidate's scene and multiply the score of those near a cut by ``1 + bonus``."""
+    for c in candidates:
+        c.scene = scene_of(c.index, cuts)
+        c.bonus = near_cut(c.index, cuts, window)
+        if c.bonus:
+            c.score *= 1.0 + bonus
+
+
+def select_frames(candidates: Sequence[Candidate], *, min_separation: int, max_frames: int | None,
+                  per_scene: bool) -> list[Candidate]:
+    """The chosen frames, in index order (see the module docstring for the rule)."""
+    limit = max_frames if max_frames is not None else len(candidates)
+    chosen: list[Candidate] = []
+    taken: set[int] = set()
+
+    def fits(c: Candidate) -> bool:
+        return c.index not in taken and all(abs(c.index - o.index) >= min_separation for o in chosen)
+
+    def take(c: Candidate) -> None:
+        chosen.append(c)
+        taken.add(c.index)
+
+    ranked = sorted(candidates, key=lambda c: (-c.score, c.index))
+    if per_scene:
+        best: dict[int, Candidate] = {}
+        for c in ranked:
+            best.setdefault(c.scene, c)
+        for c in sorted(best.values(), key=lambda c: (-c.score, c.index)):
+            if len(chosen) >= limit:
+                break
+            # the scene's best frame, or its best frame that keeps the separation
+            pick = next((o for o in ranked if o.scene == c.scene and fits(o)), None)
+            if pick is not None:
+                take(pick)
+    for c in ranked:
+        if len(chosen) >= limit:
+            break
+        if fits(c):
+            take(c)
+    return sorted(chosen, key=lambda c: c.index)

@@ -1,0 +1,29 @@
+"""Scene cuts with PySceneDetect (ContentDetector by default, AdaptiveDetector selectable)."""
+from __future__ import annotations
+
+import bisect
+from typing import Sequence
+
+DETECTORS = ("content", "adaptive")
+
+
+def detect_cuts(path: str, detector: str = "content") -> list[int]:
+    """Frame indices where a new shot starts (the first frame of each scene but the first)."""
+    from scenedetect import AdaptiveDetector, ContentDetector, detect
+
+    if detector not in DETECTORS:
+        raise ValueError(f"unknown scene detector {detector!r}; known: {', '.join(DETECTORS)}")
+    det = ContentDetector() if detector == "content" else AdaptiveDetector()
+    scenes = detect(path, det)
+    return [start.frame_num for start, _ in scenes[1:]]
+
+
+def scene_of(index: int, cuts: Sequence[int]) -> int:
+    """0-based scene number of frame ``index`` given sorted ``cuts``."""
+    return bisect.bisect_right(cuts, index)
+
+
+def near_cut(index: int, cuts: Sequence[int], window: int) -> bool:
+    """True when ``index`` lies within ``window`` frames of a cut (either side)."""
+    i = bisect.bisect_left(cuts, index - window)
+    return i < len(cuts) and cuts[i] <= index + window
