@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Sequence
 
-from .config import ConfigError, load_config, parse_set
+from .config import PRESETS, ConfigError, load_config, parse_set
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,7 +24,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override one config key, e.g. --set analyzers.face.min_neighbors=4 (repeatable)")
     run.add_argument("--db", metavar="PATH", help="LanceDB directory (default: OUT/db); the table is 'images'")
-    sub.add_parser("config", help="print the resolved default configuration")
+    run.add_argument("--preset", choices=PRESETS, help="video sampling preset (configs/presets/); --config and "
+                     "--set override it")
+    show = sub.add_parser("config", help="print the resolved configuration (defaults, or with a preset)")
+    show.add_argument("--preset", choices=PRESETS)
     return parser
 
 
@@ -39,13 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "config":
         import yaml
 
-        print(yaml.safe_dump(load_config(), sort_keys=False), end="")
+        print(yaml.safe_dump(load_config(preset=args.preset), sort_keys=False), end="")
         return 0
 
     from .analyzers import check_analyzers
 
     try:
-        cfg = load_config(args.config, [parse_set(item) for item in args.overrides])
+        cfg = load_config(args.config, [parse_set(item) for item in args.overrides], preset=args.preset)
         check_analyzers(cfg)
     except ConfigError as exc:
         return _fail(str(exc))

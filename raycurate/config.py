@@ -36,6 +36,11 @@ NULLABLE: dict[str, tuple[type, ...]] = {
     "filter.max_nsfw_score": (int, float),
     "filter.min_side": (int,),
     "filter.where": (str,),
+    "video.max_frames": (int,),
+    "cascade.stage1.batch_size": (int,),
+    "cascade.stage2.batch_size": (int,),
+    "cascade.stage1.max_actors": (int,),
+    "cascade.stage2.max_actors": (int,),
 }
 
 
@@ -79,7 +84,25 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "filter.max_nsfw_score": (_fraction, "a number in [0, 1]"),
     "filter.min_side": (_non_negative, "an integer >= 0"),
     "export.copy_threads": (_positive, "a positive integer"),
+    "video.sample_rate": (_positive, "a positive integer"),
+    "video.min_separation": (_non_negative, "an integer >= 0"),
+    "video.max_frames": (_positive, "a positive integer"),
+    "video.motion_threshold": (lambda v: 0 <= v <= 100, "a number in [0, 100]"),
+    "video.scene_detector": (lambda v: v in ("content", "adaptive"), "one of: content, adaptive"),
+    "video.scene_bonus": (_non_negative, "a number >= 0"),
+    "video.scene_window_s": (_non_negative, "a number >= 0"),
+    "video.decoders": (lambda v: bool(v) and all(d in ("decord", "pyav", "opencv") for d in v),
+                       "a non-empty list of: decord, pyav, opencv"),
+    "video.frame_quality": (lambda v: 1 <= v <= 100, "an integer in [1, 100]"),
+    "threshold": (_fraction, "a number in [0, 1]"),
 }
+
+
+for _part in ("sharpness", "exposure", "face_area", "one_face", "contrast", "nsfw_safe"):
+    _CHECKS[f"cascade.stage3.weights.{_part}"] = (_non_negative, "a number >= 0")
+
+PRESET_DIR = CONFIG_DIR / "presets"
+PRESETS = ("tiktok", "instagram", "youtube", "custom")
 
 
 def load_yaml(path: str | os.PathLike) -> dict:
@@ -171,10 +194,15 @@ def _validate(cfg: dict, defaults: dict, prefix: str = "") -> None:
 def load_config(
     config_file: str | os.PathLike | None = None,
     overrides: Iterable[tuple[str, Any]] = (),
+    preset: str | None = None,
 ) -> dict:
-    """Defaults, then ``config_file``, then ``overrides`` (dotted keys); validated."""
+    """Defaults, then the video ``preset``, then ``config_file``, then ``overrides`` (dotted keys); validated."""
     defaults = load_yaml(DEFAULT_CONFIG)
     cfg = copy.deepcopy(defaults)
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+        _merge(cfg, load_yaml(PRESET_DIR / f"{preset}.yaml"))
     if config_file is not None:
         _merge(cfg, load_yaml(config_file))
     for key, value in overrides:

@@ -103,7 +103,7 @@ def decode_image(data: bytes, *, max_side: int | None = None, max_pixels: int | 
         rgb = _apply_orientation(rgb, orientation)
     height, width = rgb.shape[:2]
     if max_side is not None and max(width, height) > max_side:
-        rgb = _resize_max_side(rgb, max_side)
+        rgb = resize_max_side(rgb, max_side)
     return DecodedImage(rgb=np.ascontiguousarray(rgb), width=width, height=height, format=fmt,
                         mode=mode, orientation=orientation, n_frames=n_frames, warning=warning)
 
@@ -122,7 +122,7 @@ def _apply_orientation(rgb: np.ndarray, orientation: int) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).transpose(method))
 
 
-def _resize_max_side(rgb: np.ndarray, max_side: int) -> np.ndarray:
+def resize_max_side(rgb: np.ndarray, max_side: int) -> np.ndarray:
     import cv2
 
     h, w = rgb.shape[:2]
@@ -131,4 +131,4 @@ def _resize_max_side(rgb: np.ndarray, max_side: int) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
-__all__ = ["DecodeError", "DecodedImage", "decode_image"]
+__all__ = ["DecodeError", "DecodedImage", "decode_image", "resize_max_side"]

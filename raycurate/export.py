@@ -26,13 +26,17 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 VECTOR_COLUMNS = ("content_vector",)
 
 
+def safe_stem(uri: str) -> str:
+    """The file-name stem of ``uri`` in a safe alphabet: no separators, no leading dots, at most 80 chars."""
+    base = uri.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return _UNSAFE.sub("_", os.path.splitext(base)[0]).strip("._-")[:80] or "image"
+
+
 def safe_name(uri: str, content_id: str, fmt: str | None) -> str:
     """A file name for an exported image that cannot escape its folder or collide."""
     base = uri.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
-    stem, ext = os.path.splitext(base)
-    stem = _UNSAFE.sub("_", stem).strip("._-")[:80] or "image"
-    ext = FORMAT_EXTENSIONS.get(fmt or "", _UNSAFE.sub("", ext.lower())[:8] or ".bin")
-    return f"{stem}-{content_id[:16]}{ext}"
+    ext = FORMAT_EXTENSIONS.get(fmt or "", _UNSAFE.sub("", os.path.splitext(base)[1].lower())[:8] or ".bin")
+    return f"{safe_stem(uri)}-{content_id[:16]}{ext}"
 
 
 def _jsonable(value: Any) -> Any:

@@ -7,25 +7,37 @@ list (driver) -> read + decode (Ray tasks) -> one actor pool per analyser
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import ray
 from ray.data import ActorPoolStrategy, Datasink
 from ray.data.block import Block, BlockAccessor
 
 from .analyzers import ANALYZERS, build_analyzer
 from .decode import DecodeError, decode_image
+from .export import safe_stem
 from .resources import ActorRequest, actor_request
+from .stages import STAGES
 from .sources import FileRef, content_id, read_bytes
-from .store.schema import CORE_FIELDS, conform, images_schema
-from .store.table import open_or_create_images_table
+from .store.schema import (CORE_FIELDS, FRAME_KEY_FIELDS, FRAMES_TABLE, LINEAGE_FIELDS, STAGE3_SCHEMA,
+                           STAGE3_TABLE, TABLE_NAME, VIDEOS_SCHEMA, VIDEOS_TABLE, conform, frames_schema,
+                           images_schema)
+from .store.table import open_or_create_table, open_table
+from .video.reader import open_video
+from .video.sampling import SamplingParams
+from .video.select import stage3_rows
+from .video.source import VideoSampler, empty_summary
 
 # Decoded pixels travel between stages as raw bytes plus their shape, so every
 # column has a plain, declared Arrow type (no tensor extension types).
@@ -33,7 +45,9 @@ PIXEL_FIELDS = [pa.field("pixels", pa.large_binary()), pa.field("pixels_h", pa.i
                 pa.field("pixels_w", pa.int32())]
 _DECODE_NAMES = ("id", "uri", "media_type", "file_size", "format", "mode", "width", "height",
                  "exif_orientation", "n_frames", "error", "warning", "decode_ms")
-DECODE_SCHEMA = pa.schema([f for f in CORE_FIELDS if f.name in _DECODE_NAMES] + PIXEL_FIELDS)
+DECODE_SCHEMA = pa.schema([f for f in CORE_FIELDS if f.name in _DECODE_NAMES] + LINEAGE_FIELDS + PIXEL_FIELDS)
+# A sampled video frame on its way through the cascade.
+FRAME_ROW_SCHEMA = pa.schema([f for f in FRAME_KEY_FIELDS if f.name != "run_id"] + PIXEL_FIELDS)
 
 
 def init_ray(ray_cfg: Mapping[str, Any]) -> None:
@@ -52,11 +66,16 @@ def init_ray(ray_cfg: Mapping[str, Any]) -> None:
     ray.init(**kwargs)
 
 
-def decode_row(uri: str, size: int, *, max_side: int, max_pixels: int) -> dict[str, Any]:
-    """Read one file, hash it, decode it; a failure becomes the row's ``error``."""
+def decode_row(uri: str, size: int, *, max_side: int, max_pixels: int,
+               lineage: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Read one file, hash it, decode it; a failure becomes the row's ``error``.
+
+    ``lineage`` (for a video frame) fills the lineage columns and makes it a ``video_frame``.
+    """
     start = time.perf_counter()
     row: dict[str, Any] = {name: None for name in DECODE_SCHEMA.names}
-    row.update(uri=uri, media_type="image", file_size=int(size))
+    row.update(uri=uri, media_type="video_frame" if lineage else "image", file_size=int(size))
+    row.update(lineage or {})
     try:
         data = read_bytes(uri)
         row["id"] = content_id(data)
@@ -75,8 +94,12 @@ def decode_row(uri: str, size: int, *, max_side: int, max_pixels: int) -> dict[s
 
 
 def read_and_decode(batch: pa.Table, *, max_side: int, max_pixels: int) -> pa.Table:
-    rows = [decode_row(str(uri), int(size), max_side=max_side, max_pixels=max_pixels)
-            for uri, size in zip(batch.column("uri").to_pylist(), batch.column("size").to_pylist())]
+    lineage_names = [f.name for f in LINEAGE_FIELDS if f.name in batch.column_names]
+    rows = []
+    for i, (uri, size) in enumerate(zip(batch.column("uri").to_pylist(), batch.column("size").to_pylist())):
+        lineage = {k: batch.column(k)[i].as_py() for k in lineage_names}
+        rows.append(decode_row(str(uri), int(size), max_side=max_side, max_pixels=max_pixels,
+                               lineage=lineage if lineage.get("source_video_id") else None))
     return pa.Table.from_pylist(rows, schema=DECODE_SCHEMA)
 
 
@@ -126,21 +149,24 @@ def actor_class(name: str, section: Mapping[str, Any]) -> type[AnalyzerActor]:
     return type(cls_name, (AnalyzerActor,), {"name": name, "section": dict(section), "__qualname__": cls_name})
 
 
-class LanceImagesSink(Datasink):
-    """Appends each write task's rows to the LanceDB ``images`` table (from the workers)."""
+class LanceSink(Datasink):
+    """Appends each write task's rows to a LanceDB table (from the workers), pixels dropped,
+    stamped with the run id (and the time, where the table has ``analyzed_at``)."""
 
-    def __init__(self, db_uri: str, schema: pa.Schema, run_id: str, rows_per_write: int = 256) -> None:
+    def __init__(self, db_uri: str, schema: pa.Schema, run_id: str, rows_per_write: int = 256,
+                 table_name: str = TABLE_NAME) -> None:
         self.db_uri = db_uri
         self.schema = schema
         self.run_id = run_id
         self.rows_per_write = rows_per_write
+        self.table_name = table_name
 
     @property
     def min_rows_per_write(self) -> int:
         return self.rows_per_write
 
     def on_write_start(self, schema: pa.Schema | None = None) -> None:
-        open_or_create_images_table(self.db_uri, self.schema)
+        open_or_create_table(self.db_uri, self.table_name, self.schema)
 
     def write(self, blocks: Iterable[Block], ctx: Any) -> int:
         tables = []
@@ -151,18 +177,18 @@ class LanceImagesSink(Datasink):
             t = t.drop_columns([f.name for f in PIXEL_FIELDS if f.name in t.column_names])
             n = t.num_rows
             t = t.append_column("run_id", pa.array([self.run_id] * n, pa.string()))
-            t = t.append_column("analyzed_at", pa.array([datetime.now(timezone.utc)] * n,
-                                                        pa.timestamp("us", tz="UTC")))
+            if "analyzed_at" in self.schema.names:
+                t = t.append_column("analyzed_at", pa.array([datetime.now(timezone.utc)] * n,
+                                                            pa.timestamp("us", tz="UTC")))
             tables.append(conform(t, self.schema))
         if not tables:
             return 0
         data = pa.concat_tables(tables)
-        table = open_or_create_images_table(self.db_uri, self.schema)
-        table.add(data)
+        open_or_create_table(self.db_uri, self.table_name, self.schema).add(data)
         return data.num_rows
 
     def get_name(self) -> str:
-        return "WriteLanceDB"
+        return f"WriteLanceDB({self.table_name})"
 
 
 class StoredRowsProgress:
@@ -222,8 +248,12 @@ def cluster_resources() -> tuple[float, float]:
     return float(res.get("CPU", 0.0)), float(res.get("GPU", 0.0))
 
 
-def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: str, run_id: str) -> PipelineResult:
-    """Decode and analyse ``files`` (images) on Ray and append the rows to LanceDB."""
+def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: str, run_id: str,
+                 lineage: Mapping[str, Mapping[str, Any]] | None = None) -> PipelineResult:
+    """Decode and analyse ``files`` (images) on Ray and append the rows to LanceDB.
+
+    ``lineage`` maps the uri of a video frame file to its lineage columns.
+    """
     start = time.perf_counter()
     init_ray(cfg["ray"])
     # One progress display: ours (rows stored in LanceDB), not Ray's per-operator bars
@@ -233,7 +263,9 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
     cpus, gpus = cluster_resources()
     dec = cfg["decode"]
 
-    items = [{"uri": f.uri, "size": f.size} for f in files]
+    lineage = lineage or {}
+    empty = {f.name: None for f in LINEAGE_FIELDS}
+    items = [{"uri": f.uri, "size": f.size, **empty, **lineage.get(f.uri, {})} for f in files]
     # One block per decode batch: small blocks keep every pool fed and let the busiest one scale out.
     n_blocks = max(1, (len(items) + dec["batch_size"] - 1) // dec["batch_size"])
     ds = ray.data.from_items(items, override_num_blocks=n_blocks)
@@ -263,9 +295,220 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
             f"but the Ray cluster has {cpus:g}; lower analyzers.*.num_cpus or analyzers.*.min_actors, or add CPUs")
 
     schema = images_schema()
-    table = open_or_create_images_table(db_uri, schema)
-    sink = LanceImagesSink(db_uri, schema, run_id, rows_per_write=dec["rows_per_write"])
+    table = open_or_create_table(db_uri, TABLE_NAME, schema)
+    sink = LanceSink(db_uri, schema, run_id, rows_per_write=dec["rows_per_write"])
     with StoredRowsProgress(table, total=len(items)):
         ds.write_datasink(sink)
     written = table.count_rows(f"run_id = '{run_id}'")
     return PipelineResult(rows_written=written, seconds=time.perf_counter() - start, actors=requests)
+
+
+# ---------------------------------------------------------------------------------------------
+# The video path: sample -> Stage 1 -> Stage 2 (actor pools) -> frames table; Stage 3 per video on
+# the stored scores; the winners are written as image files and join the image path.
+# ---------------------------------------------------------------------------------------------
+
+def sampling_params(video_cfg: Mapping[str, Any]) -> SamplingParams:
+    return SamplingParams(sample_rate=video_cfg["sample_rate"], min_separation=video_cfg["min_separation"],
+                          max_frames=video_cfg["max_frames"], motion_threshold=video_cfg["motion_threshold"],
+                          scene_detection=video_cfg["scene_detection"], scene_detector=video_cfg["scene_detector"],
+                          scene_bonus=video_cfg["scene_bonus"], scene_window_s=video_cfg["scene_window_s"])
+
+
+@contextmanager
+def local_copy(uri: str) -> Iterator[str]:
+    """A local path for ``uri``: itself when local, else a temporary download (decoders need files)."""
+    if "://" not in uri:
+        yield uri
+        return
+    suffix = os.path.splitext(uri)[1]
+    with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
+        tmp.write(read_bytes(uri))
+        tmp.flush()
+        yield tmp.name
+
+
+def sample_videos(batch: pa.Table, *, video_cfg: Mapping[str, Any], max_side: int, db_uri: str,
+                  run_id: str) -> Iterator[pa.Table]:
+    """Each video of the batch -> batches of sampled frames; its summary row goes to the ``videos`` table."""
+    params = sampling_params(video_cfg)
+    for uri in batch.column("uri").to_pylist():
+        try:
+            with local_copy(uri) as path:
+                sampler = VideoSampler(path, uri, params, batch_size=video_cfg["batch_size"], max_side=max_side,
+                                       decoders=tuple(video_cfg["decoders"]))
+                for rows in sampler:
+                    yield pa.Table.from_pylist(rows, schema=FRAME_ROW_SCHEMA)
+                summary = sampler.summary
+        except OSError as exc:
+            summary = {**empty_summary(uri), "error": f"cannot read video: {exc}"}
+        summary = {**summary, "run_id": run_id}
+        summary["video_id"] = summary["video_id"] or content_id(uri.encode())
+        open_or_create_table(db_uri, VIDEOS_TABLE, VIDEOS_SCHEMA).add(
+            pa.Table.from_pylist([summary], schema=VIDEOS_SCHEMA))
+
+
+class StageActor:
+    """Ray actor around one cascade stage; frames the stage rejects lose their pixels here."""
+
+    stage_name: str
+    cfg: Mapping[str, Any]
+
+    def __init__(self) -> None:
+        self.stage = STAGES[self.stage_name].build(self.cfg)
+        self.stage.setup()
+        self.fields = type(self.stage).fields()
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        active = batch.column("pixels").is_valid().to_pylist()
+        previous = {c: batch.column(c).to_pylist() for c in self.stage.uses}
+        out = self.stage(images_of(batch), active, previous)
+        for f in self.fields:
+            batch = batch.append_column(f, pa.array(out[f.name], type=f.type))
+        passed = pa.array([bool(p) for p in out[f"{self.stage.name}_passed"]])
+        i = batch.schema.get_field_index("pixels")
+        pixels = pc.if_else(passed, batch.column("pixels"), pa.scalar(None, pa.large_binary()))
+        return batch.set_column(i, "pixels", pixels)
+
+
+def stage_actor_class(name: str, cfg: Mapping[str, Any]) -> type[StageActor]:
+    cls_name = f"{STAGES[name].__name__}Actor"
+    return type(cls_name, (StageActor,), {"stage_name": name, "cfg": cfg, "__qualname__": cls_name})
+
+
+@dataclass
+class VideoPipelineResult:
+    frames_written: int
+    selected: list[dict[str, Any]]            # one dict per winning frame: video, index, lineage
+    seconds: float
+    actors: dict[str, ActorRequest] = field(default_factory=dict)
+
+
+def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: str,
+                       run_id: str) -> VideoPipelineResult:
+    """Sample every video, run Stages 1-2 on Ray, store every frame's scores, then Stage 3 per video."""
+    start = time.perf_counter()
+    init_ray(cfg["ray"])
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
+    cpus, gpus = cluster_resources()
+    vcfg = cfg["video"]
+
+    ds = ray.data.from_items([{"uri": f.uri} for f in videos], override_num_blocks=max(1, len(videos)))
+    ds = ds.map_batches(sample_videos, batch_size=1, batch_format="pyarrow", num_cpus=vcfg["num_cpus"],
+                        fn_kwargs={"video_cfg": dict(vcfg), "max_side": cfg["decode"]["max_side"],
+                                   "db_uri": db_uri, "run_id": run_id})
+    requests: dict[str, ActorRequest] = {}
+    for name, stage_cls in STAGES.items():
+        stage = stage_cls.build(cfg)  # validates on the driver; no model loaded
+        section = cfg["cascade"][name]
+        req = actor_request(stage.resources, cluster_cpus=cpus, cluster_gpus=gpus,
+                            gpu_memory_gb=cfg["ray"]["gpu_memory_gb"], min_actors=section["min_actors"],
+                            max_actors=section["max_actors"])
+        requests[name] = req
+        ds = ds.map_batches(stage_actor_class(name, cfg), batch_size=stage.resources.batch_size,
+                            batch_format="pyarrow", num_cpus=req.num_cpus, num_gpus=req.num_gpus or None,
+                            compute=ActorPoolStrategy(min_size=req.min_actors, max_size=req.max_actors))
+    needed = vcfg["num_cpus"] + sum(r.num_cpus * r.min_actors for r in requests.values())
+    if needed > cpus + 1e-9:
+        raise RuntimeError(
+            f"the video path needs {needed:g} CPUs for one decode task and its stages' minimum pools but the "
+            f"Ray cluster has {cpus:g}; lower video.num_cpus or cascade.*.num_cpus, or add CPUs")
+
+    schema = frames_schema()
+    open_or_create_table(db_uri, VIDEOS_TABLE, VIDEOS_SCHEMA)
+    table = open_or_create_table(db_uri, FRAMES_TABLE, schema)
+    ds.write_datasink(LanceSink(db_uri, schema, run_id, rows_per_write=cfg["decode"]["rows_per_write"],
+                                table_name=FRAMES_TABLE))
+    written = table.count_rows(f"run_id = '{run_id}'")
+    selected = select_stage3(db_uri, run_id, cfg)
+    return VideoPipelineResult(frames_written=written, selected=selected, seconds=time.perf_counter() - start,
+                               actors=requests)
+
+
+def select_stage3(db_uri: str, run_id: str, cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Stage 3 on the stored scores of each video; writes the ``stage3`` table, returns the winners."""
+    frames = open_table(db_uri, FRAMES_TABLE)
+    columns = ["video_id", "video_uri", "frame_index", "timestamp", "scene_index", "near_cut", "quality_sharpness",
+               "quality_exposure", "quality_contrast", "face_count", "face_largest_area", "nsfw_score",
+               "stage1_score", "stage2_score"]
+    rows = frames.search().where(f"run_id = '{run_id}' AND stage2_passed = true").select(columns) \
+        .limit(None).to_list()
+    by_video: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_video.setdefault(r["video_id"], []).append(r)
+    s3 = cfg["cascade"]["stage3"]
+    vcfg = cfg["video"]
+    out_rows: list[dict[str, Any]] = []
+    winners: list[dict[str, Any]] = []
+    for video_rows in by_video.values():
+        video_rows.sort(key=lambda r: r["frame_index"])
+        scored = stage3_rows(video_rows, weights=s3["weights"], threshold=s3["threshold"],
+                             scene_bonus=vcfg["scene_bonus"], min_separation=vcfg["min_separation"],
+                             max_frames=vcfg["max_frames"], per_scene=vcfg["scene_detection"])
+        by_index = {r["frame_index"]: r for r in video_rows}
+        for r in scored:
+            out_rows.append({**r, "run_id": run_id})
+            if r["selected"]:
+                f = by_index[r["frame_index"]]
+                winners.append({"video_id": f["video_id"], "video_uri": f["video_uri"],
+                                "frame_index": f["frame_index"], "timestamp": f["timestamp"],
+                                "scene_index": f["scene_index"], "stage1_score": f["stage1_score"],
+                                "stage2_score": f["stage2_score"], "stage3_score": r["stage3_score"]})
+    table = open_or_create_table(db_uri, STAGE3_TABLE, STAGE3_SCHEMA)
+    if out_rows:
+        table.add(pa.Table.from_pylist(out_rows, schema=STAGE3_SCHEMA))
+    return winners
+
+
+def write_frames(batch: pa.Table, *, frames_dir: str, quality: int, decoders: Sequence[str]) -> pa.Table:
+    """Decode the winning frames of each video (one video per row) and write them as JPEG files."""
+    import cv2
+
+    out = []
+    for row in batch.to_pylist():
+        wanted = set(row["frame_indices"])
+        stem = safe_stem(row["video_uri"])
+        with local_copy(row["video_uri"]) as path:
+            reader = open_video(path, tuple(decoders))
+            for frame in reader.frames(step=1, stop=max(wanted) + 1):
+                if frame.index not in wanted:
+                    continue
+                dest = os.path.join(frames_dir, f"{stem}-{row['video_id'][:12]}-f{frame.index:07d}.jpg")
+                ok = cv2.imwrite(dest, cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR),
+                                 [cv2.IMWRITE_JPEG_QUALITY, quality])
+                if ok:
+                    out.append({"video_id": row["video_id"], "frame_index": frame.index, "path": dest,
+                                "size": os.path.getsize(dest)})
+    return pa.Table.from_pylist(out, schema=pa.schema([("video_id", pa.string()), ("frame_index", pa.int64()),
+                                                        ("path", pa.string()), ("size", pa.int64())]))
+
+
+def extract_winners(winners: Sequence[Mapping[str, Any]], cfg: Mapping[str, Any], frames_dir: str
+                    ) -> tuple[list[FileRef], dict[str, dict[str, Any]]]:
+    """Write every winner as an image file; the files and their lineage, for the image path."""
+    os.makedirs(frames_dir, exist_ok=True)
+    per_video: dict[str, dict[str, Any]] = {}
+    for w in winners:
+        v = per_video.setdefault(w["video_id"], {"video_id": w["video_id"], "video_uri": w["video_uri"],
+                                                 "frame_indices": []})
+        v["frame_indices"].append(w["frame_index"])
+    if not per_video:
+        return [], {}
+    ds = ray.data.from_items(list(per_video.values()), override_num_blocks=len(per_video))
+    ds = ds.map_batches(write_frames, batch_size=1, batch_format="pyarrow", num_cpus=cfg["video"]["num_cpus"],
+                        fn_kwargs={"frames_dir": frames_dir, "quality": cfg["video"]["frame_quality"],
+                                   "decoders": list(cfg["video"]["decoders"])})
+    written = {(r["video_id"], r["frame_index"]): r for r in ds.take_all()}  # small: paths and sizes only
+    files: list[FileRef] = []
+    lineage: dict[str, dict[str, Any]] = {}
+    for w in winners:
+        r = written.get((w["video_id"], w["frame_index"]))
+        if r is None:
+            continue
+        files.append(FileRef(uri=r["path"], path=r["path"], size=r["size"], media_type="image"))
+        lineage[r["path"]] = {"source_video_id": w["video_id"], "source_video_uri": w["video_uri"],
+                              "frame_index": w["frame_index"], "frame_timestamp": w["timestamp"],
+                              "scene_index": w["scene_index"], "stage1_score": w["stage1_score"],
+                              "stage2_score": w["stage2_score"], "stage3_score": w["stage3_score"]}
+    return files, lineage

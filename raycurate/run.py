@@ -75,9 +75,9 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     by_type = {kind: [f for f in files if f.media_type == kind] for kind in (IMAGE, VIDEO, OTHER)}
     log(f"[raycurate] {len(files)} files: {len(by_type[IMAGE])} images, {len(by_type[VIDEO])} videos, "
         f"{len(by_type[OTHER])} other")
-    if by_type[VIDEO]:
-        log(f"[raycurate] {len(by_type[VIDEO])} videos listed and counted; the video path is not in this "
-            "version, so they are not analysed")
+    do_video = bool(by_type[VIDEO]) and cfg["video"]["enabled"]
+    if by_type[VIDEO] and not do_video:
+        log(f"[raycurate] video.enabled is false: {len(by_type[VIDEO])} videos listed and counted, not analysed")
 
     enabled = [name for name in ANALYZERS if cfg["analyzers"][name]["enabled"]]
     analyzers = {name: build_analyzer(name, cfg["analyzers"][name]) for name in enabled}  # no model loaded
@@ -95,7 +95,8 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
             "images": len(by_type[IMAGE]),
             "videos": len(by_type[VIDEO]),
             "other": len(by_type[OTHER]),
-            "videos_not_analysed": [f.uri for f in by_type[VIDEO]][:MAX_LISTED],
+            "video_files": [f.uri for f in by_type[VIDEO]][:MAX_LISTED],
+            "videos_analysed": do_video,
             "other_files_skipped": [f.uri for f in by_type[OTHER]][:MAX_LISTED],
         },
         "output": {"dir": out_dir, "db": db_uri, "table": "images"},
@@ -105,17 +106,37 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
         "gates": [{"name": g.name, "analyzer": g.analyzer or None, "sql": g.predicate} for g in gates],
     }
 
-    counts: dict[str, Any] = {"images": len(by_type[IMAGE]), "rows_written": 0, "decode_errors": 0,
-                              "analyzers": {}, "gates": {}, "kept": 0, "exact_duplicates": 0, "exported": 0}
     errors: list[dict[str, str]] = []
-    if by_type[IMAGE]:
-        from .pipeline import (
-            run_pipeline,  # ray is imported only when there is work for it
-        )
+    images = list(by_type[IMAGE])
+    lineage: dict[str, dict[str, Any]] = {}
+    if do_video:
+        # ray is imported only when there is work for it
+        from .pipeline import extract_winners, run_video_pipeline
+
+        t = time.perf_counter()
+        log(f"[raycurate] video path: {len(by_type[VIDEO])} videos through the cascade")
+        vres = run_video_pipeline(by_type[VIDEO], cfg, db_uri=db_uri, run_id=run_id)
+        timings["video_cascade"] = time.perf_counter() - t
+        t = time.perf_counter()
+        frame_files, lineage = extract_winners(vres.selected, cfg, os.path.join(out_dir, "frames"))
+        timings["video_frames"] = time.perf_counter() - t
+        images += frame_files
+        manifest["video"] = video_report(db_uri, run_id, cfg, frame_files=len(frame_files))
+        manifest["ray_video"] = {name: {"num_cpus": r.num_cpus, "num_gpus": r.num_gpus, "min_actors": r.min_actors,
+                                        "max_actors": r.max_actors} for name, r in vres.actors.items()}
+        errors += [{"uri": v["uri"], "stage": "video", "error": v["error"]}
+                   for v in manifest["video"]["videos"] if v["error"]]
+
+    counts: dict[str, Any] = {"images": len(images), "photos": len(by_type[IMAGE]),
+                              "video_frames": len(images) - len(by_type[IMAGE]), "rows_written": 0,
+                              "decode_errors": 0, "analyzers": {}, "gates": {}, "kept": 0, "exact_duplicates": 0,
+                              "exported": 0}
+    if images:
+        from .pipeline import run_pipeline
         from .store.table import open_images_table
 
         t = time.perf_counter()
-        result = run_pipeline(by_type[IMAGE], cfg, db_uri=db_uri, run_id=run_id)
+        result = run_pipeline(images, cfg, db_uri=db_uri, run_id=run_id, lineage=lineage)
         timings["pipeline"] = time.perf_counter() - t
         manifest["ray"] = {name: {"num_cpus": r.num_cpus, "num_gpus": r.num_gpus, "min_actors": r.min_actors,
                                   "max_actors": r.max_actors,
@@ -126,7 +147,7 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
         table = open_images_table(db_uri)
         run = f"run_id = '{run_id}'"
         counts.update(_stored_counts(table, run, enabled, gates))
-        errors = _error_list(table, run, enabled)
+        errors += _error_list(table, run, enabled)
         keep = f"{run} AND {kept_predicate(gates, enabled)}"
         manifest["mean_ms_per_image"] = _mean_ms(table, f"{run} AND error IS NULL", ["decode"] + enabled)
         timings["select"] = time.perf_counter() - t
@@ -149,13 +170,56 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
         log("[raycurate] no images to analyse: empty result")
 
     timings["total"] = time.perf_counter() - t_start
-    errors_total = counts["decode_errors"] + sum(a["errored"] for a in counts["analyzers"].values())
+    errors_total = counts["decode_errors"] + sum(a["errored"] for a in counts["analyzers"].values()) + \
+        (manifest["video"]["counts"]["video_errors"] if "video" in manifest else 0)
     manifest.update(counts=counts, errors=errors[:MAX_LISTED], errors_total=errors_total,
                     timings_s={k: round(v, 3) for k, v in timings.items()},
                     finished_at=datetime.now(timezone.utc).isoformat())
     with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2, default=str)
     return RunReport(run_id=run_id, out_dir=out_dir, db_uri=db_uri, manifest=manifest)
+
+
+def video_report(db_uri: str, run_id: str, cfg: Mapping[str, Any], *, frame_files: int) -> dict[str, Any]:
+    """Per-stage counts of the video path, and one line per video, from the stored tables."""
+    from .store import FRAMES_TABLE, STAGE3_TABLE, VIDEOS_TABLE, open_table
+    from .stages import STAGES
+
+    run = f"run_id = '{run_id}'"
+    videos = open_table(db_uri, VIDEOS_TABLE).search().where(run).limit(None).to_list()
+    frames = open_table(db_uri, FRAMES_TABLE)
+    stage3 = open_table(db_uri, STAGE3_TABLE)
+    selected: dict[str, int] = {}
+    for r in stage3.search().where(f"{run} AND selected = true").select(["video_id"]).limit(None).to_list():
+        selected[r["video_id"]] = selected.get(r["video_id"], 0) + 1
+    s1_in = _count(frames, run)
+    s1_pass = _count(frames, f"{run} AND stage1_passed = true")
+    s2_pass = _count(frames, f"{run} AND stage2_passed = true")
+    counts = {
+        "videos": len(videos),
+        "video_errors": sum(1 for v in videos if v["error"]),
+        "frames_decoded": sum(v["frames_decoded"] or 0 for v in videos),
+        "candidates": sum(v["candidates"] or 0 for v in videos),
+        "motion_dropped": sum(v["motion_dropped"] or 0 for v in videos),
+        "stages": {
+            "stage1": {"in": s1_in, "kept": s1_pass, "dropped": s1_in - s1_pass},
+            "stage2": {"in": s1_pass, "kept": s2_pass, "dropped": s1_pass - s2_pass},
+            "stage3": {"in": s2_pass, "kept": _count(stage3, f"{run} AND stage3_passed = true"),
+                       "selected": sum(selected.values())},
+        },
+        "frame_files": frame_files,
+    }
+    counts["stages"]["stage3"]["dropped"] = s2_pass - counts["stages"]["stage3"]["kept"]
+    stages = {name: {"analyzers": [a.model_ref for a in cls.build(cfg).analyzers],
+                     "threshold": cfg["cascade"][name]["threshold"]} for name, cls in STAGES.items()}
+    stages["stage2"]["note"] = ("CLIP and DeepFace are not in this version: Stage 2 runs the content vector "
+                                "and NSFW analysers")
+    stages["stage3"] = {"ensemble_of_stored_scores": dict(cfg["cascade"]["stage3"]["weights"]),
+                        "threshold": cfg["cascade"]["stage3"]["threshold"]}
+    listed = [{k: v[k] for k in ("uri", "video_id", "decoder", "fps", "frames_claimed", "frames_decoded",
+                                 "candidates", "motion_dropped", "cuts", "error", "warning")}
+              | {"selected": selected.get(v["video_id"], 0)} for v in videos[:MAX_LISTED]]
+    return {"counts": counts, "stages": stages, "videos": listed}
 
 
 def _stored_counts(table: Any, run: str, enabled: list[str], gates: list[Gate]) -> dict[str, Any]:
@@ -202,11 +266,20 @@ def summary_table(report: RunReport) -> str:
     inp = m["input"]
     lines = [
         f"raycurate run {report.run_id}: {m['timings_s']['total']:.1f} s",
-        f"input   {inp['uri']}: {inp['files']} files = {inp['images']} images, {inp['videos']} videos "
-        f"(not analysed in this version), {inp['other']} other (skipped)",
+        f"input   {inp['uri']}: {inp['files']} files = {inp['images']} images, {inp['videos']} videos, "
+        f"{inp['other']} other (skipped)",
         "",
         f"{'step':<10} {'model':<46} {'in':>6} {'errors':>7} {'dropped':>8} {'ms/img':>8}",
     ]
+    if "video" in m:
+        vc = m["video"]["counts"]
+        st = vc["stages"]
+        lines.append(f"videos  {vc['videos']} ({vc['video_errors']} errors): {vc['frames_decoded']} frames decoded, "
+                     f"{vc['candidates']} sampled, {vc['motion_dropped']} dropped by motion")
+        lines.append(f"cascade stage1 {st['stage1']['in']} -> {st['stage1']['kept']}, stage2 -> {st['stage2']['kept']}, "
+                     f"stage3 -> {st['stage3']['kept']}, selected {st['stage3']['selected']} "
+                     f"({vc['frame_files']} frame files join the images)")
+        lines.append("")
     ms = m.get("mean_ms_per_image", {})
     lines.append(f"{'decode':<10} {'pillow':<46} {c['images']:>6} {c['decode_errors']:>7} {'-':>8} "
                  f"{_fmt_ms(ms.get('decode')):>8}")

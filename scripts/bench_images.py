@@ -91,7 +91,7 @@ def single_process(files, cfg, db_dir: str) -> int:
     import pyarrow as pa
 
     from raycurate.analyzers import ANALYZERS
-    from raycurate.pipeline import LanceImagesSink, actor_class, read_and_decode
+    from raycurate.pipeline import LanceSink, actor_class, read_and_decode
     from raycurate.store.schema import images_schema
 
     stages = [actor_class(name, cfg["analyzers"][name])() for name in ANALYZERS
@@ -105,7 +105,7 @@ def single_process(files, cfg, db_dir: str) -> int:
         for stage in stages:
             batch = stage(batch)
         blocks.append(batch)
-    return LanceImagesSink(db_dir, images_schema(), "bench").write(blocks, None)
+    return LanceSink(db_dir, images_schema(), "bench").write(blocks, None)
 
 
 def main() -> int:

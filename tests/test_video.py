@@ -117,7 +117,7 @@ def test_motion_threshold_reduces_and_selection_limits_hold_exactly():
     reader = open_video(str(VIDEOS / "vtest_first200.avi"))
     frames = list(reader.frames(step=2))
     kept = []
-    for threshold in (0.0, 0.5, 1.0, 1.5, 2.0):
+    for threshold in (0.0, 2.5, 3.0, 3.5, 4.0):   # people walking in a fixed shot change 2-5% of pixels
         motion = MotionFilter(threshold)
         kept.append(sum(motion(f.rgb)[0] for f in frames))
     assert kept[0] == len(frames)

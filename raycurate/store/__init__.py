@@ -1,6 +1,8 @@
-"""LanceDB storage: the table schema, opening/creating the table, reading rows back."""
-from .schema import CORE_FIELDS, TABLE_NAME, conform, images_schema
-from .table import open_images_table, open_or_create_images_table
+"""LanceDB storage: table schemas, opening/creating tables."""
+from .schema import (CORE_FIELDS, FRAMES_TABLE, LINEAGE_FIELDS, STAGE3_SCHEMA, STAGE3_TABLE, TABLE_NAME,
+                     VIDEOS_SCHEMA, VIDEOS_TABLE, conform, frames_schema, images_schema)
+from .table import open_images_table, open_or_create_images_table, open_or_create_table, open_table
 
-__all__ = ["CORE_FIELDS", "TABLE_NAME", "conform", "images_schema", "open_images_table",
-           "open_or_create_images_table"]
+__all__ = ["CORE_FIELDS", "FRAMES_TABLE", "LINEAGE_FIELDS", "STAGE3_SCHEMA", "STAGE3_TABLE", "TABLE_NAME",
+           "VIDEOS_SCHEMA", "VIDEOS_TABLE", "conform", "frames_schema", "images_schema", "open_images_table",
+           "open_or_create_images_table", "open_or_create_table", "open_table"]

@@ -32,6 +32,69 @@ CORE_FIELDS: list[pa.Field] = [
     pa.field("analyzed_at", pa.timestamp("us", tz="UTC")),
 ]
 
+# Lineage of an image that is a video frame (null for photos).
+LINEAGE_FIELDS: list[pa.Field] = [
+    pa.field("source_video_id", pa.string()),
+    pa.field("source_video_uri", pa.string()),
+    pa.field("frame_index", pa.int64()),
+    pa.field("frame_timestamp", pa.float64()),   # seconds, true presentation time
+    pa.field("scene_index", pa.int32()),
+    pa.field("stage1_score", pa.float32()),
+    pa.field("stage2_score", pa.float32()),
+    pa.field("stage3_score", pa.float32()),
+]
+
+FRAMES_TABLE = "frames"
+VIDEOS_TABLE = "videos"
+STAGE3_TABLE = "stage3"
+
+# One row per sampled frame: where it comes from, then Stage 1 and Stage 2 columns.
+FRAME_KEY_FIELDS: list[pa.Field] = [
+    pa.field("video_id", pa.string(), nullable=False),
+    pa.field("video_uri", pa.string(), nullable=False),
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("frame_index", pa.int64(), nullable=False),
+    pa.field("timestamp", pa.float64()),
+    pa.field("scene_index", pa.int32()),
+    pa.field("near_cut", pa.bool_()),
+    pa.field("motion", pa.float32()),   # difference to the previous kept frame, 0-100 (null for the first)
+    pa.field("width", pa.int32()),
+    pa.field("height", pa.int32()),
+]
+
+VIDEOS_SCHEMA = pa.schema([
+    pa.field("video_id", pa.string(), nullable=False),
+    pa.field("uri", pa.string(), nullable=False),
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("decoder", pa.string()),
+    pa.field("fps", pa.float64()),
+    pa.field("width", pa.int32()),
+    pa.field("height", pa.int32()),
+    pa.field("rotation", pa.int32()),
+    pa.field("start_time", pa.float64()),
+    pa.field("duration", pa.float64()),
+    pa.field("frames_claimed", pa.int64()),
+    pa.field("frames_decoded", pa.int64()),
+    pa.field("candidates", pa.int64()),
+    pa.field("motion_dropped", pa.int64()),
+    pa.field("cuts", pa.list_(pa.int64())),
+    pa.field("error", pa.string()),
+    pa.field("warning", pa.string()),
+    pa.field("decode_s", pa.float64()),
+])
+
+STAGE3_SCHEMA = pa.schema([
+    pa.field("video_id", pa.string(), nullable=False),
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("frame_index", pa.int64(), nullable=False),
+    pa.field("stage3_base", pa.float32()),     # weighted mean of the parts
+    pa.field("stage3_score", pa.float32()),    # base, with the scene bonus where near a cut
+    pa.field("stage3_passed", pa.bool_()),
+    pa.field("selected", pa.bool_()),          # one of the video's winners
+    *[pa.field(f"stage3_{p}", pa.float32()) for p in
+      ("sharpness", "exposure", "face_area", "one_face", "contrast", "nsfw_safe")],
+])
+
 
 def images_schema(analyzers: Iterable[type[Analyzer] | Analyzer] | None = None) -> pa.Schema:
     """Core columns plus the columns of ``analyzers`` (all known analysers by default).
@@ -42,10 +105,17 @@ def images_schema(analyzers: Iterable[type[Analyzer] | Analyzer] | None = None) 
     """
     classes = ANALYZERS.values() if analyzers is None else [a if isinstance(a, type) else type(a)
                                                             for a in analyzers]
-    fields = list(CORE_FIELDS)
+    fields = list(CORE_FIELDS) + list(LINEAGE_FIELDS)
     for cls in classes:
         fields.extend(cls.fields())
     return pa.schema(fields)
+
+
+def frames_schema() -> pa.Schema:
+    """The ``frames`` table: key and lineage columns, then every cascade stage's columns."""
+    from ..stages import STAGES
+
+    return pa.schema(FRAME_KEY_FIELDS + [f for stage in STAGES.values() for f in stage.fields()])
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -1,8 +1,7 @@
-"""Opening and creating the LanceDB ``images`` table."""
+"""Opening and creating LanceDB tables."""
 from __future__ import annotations
 
 import os
-
 from typing import Any
 
 import pyarrow as pa
@@ -26,23 +25,31 @@ def _table_names(db: Any) -> list[str]:
 
 def open_or_create_images_table(db_uri: str, schema: pa.Schema | None = None) -> Any:
     """The ``images`` table, created empty with ``schema`` (default: every analyser) when absent."""
-    schema = schema or images_schema()
+    return open_or_create_table(db_uri, TABLE_NAME, schema or images_schema())
+
+
+def open_or_create_table(db_uri: str, name: str, schema: pa.Schema) -> Any:
+    """Table ``name``, created empty with ``schema`` when absent; columns ``schema`` adds are added."""
     db = _connect(db_uri)
-    if TABLE_NAME in _table_names(db):
-        table = db.open_table(TABLE_NAME)
+    if name in _table_names(db):
+        table = db.open_table(name)
         missing = [f for f in schema if f.name not in table.schema.names]
         if missing:
             table.add_columns([f.with_nullable(True) for f in missing])
         return table
     try:
-        return db.create_table(TABLE_NAME, schema=schema)
+        return db.create_table(name, schema=schema)
     except (ValueError, OSError):
         # Another process created it between our check and create.
-        return db.open_table(TABLE_NAME)
+        return db.open_table(name)
+
+
+def open_table(db_uri: str, name: str) -> Any:
+    db = _connect(db_uri)
+    if name not in _table_names(db):
+        raise FileNotFoundError(f"no '{name}' table in LanceDB at {db_uri}")
+    return db.open_table(name)
 
 
 def open_images_table(db_uri: str) -> Any:
-    db = _connect(db_uri)
-    if TABLE_NAME not in _table_names(db):
-        raise FileNotFoundError(f"no '{TABLE_NAME}' table in LanceDB at {db_uri}")
-    return db.open_table(TABLE_NAME)
+    return open_table(db_uri, TABLE_NAME)

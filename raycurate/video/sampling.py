@@ -22,6 +22,7 @@ import numpy as np
 from .scenes import near_cut, scene_of
 
 MOTION_THUMB_WIDTH = 64
+MOTION_PIXEL_DELTA = 8.0   # grey levels a thumbnail pixel must change by to count as changed
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,9 @@ def motion_thumb(rgb: np.ndarray) -> np.ndarray:
 
 
 def motion_score(a: np.ndarray, b: np.ndarray) -> float:
-    """Difference of two thumbnails on a 0-100 scale: 100 x mean absolute difference / 255."""
-    return float(np.abs(a - b).mean() * 100.0 / 255.0)
+    """How different two thumbnails are, 0-100: the percentage of pixels that changed by more than
+    ``MOTION_PIXEL_DELTA`` grey levels. People walking in a fixed shot score 2-5, a pan 20-60, a cut 80+."""
+    return float((np.abs(a - b) > MOTION_PIXEL_DELTA).mean() * 100.0)
 
 
 class MotionFilter:

@@ -1,0 +1,129 @@
+"""The 3-stage cascade over video frames: plain classes, no ray.
+
+Stage 1 (fast, low threshold, recall first): quality + face detection.
+Stage 2 (medium threshold): the analysers present for attribute sorting. CLIP and
+DeepFace join here with the model milestone; until then Stage 2 runs the content
+vector and NSFW analysers, and the manifest says so.
+Stage 3 (high threshold, best for training): an ensemble of the stored scores,
+computed per video after Stages 1-2 (see :mod:`raycurate.video.select`).
+
+Each stage scores every frame it sees and stores the score; its gate only
+decides which frames go on. The scores are heuristics over the analysers'
+measures, written out below so that a user can see why a frame won.
+"""
+from __future__ import annotations
+
+import abc
+import math
+from typing import Any, ClassVar, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from .analyzers import Analyzer, build_analyzer
+from .analyzers.base import Resources
+
+SHARPNESS_REF = 1000.0   # variance of the Laplacian that counts as fully sharp
+CONTRAST_REF = 0.25      # RMS contrast that counts as full contrast
+FACE_AREA_REF = 0.05     # a face covering 5% of the frame counts as a full-size face
+
+
+def sharpness_part(sharpness: float) -> float:
+    return min(1.0, math.log1p(max(0.0, sharpness)) / math.log1p(SHARPNESS_REF))
+
+
+def contrast_part(contrast: float) -> float:
+    return min(1.0, max(0.0, contrast) / CONTRAST_REF)
+
+
+class CascadeStage(abc.ABC):
+    """Some analysers, one score per frame, one threshold."""
+
+    name: ClassVar[str]
+    analyzer_names: ClassVar[tuple[str, ...]]
+    uses: ClassVar[tuple[str, ...]] = ()   # columns of earlier stages that the score reads
+
+    def __init__(self, analyzers: Sequence[Analyzer], *, threshold: float, batch_size: int, num_cpus: float,
+                 device: str = "cpu") -> None:
+        self.analyzers = list(analyzers)
+        self.threshold = threshold
+        self.resources = Resources(batch_size=batch_size, num_cpus=num_cpus, device=device,
+                                   gpu_model_mb=sum(a.resources.gpu_model_mb for a in self.analyzers),
+                                   gpu_item_mb=sum(a.resources.gpu_item_mb for a in self.analyzers))
+
+    @classmethod
+    def build(cls, cfg: Mapping[str, Any]) -> "CascadeStage":
+        """The stage from a whole config: its ``cascade.stageN`` section and its analysers' sections."""
+        section = cfg["cascade"][cls.name]
+        analyzer_sections = cfg["analyzers"]
+        common = {"batch_size": section["batch_size"] or cfg["video"]["batch_size"],
+                  "num_cpus": section["num_cpus"], "device": section["device"]}
+        analyzers = [build_analyzer(name, {**analyzer_sections[name], **common}) for name in cls.analyzer_names]
+        return cls(analyzers, threshold=section["threshold"], **common)
+
+    @classmethod
+    def fields(cls) -> list[pa.Field]:
+        from .analyzers import ANALYZERS
+
+        fields = [f for name in cls.analyzer_names for f in ANALYZERS[name].fields()]
+        return fields + [pa.field(f"{cls.name}_score", pa.float32()), pa.field(f"{cls.name}_passed", pa.bool_())]
+
+    def setup(self) -> None:
+        for a in self.analyzers:
+            a.setup()
+
+    @abc.abstractmethod
+    def score(self, row: Mapping[str, Any]) -> float:
+        """The stage's score of one frame from its analysers' columns (and ``uses``)."""
+
+    def __call__(self, images: Sequence[np.ndarray], active: Sequence[bool],
+                 previous: Mapping[str, Sequence[Any]] | None = None) -> dict[str, list]:
+        """Columns for every row; rows not ``active`` (rejected earlier or undecodable) get nulls.
+
+        ``previous`` holds the earlier stages' columns named in ``uses``.
+        """
+        batch: dict[str, Any] = {"image": list(images), "error": [None if a else "inactive" for a in active]}
+        for a in self.analyzers:
+            batch = a(batch)
+        n = len(images)
+        scores: list[float | None] = [None] * n
+        passed: list[bool | None] = [None] * n
+        for i in range(n):
+            if not active[i]:
+                continue
+            row = {k: v[i] for k, v in batch.items() if k not in ("image", "error")}
+            row.update({k: previous[k][i] for k in self.uses} if previous else {})
+            if any(row.get(f"{a.name}_error") for a in self.analyzers):
+                passed[i] = False
+                continue
+            scores[i] = self.score(row)
+            passed[i] = scores[i] >= self.threshold
+        out = {f.name: batch[f.name] for a in self.analyzers for f in type(a).fields()}
+        out[f"{self.name}_score"] = scores
+        out[f"{self.name}_passed"] = passed
+        return out
+
+
+class Stage1(CascadeStage):
+    """Fast recall: 0.6 x sharpness + 0.4 x (a face is present)."""
+
+    name = "stage1"
+    analyzer_names = ("quality", "face")
+
+    def score(self, row: Mapping[str, Any]) -> float:
+        return 0.6 * sharpness_part(row["quality_sharpness"]) + 0.4 * min(1.0, float(row["face_count"]))
+
+
+class Stage2(CascadeStage):
+    """Quality and attributes: 0.4 x exposure + 0.3 x contrast + 0.3 x (1 - NSFW score)."""
+
+    name = "stage2"
+    analyzer_names = ("content", "nsfw")
+    uses = ("quality_exposure", "quality_contrast")
+
+    def score(self, row: Mapping[str, Any]) -> float:
+        return (0.4 * float(row["quality_exposure"]) + 0.3 * contrast_part(row["quality_contrast"])
+                + 0.3 * (1.0 - float(row["nsfw_score"])))
+
+
+STAGES: dict[str, type[CascadeStage]] = {"stage1": Stage1, "stage2": Stage2}

@@ -1,0 +1,104 @@
+"""One video -> batches of sampled frame rows (plain code; the Ray wiring is in pipeline.py).
+
+The frames are decoded sequentially and only every ``sample_rate``-th one is
+kept, then thinned by the motion filter; scene cuts (optional) give each frame
+its scene number and mark those near a cut. What happened to the video is
+summarised in :attr:`VideoSampler.summary`, an error included.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..decode import resize_max_side
+from .reader import BACKENDS, VideoDecodeError, open_video
+from .sampling import MotionFilter, SamplingParams
+from .scenes import detect_cuts, near_cut, scene_of
+
+
+def file_sha256(path: str, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def empty_summary(uri: str) -> dict[str, Any]:
+    """The ``videos`` row of a video before (or without) decoding."""
+    return {"uri": uri, "video_id": None, "decoder": None, "fps": None, "width": None, "height": None,
+            "rotation": None, "start_time": None, "duration": None, "frames_claimed": None, "frames_decoded": 0,
+            "candidates": 0, "motion_dropped": 0, "cuts": [], "error": None, "warning": None, "decode_s": 0.0}
+
+
+class VideoSampler:
+    """Iterate over lists of frame rows (at most ``batch_size`` each) for one local video file."""
+
+    def __init__(self, path: str, uri: str, params: SamplingParams, *, batch_size: int, max_side: int,
+                 decoders: tuple[str, ...] = BACKENDS) -> None:
+        self.path = path
+        self.uri = uri
+        self.params = params
+        self.batch_size = batch_size
+        self.max_side = max_side
+        self.decoders = decoders
+        self.summary = empty_summary(uri)
+
+    def __iter__(self) -> Iterator[list[dict[str, Any]]]:
+        start = time.perf_counter()
+        s = self.summary
+        try:
+            s["video_id"] = file_sha256(self.path)
+            reader = open_video(self.path, self.decoders)
+        except (OSError, VideoDecodeError) as exc:
+            s["video_id"] = s["video_id"] or hashlib.sha256(self.uri.encode()).hexdigest()
+            s["error"] = str(exc)
+            return
+        info = reader.info
+        s.update(decoder=reader.stats.backend, fps=info.fps, width=info.width, height=info.height,
+                 rotation=info.rotation, start_time=info.start_time, duration=info.duration,
+                 frames_claimed=info.frame_count_claimed)
+        p = self.params
+        cuts: list[int] = []
+        if p.scene_detection:
+            try:
+                cuts = detect_cuts(self.path, p.scene_detector)
+            except Exception as exc:  # scene detection is optional: the video still goes on
+                s["warning"] = f"scene detection failed: {exc}"
+        s["cuts"] = cuts
+        window = max(1, round(p.scene_window_s * (info.fps or 25.0)))
+        motion = MotionFilter(p.motion_threshold)
+        rows: list[dict[str, Any]] = []
+        for frame in reader.frames(step=p.sample_rate):
+            s["candidates"] += 1
+            keep, score = motion(frame.rgb)
+            if not keep:
+                s["motion_dropped"] += 1
+                continue
+            rgb = frame.rgb
+            h, w = rgb.shape[:2]
+            if max(h, w) > self.max_side:
+                rgb = resize_max_side(rgb, self.max_side)
+            rgb = np.ascontiguousarray(rgb)
+            rows.append({"video_id": s["video_id"], "video_uri": self.uri, "frame_index": frame.index,
+                         "timestamp": frame.timestamp, "scene_index": scene_of(frame.index, cuts),
+                         "near_cut": near_cut(frame.index, cuts, window), "motion": score, "width": w,
+                         "height": h, "pixels": rgb.tobytes(), "pixels_h": rgb.shape[0],
+                         "pixels_w": rgb.shape[1]})
+            if len(rows) >= self.batch_size:
+                yield rows
+                rows = []
+        if rows:
+            yield rows
+        s["frames_decoded"] = reader.stats.frames_decoded
+        if reader.stats.errors:
+            s["warning"] = "; ".join(reader.stats.errors)[:500]
+        if info.frame_count_claimed and reader.stats.frames_decoded < info.frame_count_claimed:
+            short = f"container claims {info.frame_count_claimed} frames, {reader.stats.frames_decoded} decoded"
+            s["warning"] = f"{s['warning']}; {short}" if s["warning"] else short
+        if reader.stats.frames_decoded == 0:
+            s["error"] = "no frame could be decoded"
+        s["decode_s"] = time.perf_counter() - start

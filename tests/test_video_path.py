@@ -1,0 +1,90 @@
+"""The video path end to end through local Ray: cascade tables, winners as images with lineage."""
+import json
+import shutil
+
+import pytest
+
+from raycurate.cli import main
+from raycurate.store import FRAMES_TABLE, STAGE3_TABLE, VIDEOS_TABLE, open_images_table, open_table
+
+from .conftest import DATA
+
+
+@pytest.fixture(scope="module")
+def video_run(tmp_path_factory, ray_session):
+    inp = tmp_path_factory.mktemp("videos")
+    for name in ("counter.mp4", "testvideo.mp4", "tree.avi"):
+        shutil.copy(DATA / "videos" / name, inp / name)
+    (inp / "empty.mp4").write_bytes(b"")
+    (inp / "truncated.mp4").write_bytes((DATA / "videos" / "testvideo.mp4").read_bytes()[:4000])
+    out = tmp_path_factory.mktemp("out")
+    rc = main(["run", str(inp), "--out", str(out), "--preset", "youtube",
+               "--set", "filter.min_faces=null", "--set", "video.max_frames=4"])
+    db = str(out / "db")
+    run = json.loads((out / "manifest.json").read_text())["run_id"]
+    return {"rc": rc, "out": out, "db": db, "run": run,
+            "manifest": json.loads((out / "manifest.json").read_text()),
+            "videos": {v["uri"].rsplit("/", 1)[1]: v for v in
+                       open_table(db, VIDEOS_TABLE).search().where(f"run_id = '{run}'").limit(None).to_list()}}
+
+
+def test_every_video_has_a_row_and_bad_ones_an_error(video_run):
+    assert video_run["rc"] == 0
+    v = video_run["videos"]
+    assert set(v) == {"counter.mp4", "testvideo.mp4", "tree.avi", "empty.mp4", "truncated.mp4"}
+    assert v["empty.mp4"]["error"] and v["truncated.mp4"]["error"]
+    assert v["counter.mp4"]["error"] is None and v["counter.mp4"]["frames_decoded"] == 30
+    assert v["counter.mp4"]["candidates"] == 6                   # youtube: one frame in five
+    assert v["testvideo.mp4"]["cuts"] == pytest.approx([30, 180, 394], abs=1)
+    assert v["tree.avi"]["frames_decoded"] == 68 and "444" in v["tree.avi"]["warning"]
+
+
+def test_stages_store_every_frame_they_saw(video_run):
+    db, run = video_run["db"], video_run["run"]
+    frames = open_table(db, FRAMES_TABLE).search().where(f"run_id = '{run}'").limit(None).to_list()
+    v = video_run["videos"]
+    expected = sum(x["candidates"] - x["motion_dropped"] for x in v.values())
+    assert len(frames) == expected > 0
+    for f in frames:
+        assert f["stage1_score"] is not None and f["stage1_passed"] is not None
+        assert (f["stage2_score"] is not None) == bool(f["stage1_passed"])   # stage 2 saw what stage 1 kept
+    testvideo = [f for f in frames if f["video_uri"].endswith("testvideo.mp4")]
+    assert {f["scene_index"] for f in testvideo} <= {0, 1, 2, 3}
+    stage3 = open_table(db, STAGE3_TABLE).search().where(f"run_id = '{run}'").limit(None).to_list()
+    assert len(stage3) == sum(1 for f in frames if f["stage2_passed"])
+    by_video: dict = {}
+    for r in stage3:
+        if r["selected"]:
+            by_video.setdefault(r["video_id"], []).append(r["frame_index"])
+    for indices in by_video.values():
+        indices.sort()
+        assert len(indices) <= 4                                         # video.max_frames
+        assert all(b - a >= 30 for a, b in zip(indices, indices[1:]))   # youtube min_separation
+
+
+def test_winners_join_the_image_path_with_lineage(video_run):
+    db, run, out = video_run["db"], video_run["run"], video_run["out"]
+    rows = open_images_table(db).search().where(f"run_id = '{run}'").limit(None).to_list()
+    selected = open_table(db, STAGE3_TABLE).count_rows(f"run_id = '{run}' AND selected = true")
+    assert len(rows) == selected > 0
+    for r in rows:
+        assert r["media_type"] == "video_frame" and r["error"] is None
+        assert r["source_video_uri"].endswith((".mp4", ".avi")) and r["frame_index"] >= 0
+        assert r["stage3_score"] is not None and r["quality_sharpness"] is not None
+        assert (out / "frames").joinpath(r["uri"].rsplit("/", 1)[1]).exists()
+    counter = [r for r in rows if r["source_video_uri"].endswith("counter.mp4")]
+    for r in counter:   # counter.mp4 runs at 10 fps from 0 s
+        assert r["frame_timestamp"] == pytest.approx(r["frame_index"] / 10.0, abs=1e-3)
+
+
+def test_manifest_reports_the_funnel(video_run):
+    m = video_run["manifest"]
+    c = m["video"]["counts"]
+    assert c["videos"] == 5 and c["video_errors"] == 2
+    st = c["stages"]
+    assert st["stage1"]["in"] == st["stage1"]["kept"] + st["stage1"]["dropped"]
+    assert st["stage2"]["in"] == st["stage1"]["kept"]
+    assert st["stage3"]["selected"] == c["frame_files"] == m["counts"]["video_frames"]
+    assert "CLIP" in m["video"]["stages"]["stage2"]["note"]
+    assert {e["uri"].rsplit("/", 1)[1] for e in m["errors"] if e["stage"] == "video"} == {"empty.mp4",
+                                                                                           "truncated.mp4"}
