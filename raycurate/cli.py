@@ -46,10 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     from .analyzers import check_analyzers
+    from .stages import check_stages
 
     try:
         cfg = load_config(args.config, [parse_set(item) for item in args.overrides], preset=args.preset)
         check_analyzers(cfg)
+        check_stages(cfg)
     except ConfigError as exc:
         return _fail(str(exc))
 

@@ -93,6 +93,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "video.scene_window_s": (_non_negative, "a number >= 0"),
     "video.decoders": (lambda v: bool(v) and all(d in ("decord", "pyav", "opencv") for d in v),
                        "a non-empty list of: decord, pyav, opencv"),
+    "video.decord_device": (lambda v: v in ("cpu", "gpu"), "cpu or gpu"),
     "video.frame_quality": (lambda v: 1 <= v <= 100, "an integer in [1, 100]"),
     "threshold": (_fraction, "a number in [0, 1]"),
 }

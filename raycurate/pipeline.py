@@ -336,7 +336,8 @@ def sample_videos(batch: pa.Table, *, video_cfg: Mapping[str, Any], max_side: in
         try:
             with local_copy(uri) as path:
                 sampler = VideoSampler(path, uri, params, batch_size=video_cfg["batch_size"], max_side=max_side,
-                                       decoders=tuple(video_cfg["decoders"]))
+                                       decoders=tuple(video_cfg["decoders"]),
+                                       decord_device=video_cfg["decord_device"])
                 for rows in sampler:
                     yield pa.Table.from_pylist(rows, schema=FRAME_ROW_SCHEMA)
                 summary = sampler.summary

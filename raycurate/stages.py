@@ -127,3 +127,14 @@ class Stage2(CascadeStage):
 
 
 STAGES: dict[str, type[CascadeStage]] = {"stage1": Stage1, "stage2": Stage2}
+
+
+def check_stages(cfg: Mapping[str, Any]) -> None:
+    """Build every stage (no model is loaded) so that a bad ``cascade`` section fails now, naming it."""
+    from .config import ConfigError
+
+    for name, cls in STAGES.items():
+        try:
+            cls.build(cfg)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"config section cascade.{name}: {exc}") from exc

@@ -138,3 +138,22 @@ def test_sampling_params_refuse_bad_values():
         SamplingParams(sample_rate=0)
     with pytest.raises(ValueError):
         SamplingParams(motion_threshold=120)
+
+
+def test_decord_gpu_request_falls_back_to_cpu_with_a_note():
+    reader = open_video(str(VIDEOS / "counter.mp4"), ("decord",), decord_device="gpu")
+    frames = list(reader.frames(step=5))
+    assert [f.index for f in frames] == [0, 5, 10, 15, 20, 25]
+    if reader.device == "cpu":   # this decord has no CUDA (the wheels on PyPI have none)
+        assert any("decord gpu unavailable" in e for e in reader.stats.errors)
+
+
+def test_decord_starts_at_an_exact_frame():
+    reader = open_video(str(VIDEOS / "testvideo.mp4"), ("decord",))
+    ref = {f.index: f for f in open_video(str(VIDEOS / "testvideo.mp4"), ("pyav",)).frames(step=5, start=100,
+                                                                                           stop=140)}
+    got = list(reader.frames(step=5, start=100, stop=140))
+    assert [f.index for f in got] == sorted(ref) == list(range(100, 140, 5))
+    for f in got:
+        assert f.timestamp == pytest.approx(ref[f.index].timestamp, abs=1e-3)
+        assert np.abs(f.rgb.astype(int) - ref[f.index].rgb.astype(int)).mean() < 2.0

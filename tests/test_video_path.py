@@ -88,3 +88,18 @@ def test_manifest_reports_the_funnel(video_run):
     assert "CLIP" in m["video"]["stages"]["stage2"]["note"]
     assert {e["uri"].rsplit("/", 1)[1] for e in m["errors"] if e["stage"] == "video"} == {"empty.mp4",
                                                                                            "truncated.mp4"}
+
+
+def test_cpu_only_stage_on_gpu_is_a_config_error(tmp_path, capsys):
+    rc = main(["run", str(DATA / "videos"), "--out", str(tmp_path / "o"), "--set", "cascade.stage1.device=cuda"])
+    assert rc == 2
+    assert capsys.readouterr().err.startswith("raycurate: error: config section cascade.stage1:")
+
+
+def test_presets_fill_the_video_parameters():
+    from raycurate.config import load_config
+
+    assert [load_config(preset=p)["video"]["sample_rate"] for p in ("tiktok", "instagram", "youtube", "custom")] \
+        == [1, 1, 5, 15]
+    cfg = load_config(preset="youtube", overrides=[("video.sample_rate", 3)])
+    assert cfg["video"]["sample_rate"] == 3 and cfg["video"]["scene_detection"] is True

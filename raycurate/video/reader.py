@@ -107,24 +107,39 @@ class VideoBackend(abc.ABC):
 class DecordBackend(VideoBackend):
     name = "decord"
 
-    def __init__(self, path: str, info: VideoInfo) -> None:
+    def __init__(self, path: str, info: VideoInfo, device: str = "cpu") -> None:
         super().__init__(path, info)
         import decord
 
-        self._reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+        ctx = decord.cpu(0)
+        if device == "gpu":
+            try:  # NVDEC: only when decord was built with CUDA
+                self._reader = decord.VideoReader(path, ctx=decord.gpu(0), num_threads=1)
+                self.device = "gpu"
+            except Exception as exc:
+                self.stats.errors.append(f"decord gpu unavailable, decoding on cpu: {exc}")
+            else:
+                self._setup_offset()
+                return
+        self.device = "cpu"
+        self._reader = decord.VideoReader(path, ctx=ctx, num_threads=1)
+        self._setup_offset()
+
+    def _setup_offset(self) -> None:
         first = float(self._reader.get_frame_timestamp(0)[0]) if len(self._reader) else 0.0
         # decord reports times from the stream's first frame; add the stream's own start back.
-        self._offset = info.start_time if abs(first) < 1e-6 else 0.0
+        self._offset = self.info.start_time if abs(first) < 1e-6 else 0.0
 
     def frames(self, step: int = 1, start: int = 0, stop: int | None = None) -> Iterator[Frame]:
         vr = self._reader
         n = len(vr) if stop is None else min(stop, len(vr))
         if start:
-            vr.seek(start)
+            vr.seek_accurate(start)
         index = start
         while index < n:
             try:
-                rgb = vr.next().asnumpy()
+                frame = vr.next()
+                rgb = frame.asnumpy() if hasattr(frame, "asnumpy") else np.asarray(frame)
             except Exception as exc:  # decord raises DECORDError / StopIteration at a broken tail
                 self.stats.errors.append(f"frame {index}: {exc}")
                 return
@@ -205,13 +220,14 @@ _BACKEND_CLASSES: dict[str, type[VideoBackend]] = {
     "decord": DecordBackend, "pyav": PyAVBackend, "opencv": OpenCVBackend}
 
 
-def open_video(path: str, backends: tuple[str, ...] = BACKENDS) -> VideoBackend:
+def open_video(path: str, backends: tuple[str, ...] = BACKENDS, *, decord_device: str = "cpu") -> VideoBackend:
     """The first backend that opens ``path``, in the order given; records why others failed."""
     info = probe(path)
     failures = []
     for name in backends:
         try:
-            backend = _BACKEND_CLASSES[name](path, info)
+            backend = (DecordBackend(path, info, device=decord_device) if name == "decord"
+                       else _BACKEND_CLASSES[name](path, info))
         except Exception as exc:  # each library has its own error types
             failures.append(f"{name}: {exc}")
             continue

@@ -38,13 +38,14 @@ class VideoSampler:
     """Iterate over lists of frame rows (at most ``batch_size`` each) for one local video file."""
 
     def __init__(self, path: str, uri: str, params: SamplingParams, *, batch_size: int, max_side: int,
-                 decoders: tuple[str, ...] = BACKENDS) -> None:
+                 decoders: tuple[str, ...] = BACKENDS, decord_device: str = "cpu") -> None:
         self.path = path
         self.uri = uri
         self.params = params
         self.batch_size = batch_size
         self.max_side = max_side
         self.decoders = decoders
+        self.decord_device = decord_device
         self.summary = empty_summary(uri)
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:
@@ -52,7 +53,7 @@ class VideoSampler:
         s = self.summary
         try:
             s["video_id"] = file_sha256(self.path)
-            reader = open_video(self.path, self.decoders)
+            reader = open_video(self.path, self.decoders, decord_device=self.decord_device)
         except (OSError, VideoDecodeError) as exc:
             s["video_id"] = s["video_id"] or hashlib.sha256(self.uri.encode()).hexdigest()
             s["error"] = str(exc)

@@ -1,0 +1,151 @@
+#!/usr/bin/env python
+"""The video path's throughput against decode alone, per file, in one run.
+
+For each file (testvideo.mp4, and a 60 s 1080p H.264 clip this script makes),
+with the YouTube preset:
+- decode only: the same decoder reads the file at the same sample rate
+  (every 5th frame converted) and nothing else;
+- video path: sampling, motion filter, scene detection, Stage 1 and Stage 2 on
+  local Ray actor pools, the frames table, Stage 3 and the winners' files.
+Both are given in source frames per second; the ratio is path / decode. The
+peak RSS of the Ray worker that decodes (the task ``sample_videos``) is
+sampled every 0.1 s, and the frames kept by each stage are printed.
+
+    .venv/bin/python scripts/bench_video.py
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_clip(path: Path, seconds: int = 60, fps: int = 30, size=(1920, 1080)) -> Path:
+    """A 1080p H.264 clip: six 10 s shots, each a textured background with a real face moving across it."""
+    import av
+    import cv2
+
+    face = cv2.imread(str(ROOT / "tests/data/images/faces/skimage_astronaut.png"))[40:300, 130:360]
+    face = cv2.cvtColor(cv2.resize(face, (300, 340)), cv2.COLOR_BGR2RGB)
+    rng = np.random.default_rng(0)
+    w, h = size
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "23"}
+        for shot in range(seconds // 10):
+            base = cv2.resize(rng.integers(0, 255, (9, 16, 3), dtype=np.uint8), (w, h),
+                              interpolation=cv2.INTER_CUBIC)
+            for i in range(10 * fps):
+                frame = base.copy()
+                x = int((w - 300) * i / (10 * fps))
+                y = (h - 340) // 2 + int(80 * np.sin(i / 15.0))
+                frame[y:y + 340, x:x + 300] = face
+                for pkt in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                    container.mux(pkt)
+        for pkt in stream.encode():
+            container.mux(pkt)
+    return path
+
+
+def decode_only(path: str, decoders: tuple[str, ...], step: int) -> tuple[str, int, float]:
+    from raycurate.video.reader import open_video
+
+    start = time.perf_counter()
+    reader = open_video(path, decoders)
+    for _ in reader.frames(step=step):
+        pass
+    return reader.stats.backend, reader.stats.frames_decoded, time.perf_counter() - start
+
+
+class WorkerPeak:
+    """Peak RSS of processes whose command line names ``needle`` (Ray sets it to the running task)."""
+
+    def __init__(self, needle: str) -> None:
+        self.needle = needle
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for p in psutil.process_iter(["cmdline"]):
+                try:
+                    if self.needle in " ".join(p.info["cmdline"] or []):
+                        self.peak = max(self.peak, p.memory_info().rss)
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    pass
+            time.sleep(0.1)
+
+    def __enter__(self) -> "WorkerPeak":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=int, default=60, help="length of the generated 1080p clip")
+    ap.add_argument("--cpus", type=int, default=os.cpu_count())
+    args = ap.parse_args()
+
+    import ray
+
+    from raycurate.config import load_config
+    from raycurate.pipeline import run_video_pipeline
+    from raycurate.run import video_report
+    from raycurate.sources import FileRef
+
+    cfg = load_config(preset="youtube")
+    work = Path(tempfile.mkdtemp(prefix="rc-vbench-"))
+    try:
+        t = time.perf_counter()
+        clip = make_clip(work / "clip_1080p_60s.mp4", seconds=args.seconds)
+        print(f"generated {clip.name} in {time.perf_counter() - t:.1f} s ({clip.stat().st_size / 1e6:.1f} MB)")
+        files = [ROOT / "tests/data/videos/testvideo.mp4", clip]
+        ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level="ERROR")
+        step = cfg["video"]["sample_rate"]
+        rows = []
+        for i, f in enumerate(files):
+            backend, n_dec, t_dec = decode_only(str(f), tuple(cfg["video"]["decoders"]), step)
+            with WorkerPeak("sample_videos") as peak:
+                t = time.perf_counter()
+                run_video_pipeline([FileRef(str(f), str(f), f.stat().st_size, "video")], cfg,
+                                   db_uri=str(work / "db"), run_id=f"bench{i}")
+                t_path = time.perf_counter() - t
+            report = video_report(str(work / "db"), f"bench{i}", cfg, frame_files=0)
+            rows.append((f.name, backend, n_dec, t_dec, t_path, peak.peak, report["counts"]))
+        ray.shutdown()
+
+        print(f"\npreset youtube (sample_rate {step}), {args.cpus} CPUs, decoder as chosen by the path")
+        print(f"{'file':<22}{'decoder':<8}{'frames':>7}{'decode fps':>12}{'path fps':>10}{'path/decode':>13}"
+              f"{'decode worker peak RSS':>24}")
+        for name, backend, n, t_dec, t_path, peak_rss, c in rows:
+            print(f"{name:<22}{backend:<8}{n:>7}{n / t_dec:>12.1f}{n / t_path:>10.1f}{t_dec / t_path:>13.3f}"
+                  f"{peak_rss / 1e6:>21.0f} MB")
+        print("\nframes kept per stage (sampled -> motion -> stage1 -> stage2 -> stage3 -> selected)")
+        for name, *_, c in rows:
+            st = c["stages"]
+            print(f"{name:<22}{c['candidates']} -> {c['candidates'] - c['motion_dropped']} -> "
+                  f"{st['stage1']['kept']} -> {st['stage2']['kept']} -> {st['stage3']['kept']} -> "
+                  f"{st['stage3']['selected']}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
