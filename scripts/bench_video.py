@@ -43,7 +43,7 @@ def make_clip(path: Path, seconds: int = 60, fps: int = 30, size=(1920, 1080)) -
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.options = {"preset": "ultrafast", "crf": "23"}
-        for shot in range(seconds // 10):
+        for _ in range(seconds // 10):  # one shot per 10 s
             base = cv2.resize(rng.integers(0, 255, (9, 16, 3), dtype=np.uint8), (w, h),
                               interpolation=cv2.INTER_CUBIC)
             for i in range(10 * fps):
@@ -133,7 +133,7 @@ def main() -> int:
         print(f"\npreset youtube (sample_rate {step}), {args.cpus} CPUs, decoder as chosen by the path")
         print(f"{'file':<22}{'decoder':<8}{'frames':>7}{'decode fps':>12}{'path fps':>10}{'path/decode':>13}"
               f"{'decode worker peak RSS':>24}")
-        for name, backend, n, t_dec, t_path, peak_rss, c in rows:
+        for name, backend, n, t_dec, t_path, peak_rss, _ in rows:
             print(f"{name:<22}{backend:<8}{n:>7}{n / t_dec:>12.1f}{n / t_path:>10.1f}{t_dec / t_path:>13.3f}"
                   f"{peak_rss / 1e6:>21.0f} MB")
         print("\nframes kept per stage (sampled -> motion -> stage1 -> stage2 -> stage3 -> selected)")
