@@ -7,6 +7,7 @@ list (driver) -> read + decode (Ray tasks) -> one actor pool per analyser
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -34,10 +35,11 @@ from .store.schema import (CORE_FIELDS, FRAME_KEY_FIELDS, FRAMES_TABLE, LINEAGE_
                            STAGE3_TABLE, TABLE_NAME, VIDEOS_SCHEMA, VIDEOS_TABLE, conform, frames_schema,
                            images_schema)
 from .store.table import open_or_create_table, open_table
-from .video.reader import open_video
+from .video.reader import VideoDecodeError, open_video, probe
 from .video.sampling import SamplingParams
 from .video.select import stage3_rows
-from .video.source import VideoSampler, empty_summary
+from .video.scenes import scene_of
+from .video.source import VideoSampler, empty_summary, file_sha256
 
 # Decoded pixels travel between stages as raw bytes plus their shape, so every
 # column has a plain, declared Arrow type (no tensor extension types).
@@ -328,21 +330,54 @@ def local_copy(uri: str) -> Iterator[str]:
         yield tmp.name
 
 
+def plan_segments(videos: Sequence[FileRef], video_cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One work item per video, or per segment of ``video.segment_s`` seconds for a long local video,
+    so that one long video is decoded by several tasks at once. Segments start on a multiple of the
+    sample rate, so the sampled frame indices are the same as without splitting."""
+    items: list[dict[str, Any]] = []
+    seg_s = video_cfg["segment_s"]
+    step = video_cfg["sample_rate"]
+    for f in videos:
+        whole = {"uri": f.uri, "start": 0, "stop": None, "segment": 0, "video_id": None}
+        if seg_s is None or "://" in f.uri:
+            items.append(whole)
+            continue
+        try:
+            info = probe(f.uri)
+        except VideoDecodeError:
+            items.append(whole)  # the decode task records the error
+            continue
+        if not info.duration or not info.fps or info.duration <= seg_s:
+            items.append(whole)
+            continue
+        length = int(math.ceil(seg_s * info.fps / step)) * step
+        total = info.frame_count_claimed or int(math.ceil(info.duration * info.fps))
+        video_id = file_sha256(f.uri)
+        starts = list(range(0, total, length))
+        for k, start in enumerate(starts):
+            stop = None if k == len(starts) - 1 else start + length   # the last one reads to the real end
+            items.append({"uri": f.uri, "start": start, "stop": stop, "segment": k, "video_id": video_id})
+    return items
+
+
 def sample_videos(batch: pa.Table, *, video_cfg: Mapping[str, Any], max_side: int, db_uri: str,
                   run_id: str) -> Iterator[pa.Table]:
-    """Each video of the batch -> batches of sampled frames; its summary row goes to the ``videos`` table."""
+    """Each video (segment) of the batch -> batches of sampled frames; its summary row goes to ``videos``."""
     params = sampling_params(video_cfg)
-    for uri in batch.column("uri").to_pylist():
+    for item in batch.to_pylist():
+        uri = item["uri"]
         try:
             with local_copy(uri) as path:
                 sampler = VideoSampler(path, uri, params, batch_size=video_cfg["batch_size"], max_side=max_side,
                                        decoders=tuple(video_cfg["decoders"]),
-                                       decord_device=video_cfg["decord_device"])
+                                       decord_device=video_cfg["decord_device"], start=item["start"],
+                                       stop=item["stop"], segment=item["segment"], video_id=item["video_id"])
                 for rows in sampler:
                     yield pa.Table.from_pylist(rows, schema=FRAME_ROW_SCHEMA)
                 summary = sampler.summary
         except OSError as exc:
-            summary = {**empty_summary(uri), "error": f"cannot read video: {exc}"}
+            summary = {**empty_summary(uri, item["segment"], item["start"], item["stop"]),
+                       "error": f"cannot read video: {exc}"}
         summary = {**summary, "run_id": run_id}
         summary["video_id"] = summary["video_id"] or content_id(uri.encode())
         open_or_create_table(db_uri, VIDEOS_TABLE, VIDEOS_SCHEMA).add(
@@ -395,7 +430,8 @@ def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_
     cpus, gpus = cluster_resources()
     vcfg = cfg["video"]
 
-    ds = ray.data.from_items([{"uri": f.uri} for f in videos], override_num_blocks=max(1, len(videos)))
+    items = plan_segments(videos, vcfg)
+    ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
     ds = ds.map_batches(sample_videos, batch_size=1, batch_format="pyarrow", num_cpus=vcfg["num_cpus"],
                         fn_kwargs={"video_cfg": dict(vcfg), "max_side": cfg["decode"]["max_side"],
                                    "db_uri": db_uri, "run_id": run_id})
@@ -435,8 +471,14 @@ def select_stage3(db_uri: str, run_id: str, cfg: Mapping[str, Any]) -> list[dict
                "stage1_score", "stage2_score"]
     rows = frames.search().where(f"run_id = '{run_id}' AND stage2_passed = true").select(columns) \
         .limit(None).to_list()
+    # scene numbers across the whole video (a split video's segments each saw only their own cuts)
+    cuts: dict[str, set[int]] = {}
+    for v in open_table(db_uri, VIDEOS_TABLE).search().where(f"run_id = '{run_id}'") \
+            .select(["video_id", "cuts"]).limit(None).to_list():
+        cuts.setdefault(v["video_id"], set()).update(v["cuts"] or [])
     by_video: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
+        r["scene_index"] = scene_of(r["frame_index"], sorted(cuts.get(r["video_id"], ())))
         by_video.setdefault(r["video_id"], []).append(r)
     s3 = cfg["cascade"]["stage3"]
     vcfg = cfg["video"]

@@ -180,13 +180,39 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     return RunReport(run_id=run_id, out_dir=out_dir, db_uri=db_uri, manifest=manifest)
 
 
+def merge_segments(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per video from its ``videos`` rows (one per segment when it was split)."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in sorted(rows, key=lambda r: (r["uri"], r["segment"] or 0)):
+        key = (r["uri"], r["video_id"])
+        v = merged.get(key)
+        if v is None:
+            merged[key] = {
+                "uri": r["uri"], "video_id": r["video_id"], "decoder": r["decoder"], "fps": r["fps"],
+                "frames_claimed": r["frames_claimed"], "segments": 1, "frames_decoded": r["frames_decoded"] or 0,
+                "candidates": r["candidates"] or 0, "motion_dropped": r["motion_dropped"] or 0,
+                "cuts": list(r["cuts"] or []), "error": r["error"], "warning": r["warning"],
+                "decode_s": r["decode_s"] or 0.0}
+            continue
+        v["segments"] += 1
+        for name in ("frames_decoded", "candidates", "motion_dropped"):
+            v[name] += r[name] or 0
+        v["decode_s"] += r["decode_s"] or 0.0
+        v["cuts"] = sorted(set(v["cuts"]) | set(r["cuts"] or []))
+        for name in ("error", "warning"):
+            if r[name]:
+                note = f"segment {r['segment']}: {r[name]}"
+                v[name] = f"{v[name]}; {note}" if v[name] else note
+    return list(merged.values())
+
+
 def video_report(db_uri: str, run_id: str, cfg: Mapping[str, Any], *, frame_files: int) -> dict[str, Any]:
     """Per-stage counts of the video path, and one line per video, from the stored tables."""
     from .store import FRAMES_TABLE, STAGE3_TABLE, VIDEOS_TABLE, open_table
     from .stages import STAGES
 
     run = f"run_id = '{run_id}'"
-    videos = open_table(db_uri, VIDEOS_TABLE).search().where(run).limit(None).to_list()
+    videos = merge_segments(open_table(db_uri, VIDEOS_TABLE).search().where(run).limit(None).to_list())
     frames = open_table(db_uri, FRAMES_TABLE)
     stage3 = open_table(db_uri, STAGE3_TABLE)
     selected: dict[str, int] = {}
@@ -198,9 +224,10 @@ def video_report(db_uri: str, run_id: str, cfg: Mapping[str, Any], *, frame_file
     counts = {
         "videos": len(videos),
         "video_errors": sum(1 for v in videos if v["error"]),
-        "frames_decoded": sum(v["frames_decoded"] or 0 for v in videos),
-        "candidates": sum(v["candidates"] or 0 for v in videos),
-        "motion_dropped": sum(v["motion_dropped"] or 0 for v in videos),
+        "segments": sum(v["segments"] for v in videos),
+        "frames_decoded": sum(v["frames_decoded"] for v in videos),
+        "candidates": sum(v["candidates"] for v in videos),
+        "motion_dropped": sum(v["motion_dropped"] for v in videos),
         "stages": {
             "stage1": {"in": s1_in, "kept": s1_pass, "dropped": s1_in - s1_pass},
             "stage2": {"in": s1_pass, "kept": s2_pass, "dropped": s1_pass - s2_pass},
@@ -216,9 +243,7 @@ def video_report(db_uri: str, run_id: str, cfg: Mapping[str, Any], *, frame_file
                                 "and NSFW analysers")
     stages["stage3"] = {"ensemble_of_stored_scores": dict(cfg["cascade"]["stage3"]["weights"]),
                         "threshold": cfg["cascade"]["stage3"]["threshold"]}
-    listed = [{k: v[k] for k in ("uri", "video_id", "decoder", "fps", "frames_claimed", "frames_decoded",
-                                 "candidates", "motion_dropped", "cuts", "error", "warning")}
-              | {"selected": selected.get(v["video_id"], 0)} for v in videos[:MAX_LISTED]]
+    listed = [{**v, "selected": selected.get(v["video_id"], 0)} for v in videos[:MAX_LISTED]]
     return {"counts": counts, "stages": stages, "videos": listed}
 
 

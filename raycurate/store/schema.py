@@ -53,9 +53,10 @@ FRAME_KEY_FIELDS: list[pa.Field] = [
     pa.field("video_id", pa.string(), nullable=False),
     pa.field("video_uri", pa.string(), nullable=False),
     pa.field("run_id", pa.string(), nullable=False),
+    pa.field("segment", pa.int32()),    # part of a long video decoded by its own task (0 when not split)
     pa.field("frame_index", pa.int64(), nullable=False),
     pa.field("timestamp", pa.float64()),
-    pa.field("scene_index", pa.int32()),
+    pa.field("scene_index", pa.int32()),  # within the segment; Stage 3 and the images carry the video-wide one
     pa.field("near_cut", pa.bool_()),
     pa.field("motion", pa.float32()),   # difference to the previous kept frame, 0-100 (null for the first)
     pa.field("width", pa.int32()),
@@ -66,6 +67,9 @@ VIDEOS_SCHEMA = pa.schema([
     pa.field("video_id", pa.string(), nullable=False),
     pa.field("uri", pa.string(), nullable=False),
     pa.field("run_id", pa.string(), nullable=False),
+    pa.field("segment", pa.int32()),
+    pa.field("frame_start", pa.int64()),
+    pa.field("frame_stop", pa.int64()),     # null: to the end
     pa.field("decoder", pa.string()),
     pa.field("fps", pa.float64()),
     pa.field("width", pa.int32()),

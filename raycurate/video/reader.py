@@ -101,7 +101,8 @@ class VideoBackend(abc.ABC):
 
     @abc.abstractmethod
     def frames(self, step: int = 1, start: int = 0, stop: int | None = None) -> Iterator[Frame]:
-        """Frames ``start, start+step, ...`` (< ``stop``); counts every decoded frame in ``stats``."""
+        """Frames ``start, start+step, ...`` (< ``stop``); ``stats`` counts the frames of that range
+        that decoded (decord seeks to ``start``; PyAV and OpenCV decode their way there)."""
 
 
 class DecordBackend(VideoBackend):
@@ -170,10 +171,12 @@ class PyAVBackend(VideoBackend):
             try:
                 for frame in container.decode(stream):
                     index += 1
-                    self.stats.frames_decoded += 1
                     if stop is not None and index >= stop:
                         return
-                    if index < start or (index - start) % step:
+                    if index < start:
+                        continue  # decoded to reach the range, not counted as the range's
+                    self.stats.frames_decoded += 1
+                    if (index - start) % step:
                         continue
                     ts = float(frame.pts * frame.time_base) if frame.pts is not None else (
                         self.info.start_time + index / (self.info.fps or 1.0))
@@ -200,11 +203,13 @@ class OpenCVBackend(VideoBackend):
                 if not cap.grab():
                     return
                 index += 1
-                self.stats.frames_decoded += 1
                 if offset is None:  # like decord, OpenCV may count from the stream's first frame
                     first = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
                     offset = self.info.start_time if abs(first) < 1e-6 else 0.0
-                if index < start or (index - start) % step:
+                if index < start:
+                    continue
+                self.stats.frames_decoded += 1
+                if (index - start) % step:
                     continue
                 ok, bgr = cap.retrieve()
                 if not ok:

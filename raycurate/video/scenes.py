@@ -7,14 +7,16 @@ from typing import Sequence
 DETECTORS = ("content", "adaptive")
 
 
-def detect_cuts(path: str, detector: str = "content") -> list[int]:
-    """Frame indices where a new shot starts (the first frame of each scene but the first)."""
+def detect_cuts(path: str, detector: str = "content", start: int | None = None,
+                stop: int | None = None) -> list[int]:
+    """Frame indices where a new shot starts (the first frame of each scene but the first),
+    looking only at frames ``start`` to ``stop`` when given (indices stay absolute)."""
     from scenedetect import AdaptiveDetector, ContentDetector, detect
 
     if detector not in DETECTORS:
         raise ValueError(f"unknown scene detector {detector!r}; known: {', '.join(DETECTORS)}")
     det = ContentDetector() if detector == "content" else AdaptiveDetector()
-    scenes = detect(path, det)
+    scenes = detect(path, det, start_time=start or None, end_time=stop)
     return [start.frame_num for start, _ in scenes[1:]]
 
 

@@ -27,18 +27,21 @@ def file_sha256(path: str, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def empty_summary(uri: str) -> dict[str, Any]:
-    """The ``videos`` row of a video before (or without) decoding."""
-    return {"uri": uri, "video_id": None, "decoder": None, "fps": None, "width": None, "height": None,
+def empty_summary(uri: str, segment: int = 0, start: int = 0, stop: int | None = None) -> dict[str, Any]:
+    """The ``videos`` row of a video (segment) before (or without) decoding."""
+    return {"uri": uri, "video_id": None, "segment": segment, "frame_start": start, "frame_stop": stop,
+            "decoder": None, "fps": None, "width": None, "height": None,
             "rotation": None, "start_time": None, "duration": None, "frames_claimed": None, "frames_decoded": 0,
             "candidates": 0, "motion_dropped": 0, "cuts": [], "error": None, "warning": None, "decode_s": 0.0}
 
 
 class VideoSampler:
-    """Iterate over lists of frame rows (at most ``batch_size`` each) for one local video file."""
+    """Iterate over lists of frame rows (at most ``batch_size`` each) for one local video file,
+    or for its frames ``start`` to ``stop`` when a long video is split into segments."""
 
     def __init__(self, path: str, uri: str, params: SamplingParams, *, batch_size: int, max_side: int,
-                 decoders: tuple[str, ...] = BACKENDS, decord_device: str = "cpu") -> None:
+                 decoders: tuple[str, ...] = BACKENDS, decord_device: str = "cpu", start: int = 0,
+                 stop: int | None = None, segment: int = 0, video_id: str | None = None) -> None:
         self.path = path
         self.uri = uri
         self.params = params
@@ -46,13 +49,16 @@ class VideoSampler:
         self.max_side = max_side
         self.decoders = decoders
         self.decord_device = decord_device
-        self.summary = empty_summary(uri)
+        self.start = start
+        self.stop = stop
+        self.video_id = video_id
+        self.summary = empty_summary(uri, segment, start, stop)
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:
         start = time.perf_counter()
         s = self.summary
         try:
-            s["video_id"] = file_sha256(self.path)
+            s["video_id"] = self.video_id or file_sha256(self.path)
             reader = open_video(self.path, self.decoders, decord_device=self.decord_device)
         except (OSError, VideoDecodeError) as exc:
             s["video_id"] = s["video_id"] or hashlib.sha256(self.uri.encode()).hexdigest()
@@ -66,14 +72,14 @@ class VideoSampler:
         cuts: list[int] = []
         if p.scene_detection:
             try:
-                cuts = detect_cuts(self.path, p.scene_detector)
+                cuts = detect_cuts(self.path, p.scene_detector, self.start, self.stop)
             except Exception as exc:  # scene detection is optional: the video still goes on
                 s["warning"] = f"scene detection failed: {exc}"
         s["cuts"] = cuts
         window = max(1, round(p.scene_window_s * (info.fps or 25.0)))
         motion = MotionFilter(p.motion_threshold)
         rows: list[dict[str, Any]] = []
-        for frame in reader.frames(step=p.sample_rate):
+        for frame in reader.frames(step=p.sample_rate, start=self.start, stop=self.stop):
             s["candidates"] += 1
             keep, score = motion(frame.rgb)
             if not keep:
@@ -84,7 +90,8 @@ class VideoSampler:
             if max(h, w) > self.max_side:
                 rgb = resize_max_side(rgb, self.max_side)
             rgb = np.ascontiguousarray(rgb)
-            rows.append({"video_id": s["video_id"], "video_uri": self.uri, "frame_index": frame.index,
+            rows.append({"video_id": s["video_id"], "video_uri": self.uri, "segment": s["segment"],
+                         "frame_index": frame.index,
                          "timestamp": frame.timestamp, "scene_index": scene_of(frame.index, cuts),
                          "near_cut": near_cut(frame.index, cuts, window), "motion": score, "width": w,
                          "height": h, "pixels": rgb.tobytes(), "pixels_h": rgb.shape[0],
@@ -97,9 +104,10 @@ class VideoSampler:
         s["frames_decoded"] = reader.stats.frames_decoded
         if reader.stats.errors:
             s["warning"] = "; ".join(reader.stats.errors)[:500]
-        if info.frame_count_claimed and reader.stats.frames_decoded < info.frame_count_claimed:
+        if self.stop is None and self.start == 0 and info.frame_count_claimed \
+                and reader.stats.frames_decoded < info.frame_count_claimed:
             short = f"container claims {info.frame_count_claimed} frames, {reader.stats.frames_decoded} decoded"
             s["warning"] = f"{s['warning']}; {short}" if s["warning"] else short
-        if reader.stats.frames_decoded == 0:
+        if reader.stats.frames_decoded == 0 and self.start == 0:
             s["error"] = "no frame could be decoded"
         s["decode_s"] = time.perf_counter() - start
