@@ -92,6 +92,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "video.scene_detector": (lambda v: v in ("content", "adaptive"), "one of: content, adaptive"),
     "video.scene_bonus": (_non_negative, "a number >= 0"),
     "video.segment_s": (_positive, "a positive number"),
+    "video.analysis_side": (_positive, "a positive integer"),
     "video.scene_window_s": (_non_negative, "a number >= 0"),
     "video.decoders": (lambda v: bool(v) and all(d in ("decord", "pyav", "opencv") for d in v),
                        "a non-empty list of: decord, pyav, opencv"),

@@ -433,7 +433,7 @@ def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_
     items = plan_segments(videos, vcfg)
     ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
     ds = ds.map_batches(sample_videos, batch_size=1, batch_format="pyarrow", num_cpus=vcfg["num_cpus"],
-                        fn_kwargs={"video_cfg": dict(vcfg), "max_side": cfg["decode"]["max_side"],
+                        fn_kwargs={"video_cfg": dict(vcfg), "max_side": vcfg["analysis_side"],
                                    "db_uri": db_uri, "run_id": run_id})
     requests: dict[str, ActorRequest] = {}
     for name, stage_cls in STAGES.items():
@@ -465,6 +465,17 @@ def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_
 
 def select_stage3(db_uri: str, run_id: str, cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Stage 3 on the stored scores of each video; writes the ``stage3`` table, returns the winners."""
+    rows, winners = compute_stage3(db_uri, run_id, cfg)
+    if rows:
+        table = open_or_create_table(db_uri, STAGE3_TABLE, STAGE3_SCHEMA)
+        table.add(pa.Table.from_pylist(rows, schema=STAGE3_SCHEMA))
+    return winners
+
+
+def compute_stage3(db_uri: str, run_id: str, cfg: Mapping[str, Any]
+                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Stage 3 rows and winners from the ``frames`` and ``videos`` tables of a run, with ``cfg``'s
+    weights, thresholds and selection rules. Reads stored scores only: no model is loaded."""
     frames = open_table(db_uri, FRAMES_TABLE)
     columns = ["video_id", "video_uri", "frame_index", "timestamp", "scene_index", "near_cut", "quality_sharpness",
                "quality_exposure", "quality_contrast", "face_count", "face_largest_area", "nsfw_score",
@@ -498,10 +509,7 @@ def select_stage3(db_uri: str, run_id: str, cfg: Mapping[str, Any]) -> list[dict
                                 "frame_index": f["frame_index"], "timestamp": f["timestamp"],
                                 "scene_index": f["scene_index"], "stage1_score": f["stage1_score"],
                                 "stage2_score": f["stage2_score"], "stage3_score": r["stage3_score"]})
-    table = open_or_create_table(db_uri, STAGE3_TABLE, STAGE3_SCHEMA)
-    if out_rows:
-        table.add(pa.Table.from_pylist(out_rows, schema=STAGE3_SCHEMA))
-    return winners
+    return out_rows, winners
 
 
 def write_frames(batch: pa.Table, *, frames_dir: str, quality: int, decoders: Sequence[str]) -> pa.Table:

@@ -8,8 +8,9 @@ with the YouTube preset:
 - video path: sampling, motion filter, scene detection, Stage 1 and Stage 2 on
   local Ray actor pools, the frames table, Stage 3 and the winners' files.
 Both are given in source frames per second; the ratio is path / decode. The
-peak RSS of the Ray worker that decodes (the task ``sample_videos``) is
-sampled every 0.1 s, and the frames kept by each stage are printed.
+peak memory (USS and RSS) of the Ray worker that decodes (the task
+``sample_videos``) is sampled every 0.1 s, and the frames kept by each stage
+are printed.
 
     .venv/bin/python scripts/bench_video.py
 """
@@ -69,11 +70,14 @@ def decode_only(path: str, decoders: tuple[str, ...], step: int) -> tuple[str, i
 
 
 class WorkerPeak:
-    """Peak RSS of processes whose command line names ``needle`` (Ray sets it to the running task)."""
+    """Peak memory of processes whose command line names ``needle`` (Ray sets it to the running task):
+    USS (memory private to the process) and RSS (which also counts the pages of Ray's shared object
+    store that the worker wrote its output blocks into)."""
 
     def __init__(self, needle: str) -> None:
         self.needle = needle
         self.peak = 0
+        self.peak_uss = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -82,7 +86,9 @@ class WorkerPeak:
             for p in psutil.process_iter(["cmdline"]):
                 try:
                     if self.needle in " ".join(p.info["cmdline"] or []):
-                        self.peak = max(self.peak, p.memory_info().rss)
+                        mem = p.memory_full_info()
+                        self.peak = max(self.peak, mem.rss)
+                        self.peak_uss = max(self.peak_uss, mem.uss)
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     pass
             time.sleep(0.1)
@@ -127,15 +133,15 @@ def main() -> int:
                                    db_uri=str(work / "db"), run_id=f"bench{i}")
                 t_path = time.perf_counter() - t
             report = video_report(str(work / "db"), f"bench{i}", cfg, frame_files=0)
-            rows.append((f.name, backend, n_dec, t_dec, t_path, peak.peak, report["counts"]))
+            rows.append((f.name, backend, n_dec, t_dec, t_path, (peak.peak_uss, peak.peak), report["counts"]))
         ray.shutdown()
 
         print(f"\npreset youtube (sample_rate {step}), {args.cpus} CPUs, decoder as chosen by the path")
         print(f"{'file':<22}{'decoder':<8}{'frames':>7}{'decode fps':>12}{'path fps':>10}{'path/decode':>13}"
-              f"{'decode worker peak RSS':>24}")
-        for name, backend, n, t_dec, t_path, peak_rss, _ in rows:
+              f"{'decode worker peak USS / RSS':>31}")
+        for name, backend, n, t_dec, t_path, (uss, rss), _ in rows:
             print(f"{name:<22}{backend:<8}{n:>7}{n / t_dec:>12.1f}{n / t_path:>10.1f}{t_dec / t_path:>13.3f}"
-                  f"{peak_rss / 1e6:>21.0f} MB")
+                  f"{uss / 1e6:>18.0f} MB / {rss / 1e6:.0f} MB")
         print("\nframes kept per stage (sampled -> motion -> stage1 -> stage2 -> stage3 -> selected)")
         for name, *_, c in rows:
             st = c["stages"]

@@ -137,3 +137,22 @@ def test_a_long_video_split_into_segments_samples_the_same_frames(ray_session, t
     for key in ("frames_decoded", "candidates"):
         assert reports["split"]["counts"][key] == reports["whole"]["counts"][key]
     assert reports["split"]["videos"][0]["cuts"] == pytest.approx([30, 180, 394], abs=1)
+
+
+def test_reselecting_with_other_thresholds_runs_no_model(video_run, monkeypatch):
+    from raycurate.analyzers.base import Analyzer
+    from raycurate.config import load_config
+    from raycurate.pipeline import compute_stage3
+
+    def no_model(self):
+        raise AssertionError(f"{type(self).__name__} loaded a model during re-selection")
+
+    monkeypatch.setattr(Analyzer, "setup", no_model)
+    cfg = load_config(preset="youtube")
+    loose, _ = compute_stage3(video_run["db"], video_run["run"], cfg)
+    cfg["cascade"]["stage3"]["threshold"] = 0.9
+    cfg["video"]["max_frames"] = 1
+    strict, winners = compute_stage3(video_run["db"], video_run["run"], cfg)
+    assert len(strict) == len(loose) > 0
+    assert sum(r["stage3_passed"] for r in strict) < sum(r["stage3_passed"] for r in loose)
+    assert len({w["video_id"] for w in winners}) == len(winners)   # at most one per video now
