@@ -26,6 +26,7 @@ from ray.data import ActorPoolStrategy, Datasink
 from ray.data.block import Block, BlockAccessor
 
 from .analyzers import ANALYZERS, build_analyzer
+from .analyzers.base import Resources
 from .decode import DecodeError, decode_image
 from .export import safe_stem
 from .resources import ActorRequest, actor_request
@@ -250,6 +251,35 @@ def cluster_resources() -> tuple[float, float]:
     return float(res.get("CPU", 0.0)), float(res.get("GPU", 0.0))
 
 
+def _start_ray(cfg: Mapping[str, Any]) -> tuple[float, float]:
+    """Ray up, one progress display (ours: rows stored in LanceDB, not Ray's per-operator bars nor its
+    warning that they are off); the cluster's CPUs and GPUs."""
+    init_ray(cfg["ray"])
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
+    return cluster_resources()
+
+
+def _add_pool(ds: ray.data.Dataset, udf: type, resources: Resources, pool: Mapping[str, Any],
+              cfg: Mapping[str, Any], cpus: float, gpus: float) -> tuple[ray.data.Dataset, ActorRequest]:
+    """``ds`` followed by an actor pool running ``udf``, sized by ``resources`` and the ``pool`` section."""
+    req = actor_request(resources, cluster_cpus=cpus, cluster_gpus=gpus, gpu_memory_gb=cfg["ray"]["gpu_memory_gb"],
+                        min_actors=pool["min_actors"], max_actors=pool["max_actors"])
+    ds = ds.map_batches(udf, batch_size=resources.batch_size, batch_format="pyarrow", num_cpus=req.num_cpus,
+                        num_gpus=req.num_gpus or None,
+                        compute=ActorPoolStrategy(min_size=req.min_actors, max_size=req.max_actors))
+    return ds, req
+
+
+def _check_pools_fit(task_cpus: float, requests: Mapping[str, ActorRequest], cpus: float, what: str) -> None:
+    """Refuse, with a message, pools whose minimum sizes cannot start (Ray would wait forever)."""
+    needed = task_cpus + sum(r.num_cpus * r.min_actors for r in requests.values())
+    if needed > cpus + 1e-9:
+        raise RuntimeError(
+            f"{what} need {needed:g} CPUs for one task and the actor pools' minimum sizes but the Ray cluster "
+            f"has {cpus:g}; lower num_cpus or min_actors of the pools, or add CPUs")
+
+
 def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: str, run_id: str,
                  lineage: Mapping[str, Mapping[str, Any]] | None = None) -> PipelineResult:
     """Decode and analyse ``files`` (images) on Ray and append the rows to LanceDB.
@@ -257,12 +287,7 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
     ``lineage`` maps the uri of a video frame file to its lineage columns.
     """
     start = time.perf_counter()
-    init_ray(cfg["ray"])
-    # One progress display: ours (rows stored in LanceDB), not Ray's per-operator bars
-    # (and not Ray's warning that they are off).
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
-    cpus, gpus = cluster_resources()
+    cpus, gpus = _start_ray(cfg)
     dec = cfg["decode"]
 
     lineage = lineage or {}
@@ -281,20 +306,8 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
         if not section["enabled"]:
             continue
         analyzer = build_analyzer(name, section)  # validates arguments on the driver; no model loaded
-        req = actor_request(analyzer.resources, cluster_cpus=cpus, cluster_gpus=gpus,
-                            gpu_memory_gb=cfg["ray"]["gpu_memory_gb"],
-                            min_actors=section["min_actors"], max_actors=section["max_actors"])
-        requests[name] = req
-        ds = ds.map_batches(
-            actor_class(name, section), batch_size=analyzer.resources.batch_size, batch_format="pyarrow",
-            compute=ActorPoolStrategy(min_size=req.min_actors, max_size=req.max_actors),
-            num_cpus=req.num_cpus, num_gpus=req.num_gpus or None)
-
-    needed = dec["num_cpus"] + sum(r.num_cpus * r.min_actors for r in requests.values())
-    if needed > cpus + 1e-9:
-        raise RuntimeError(
-            f"the analysers' actor pools need {needed:g} CPUs for their minimum sizes (plus one decode task) "
-            f"but the Ray cluster has {cpus:g}; lower analyzers.*.num_cpus or analyzers.*.min_actors, or add CPUs")
+        ds, requests[name] = _add_pool(ds, actor_class(name, section), analyzer.resources, section, cfg, cpus, gpus)
+    _check_pools_fit(dec["num_cpus"], requests, cpus, "the image path's decode task and analysers")
 
     schema = images_schema()
     table = open_or_create_table(db_uri, TABLE_NAME, schema)
@@ -424,10 +437,7 @@ def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_
                        run_id: str) -> VideoPipelineResult:
     """Sample every video, run Stages 1-2 on Ray, store every frame's scores, then Stage 3 per video."""
     start = time.perf_counter()
-    init_ray(cfg["ray"])
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
-    cpus, gpus = cluster_resources()
+    cpus, gpus = _start_ray(cfg)
     vcfg = cfg["video"]
 
     items = plan_segments(videos, vcfg)
@@ -438,19 +448,9 @@ def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_
     requests: dict[str, ActorRequest] = {}
     for name, stage_cls in STAGES.items():
         stage = stage_cls.build(cfg)  # validates on the driver; no model loaded
-        section = cfg["cascade"][name]
-        req = actor_request(stage.resources, cluster_cpus=cpus, cluster_gpus=gpus,
-                            gpu_memory_gb=cfg["ray"]["gpu_memory_gb"], min_actors=section["min_actors"],
-                            max_actors=section["max_actors"])
-        requests[name] = req
-        ds = ds.map_batches(stage_actor_class(name, cfg), batch_size=stage.resources.batch_size,
-                            batch_format="pyarrow", num_cpus=req.num_cpus, num_gpus=req.num_gpus or None,
-                            compute=ActorPoolStrategy(min_size=req.min_actors, max_size=req.max_actors))
-    needed = vcfg["num_cpus"] + sum(r.num_cpus * r.min_actors for r in requests.values())
-    if needed > cpus + 1e-9:
-        raise RuntimeError(
-            f"the video path needs {needed:g} CPUs for one decode task and its stages' minimum pools but the "
-            f"Ray cluster has {cpus:g}; lower video.num_cpus or cascade.*.num_cpus, or add CPUs")
+        ds, requests[name] = _add_pool(ds, stage_actor_class(name, cfg), stage.resources, cfg["cascade"][name],
+                                       cfg, cpus, gpus)
+    _check_pools_fit(vcfg["num_cpus"], requests, cpus, "the video path's decode task and cascade stages")
 
     schema = frames_schema()
     open_or_create_table(db_uri, VIDEOS_TABLE, VIDEOS_SCHEMA)

@@ -154,7 +154,7 @@ def test_pools_that_cannot_start_are_refused_before_work(ray_session, cfg, tmp_p
     from raycurate.sources import list_media
 
     cfg["analyzers"]["face"]["min_actors"] = 8
-    with pytest.raises(RuntimeError, match="minimum sizes"):
+    with pytest.raises(RuntimeError, match="minimum sizes but the Ray cluster has 2"):
         run_pipeline(list_media(str(IMAGES / "faces")), cfg, db_uri=str(tmp_path / "db"), run_id="x")
     assert not (tmp_path / "db").exists()
 
