@@ -200,9 +200,11 @@ class StoredRowsProgress:
     It polls the table's row count (metadata only), so it counts what is really stored.
     """
 
-    def __init__(self, table: Any, total: int, interval: float = 1.0) -> None:
+    def __init__(self, table: Any, total: int | None, interval: float = 1.0,
+                 label: str = "images analysed and stored") -> None:
         self.table = table
         self.total = total
+        self.label = label
         self.interval = interval
         self.base = table.count_rows()
         self._stop = threading.Event()
@@ -219,15 +221,17 @@ class StoredRowsProgress:
         from tqdm import tqdm
 
         tty = sys.stderr.isatty()
-        bar = tqdm(total=self.total, desc="analysed and stored", unit="img", disable=not tty)
+        bar = tqdm(total=self.total, desc=self.label, unit="row", disable=not tty)
+        cap = self.total if self.total is not None else float("inf")
         last_log = time.monotonic()
         while not self._stop.wait(self.interval):
-            done = min(self.total, self._stored())
+            done = min(cap, self._stored())
             bar.update(done - bar.n)
             if not tty and time.monotonic() - last_log >= 10.0:
-                print(f"[raycurate] {done}/{self.total} images analysed and stored", file=sys.stderr, flush=True)
+                of = f"/{self.total}" if self.total is not None else ""
+                print(f"[raycurate] {done}{of} {self.label}", file=sys.stderr, flush=True)
                 last_log = time.monotonic()
-        bar.update(min(self.total, self._stored()) - bar.n)
+        bar.update(min(cap, self._stored()) - bar.n)
         bar.close()
 
     def __enter__(self) -> "StoredRowsProgress":
@@ -455,8 +459,9 @@ def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_
     schema = frames_schema()
     open_or_create_table(db_uri, VIDEOS_TABLE, VIDEOS_SCHEMA)
     table = open_or_create_table(db_uri, FRAMES_TABLE, schema)
-    ds.write_datasink(LanceSink(db_uri, schema, run_id, rows_per_write=cfg["decode"]["rows_per_write"],
-                                table_name=FRAMES_TABLE))
+    with StoredRowsProgress(table, total=None, label="video frames scored"):
+        ds.write_datasink(LanceSink(db_uri, schema, run_id, rows_per_write=cfg["decode"]["rows_per_write"],
+                                    table_name=FRAMES_TABLE))
     written = table.count_rows(f"run_id = '{run_id}'")
     selected = select_stage3(db_uri, run_id, cfg)
     return VideoPipelineResult(frames_written=written, selected=selected, seconds=time.perf_counter() - start,
