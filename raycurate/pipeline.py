@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -351,30 +352,29 @@ def plan_segments(videos: Sequence[FileRef], video_cfg: Mapping[str, Any]) -> li
     """One work item per video, or per segment of ``video.segment_s`` seconds for a long local video,
     so that one long video is decoded by several tasks at once. Segments start on a multiple of the
     sample rate, so the sampled frame indices are the same as without splitting."""
-    items: list[dict[str, Any]] = []
     seg_s = video_cfg["segment_s"]
     step = video_cfg["sample_rate"]
-    for f in videos:
-        whole = {"uri": f.uri, "start": 0, "stop": None, "segment": 0, "video_id": None}
+
+    def plan(f: FileRef) -> list[dict[str, Any]]:
+        whole = [{"uri": f.uri, "start": 0, "stop": None, "segment": 0, "video_id": None}]
         if seg_s is None or "://" in f.uri:
-            items.append(whole)
-            continue
+            return whole
         try:
             info = probe(f.uri)
         except VideoDecodeError:
-            items.append(whole)  # the decode task records the error
-            continue
+            return whole  # the decode task records the error
         if not info.duration or not info.fps or info.duration <= seg_s:
-            items.append(whole)
-            continue
+            return whole
         length = int(math.ceil(seg_s * info.fps / step)) * step
         total = info.frame_count_claimed or int(math.ceil(info.duration * info.fps))
         video_id = file_sha256(f.uri)
         starts = list(range(0, total, length))
-        for k, start in enumerate(starts):
-            stop = None if k == len(starts) - 1 else start + length   # the last one reads to the real end
-            items.append({"uri": f.uri, "start": start, "stop": stop, "segment": k, "video_id": video_id})
-    return items
+        return [{"uri": f.uri, "start": start, "segment": k, "video_id": video_id,
+                 "stop": None if k == len(starts) - 1 else start + length}   # the last one reads to the end
+                for k, start in enumerate(starts)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:   # probing and hashing are I/O and native code
+        return [item for items in pool.map(plan, videos) for item in items]
 
 
 def sample_videos(batch: pa.Table, *, video_cfg: Mapping[str, Any], max_side: int, db_uri: str,
@@ -383,18 +383,20 @@ def sample_videos(batch: pa.Table, *, video_cfg: Mapping[str, Any], max_side: in
     params = sampling_params(video_cfg)
     for item in batch.to_pylist():
         uri = item["uri"]
+        summary = empty_summary(uri, item["segment"], item["start"], item["stop"])
         try:
             with local_copy(uri) as path:
                 sampler = VideoSampler(path, uri, params, batch_size=video_cfg["batch_size"], max_side=max_side,
                                        decoders=tuple(video_cfg["decoders"]),
                                        decord_device=video_cfg["decord_device"], start=item["start"],
                                        stop=item["stop"], segment=item["segment"], video_id=item["video_id"])
+                summary = sampler.summary
                 for rows in sampler:
                     yield pa.Table.from_pylist(rows, schema=FRAME_ROW_SCHEMA)
-                summary = sampler.summary
         except OSError as exc:
-            summary = {**empty_summary(uri, item["segment"], item["start"], item["stop"]),
-                       "error": f"cannot read video: {exc}"}
+            summary["error"] = f"cannot read video: {exc}"
+        except Exception as exc:  # a bad file is a row with an error, never a failed run
+            summary["error"] = f"video failed while sampling: {type(exc).__name__}: {exc}"[:500]
         summary = {**summary, "run_id": run_id}
         summary["video_id"] = summary["video_id"] or content_id(uri.encode())
         open_or_create_table(db_uri, VIDEOS_TABLE, VIDEOS_SCHEMA).add(
@@ -525,17 +527,19 @@ def write_frames(batch: pa.Table, *, frames_dir: str, quality: int, decoders: Se
     for row in batch.to_pylist():
         wanted = set(row["frame_indices"])
         stem = safe_stem(row["video_uri"])
-        with local_copy(row["video_uri"]) as path:
-            reader = open_video(path, tuple(decoders))
-            for frame in reader.frames(step=1, stop=max(wanted) + 1):
-                if frame.index not in wanted:
-                    continue
-                dest = os.path.join(frames_dir, f"{stem}-{row['video_id'][:12]}-f{frame.index:07d}.jpg")
-                ok = cv2.imwrite(dest, cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR),
-                                 [cv2.IMWRITE_JPEG_QUALITY, quality])
-                if ok:
-                    out.append({"video_id": row["video_id"], "frame_index": frame.index, "path": dest,
-                                "size": os.path.getsize(dest)})
+        try:
+            with local_copy(row["video_uri"]) as path:
+                reader = open_video(path, tuple(decoders))
+                for frame in reader.frames(step=1, stop=max(wanted) + 1):
+                    if frame.index not in wanted:
+                        continue
+                    dest = os.path.join(frames_dir, f"{stem}-{row['video_id'][:12]}-f{frame.index:07d}.jpg")
+                    if cv2.imwrite(dest, cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR),
+                                   [cv2.IMWRITE_JPEG_QUALITY, quality]):
+                        out.append({"video_id": row["video_id"], "frame_index": frame.index, "path": dest,
+                                    "size": os.path.getsize(dest)})
+        except Exception as exc:  # the frames written so far still count; the rest are reported missing
+            print(f"[raycurate] writing frames of {row['video_uri']} failed: {exc}", file=sys.stderr)
     return pa.Table.from_pylist(out, schema=pa.schema([("video_id", pa.string()), ("frame_index", pa.int64()),
                                                         ("path", pa.string()), ("size", pa.int64())]))
 

@@ -96,7 +96,11 @@ class CascadeStage(abc.ABC):
             if any(row.get(f"{a.name}_error") for a in self.analyzers):
                 passed[i] = False
                 continue
-            scores[i] = self.score(row)
+            try:
+                scores[i] = self.score(row)
+            except (TypeError, ValueError, KeyError):  # a missing measure: the frame does not pass
+                passed[i] = False
+                continue
             passed[i] = scores[i] >= self.threshold
         out = {f.name: batch[f.name] for a in self.analyzers for f in type(a).fields()}
         out[f"{self.name}_score"] = scores
