@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from raycurate.video.reader import BACKENDS, VideoDecodeError, open_video, probe
-from raycurate.video.sampling import (Candidate, MotionFilter, SamplingParams, apply_scene_bonus,
-                                      select_frames)
+from raycurate.video.sampling import Candidate, MotionFilter, SamplingParams, select_frames
 from raycurate.video.scenes import detect_cuts, near_cut, scene_of
 
 from .conftest import DATA
@@ -102,15 +101,14 @@ def test_scene_cuts_match_published():
 def test_every_scene_keeps_a_frame():
     cuts = detect_cuts(str(VIDEOS / "testvideo.mp4"))
     reader = open_video(str(VIDEOS / "testvideo.mp4"))
-    # score by sharpness-like contrast so that some scenes would lose on score alone
-    cands = [Candidate(f.index, float(f.rgb.std())) for f in reader.frames(step=5)]
-    apply_scene_bonus(cands, cuts, bonus=0.2, window=15)
-    chosen = select_frames(cands, min_separation=30, max_frames=8, per_scene=True)
-    assert {c.scene for c in chosen} == set(range(len(cuts) + 1))
-    assert len(chosen) <= 8
+    # score by contrast so that some scenes would lose on score alone; +20% near a cut
+    cands = [Candidate(f.index, float(f.rgb.std()) * (1.2 if near_cut(f.index, cuts, 15) else 1.0),
+                       scene_of(f.index, cuts)) for f in reader.frames(step=5)]
+    by_score = select_frames(cands, min_separation=30, max_frames=4, per_scene=False)
+    chosen = select_frames(cands, min_separation=30, max_frames=4, per_scene=True)
+    assert {c.scene for c in chosen} == set(range(len(cuts) + 1)) == {0, 1, 2, 3}
+    assert len({c.scene for c in by_score}) < 4   # without the rule a scene would be lost
     assert all(b.index - a.index >= 30 for a, b in zip(chosen, chosen[1:]))
-    near = [c for c in cands if c.bonus]
-    assert near and all(abs(min(abs(c.index - k) for k in cuts)) <= 15 for c in near)
 
 
 def test_motion_threshold_reduces_and_selection_limits_hold_exactly():

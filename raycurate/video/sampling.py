@@ -19,7 +19,6 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .scenes import near_cut, scene_of
 
 MOTION_THUMB_WIDTH = 64
 MOTION_PIXEL_DELTA = 8.0   # grey levels a thumbnail pixel must change by to count as changed
@@ -82,19 +81,8 @@ class MotionFilter:
 @dataclass
 class Candidate:
     index: int
-    score: float
+    score: float    # with the scene bonus already applied where the frame is near a cut
     scene: int = 0
-    bonus: bool = False
-
-
-def apply_scene_bonus(candidates: Sequence[Candidate], cuts: Sequence[int], *, bonus: float,
-                      window: int) -> None:
-    """Set each candidate's scene and multiply the score of those near a cut by ``1 + bonus``."""
-    for c in candidates:
-        c.scene = scene_of(c.index, cuts)
-        c.bonus = near_cut(c.index, cuts, window)
-        if c.bonus:
-            c.score *= 1.0 + bonus
 
 
 def select_frames(candidates: Sequence[Candidate], *, min_separation: int, max_frames: int | None,
