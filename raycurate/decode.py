@@ -102,7 +102,7 @@ def decode_image(data: bytes, *, max_side: int | None = None, max_pixels: int | 
     if orientation != 1:
         rgb = _apply_orientation(rgb, orientation)
     height, width = rgb.shape[:2]
-    if max_side is not None and max(width, height) > max_side:
+    if max_side is not None:
         rgb = resize_max_side(rgb, max_side)
     return DecodedImage(rgb=np.ascontiguousarray(rgb), width=width, height=height, format=fmt,
                         mode=mode, orientation=orientation, n_frames=n_frames, warning=warning)
@@ -122,13 +122,16 @@ def _apply_orientation(rgb: np.ndarray, orientation: int) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).transpose(method))
 
 
-def resize_max_side(rgb: np.ndarray, max_side: int) -> np.ndarray:
+def resize_max_side(img: np.ndarray, max_side: int) -> np.ndarray:
+    """``img`` (H x W or H x W x C) scaled down so that its longest side is ``max_side``; as is when smaller."""
     import cv2
 
-    h, w = rgb.shape[:2]
+    h, w = img.shape[:2]
+    if max(h, w) <= max_side:
+        return img
     scale = max_side / float(max(h, w))
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
 
 
 __all__ = ["DecodeError", "DecodedImage", "decode_image", "resize_max_side"]

@@ -146,11 +146,15 @@ class AnalyzerActor:
         return batch
 
 
+def _bound(base: type, cls_name: str, **attrs: Any) -> type:
+    """A subclass of ``base`` holding ``attrs`` (its config), named so that each pool has a readable
+    name in Ray's logs and stats."""
+    return type(cls_name, (base,), {**attrs, "__qualname__": cls_name})
+
+
 def actor_class(name: str, section: Mapping[str, Any]) -> type[AnalyzerActor]:
-    """An :class:`AnalyzerActor` bound to one analyser's config, named after it (``FaceAnalyzerActor``),
-    so that each pool has a readable name in Ray's logs and stats."""
-    cls_name = f"{ANALYZERS[name].__name__}Actor"
-    return type(cls_name, (AnalyzerActor,), {"name": name, "section": dict(section), "__qualname__": cls_name})
+    """An :class:`AnalyzerActor` bound to one analyser's config (``FaceAnalyzerActor``)."""
+    return _bound(AnalyzerActor, f"{ANALYZERS[name].__name__}Actor", name=name, section=dict(section))
 
 
 class LanceSink(Datasink):
@@ -427,8 +431,8 @@ class StageActor:
 
 
 def stage_actor_class(name: str, cfg: Mapping[str, Any]) -> type[StageActor]:
-    cls_name = f"{STAGES[name].__name__}Actor"
-    return type(cls_name, (StageActor,), {"stage_name": name, "cfg": cfg, "__qualname__": cls_name})
+    """A :class:`StageActor` bound to one stage and the run's config (``Stage1Actor``)."""
+    return _bound(StageActor, f"{STAGES[name].__name__}Actor", stage_name=name, cfg=cfg)
 
 
 @dataclass

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
+from ..decode import resize_max_side
 from .base import Analyzer
 
 
@@ -123,10 +124,7 @@ class HaarFaceDetector(FaceDetector):
     def _detect_one(self, rgb: np.ndarray) -> list[Face]:
         h, w = rgb.shape[:2]
         scale = min(1.0, self.detection_side / float(max(h, w)))
-        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        if scale < 1.0:
-            grey = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))),
-                              interpolation=cv2.INTER_AREA)
+        grey = resize_max_side(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), self.detection_side)
         grey = cv2.equalizeHist(grey)
         gw = grey.shape[1]
         min_side = max(12, int(self.min_face_fraction * min(grey.shape)))

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
+from ..decode import resize_max_side
 from .base import Analyzer
 
 # Immerkaer (1996), "Fast noise variance estimation": a Laplacian-difference mask
@@ -22,14 +23,6 @@ _NOISE_MASK = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float64)
 
 def _grey(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-
-
-def _scaled(grey: np.ndarray, side: int) -> np.ndarray:
-    h, w = grey.shape
-    if max(h, w) <= side:
-        return grey
-    s = side / float(max(h, w))
-    return cv2.resize(grey, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
 
 
 def sharpness(grey: np.ndarray) -> float:
@@ -83,7 +76,7 @@ class QualityAnalyzer(Analyzer):
 
     def _one(self, rgb: np.ndarray) -> dict[str, Any]:
         h, w = rgb.shape[:2]  # resolution itself is the row's width/height (the original's)
-        grey = _scaled(_grey(rgb), self.analysis_side)
+        grey = resize_max_side(_grey(rgb), self.analysis_side)
         sharp = sharpness(grey)
         hist = np.bincount(grey.ravel(), minlength=256).astype(np.float64)
         hist /= max(1.0, hist.sum())

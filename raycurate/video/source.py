@@ -85,11 +85,8 @@ class VideoSampler:
             if not keep:
                 s["motion_dropped"] += 1
                 continue
-            rgb = frame.rgb
-            h, w = rgb.shape[:2]
-            if max(h, w) > self.max_side:
-                rgb = resize_max_side(rgb, self.max_side)
-            rgb = np.ascontiguousarray(rgb)
+            h, w = frame.rgb.shape[:2]
+            rgb = np.ascontiguousarray(resize_max_side(frame.rgb, self.max_side))
             rows.append({"video_id": s["video_id"], "video_uri": self.uri, "segment": s["segment"],
                          "frame_index": frame.index,
                          "timestamp": frame.timestamp, "scene_index": scene_of(frame.index, cuts),
