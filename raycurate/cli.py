@@ -28,6 +28,14 @@ def _parser() -> argparse.ArgumentParser:
                      "--set override it")
     show = sub.add_parser("config", help="print the resolved configuration (defaults, or with a preset)")
     show.add_argument("--preset", choices=PRESETS)
+    models = sub.add_parser("models", help="model weights: list | path | verify | pull")
+    models.add_argument("action", choices=("list", "path", "verify", "pull"))
+    models.add_argument("ids", nargs="*", metavar="ID", help="model ids (default: all)")
+    models.add_argument("--models-dir", metavar="DIR",
+                        help="models directory (default: $RAYCURATE_MODELS or ~/.cache/raycurate/models)")
+    models.add_argument("--offline", action="store_true", help="never touch the network")
+    models.add_argument("--record", action="store_true",
+                        help="verify: trust the files present now and record their sha256 in the lock file")
     return parser
 
 
@@ -39,6 +47,8 @@ def _fail(msg: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    if args.command == "models":
+        return _models(args)
     if args.command == "config":
         import yaml
 
@@ -72,6 +82,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     if report.counts["images"] == 0:
         print("no images found: the result is empty")
     return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from . import models as m
+
+    root = m.models_dir(args.models_dir)
+    unknown = [i for i in args.ids if i not in m.REGISTRY]
+    if unknown:
+        return _fail(f"unknown model id: {', '.join(unknown)} (see `raycurate models list`)")
+    specs = [m.REGISTRY[i] for i in (args.ids or m.REGISTRY)]
+    if args.action == "path":
+        print(root)
+        for key, value in m.library_env(root).items():
+            print(f"{key}={value}")
+        for key, value in m.library_paths(root).items():
+            print(f"{key}: {value}")
+        return 0
+    if args.action == "list":
+        print(f"models directory: {root}")
+        print(f"{'id':<40} {'library':<12} {'analyser':<9} {'status':<11} licence")
+        for spec in specs:
+            print(f"{spec.id:<40} {spec.library:<12} {spec.analyzer:<9} {m.status(spec, root):<11} {spec.licence}")
+        return 0
+    failed = False
+    for spec in specs:
+        try:
+            if args.action == "pull":
+                m.pull(spec.id, root, offline=args.offline)
+            elif args.record and not spec.shipped_in:
+                m.record(spec.id, root)
+        except m.ModelError as exc:
+            print(f"raycurate: error: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        for _, path, state in m.file_status(spec, root):
+            print(f"{spec.id:<40} {state:<11} {path}")
+            failed = failed or state != "ok"
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

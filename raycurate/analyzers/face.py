@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import abc
 import math
-import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -95,11 +94,14 @@ class HaarFaceDetector(FaceDetector):
 
     @staticmethod
     def _cascade(name: str) -> cv2.CascadeClassifier:
-        path = os.path.join(cv2.data.haarcascades, name)
+        from ..models import models_dir, require
+
+        # the cascades inside the opencv wheel, checked against their known sha256
+        path = str(require("opencv-haar-face", models_dir()) / "data" / name)
         cascade = cv2.CascadeClassifier(path)
         if cascade.empty():
             raise FileNotFoundError(
-                f"OpenCV cascade {name} not found at {path}: install opencv-contrib-python-headless "
+                f"OpenCV cascade {name} not readable at {path}: install opencv-contrib-python-headless "
                 "(scripts/setup.sh does; OpenCV 5 wheels ship no cascades)")
         return cascade
 

@@ -6,7 +6,6 @@ into one score: the highest confidence among the *exposed* explicit classes.
 """
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Any, Sequence
 
@@ -27,9 +26,12 @@ DETECTION_TYPE = pa.struct([
 ])
 
 
+MODEL_ID = "nudenet-320n"
+
+
 class NsfwAnalyzer(Analyzer):
     name = "nsfw"
-    model_id = "nudenet-320n"
+    model_id = MODEL_ID
     supports_gpu = True
 
     def __init__(self, *, threshold: float = 0.5, intra_op_threads: int = 1, batch_size: int = 16,
@@ -49,12 +51,12 @@ class NsfwAnalyzer(Analyzer):
 
     def load(self) -> None:
         import onnxruntime as ort
-        import nudenet
         from nudenet import NudeDetector
 
-        model_path = os.path.join(os.path.dirname(nudenet.__file__), "320n.onnx")
-        if not os.path.isfile(model_path):
-            raise FileNotFoundError(f"NudeNet model missing at {model_path}: reinstall nudenet (it ships the file)")
+        from ..models import models_dir, require
+
+        # the file inside the nudenet wheel, checked against its known sha256
+        model_path = str(require(MODEL_ID, models_dir()) / "320n.onnx")
         detector = NudeDetector(model_path=model_path)
         # NudeDetector builds its session with onnxruntime's defaults (all cores, default
         # providers); rebuild it from the same file with the threads and device asked for.

