@@ -133,9 +133,10 @@ class AnalyzerActor:
 
     name: str
     section: Mapping[str, Any]
+    models_cfg: Mapping[str, Any]
 
     def __init__(self) -> None:
-        self.analyzer = build_analyzer(self.name, self.section)
+        self.analyzer = build_analyzer(self.name, self.section, self.models_cfg)
         self.analyzer.setup()
         self.fields = type(self.analyzer).fields()
 
@@ -152,9 +153,10 @@ def _bound(base: type, cls_name: str, **attrs: Any) -> type:
     return type(cls_name, (base,), {**attrs, "__qualname__": cls_name})
 
 
-def actor_class(name: str, section: Mapping[str, Any]) -> type[AnalyzerActor]:
+def actor_class(name: str, section: Mapping[str, Any], models_cfg: Mapping[str, Any]) -> type[AnalyzerActor]:
     """An :class:`AnalyzerActor` bound to one analyser's config (``FaceAnalyzerActor``)."""
-    return _bound(AnalyzerActor, f"{ANALYZERS[name].__name__}Actor", name=name, section=dict(section))
+    return _bound(AnalyzerActor, f"{ANALYZERS[name].__name__}Actor", name=name, section=dict(section),
+                  models_cfg=dict(models_cfg))
 
 
 class LanceSink(Datasink):
@@ -314,8 +316,9 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
         section = cfg["analyzers"][name]
         if not section["enabled"]:
             continue
-        analyzer = build_analyzer(name, section)  # validates arguments on the driver; no model loaded
-        ds, requests[name] = _add_pool(ds, actor_class(name, section), analyzer.resources, section, cfg, cpus, gpus)
+        analyzer = build_analyzer(name, section, cfg["models"])  # validates on the driver; no model loaded
+        ds, requests[name] = _add_pool(ds, actor_class(name, section, cfg["models"]), analyzer.resources, section,
+                                       cfg, cpus, gpus)
     _check_pools_fit(dec["num_cpus"], requests, cpus, "the image path's decode task and analysers")
 
     schema = images_schema()

@@ -80,7 +80,8 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
         log(f"[raycurate] video.enabled is false: {len(by_type[VIDEO])} videos listed and counted, not analysed")
 
     enabled = [name for name in ANALYZERS if cfg["analyzers"][name]["enabled"]]
-    analyzers = {name: build_analyzer(name, cfg["analyzers"][name]) for name in enabled}  # no model loaded
+    analyzers = {name: build_analyzer(name, cfg["analyzers"][name], cfg["models"])  # no model loaded
+                 for name in enabled}
     gates = build_gates(cfg["filter"], enabled)
     manifest: dict[str, Any] = {
         "raycurate_version": __version__,
@@ -101,7 +102,8 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
         },
         "output": {"dir": out_dir, "db": db_uri, "table": "images"},
         "config": cfg,
-        "models": {name: {"model": a.model_ref, "columns": [f.name for f in type(a).fields()]}
+        "models": {name: {"model": a.model_ref, "columns": [f.name for f in type(a).fields()],
+                          "fallback": getattr(a, "fallback_reason", None)}
                    for name, a in analyzers.items()},
         "gates": [{"name": g.name, "analyzer": g.analyzer or None, "sql": g.predicate} for g in gates],
     }

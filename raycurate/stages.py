@@ -58,7 +58,8 @@ class CascadeStage(abc.ABC):
         analyzer_sections = cfg["analyzers"]
         common = {"batch_size": section["batch_size"] or cfg["video"]["batch_size"],
                   "num_cpus": section["num_cpus"], "device": section["device"]}
-        analyzers = [build_analyzer(name, {**analyzer_sections[name], **common}) for name in cls.analyzer_names]
+        analyzers = [build_analyzer(name, {**analyzer_sections[name], **common}, cfg["models"])
+                     for name in cls.analyzer_names]
         return cls(analyzers, threshold=section["threshold"], **common)
 
     @classmethod

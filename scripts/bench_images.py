@@ -94,7 +94,7 @@ def single_process(files, cfg, db_dir: str) -> int:
     from raycurate.pipeline import LanceSink, actor_class, read_and_decode
     from raycurate.store.schema import images_schema
 
-    stages = [actor_class(name, cfg["analyzers"][name])() for name in ANALYZERS
+    stages = [actor_class(name, cfg["analyzers"][name], cfg["models"])() for name in ANALYZERS
               if cfg["analyzers"][name]["enabled"]]
     dec = cfg["decode"]
     blocks = []

@@ -6,7 +6,7 @@ from raycurate.config import ConfigError, load_config, parse_set
 def test_defaults_load_and_have_every_analyzer():
     cfg = load_config()
     assert set(cfg["analyzers"]) == {"quality", "content", "face", "nsfw"}
-    assert cfg["analyzers"]["face"]["detector"] == "opencv_haar"
+    assert cfg["analyzers"]["face"]["detector"] == "auto" and cfg["models"]["profile"] == "auto"
 
 
 def test_set_overrides_and_yaml_typing():
@@ -35,7 +35,7 @@ def test_config_file_merges(tmp_path):
     ("analyzers.face.batch_size=0", "analyzers.face.batch_size must be a positive integer"),
     ("analyzers.nsfw.threshold=1.5", "analyzers.nsfw.threshold must be a number in [0, 1]"),
     ("analyzers.quality.enabled=1", "analyzers.quality.enabled must be bool"),
-    ("analyzers.face.detector=dlib", "analyzers.face.detector must be one of"),
+    ("analyzers.face.detector=dlib", "analyzers.face.detector must be one of: opencv_haar, insightface, auto"),
     ("analyzers.face=3", "analyzers.face is a section"),
     ("decode.max_side=null", "decode.max_side may not be null"),
 ])

@@ -159,11 +159,16 @@ def test_pools_that_cannot_start_are_refused_before_work(ray_session, cfg, tmp_p
     assert not (tmp_path / "db").exists()
 
 
-def test_cpu_only_analyser_on_gpu_is_a_config_error(tmp_path, capsys):
-    rc = main(["run", str(IMAGES / "faces"), "--out", str(tmp_path / "out"), "--set", "analyzers.face.device=cuda"])
+@pytest.mark.parametrize("section, sets", [
+    ("quality", ["analyzers.quality.device=cuda"]),
+    ("face", ["analyzers.face.device=cuda", "analyzers.face.detector=opencv_haar"]),
+])
+def test_cpu_only_analyser_on_gpu_is_a_config_error(tmp_path, capsys, section, sets):
+    args = [a for s in sets for a in ("--set", s)]
+    rc = main(["run", str(IMAGES / "faces"), "--out", str(tmp_path / "out"), *args])
     assert rc == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("raycurate: error: config section analyzers.face:") and "CPU only" in err
+    assert err.startswith(f"raycurate: error: config section analyzers.{section}:") and "CPU only" in err
     assert not (tmp_path / "out").exists()
 
 

@@ -1,6 +1,7 @@
 """Analysers: plain classes that score images. The Ray wiring lives in :mod:`raycurate.pipeline`."""
 from __future__ import annotations
 
+import inspect
 from typing import Any, Mapping
 
 from .base import Analyzer, Resources
@@ -22,10 +23,17 @@ ANALYZERS: dict[str, type[Analyzer]] = {
 POOL_KEYS = frozenset({"enabled", "min_actors", "max_actors"})
 
 
-def build_analyzer(name: str, section: Mapping[str, Any]) -> Analyzer:
-    """An analyser from its config section (the pool keys are the pipeline's business)."""
+def build_analyzer(name: str, section: Mapping[str, Any], models_cfg: Mapping[str, Any] | None = None
+                   ) -> Analyzer:
+    """An analyser from its config section (the pool keys are the pipeline's business) and the
+    ``models`` section (models directory, strictness) for analysers that load weights."""
+    cls = ANALYZERS[name]
     kwargs = {k: v for k, v in section.items() if k not in POOL_KEYS}
-    return ANALYZERS[name](**kwargs)
+    accepted = inspect.signature(cls.__init__).parameters
+    if models_cfg is not None and "models_dir" in accepted:
+        kwargs["models_dir"] = models_cfg["dir"]
+        kwargs["strict_models"] = models_cfg["profile"] == "strict"
+    return cls(**kwargs)
 
 
 def check_analyzers(cfg: Mapping[str, Any]) -> None:
@@ -35,13 +43,13 @@ def check_analyzers(cfg: Mapping[str, Any]) -> None:
     for name in ANALYZERS:
         if cfg["analyzers"][name]["enabled"]:
             try:
-                build_analyzer(name, cfg["analyzers"][name])
+                build_analyzer(name, cfg["analyzers"][name], cfg["models"])
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"config section analyzers.{name}: {exc}") from exc
 
 
 def enabled_analyzers(cfg: Mapping[str, Any]) -> list[Analyzer]:
-    return [build_analyzer(name, cfg["analyzers"][name])
+    return [build_analyzer(name, cfg["analyzers"][name], cfg["models"])
             for name in ANALYZERS if cfg["analyzers"][name]["enabled"]]
 
 

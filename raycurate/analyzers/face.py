@@ -1,14 +1,19 @@
 """Face detection behind one interface.
 
 :class:`FaceDetector` is what the face analyser needs from a detector: boxes
-and a confidence per face. :class:`HaarFaceDetector` fills it with the OpenCV
-cascades that ship inside the opencv wheel (frontal, plus profile in both
-directions). InsightFace (SCRFD) fills the same interface in the model issue.
+and a confidence per face, plus landmarks, pose, age, gender and an identity
+embedding where the detector has them. :class:`HaarFaceDetector` fills it with
+the OpenCV cascades that ship inside the opencv wheel (frontal, plus profile in
+both directions); :class:`~raycurate.analyzers.insightface_detector.InsightFaceDetector`
+with InsightFace. ``detector: auto`` takes InsightFace when its weights are
+present and verified, the cascades otherwise (``strict_models`` refuses that fallback).
 """
 from __future__ import annotations
 
 import abc
+import inspect
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -25,6 +30,11 @@ class Face:
     box: tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the analysed image
     score: float                            # detector confidence (detector-specific scale)
     view: str                               # frontal | profile_left | profile_right
+    kps: tuple[float, ...] | None = None    # 5 points x, y (eyes, nose, mouth corners), pixels
+    embedding: np.ndarray | None = None     # identity embedding (ArcFace, 512, L2-normalised)
+    pose: tuple[float, float, float] | None = None   # pitch, yaw, roll in degrees
+    age: int | None = None
+    gender: str | None = None
 
 
 class FaceDetector(abc.ABC):
@@ -143,21 +153,60 @@ class HaarFaceDetector(FaceDetector):
         return [Face(tuple(v * inv for v in f.box), f.score, f.view) for f in faces]
 
 
-DETECTORS = {"opencv_haar": HaarFaceDetector}
+DETECTOR_NAMES = ("opencv_haar", "insightface", "auto")
+EMBEDDING_DIM = 512
+
+
+def detector_class(name: str) -> type[FaceDetector]:
+    if name == "opencv_haar":
+        return HaarFaceDetector
+    if name == "insightface":
+        from .insightface_detector import InsightFaceDetector
+
+        return InsightFaceDetector
+    raise ValueError(f"unknown face detector {name!r}; known: {', '.join(DETECTOR_NAMES)}")
+
+
+def resolve_detector(name: str, *, models_dir: str | None, strict_models: bool) -> tuple[str, str | None]:
+    """The detector to use and, when ``auto`` fell back, why."""
+    if name != "auto":
+        return name, None
+    from .. import models
+
+    spec = models.REGISTRY["insightface-buffalo_l"]
+    state = models.status(spec, models.models_dir(models_dir))
+    if state == "ok":
+        return "insightface", None
+    if strict_models:
+        models.require(spec.id, models.models_dir(models_dir))  # raises the error that says how to fix it
+    return "opencv_haar", f"insightface-buffalo_l is {state} in {models.models_dir(models_dir)}"
 
 
 class FaceAnalyzer(Analyzer):
-    """Faces per image: count, boxes (x1, y1, x2, y2 in original pixels), scores, views, largest face."""
+    """Faces per image: count, boxes (x1, y1, x2, y2 in original pixels), scores, views, largest face,
+    and, with InsightFace, 5-point landmarks, head pose, age, gender and the largest face's embedding."""
 
     name = "face"
     model_id = "face-detector"
+    supports_gpu = True
 
     def __init__(self, *, detector: str = "opencv_haar", batch_size: int = 8, num_cpus: float = 1.0,
-                 device: str = "cpu", **detector_args: Any) -> None:
+                 device: str = "cpu", models_dir: str | None = None, strict_models: bool = False,
+                 **detector_args: Any) -> None:
+        chosen, self.fallback_reason = resolve_detector(detector, models_dir=models_dir,
+                                                        strict_models=strict_models)
+        cls = detector_class(chosen)
+        if device != "cpu" and cls is HaarFaceDetector:
+            if detector != "auto":
+                raise ValueError("the OpenCV face detector runs on the CPU only; set device: cpu")
+            warnings.warn(f"face: falling back to the OpenCV detector on the CPU ({self.fallback_reason})",
+                          RuntimeWarning, stacklevel=2)
+            device = "cpu"
         super().__init__(batch_size=batch_size, num_cpus=num_cpus, device=device)
-        if detector not in DETECTORS:
-            raise ValueError(f"unknown face detector {detector!r}; known: {', '.join(DETECTORS)}")
-        self.detector: FaceDetector = DETECTORS[detector](**detector_args)
+        accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        args = {k: v for k, v in {**detector_args, "device": device, "models_dir": models_dir}.items()
+                if k in accepted}
+        self.detector: FaceDetector = cls(**args)
         self.model_id = self.detector.model_id
 
     @classmethod
@@ -168,7 +217,18 @@ class FaceAnalyzer(Analyzer):
             pa.field("face_scores", pa.list_(pa.float32())),
             pa.field("face_views", pa.list_(pa.string())),
             pa.field("face_largest_area", pa.float32()),  # largest face box / image area
+            pa.field("face_kps", pa.list_(pa.list_(pa.float32(), 10))),   # 5 points, fractions (InsightFace)
+            pa.field("face_pose", pa.list_(pa.list_(pa.float32(), 3))),   # pitch, yaw, roll degrees
+            pa.field("face_age", pa.list_(pa.int32())),
+            pa.field("face_gender", pa.list_(pa.string())),
+            pa.field("face_embedding", pa.list_(pa.float32(), EMBEDDING_DIM)),  # largest face, ArcFace
         ]
+
+    @classmethod
+    def gpu_memory(cls) -> dict[str, float]:
+        # InsightFace buffalo_l on onnxruntime-gpu: ~0.3 GB of weights plus the CUDA context and
+        # arena; activations of one 640x640 detection plus its crops. (The OpenCV detector is CPU-only.)
+        return {"gpu_model_mb": 900.0, "gpu_item_mb": 60.0}
 
     def load(self) -> None:
         cv2.setNumThreads(max(1, int(math.ceil(self.resources.num_cpus))))
@@ -184,11 +244,18 @@ class FaceAnalyzer(Analyzer):
             faces = sorted(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]), reverse=True)
             boxes = [[f.box[0] / w, f.box[1] / h, f.box[2] / w, f.box[3] / h] for f in faces]
             areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in boxes]
+            rich = bool(faces) and faces[0].kps is not None
             out.append({
                 "face_count": len(faces),
                 "face_boxes": boxes,
                 "face_scores": [f.score for f in faces],
                 "face_views": [f.view for f in faces],
                 "face_largest_area": max(areas) if areas else 0.0,
+                "face_kps": [[v / (w if i % 2 == 0 else h) for i, v in enumerate(f.kps)] for f in faces]
+                if rich else None,
+                "face_pose": [None if f.pose is None else list(f.pose) for f in faces] if rich else None,
+                "face_age": [f.age for f in faces] if rich else None,
+                "face_gender": [f.gender for f in faces] if rich else None,
+                "face_embedding": faces[0].embedding if faces and faces[0].embedding is not None else None,
             })
         return out
