@@ -1,0 +1,75 @@
+"""InsightFace through the whole path with real architectures holding random weights.
+
+The test builds SCRFD / ArcFace / landmark / gender-age ONNX files in a temporary
+models directory (tests/random_models.py); they are never shipped and never used
+by a real run. The numbers they give mean nothing; the plumbing they drive is real:
+the registry's checks, insightface's own loading and routing, Ray actors, LanceDB columns.
+"""
+import json
+
+import numpy as np
+import pytest
+
+from raycurate import models as m
+from raycurate.cli import main
+from raycurate.store import open_images_table
+
+from .conftest import IMAGES
+from .random_models import write_insightface_pack
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    write_insightface_pack(root / "insightface" / "models" / "buffalo_l")
+    return root
+
+
+def test_auto_falls_back_until_weights_are_verified_and_strict_refuses(models_dir, tmp_path):
+    from raycurate.analyzers.face import resolve_detector
+
+    assert resolve_detector("auto", models_dir=str(tmp_path), strict_models=False)[0] == "opencv_haar"
+    with pytest.raises(m.MissingModelError, match="insightface-buffalo_l is missing"):
+        resolve_detector("auto", models_dir=str(tmp_path), strict_models=True)
+    # present but not yet recorded: unverified weights are not used
+    name, why = resolve_detector("auto", models_dir=str(models_dir), strict_models=False)
+    assert name == "opencv_haar" and "unverified" in why
+    m.record("insightface-buffalo_l", models_dir)
+    assert resolve_detector("auto", models_dir=str(models_dir), strict_models=True) == ("insightface", None)
+
+
+def test_insightface_columns_through_ray_and_lancedb(models_dir, ray_session, tmp_path):
+    m.record("insightface-buffalo_l", models_dir)
+    out = tmp_path / "out"
+    rc = main(["run", str(IMAGES / "faces"), "--out", str(out), "--set", f"models.dir={models_dir}",
+               "--set", "models.profile=strict", "--set", "analyzers.face.max_faces=3",
+               "--set", "analyzers.nsfw.enabled=false", "--set", "filter.min_faces=null"])
+    assert rc == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["models"]["face"]["model"].startswith("insightface-buffalo_l@insightface-")
+    assert manifest["models"]["face"]["fallback"] is None
+    rows = open_images_table(str(out / "db")).to_arrow().to_pylist()
+    assert len(rows) == 4
+    for r in rows:
+        assert r["face_error"] is None and 1 <= r["face_count"] <= 3   # random detector, capped by max_faces
+        n = r["face_count"]
+        assert len(r["face_kps"]) == n and all(len(k) == 10 for k in r["face_kps"])
+        assert len(r["face_pose"]) == n and len(r["face_age"]) == n
+        assert set(r["face_gender"]) <= {"male", "female"}
+        emb = np.array(r["face_embedding"], dtype=np.float32)
+        assert emb.shape == (512,) and abs(np.linalg.norm(emb) - 1.0) < 1e-3
+    # the embedding is a vector column LanceDB can search
+    table = open_images_table(str(out / "db"))
+    hits = table.search(np.array(rows[0]["face_embedding"]), vector_column_name="face_embedding") \
+        .distance_type("cosine").limit(1).to_list()
+    assert hits[0]["id"] == rows[0]["id"]
+
+
+def test_haar_rows_leave_the_insightface_columns_null(tmp_path):
+    from raycurate.analyzers import FaceAnalyzer
+    from raycurate.decode import decode_image
+
+    face = FaceAnalyzer(detector="opencv_haar")
+    img = decode_image((IMAGES / "faces" / "skimage_astronaut.png").read_bytes()).rgb
+    out = face({"image": [img], "error": [None]})
+    assert out["face_count"] == [1] and out["face_embedding"] == [None] and out["face_kps"] == [None]
