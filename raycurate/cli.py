@@ -58,11 +58,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .analyzers import check_analyzers
     from .stages import check_stages
 
+    from .models import ModelError
+
     try:
         cfg = load_config(args.config, [parse_set(item) for item in args.overrides], preset=args.preset)
         check_analyzers(cfg)
         check_stages(cfg)
-    except ConfigError as exc:
+    except (ConfigError, ModelError) as exc:
         return _fail(str(exc))
 
     from .sources import SourceError, exists

@@ -26,7 +26,7 @@ import ray
 from ray.data import ActorPoolStrategy, Datasink
 from ray.data.block import Block, BlockAccessor
 
-from .analyzers import ANALYZERS, build_analyzer
+from .analyzers import ANALYZERS, active_analyzers, build_analyzer
 from .analyzers.base import Resources
 from .decode import DecodeError, decode_image
 from .export import safe_stem
@@ -141,7 +141,8 @@ class AnalyzerActor:
         self.fields = type(self.analyzer).fields()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        out = self.analyzer({"image": images_of(batch), "error": batch.column("error").to_pylist()})
+        columns = {k: batch.column(k).to_pylist() for k in self.analyzer.uses}
+        out = self.analyzer({"image": images_of(batch), "error": batch.column("error").to_pylist(), **columns})
         for f in self.fields:
             batch = batch.append_column(f, pa.array(out[f.name], type=f.type))
         return batch
@@ -312,10 +313,8 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
                         num_cpus=dec["num_cpus"])
 
     requests: dict[str, ActorRequest] = {}
-    for name in ANALYZERS:
+    for name in active_analyzers(cfg)[0]:
         section = cfg["analyzers"][name]
-        if not section["enabled"]:
-            continue
         analyzer = build_analyzer(name, section, cfg["models"])  # validates on the driver; no model loaded
         ds, requests[name] = _add_pool(ds, actor_class(name, section, cfg["models"]), analyzer.resources, section,
                                        cfg, cpus, gpus)

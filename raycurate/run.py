@@ -22,7 +22,7 @@ from typing import Any, Mapping
 from tqdm import tqdm
 
 from . import __version__
-from .analyzers import ANALYZERS, build_analyzer
+from .analyzers import active_analyzers, build_analyzer
 from .gates import Gate, build_gates, kept_predicate, ok_predicate
 from .sources import IMAGE, OTHER, VIDEO, SourceError, exists, list_media
 
@@ -79,7 +79,9 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     if by_type[VIDEO] and not do_video:
         log(f"[raycurate] video.enabled is false: {len(by_type[VIDEO])} videos listed and counted, not analysed")
 
-    enabled = [name for name in ANALYZERS if cfg["analyzers"][name]["enabled"]]
+    enabled, skipped = active_analyzers(cfg)
+    for name, why in skipped.items():
+        log(f"[raycurate] analyser {name} skipped: {why}")
     analyzers = {name: build_analyzer(name, cfg["analyzers"][name], cfg["models"])  # no model loaded
                  for name in enabled}
     gates = build_gates(cfg["filter"], enabled)
@@ -105,6 +107,7 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
         "models": {name: {"model": a.model_ref, "columns": [f.name for f in type(a).fields()],
                           "fallback": getattr(a, "fallback_reason", None)}
                    for name, a in analyzers.items()},
+        "skipped_analyzers": skipped,
         "gates": [{"name": g.name, "analyzer": g.analyzer or None, "sql": g.predicate} for g in gates],
     }
 

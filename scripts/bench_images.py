@@ -90,12 +90,11 @@ def single_process(files, cfg, db_dir: str) -> int:
     read + decode, each analyser's actor class called directly, the same LanceDB sink."""
     import pyarrow as pa
 
-    from raycurate.analyzers import ANALYZERS
+    from raycurate.analyzers import active_analyzers
     from raycurate.pipeline import LanceSink, actor_class, read_and_decode
     from raycurate.store.schema import images_schema
 
-    stages = [actor_class(name, cfg["analyzers"][name], cfg["models"])() for name in ANALYZERS
-              if cfg["analyzers"][name]["enabled"]]
+    stages = [actor_class(name, cfg["analyzers"][name], cfg["models"])() for name in active_analyzers(cfg)[0]]
     dec = cfg["decode"]
     blocks = []
     for i in range(0, len(files), dec["batch_size"]):

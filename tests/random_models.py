@@ -77,3 +77,15 @@ def write_insightface_pack(folder: Path) -> Path:
         _export(TinyHead(side, outputs, seed), torch.zeros(1, 3, side, side), folder / name,
                 {"input.1": {0: "batch"}})
     return folder
+
+
+def write_deepface_emotion(root: Path) -> Path:
+    """DeepFace's own emotion architecture (pytorch backend) with random weights, saved where
+    DeepFace looks for it under ``$DEEPFACE_HOME``."""
+    from deepface.models.demography.pytorch.Emotion import EmotionModel
+
+    torch.manual_seed(5)
+    path = root / "deepface" / ".deepface" / "weights" / "facial_expression_model_weights.pth"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(EmotionModel().state_dict(), path)
+    return path

@@ -157,7 +157,7 @@ class _Fragile(Analyzer):
     def load(self):
         type(self).loads += 1
 
-    def analyze(self, images):
+    def analyze(self, images, context):
         if any(img.shape[0] == 13 for img in images):
             raise RuntimeError("cannot handle height 13")
         return [{"fragile_height": img.shape[0]} for img in images]

@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 from .base import Analyzer, Resources
 from .content_vector import ContentVectorAnalyzer
+from .emotion import EmotionAnalyzer
 from .face import FaceAnalyzer, FaceDetector, HaarFaceDetector
 from .nsfw import NsfwAnalyzer
 from .quality import QualityAnalyzer
@@ -15,8 +16,16 @@ ANALYZERS: dict[str, type[Analyzer]] = {
     "quality": QualityAnalyzer,
     "content": ContentVectorAnalyzer,
     "face": FaceAnalyzer,
+    "emotion": EmotionAnalyzer,
     "nsfw": NsfwAnalyzer,
 }
+
+# Analysers whose weights must be present (model id in the registry); without them an analyser is
+# skipped under models.profile auto, and the run fails under strict. (The face analyser chooses its
+# own fallback; NudeNet and the cascades ship in their wheels.)
+WEIGHTS: dict[str, str] = {"emotion": "deepface-emotion"}
+# Analysers that read another analyser's columns.
+NEEDS: dict[str, str] = {"emotion": "face"}
 
 
 # Keys of an analyser's config section that configure its actor pool, not the analyser.
@@ -36,23 +45,48 @@ def build_analyzer(name: str, section: Mapping[str, Any], models_cfg: Mapping[st
     return cls(**kwargs)
 
 
+def active_analyzers(cfg: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """The analysers that run, in pipeline order, and why each enabled one that does not run is skipped.
+    Under ``models.profile: strict`` a missing or unverified weight raises instead."""
+    from .. import models
+
+    root = models.models_dir(cfg["models"]["dir"])
+    active: list[str] = []
+    skipped: dict[str, str] = {}
+    for name in ANALYZERS:
+        if not cfg["analyzers"][name]["enabled"]:
+            continue
+        need = NEEDS.get(name)
+        if need is not None and need not in active:
+            skipped[name] = f"needs the {need} analyser, which is disabled"
+            continue
+        model_id = WEIGHTS.get(name)
+        if model_id is not None:
+            state = models.status(models.REGISTRY[model_id], root)
+            if state != "ok":
+                if cfg["models"]["profile"] == "strict":
+                    models.require(model_id, root)   # raises the error that names the fix
+                skipped[name] = f"{model_id} is {state} in {root}"
+                continue
+        active.append(name)
+    return active, skipped
+
+
 def check_analyzers(cfg: Mapping[str, Any]) -> None:
     """Build every enabled analyser (no model is loaded) so that a bad section fails now, naming it."""
     from ..config import ConfigError
 
-    for name in ANALYZERS:
-        if cfg["analyzers"][name]["enabled"]:
-            try:
-                build_analyzer(name, cfg["analyzers"][name], cfg["models"])
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"config section analyzers.{name}: {exc}") from exc
+    for name in active_analyzers(cfg)[0]:
+        try:
+            build_analyzer(name, cfg["analyzers"][name], cfg["models"])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"config section analyzers.{name}: {exc}") from exc
 
 
 def enabled_analyzers(cfg: Mapping[str, Any]) -> list[Analyzer]:
-    return [build_analyzer(name, cfg["analyzers"][name], cfg["models"])
-            for name in ANALYZERS if cfg["analyzers"][name]["enabled"]]
+    return [build_analyzer(name, cfg["analyzers"][name], cfg["models"]) for name in active_analyzers(cfg)[0]]
 
 
-__all__ = ["ANALYZERS", "Analyzer", "check_analyzers", "ContentVectorAnalyzer", "FaceAnalyzer", "FaceDetector",
+__all__ = ["ANALYZERS", "Analyzer", "EmotionAnalyzer", "active_analyzers", "check_analyzers", "ContentVectorAnalyzer", "FaceAnalyzer", "FaceDetector",
            "HaarFaceDetector", "NsfwAnalyzer", "QualityAnalyzer", "Resources", "build_analyzer",
            "enabled_analyzers"]

@@ -34,6 +34,7 @@ class Analyzer(abc.ABC):
     name: ClassVar[str]
     model_id: ClassVar[str]
     supports_gpu: ClassVar[bool] = False
+    uses: ClassVar[tuple[str, ...]] = ()   # columns of earlier analysers this one reads (e.g. face_boxes)
 
     def __init__(self, *, batch_size: int, num_cpus: float, device: str = "cpu") -> None:
         if device != "cpu" and not self.supports_gpu:
@@ -53,8 +54,8 @@ class Analyzer(abc.ABC):
         """Load the model (called once per process by :meth:`setup`)."""
 
     @abc.abstractmethod
-    def analyze(self, images: Sequence[np.ndarray]) -> list[dict[str, Any]]:
-        """One dict of output columns per RGB uint8 image."""
+    def analyze(self, images: Sequence[np.ndarray], context: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+        """One dict of output columns per RGB uint8 image; ``context`` holds the ``uses`` columns."""
 
     def model_version(self) -> str:
         """Version of the model/library behind the columns; recorded in the table and manifest."""
@@ -86,7 +87,7 @@ class Analyzer(abc.ABC):
             self._ready = True
 
     def __call__(self, batch: Mapping[str, Any]) -> dict[str, Any]:
-        """Add this analyser's columns to ``batch`` (a dict with ``image`` and ``error`` columns)."""
+        """Add this analyser's columns to ``batch`` (a dict with ``image``, ``error`` and ``uses`` columns)."""
         self.setup()
         images = batch["image"]
         errors = batch["error"]
@@ -99,14 +100,17 @@ class Analyzer(abc.ABC):
 
         start = time.perf_counter()
         results: dict[int, dict[str, Any]] = {}
+        def context(rows: list[int]) -> dict[str, list[Any]]:
+            return {k: [batch[k][i] for i in rows] for k in self.uses}
+
         try:
-            outs = self.analyze([images[i] for i in todo]) if todo else []
+            outs = self.analyze([images[i] for i in todo], context(todo)) if todo else []
             results = dict(zip(todo, outs))
         except Exception:
             # One bad image must not cost the batch: retry one by one to find it.
             for i in todo:
                 try:
-                    results[i] = self.analyze([images[i]])[0]
+                    results[i] = self.analyze([images[i]], context([i]))[0]
                 except Exception as exc:  # recorded as data, the run goes on
                     own_errors[i] = f"{type(exc).__name__}: {exc}"[:500]
         per_item = (time.perf_counter() - start) * 1000.0 / max(1, len(todo))

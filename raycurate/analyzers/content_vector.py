@@ -9,7 +9,7 @@ near-duplicate search in LanceDB until CLIP arrives.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -74,7 +74,7 @@ class ContentVectorAnalyzer(Analyzer):
     def model_version(self) -> str:
         return f"{HASH_SIZE}x{HASH_SIZE}-of-{DCT_SIZE}"
 
-    def analyze(self, images: Sequence[np.ndarray]) -> list[dict[str, Any]]:
+    def analyze(self, images: Sequence[np.ndarray], context: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
         out = []
         for rgb in images:
             block = dct_block(rgb)

@@ -15,7 +15,7 @@ import inspect
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -237,7 +237,7 @@ class FaceAnalyzer(Analyzer):
     def model_version(self) -> str:
         return self.detector.version()
 
-    def analyze(self, images: Sequence[np.ndarray]) -> list[dict[str, Any]]:
+    def analyze(self, images: Sequence[np.ndarray], context: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
         out = []
         for img, faces in zip(images, self.detector.detect(images)):
             h, w = img.shape[:2]

@@ -7,7 +7,7 @@ into one score: the highest confidence among the *exposed* explicit classes.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -84,7 +84,7 @@ class NsfwAnalyzer(Analyzer):
 
         return f"nudenet-{version('nudenet')}"
 
-    def analyze(self, images: Sequence[np.ndarray]) -> list[dict[str, Any]]:
+    def analyze(self, images: Sequence[np.ndarray], context: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
         assert self._detector is not None
         # NudeNet's own file path reads BGR with cv2.imread; give it the same.
         bgr = [np.ascontiguousarray(img[:, :, ::-1]) for img in images]

@@ -7,7 +7,7 @@ across resolutions.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -71,7 +71,7 @@ class QualityAnalyzer(Analyzer):
     def model_version(self) -> str:
         return f"cv2-{cv2.__version__}"
 
-    def analyze(self, images: Sequence[np.ndarray]) -> list[dict[str, Any]]:
+    def analyze(self, images: Sequence[np.ndarray], context: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
         return [self._one(img) for img in images]
 
     def _one(self, rgb: np.ndarray) -> dict[str, Any]:

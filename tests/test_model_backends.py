@@ -1,9 +1,9 @@
-"""InsightFace through the whole path with real architectures holding random weights.
+"""InsightFace and DeepFace through the whole path with real architectures holding random weights.
 
-The test builds SCRFD / ArcFace / landmark / gender-age ONNX files in a temporary
-models directory (tests/random_models.py); they are never shipped and never used
-by a real run. The numbers they give mean nothing; the plumbing they drive is real:
-the registry's checks, insightface's own loading and routing, Ray actors, LanceDB columns.
+The tests build SCRFD / ArcFace / landmark / gender-age ONNX files and DeepFace's emotion
+network in a temporary models directory (tests/random_models.py); they are never shipped and
+never used by a real run. The numbers they give mean nothing; the plumbing they drive is real:
+the registry's checks, the libraries' own loading, Ray actors, LanceDB columns.
 """
 import json
 
@@ -11,17 +11,19 @@ import numpy as np
 import pytest
 
 from raycurate import models as m
+from raycurate.analyzers.emotion import LABELS as EMOTIONS
 from raycurate.cli import main
 from raycurate.store import open_images_table
 
 from .conftest import IMAGES
-from .random_models import write_insightface_pack
+from .random_models import write_deepface_emotion, write_insightface_pack
 
 
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     write_insightface_pack(root / "insightface" / "models" / "buffalo_l")
+    write_deepface_emotion(root)
     return root
 
 
@@ -38,8 +40,9 @@ def test_auto_falls_back_until_weights_are_verified_and_strict_refuses(models_di
     assert resolve_detector("auto", models_dir=str(models_dir), strict_models=True) == ("insightface", None)
 
 
-def test_insightface_columns_through_ray_and_lancedb(models_dir, ray_session, tmp_path):
+def test_insightface_and_emotion_columns_through_ray_and_lancedb(models_dir, ray_session, tmp_path):
     m.record("insightface-buffalo_l", models_dir)
+    m.record("deepface-emotion", models_dir)
     out = tmp_path / "out"
     rc = main(["run", str(IMAGES / "faces"), "--out", str(out), "--set", f"models.dir={models_dir}",
                "--set", "models.profile=strict", "--set", "analyzers.face.max_faces=3",
@@ -48,6 +51,8 @@ def test_insightface_columns_through_ray_and_lancedb(models_dir, ray_session, tm
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["models"]["face"]["model"].startswith("insightface-buffalo_l@insightface-")
     assert manifest["models"]["face"]["fallback"] is None
+    assert manifest["models"]["emotion"]["model"].startswith("deepface-emotion@deepface-")
+    assert manifest["skipped_analyzers"] == {}
     rows = open_images_table(str(out / "db")).to_arrow().to_pylist()
     assert len(rows) == 4
     for r in rows:
@@ -56,6 +61,9 @@ def test_insightface_columns_through_ray_and_lancedb(models_dir, ray_session, tm
         assert len(r["face_kps"]) == n and all(len(k) == 10 for k in r["face_kps"])
         assert len(r["face_pose"]) == n and len(r["face_age"]) == n
         assert set(r["face_gender"]) <= {"male", "female"}
+        assert r["emotion_error"] is None and len(r["emotion_faces"]) == n == len(r["emotion_probs"])
+        assert r["emotion_dominant"] == r["emotion_faces"][0] and set(r["emotion_faces"]) <= set(EMOTIONS)
+        assert all(abs(sum(p) - 1.0) < 1e-3 for p in r["emotion_probs"])   # softmax per face
         emb = np.array(r["face_embedding"], dtype=np.float32)
         assert emb.shape == (512,) and abs(np.linalg.norm(emb) - 1.0) < 1e-3
     # the embedding is a vector column LanceDB can search
@@ -73,3 +81,18 @@ def test_haar_rows_leave_the_insightface_columns_null(tmp_path):
     img = decode_image((IMAGES / "faces" / "skimage_astronaut.png").read_bytes()).rgb
     out = face({"image": [img], "error": [None]})
     assert out["face_count"] == [1] and out["face_embedding"] == [None] and out["face_kps"] == [None]
+
+
+def test_emotion_is_skipped_without_weights_and_strict_refuses(tmp_path, capsys):
+    from raycurate.analyzers import active_analyzers
+    from raycurate.config import load_config
+
+    cfg = load_config(overrides=[("models.dir", str(tmp_path))])
+    active, skipped = active_analyzers(cfg)
+    assert "emotion" not in active and "deepface-emotion is missing" in skipped["emotion"]
+    cfg = load_config(overrides=[("analyzers.face.enabled", False)])
+    assert "needs the face analyser" in active_analyzers(cfg)[1]["emotion"]
+    rc = main(["run", str(IMAGES / "faces"), "--out", str(tmp_path / "o"), "--set", f"models.dir={tmp_path}",
+               "--set", "models.profile=strict"])
+    assert rc == 2 and "raycurate models pull deepface-emotion" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
