@@ -94,6 +94,8 @@ def decode_image(data: bytes, *, max_side: int | None = None, max_pixels: int | 
         raise DecodeError(f"image too large: {exc}") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise DecodeError(f"corrupt or truncated image: {exc}") from None
+    except Exception as exc:  # a plugin registered by another library (e.g. a HEIF opener) may fail its own way
+        raise DecodeError(f"not a readable image ({type(exc).__name__}: {exc})") from None
 
     try:
         rgb = _to_rgb8(img)

@@ -89,3 +89,14 @@ def write_deepface_emotion(root: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(EmotionModel().state_dict(), path)
     return path
+
+
+def write_yolo_pose(root: Path) -> Path:
+    """An ultralytics YOLOv8n-pose network built from its yaml (random weights), saved as a checkpoint."""
+    from ultralytics import YOLO
+
+    path = root / "ultralytics" / "yolo11n-pose.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(6)
+    YOLO("yolov8n-pose.yaml").save(str(path))
+    return path

@@ -117,3 +117,16 @@ def test_corrupt_and_truncated_files_raise_decode_error():
 def test_pixel_limit():
     with pytest.raises(DecodeError, match="too large"):
         decode_image((IMAGES / "faces" / "skimage_astronaut.png").read_bytes(), max_pixels=1000)
+
+
+def test_a_failing_pil_plugin_is_a_decode_error(monkeypatch):
+    """Libraries register PIL openers (ultralytics adds a HEIF one that imports pi_heif lazily);
+    whatever such a plugin raises, a bad file stays a DecodeError."""
+    import PIL.Image
+
+    def broken_open(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'pi_heif'")
+
+    monkeypatch.setattr(PIL.Image, "open", broken_open)
+    with pytest.raises(DecodeError, match="pi_heif"):
+        decode_image((IMAGES / "faces" / "pillow_hopper.jpg").read_bytes())

@@ -16,7 +16,7 @@ from raycurate.cli import main
 from raycurate.store import open_images_table
 
 from .conftest import IMAGES
-from .random_models import write_deepface_emotion, write_insightface_pack
+from .random_models import write_deepface_emotion, write_insightface_pack, write_yolo_pose
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +24,7 @@ def models_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     write_insightface_pack(root / "insightface" / "models" / "buffalo_l")
     write_deepface_emotion(root)
+    write_yolo_pose(root)
     return root
 
 
@@ -43,10 +44,13 @@ def test_auto_falls_back_until_weights_are_verified_and_strict_refuses(models_di
 def test_insightface_and_emotion_columns_through_ray_and_lancedb(models_dir, ray_session, tmp_path):
     m.record("insightface-buffalo_l", models_dir)
     m.record("deepface-emotion", models_dir)
+    m.record("ultralytics-yolo11n-pose", models_dir)
     out = tmp_path / "out"
     rc = main(["run", str(IMAGES / "faces"), "--out", str(out), "--set", f"models.dir={models_dir}",
                "--set", "models.profile=strict", "--set", "analyzers.face.max_faces=3",
-               "--set", "analyzers.nsfw.enabled=false", "--set", "filter.min_faces=null"])
+               "--set", "analyzers.nsfw.enabled=false", "--set", "filter.min_faces=null",
+               "--set", "analyzers.pose.conf=0.001", "--set", "analyzers.pose.max_people=3",
+               "--set", "analyzers.pose.imgsz=320"])
     assert rc == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["models"]["face"]["model"].startswith("insightface-buffalo_l@insightface-")
@@ -64,6 +68,10 @@ def test_insightface_and_emotion_columns_through_ray_and_lancedb(models_dir, ray
         assert r["emotion_error"] is None and len(r["emotion_faces"]) == n == len(r["emotion_probs"])
         assert r["emotion_dominant"] == r["emotion_faces"][0] and set(r["emotion_faces"]) <= set(EMOTIONS)
         assert all(abs(sum(p) - 1.0) < 1e-3 for p in r["emotion_probs"])   # softmax per face
+        assert r["pose_error"] is None and 1 <= r["pose_count"] <= 3   # random detector, capped
+        assert len(r["pose_keypoints"]) == r["pose_count"] and all(len(k) == 51 for k in r["pose_keypoints"])
+        assert set(r["pose_orientation"]) <= {"front", "back", "left", "right", "unknown"}
+        assert len(r["pose_full_body"]) == r["pose_count"]
         emb = np.array(r["face_embedding"], dtype=np.float32)
         assert emb.shape == (512,) and abs(np.linalg.norm(emb) - 1.0) < 1e-3
     # the embedding is a vector column LanceDB can search
@@ -96,3 +104,19 @@ def test_emotion_is_skipped_without_weights_and_strict_refuses(tmp_path, capsys)
                "--set", "models.profile=strict"])
     assert rc == 2 and "raycurate models pull deepface-emotion" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_body_orientation_from_keypoints():
+    from raycurate.analyzers.pose import orientation
+
+    xy = np.zeros((17, 2))
+    conf = np.zeros(17)
+    xy[5], xy[6] = (60, 50), (40, 50)          # left shoulder on the image's right: facing the camera
+    conf[[0, 1, 2, 5, 6]] = 0.9
+    assert orientation(xy, conf, 0.5) == "front"
+    conf[[0, 1, 2]] = 0.0                       # same shoulders, no face: seen from behind
+    xy[5], xy[6] = (40, 50), (60, 50)
+    assert orientation(xy, conf, 0.5) == "back"
+    xy[5], xy[6] = (50, 50), (51, 52)          # shoulders overlap: a profile
+    xy[0], conf[0], conf[3] = (30, 20), 0.9, 0.9
+    assert orientation(xy, conf, 0.5) == "left"

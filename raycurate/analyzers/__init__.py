@@ -9,6 +9,7 @@ from .content_vector import ContentVectorAnalyzer
 from .emotion import EmotionAnalyzer
 from .face import FaceAnalyzer, FaceDetector, HaarFaceDetector
 from .nsfw import NsfwAnalyzer
+from .pose import PoseAnalyzer
 from .quality import QualityAnalyzer
 
 # Config section name -> class. Order is the order of the actor pools in the pipeline.
@@ -18,12 +19,13 @@ ANALYZERS: dict[str, type[Analyzer]] = {
     "face": FaceAnalyzer,
     "emotion": EmotionAnalyzer,
     "nsfw": NsfwAnalyzer,
+    "pose": PoseAnalyzer,
 }
 
 # Analysers whose weights must be present (model id in the registry); without them an analyser is
 # skipped under models.profile auto, and the run fails under strict. (The face analyser chooses its
 # own fallback; NudeNet and the cascades ship in their wheels.)
-WEIGHTS: dict[str, str] = {"emotion": "deepface-emotion"}
+WEIGHTS: dict[str, str] = {"emotion": "deepface-emotion", "pose": "ultralytics-yolo11n-pose"}
 # Analysers that read another analyser's columns.
 NEEDS: dict[str, str] = {"emotion": "face"}
 
@@ -88,5 +90,5 @@ def enabled_analyzers(cfg: Mapping[str, Any]) -> list[Analyzer]:
 
 
 __all__ = ["ANALYZERS", "Analyzer", "EmotionAnalyzer", "active_analyzers", "check_analyzers", "ContentVectorAnalyzer", "FaceAnalyzer", "FaceDetector",
-           "HaarFaceDetector", "NsfwAnalyzer", "QualityAnalyzer", "Resources", "build_analyzer",
+           "HaarFaceDetector", "NsfwAnalyzer", "PoseAnalyzer", "QualityAnalyzer", "Resources", "build_analyzer",
            "enabled_analyzers"]
