@@ -90,10 +90,11 @@ def _models(args: argparse.Namespace) -> int:
     from . import models as m
 
     root = m.models_dir(args.models_dir)
-    unknown = [i for i in args.ids if i not in m.REGISTRY]
-    if unknown:
-        return _fail(f"unknown model id: {', '.join(unknown)} (see `raycurate models list`)")
-    specs = [m.REGISTRY[i] for i in (args.ids or m.REGISTRY)]
+    try:
+        specs = ([m.find_spec(i, root) for i in args.ids] if args.ids
+                 else list(m.REGISTRY.values()) + m.extra_specs(root))
+    except m.ModelError as exc:
+        return _fail(f"{exc} (see `raycurate models list`)")
     if args.action == "path":
         print(root)
         for key, value in m.library_env(root).items():

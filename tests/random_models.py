@@ -100,3 +100,31 @@ def write_yolo_pose(root: Path) -> Path:
     torch.manual_seed(6)
     YOLO("yolov8n-pose.yaml").save(str(path))
     return path
+
+
+TINY_CLIP = {"embed_dim": 512,
+             "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
+             "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}}
+
+
+def write_tiny_clip(root: Path, model_id: str = "test-tiny-clip") -> str:
+    """A tiny open_clip architecture (registered from the models directory) with random weights,
+    declared in ``raycurate-models.extra.json``; returns its model id."""
+    import json
+
+    import open_clip
+
+    configs = root / "open_clip" / "configs"
+    configs.mkdir(parents=True, exist_ok=True)
+    (configs / "rc-tiny-clip.json").write_text(json.dumps(TINY_CLIP))
+    open_clip.add_model_config(str(configs))
+    torch.manual_seed(7)
+    model = open_clip.create_model("rc-tiny-clip", pretrained=None)
+    weights = root / "open_clip" / "rc-tiny-clip" / "weights.pt"
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), weights)
+    (root / "raycurate-models.extra.json").write_text(json.dumps([{
+        "id": model_id, "library": "open_clip", "analyzer": "clip", "source": "built by the tests",
+        "licence": "test only", "arch": "rc-tiny-clip",
+        "files": [{"path": "open_clip/rc-tiny-clip/weights.pt"}]}]))
+    return model_id

@@ -5,7 +5,7 @@ from raycurate.config import ConfigError, load_config, parse_set
 
 def test_defaults_load_and_have_every_analyzer():
     cfg = load_config()
-    assert set(cfg["analyzers"]) == {"quality", "content", "face", "emotion", "nsfw", "pose"}
+    assert set(cfg["analyzers"]) == {"quality", "content", "face", "emotion", "nsfw", "pose", "clip"}
     assert cfg["analyzers"]["face"]["detector"] == "auto" and cfg["models"]["profile"] == "auto"
 
 

@@ -16,7 +16,7 @@ from raycurate.cli import main
 from raycurate.store import open_images_table
 
 from .conftest import IMAGES
-from .random_models import write_deepface_emotion, write_insightface_pack, write_yolo_pose
+from .random_models import write_deepface_emotion, write_insightface_pack, write_tiny_clip, write_yolo_pose
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +25,7 @@ def models_dir(tmp_path_factory):
     write_insightface_pack(root / "insightface" / "models" / "buffalo_l")
     write_deepface_emotion(root)
     write_yolo_pose(root)
+    write_tiny_clip(root)
     return root
 
 
@@ -45,12 +46,13 @@ def test_insightface_and_emotion_columns_through_ray_and_lancedb(models_dir, ray
     m.record("insightface-buffalo_l", models_dir)
     m.record("deepface-emotion", models_dir)
     m.record("ultralytics-yolo11n-pose", models_dir)
+    m.record("test-tiny-clip", models_dir)
     out = tmp_path / "out"
     rc = main(["run", str(IMAGES / "faces"), "--out", str(out), "--set", f"models.dir={models_dir}",
                "--set", "models.profile=strict", "--set", "analyzers.face.max_faces=3",
                "--set", "analyzers.nsfw.enabled=false", "--set", "filter.min_faces=null",
                "--set", "analyzers.pose.conf=0.001", "--set", "analyzers.pose.max_people=3",
-               "--set", "analyzers.pose.imgsz=320"])
+               "--set", "analyzers.pose.imgsz=320", "--set", "analyzers.clip.weights=test-tiny-clip"])
     assert rc == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["models"]["face"]["model"].startswith("insightface-buffalo_l@insightface-")
@@ -68,6 +70,11 @@ def test_insightface_and_emotion_columns_through_ray_and_lancedb(models_dir, ray
         assert r["emotion_error"] is None and len(r["emotion_faces"]) == n == len(r["emotion_probs"])
         assert r["emotion_dominant"] == r["emotion_faces"][0] and set(r["emotion_faces"]) <= set(EMOTIONS)
         assert all(abs(sum(p) - 1.0) < 1e-3 for p in r["emotion_probs"])   # softmax per face
+        assert r["clip_error"] is None and len(r["clip_embedding"]) == 512
+        assert abs(np.linalg.norm(r["clip_embedding"]) - 1.0) < 1e-3
+        assert len(r["clip_clothing"]) == 1 and abs(sum(r["clip_clothing_scores"]) - 1.0) < 1e-3
+        assert len(r["clip_accessories_scores"]) == 10 and len(r["clip_tattoos_scores"]) == 1
+        assert r["clip_shot"][0] in ("close-up", "medium shot", "full body")
         assert r["pose_error"] is None and 1 <= r["pose_count"] <= 3   # random detector, capped
         assert len(r["pose_keypoints"]) == r["pose_count"] and all(len(k) == 51 for k in r["pose_keypoints"])
         assert set(r["pose_orientation"]) <= {"front", "back", "left", "right", "unknown"}

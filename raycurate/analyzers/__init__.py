@@ -5,6 +5,7 @@ import inspect
 from typing import Any, Mapping
 
 from .base import Analyzer, Resources
+from .clip import ClipAnalyzer
 from .content_vector import ContentVectorAnalyzer
 from .emotion import EmotionAnalyzer
 from .face import FaceAnalyzer, FaceDetector, HaarFaceDetector
@@ -20,12 +21,18 @@ ANALYZERS: dict[str, type[Analyzer]] = {
     "emotion": EmotionAnalyzer,
     "nsfw": NsfwAnalyzer,
     "pose": PoseAnalyzer,
+    "clip": ClipAnalyzer,
 }
 
 # Analysers whose weights must be present (model id in the registry); without them an analyser is
 # skipped under models.profile auto, and the run fails under strict. (The face analyser chooses its
 # own fallback; NudeNet and the cascades ship in their wheels.)
 WEIGHTS: dict[str, str] = {"emotion": "deepface-emotion", "pose": "ultralytics-yolo11n-pose"}
+
+
+def weights_of(name: str, section: Mapping[str, Any]) -> str | None:
+    """The registry id of the weights an analyser needs (the CLIP one is configurable)."""
+    return section["weights"] if name == "clip" else WEIGHTS.get(name)
 # Analysers that read another analyser's columns.
 NEEDS: dict[str, str] = {"emotion": "face"}
 
@@ -62,9 +69,12 @@ def active_analyzers(cfg: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]
         if need is not None and need not in active:
             skipped[name] = f"needs the {need} analyser, which is disabled"
             continue
-        model_id = WEIGHTS.get(name)
+        model_id = weights_of(name, cfg["analyzers"][name])
         if model_id is not None:
-            state = models.status(models.REGISTRY[model_id], root)
+            try:
+                state = models.status(models.find_spec(model_id, root), root)
+            except models.ModelError:
+                state = "unknown"
             if state != "ok":
                 if cfg["models"]["profile"] == "strict":
                     models.require(model_id, root)   # raises the error that names the fix
@@ -89,6 +99,6 @@ def enabled_analyzers(cfg: Mapping[str, Any]) -> list[Analyzer]:
     return [build_analyzer(name, cfg["analyzers"][name], cfg["models"]) for name in active_analyzers(cfg)[0]]
 
 
-__all__ = ["ANALYZERS", "Analyzer", "EmotionAnalyzer", "active_analyzers", "check_analyzers", "ContentVectorAnalyzer", "FaceAnalyzer", "FaceDetector",
+__all__ = ["ANALYZERS", "Analyzer", "ClipAnalyzer", "EmotionAnalyzer", "active_analyzers", "check_analyzers", "ContentVectorAnalyzer", "FaceAnalyzer", "FaceDetector",
            "HaarFaceDetector", "NsfwAnalyzer", "PoseAnalyzer", "QualityAnalyzer", "Resources", "build_analyzer",
            "enabled_analyzers"]
