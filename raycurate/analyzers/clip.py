@@ -9,6 +9,7 @@ by default, or one declared in ``raycurate-models.extra.json``), checked before 
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -71,8 +72,12 @@ class ClipAnalyzer(Analyzer):
         if configs.is_dir():
             open_clip.add_model_config(str(configs))   # architectures of your own models
         self._torch = torch
-        self._device = torch.device(self.resources.device if torch.cuda.is_available() or
-                                    self.resources.device == "cpu" else "cpu")
+        device = self.resources.device
+        if device != "cpu" and not torch.cuda.is_available():
+            warnings.warn("CLIP: device is cuda but torch sees no GPU: CLIP RUNS ON THE CPU", RuntimeWarning,
+                          stacklevel=2)
+            device = "cpu"
+        self._device = torch.device(device)
         model, _, preprocess = open_clip.create_model_and_transforms(
             spec.arch, pretrained=str(root / spec.files[0].path), device=self._device)
         model.eval()
