@@ -244,8 +244,8 @@ def video_report(db_uri: str, run_id: str, cfg: Mapping[str, Any], *, frame_file
     counts["stages"]["stage3"]["dropped"] = s2_pass - counts["stages"]["stage3"]["kept"]
     stages = {name: {"analyzers": [a.model_ref for a in cls.build(cfg).analyzers],
                      "threshold": cfg["cascade"][name]["threshold"]} for name, cls in STAGES.items()}
-    stages["stage2"]["note"] = ("CLIP and DeepFace are not in this version: Stage 2 runs the content vector "
-                                "and NSFW analysers")
+    stages["stage2"]["note"] = ("CLIP and DeepFace are not wired into Stage 2 yet (they run on the winning "
+                                "frames as image analysers): Stage 2 runs the content vector and NSFW analysers")
     stages["stage3"] = {"ensemble_of_stored_scores": dict(cfg["cascade"]["stage3"]["weights"]),
                         "threshold": cfg["cascade"]["stage3"]["threshold"]}
     listed = [{**v, "selected": selected.get(v["video_id"], 0)} for v in videos[:MAX_LISTED]]
