@@ -17,6 +17,13 @@ import numpy as np
 import pyarrow as pa
 
 
+def package_version(dist: str, label: str | None = None) -> str:
+    """``label-<installed version of dist>``: the version string behind a model's columns."""
+    from importlib.metadata import version
+
+    return f"{label or dist}-{version(dist)}"
+
+
 @dataclass(frozen=True)
 class Resources:
     """What one actor of an analyser needs; :mod:`raycurate.resources` turns it into Ray requests."""

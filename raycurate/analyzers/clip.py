@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import yaml
 
-from .base import Analyzer
+from .base import Analyzer, package_version
 
 EMBED_DIM = 512
 PROMPTS_FILE = Path(__file__).resolve().parents[2] / "configs" / "prompts.yaml"
@@ -101,9 +101,7 @@ class ClipAnalyzer(Analyzer):
         return t / t.norm(dim=-1, keepdim=True)
 
     def model_version(self) -> str:
-        from importlib.metadata import version
-
-        return f"open_clip-{version('open_clip_torch')}"
+        return package_version("open_clip_torch", "open_clip")
 
     def analyze(self, images: Sequence[np.ndarray], context: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
         from PIL import Image

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
-from .base import Analyzer
+from .base import Analyzer, package_version
 
 MODEL_ID = "deepface-emotion"
 LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")   # DeepFace's order
@@ -59,9 +59,7 @@ class EmotionAnalyzer(Analyzer):
         self._client = DeepFace.build_model(task="facial_attribute", model_name="Emotion")
 
     def model_version(self) -> str:
-        from importlib.metadata import version
-
-        return f"deepface-{version('deepface')}"
+        return package_version("deepface")
 
     def _crop(self, rgb: np.ndarray, box: Sequence[float]) -> np.ndarray:
         h, w = rgb.shape[:2]

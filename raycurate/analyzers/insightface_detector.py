@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .base import package_version
 from .face import Face, FaceDetector
 
 MODEL_ID = "insightface-buffalo_l"
@@ -52,9 +53,7 @@ class InsightFaceDetector(FaceDetector):
         self._app.prepare(ctx_id=ctx, det_size=(self.det_size, self.det_size), det_thresh=self.det_thresh)
 
     def version(self) -> str:
-        from importlib.metadata import version
-
-        return f"insightface-{version('insightface')}+{self.provider.replace('ExecutionProvider', '').lower()}"
+        return f"{package_version('insightface')}+{self.provider.replace('ExecutionProvider', '').lower()}"
 
     def detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
         assert self._app is not None, "call load() first"

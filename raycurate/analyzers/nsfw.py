@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from .base import Analyzer
+from .base import Analyzer, package_version
 
 EXPLICIT_CLASSES = frozenset({
     "FEMALE_GENITALIA_EXPOSED", "MALE_GENITALIA_EXPOSED", "FEMALE_BREAST_EXPOSED",
@@ -80,9 +80,7 @@ class NsfwAnalyzer(Analyzer):
         return {"gpu_model_mb": 400.0, "gpu_item_mb": 25.0}
 
     def model_version(self) -> str:
-        from importlib.metadata import version
-
-        return f"nudenet-{version('nudenet')}"
+        return package_version("nudenet")
 
     def analyze(self, images: Sequence[np.ndarray], context: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
         assert self._detector is not None

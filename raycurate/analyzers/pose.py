@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from .base import Analyzer
+from .base import Analyzer, package_version
 
 MODEL_ID = "ultralytics-yolo11n-pose"
 NOSE, L_EYE, R_EYE, L_EAR, R_EAR, L_SHOULDER, R_SHOULDER = 0, 1, 2, 3, 4, 5, 6
@@ -82,9 +82,7 @@ class PoseAnalyzer(Analyzer):
         self._model = YOLO(str(root / models.REGISTRY[MODEL_ID].files[0].path))
 
     def model_version(self) -> str:
-        from importlib.metadata import version
-
-        return f"ultralytics-{version('ultralytics')}"
+        return package_version("ultralytics")
 
     def analyze(self, images: Sequence[np.ndarray], context: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
         assert self._model is not None
