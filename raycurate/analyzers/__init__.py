@@ -50,6 +50,7 @@ def build_analyzer(name: str, section: Mapping[str, Any], models_cfg: Mapping[st
     accepted = inspect.signature(cls.__init__).parameters
     if models_cfg is not None and "models_dir" in accepted:
         kwargs["models_dir"] = models_cfg["dir"]
+    if models_cfg is not None and "strict_models" in accepted:   # analysers that choose their own fallback
         kwargs["strict_models"] = models_cfg["profile"] == "strict"
     return cls(**kwargs)
 

@@ -38,8 +38,8 @@ class ClipAnalyzer(Analyzer):
     model_id = "open_clip"
 
     def __init__(self, *, weights: str = "open_clip-ViT-B-32-laion2b_s34b_b79k", multi_threshold: float = 0.5,
-                 batch_size: int = 32, num_cpus: float = 0.5, device: str = "cpu", models_dir: str | None = None,
-                 strict_models: bool = False) -> None:
+                 batch_size: int = 32, num_cpus: float = 0.5, device: str = "cpu",
+                 models_dir: str | None = None) -> None:
         super().__init__(batch_size=batch_size, num_cpus=num_cpus, device=device)
         self.weights = weights
         self.model_id = weights
