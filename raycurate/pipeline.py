@@ -272,6 +272,36 @@ def _start_ray(cfg: Mapping[str, Any]) -> tuple[float, float]:
     return cluster_resources()
 
 
+def ensure_models_on_nodes(model_ids: Iterable[str], models_cfg: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Check, before any actor starts, that every alive node holds the verified weights of ``model_ids``
+    in its models directory (``models.dir``, resolved on that node); with ``models.pull_on_nodes`` a node
+    pulls what it lacks first. Raises :class:`~raycurate.models.ModelError` naming each node and model that
+    is not ready; returns {node ip: {model id: status}}."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from .models import ModelError, ensure_here
+
+    ids = sorted(set(model_ids))
+    if not ids:
+        return {}
+    check = ray.remote(num_cpus=0, max_retries=0)(ensure_here)
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    refs = {f"{n['NodeManagerAddress']} ({n['NodeID'][:8]})": check.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
+                ids, models_cfg["dir"], pull_missing=models_cfg["pull_on_nodes"])
+            for n in nodes}
+    report = dict(zip(refs, ray.get(list(refs.values()))))
+    bad = [f"{node}: {mid} is {state}" for node, states in report.items() for mid, state in states.items()
+           if state != "ok"]
+    if bad:
+        where = models_cfg["dir"] or "$RAYCURATE_MODELS or ~/.cache/raycurate/models"
+        raise ModelError("model weights are not ready on every Ray node (" + "; ".join(bad) + f"). Fill the models "
+                         f"directory ({where}) on each node with `raycurate models pull` (or copy it there and run "
+                         "`raycurate models verify --record`), or set models.pull_on_nodes: true on a cluster "
+                         "with internet")
+    return report
+
+
 def _add_pool(ds: ray.data.Dataset, udf: type, resources: Resources, pool: Mapping[str, Any],
               cfg: Mapping[str, Any], cpus: float, gpus: float) -> tuple[ray.data.Dataset, ActorRequest]:
     """``ds`` followed by an actor pool running ``udf``, sized by ``resources`` and the ``pool`` section."""

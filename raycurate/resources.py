@@ -39,6 +39,10 @@ class ActorRequest:
     max_actors: int
 
 
+class ResourceError(RuntimeError):
+    """The cluster cannot hold what the configuration asks for."""
+
+
 def actor_request(res: Resources, *, cluster_cpus: float, cluster_gpus: float, gpu_memory_gb: float,
                   min_actors: int = 1, max_actors: int | None = None) -> ActorRequest:
     """Ray resources of one actor and the size range of its pool.
@@ -49,7 +53,7 @@ def actor_request(res: Resources, *, cluster_cpus: float, cluster_gpus: float, g
     gpus = gpu_fraction(res, gpu_memory_gb)
     if gpus > 0:
         if cluster_gpus <= 0:
-            raise RuntimeError(
+            raise ResourceError(
                 f"an analyser asks for device={res.device!r} but the Ray cluster has no GPU; "
                 "set its device to cpu or join a cluster with GPUs")
         fit = int(cluster_gpus / gpus)

@@ -114,6 +114,20 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     errors: list[dict[str, str]] = []
     images = list(by_type[IMAGE])
     lineage: dict[str, dict[str, Any]] = {}
+    if images or do_video:
+        from .pipeline import ensure_models_on_nodes, init_ray
+        from .stages import STAGES
+
+        needed = [mid for a in analyzers.values() for mid in a.required_models()]
+        if do_video:
+            needed += [mid for cls in STAGES.values() for a in cls.build(cfg).analyzers
+                       for mid in a.required_models()]
+        init_ray(cfg["ray"])
+        t = time.perf_counter()
+        manifest["model_check"] = ensure_models_on_nodes(needed, cfg["models"])
+        timings["model_check"] = time.perf_counter() - t
+        log(f"[raycurate] weights verified on {len(manifest['model_check'])} Ray node(s): "
+            f"{', '.join(sorted(set(needed)))}")
     if do_video:
         # ray is imported only when there is work for it
         from .pipeline import extract_winners, run_video_pipeline
@@ -244,8 +258,11 @@ def video_report(db_uri: str, run_id: str, cfg: Mapping[str, Any], *, frame_file
     counts["stages"]["stage3"]["dropped"] = s2_pass - counts["stages"]["stage3"]["kept"]
     stages = {name: {"analyzers": [a.model_ref for a in cls.build(cfg).analyzers],
                      "threshold": cfg["cascade"][name]["threshold"]} for name, cls in STAGES.items()}
-    stages["stage2"]["note"] = ("CLIP and DeepFace are not wired into Stage 2 yet (they run on the winning "
-                                "frames as image analysers): Stage 2 runs the content vector and NSFW analysers")
+    built2 = {a.name for a in STAGES["stage2"].build(cfg).analyzers}
+    missing = [n for n in STAGES["stage2"].optional_names if n not in built2]
+    if missing:
+        stages["stage2"]["note"] = (f"{', '.join(missing)} not in Stage 2 (disabled or weights absent: see "
+                                    "skipped_analyzers); their Stage 2 columns are null")
     stages["stage3"] = {"ensemble_of_stored_scores": dict(cfg["cascade"]["stage3"]["weights"]),
                         "threshold": cfg["cascade"]["stage3"]["threshold"]}
     listed = [{**v, "selected": selected.get(v["video_id"], 0)} for v in videos[:MAX_LISTED]]
@@ -316,6 +333,12 @@ def summary_table(report: RunReport) -> str:
     for name, a in c["analyzers"].items():
         lines.append(f"{name:<10} {m['models'][name]['model'][:46]:<46} {a['analysed'] + a['errored']:>6} "
                      f"{a['errored']:>7} {a['dropped']:>8} {_fmt_ms(ms.get(name)):>8}")
+    served = [f"{name}: {info['model']} (fallback: {info['fallback']})" for name, info in m["models"].items()
+              if info.get("fallback")]
+    served += [f"{name}: skipped ({why})" for name, why in m.get("skipped_analyzers", {}).items()]
+    if served:
+        lines.append("")
+        lines += [f"models  {line}" for line in served]
     if c["gates"]:
         lines.append("")
         lines.append("gates: " + ", ".join(f"{g} dropped {v['dropped']}" for g, v in c["gates"].items()))

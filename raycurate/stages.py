@@ -1,9 +1,10 @@
 """The 3-stage cascade over video frames: plain classes, no ray.
 
 Stage 1 (fast, low threshold, recall first): quality + face detection.
-Stage 2 (medium threshold): the analysers present for attribute sorting. CLIP and
-DeepFace join here with the model milestone; until then Stage 2 runs the content
-vector and NSFW analysers, and the manifest says so.
+Stage 2 (medium threshold, quality and attribute sort): the content vector and
+NSFW always; CLIP (embedding, zero-shot attributes, aesthetic score) and DeepFace
+emotion on the Stage 1 face boxes when their weights are present (the same
+``models.profile`` rule as the image path decides; the manifest says which ran).
 Stage 3 (high threshold, best for training): an ensemble of the stored scores,
 computed per video after Stages 1-2 (see :mod:`raycurate.video.select`).
 
@@ -41,12 +42,16 @@ class CascadeStage(abc.ABC):
 
     name: ClassVar[str]
     analyzer_names: ClassVar[tuple[str, ...]]
-    uses: ClassVar[tuple[str, ...]] = ()   # columns of earlier stages that the score reads
+    optional_names: ClassVar[tuple[str, ...]] = ()   # run when active (enabled, weights present)
+    uses: ClassVar[tuple[str, ...]] = ()   # columns of earlier stages that the score (or an analyser) reads
 
     def __init__(self, analyzers: Sequence[Analyzer], *, threshold: float, batch_size: int, num_cpus: float,
                  device: str = "cpu") -> None:
         self.analyzers = list(analyzers)
         self.threshold = threshold
+        # the stage asks for a GPU only when one of its analysers really runs there (a CPU-only analyser,
+        # or a face detector that fell back to OpenCV, stays on the CPU)
+        device = next((a.resources.device for a in self.analyzers if a.resources.device != "cpu"), "cpu")
         self.resources = Resources(batch_size=batch_size, num_cpus=num_cpus, device=device,
                                    gpu_model_mb=sum(a.resources.gpu_model_mb for a in self.analyzers),
                                    gpu_item_mb=sum(a.resources.gpu_item_mb for a in self.analyzers))
@@ -54,19 +59,26 @@ class CascadeStage(abc.ABC):
     @classmethod
     def build(cls, cfg: Mapping[str, Any]) -> "CascadeStage":
         """The stage from a whole config: its ``cascade.stageN`` section and its analysers' sections."""
+        from .analyzers import ANALYZERS, active_analyzers
+
         section = cfg["cascade"][cls.name]
         analyzer_sections = cfg["analyzers"]
         common = {"batch_size": section["batch_size"] or cfg["video"]["batch_size"],
                   "num_cpus": section["num_cpus"], "device": section["device"]}
-        analyzers = [build_analyzer(name, {**analyzer_sections[name], **common}, cfg["models"])
-                     for name in cls.analyzer_names]
+        active = active_analyzers(cfg)[0] if cls.optional_names else []
+        names = list(cls.analyzer_names) + [n for n in cls.optional_names if n in active]
+        analyzers = [build_analyzer(name, {**analyzer_sections[name], **common,
+                                           # a CPU-only analyser stays on the CPU in a GPU stage
+                                           "device": common["device"] if ANALYZERS[name].supports_gpu else "cpu"},
+                                    cfg["models"])
+                     for name in names]
         return cls(analyzers, threshold=section["threshold"], **common)
 
     @classmethod
     def fields(cls) -> list[pa.Field]:
         from .analyzers import ANALYZERS
 
-        fields = [f for name in cls.analyzer_names for f in ANALYZERS[name].fields()]
+        fields = [f for name in cls.analyzer_names + cls.optional_names for f in ANALYZERS[name].fields()]
         return fields + [pa.field(f"{cls.name}_score", pa.float32()), pa.field(f"{cls.name}_passed", pa.bool_())]
 
     def setup(self) -> None:
@@ -84,6 +96,7 @@ class CascadeStage(abc.ABC):
         ``previous`` holds the earlier stages' columns named in ``uses``.
         """
         batch: dict[str, Any] = {"image": list(images), "error": [None if a else "inactive" for a in active]}
+        batch.update(previous or {})   # earlier stages' columns an analyser reads (emotion: face_boxes)
         for a in self.analyzers:
             batch = a(batch)
         n = len(images)
@@ -93,8 +106,7 @@ class CascadeStage(abc.ABC):
             if not active[i]:
                 continue
             row = {k: v[i] for k, v in batch.items() if k not in ("image", "error")}
-            row.update({k: previous[k][i] for k in self.uses} if previous else {})
-            if any(row.get(f"{a.name}_error") for a in self.analyzers):
+            if any(row.get(f"{a.name}_error") for a in self.analyzers if a.name in self.analyzer_names):
                 passed[i] = False
                 continue
             try:
@@ -103,7 +115,7 @@ class CascadeStage(abc.ABC):
                 passed[i] = False
                 continue
             passed[i] = scores[i] >= self.threshold
-        out = {f.name: batch[f.name] for a in self.analyzers for f in type(a).fields()}
+        out = {f.name: batch.get(f.name, [None] * n) for f in self.fields()}
         out[f"{self.name}_score"] = scores
         out[f"{self.name}_passed"] = passed
         return out
@@ -119,16 +131,29 @@ class Stage1(CascadeStage):
         return 0.6 * sharpness_part(row["quality_sharpness"]) + 0.4 * min(1.0, float(row["face_count"]))
 
 
+AESTHETIC_LOW, AESTHETIC_HIGH = 3.0, 7.0   # LAION aesthetic scores mapped linearly onto 0..1
+
+
+def aesthetic_part(score: float) -> float:
+    return min(1.0, max(0.0, (score - AESTHETIC_LOW) / (AESTHETIC_HIGH - AESTHETIC_LOW)))
+
+
 class Stage2(CascadeStage):
-    """Quality and attributes: 0.4 x exposure + 0.3 x contrast + 0.3 x (1 - NSFW score)."""
+    """Quality and attributes: base = 0.4 x exposure + 0.3 x contrast + 0.3 x (1 - NSFW score); where an
+    aesthetic score was stored, 0.6 x base + 0.4 x aesthetic (3..7 mapped onto 0..1). CLIP's attributes and
+    the emotion are stored for sorting and filtering; they do not enter the score."""
 
     name = "stage2"
     analyzer_names = ("content", "nsfw")
-    uses = ("quality_exposure", "quality_contrast")
+    optional_names = ("emotion", "clip")
+    uses = ("quality_exposure", "quality_contrast", "face_boxes")
 
     def score(self, row: Mapping[str, Any]) -> float:
-        return (0.4 * float(row["quality_exposure"]) + 0.3 * contrast_part(row["quality_contrast"])
+        base = (0.4 * float(row["quality_exposure"]) + 0.3 * contrast_part(row["quality_contrast"])
                 + 0.3 * (1.0 - float(row["nsfw_score"])))
+        if row.get("clip_aesthetic") is None:
+            return base
+        return 0.6 * base + 0.4 * aesthetic_part(float(row["clip_aesthetic"]))
 
 
 STAGES: dict[str, type[CascadeStage]] = {"stage1": Stage1, "stage2": Stage2}

@@ -107,7 +107,7 @@ TINY_CLIP = {"embed_dim": 512,
              "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}}
 
 
-def write_tiny_clip(root: Path, model_id: str = "test-tiny-clip") -> str:
+def write_tiny_clip(root: Path, model_id: str = "test-tiny-clip", seed: int = 7) -> str:
     """A tiny open_clip architecture (registered from the models directory) with random weights,
     declared in ``raycurate-models.extra.json``; returns its model id."""
     import json
@@ -118,13 +118,35 @@ def write_tiny_clip(root: Path, model_id: str = "test-tiny-clip") -> str:
     configs.mkdir(parents=True, exist_ok=True)
     (configs / "rc-tiny-clip.json").write_text(json.dumps(TINY_CLIP))
     open_clip.add_model_config(str(configs))
-    torch.manual_seed(7)
+    torch.manual_seed(seed)
     model = open_clip.create_model("rc-tiny-clip", pretrained=None)
-    weights = root / "open_clip" / "rc-tiny-clip" / "weights.pt"
+    weights = root / "open_clip" / "rc-tiny-clip" / f"{model_id}.pt"
     weights.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), weights)
-    (root / "raycurate-models.extra.json").write_text(json.dumps([{
-        "id": model_id, "library": "open_clip", "analyzer": "clip", "source": "built by the tests",
-        "licence": "test only", "arch": "rc-tiny-clip",
-        "files": [{"path": "open_clip/rc-tiny-clip/weights.pt"}]}]))
+    add_extra(root, {"id": model_id, "library": "open_clip", "analyzer": "clip", "source": "built by the tests",
+                     "licence": "test only", "arch": "rc-tiny-clip",
+                     "files": [{"path": f"open_clip/rc-tiny-clip/{model_id}.pt"}]})
+    return model_id
+
+
+def add_extra(root: Path, entry: dict) -> None:
+    """Declare a model in ``root/raycurate-models.extra.json`` (replacing one with the same id)."""
+    import json
+
+    extra = root / "raycurate-models.extra.json"
+    entries = [e for e in (json.loads(extra.read_text()) if extra.is_file() else []) if e["id"] != entry["id"]]
+    extra.write_text(json.dumps(entries + [entry]))
+
+
+def write_aesthetic_head(root: Path, pairs_with: str, model_id: str = "test-aesthetic") -> str:
+    """A linear aesthetic head (the LAION predictor's shape: 512 -> 1) with random weights, trained on
+    nothing, paired with the CLIP model ``pairs_with``; returns its model id."""
+    torch.manual_seed(8)
+    head = nn.Linear(512, 1)
+    path = root / "aesthetic" / f"{model_id}.pth"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(head.state_dict(), path)
+    add_extra(root, {"id": model_id, "library": "torch", "analyzer": "clip", "source": "built by the tests",
+                     "licence": "test only", "pairs_with": pairs_with,
+                     "files": [{"path": f"aesthetic/{model_id}.pth"}]})
     return model_id

@@ -55,3 +55,38 @@ def test_bad_key_in_config_file_is_named(tmp_path):
 def test_set_without_equals_is_refused():
     with pytest.raises(ConfigError, match="key=value"):
         parse_set("analyzers.face.batch_size")
+
+
+def test_profiles_load_and_say_what_they_run(tmp_path):
+    from raycurate.analyzers import active_analyzers, check_analyzers
+    from raycurate.config import PROFILES
+    from raycurate.models import MissingModelError
+    from raycurate.stages import check_stages
+
+    assert set(PROFILES) == {"fast-cpu", "full-cpu", "full-gpu"}
+    fast = load_config(profile="fast-cpu", overrides=[("models.dir", str(tmp_path))])
+    assert active_analyzers(fast)[0] == ["quality", "content", "face", "nsfw"]
+    check_analyzers(fast)
+    check_stages(fast)
+    full_cpu = load_config(profile="full-cpu", overrides=[("models.dir", str(tmp_path))])
+    active, skipped = active_analyzers(full_cpu)     # nothing pulled: auto skips, says why
+    assert set(skipped) == {"emotion", "pose", "clip"} and all("missing" in why for why in skipped.values())
+    gpu = load_config(profile="full-gpu", overrides=[("models.dir", str(tmp_path))])
+    assert gpu["models"]["profile"] == "strict" and gpu["analyzers"]["clip"]["device"] == "cuda"
+    with pytest.raises(MissingModelError, match="raycurate models pull"):
+        check_analyzers(gpu)                         # strict: no silent fallback
+    # a later preset and --set still override a profile
+    cfg = load_config(profile="fast-cpu", preset="youtube", overrides=[("analyzers.clip.enabled", True)])
+    assert cfg["video"]["sample_rate"] == 5 and cfg["analyzers"]["clip"]["enabled"] is True
+    with pytest.raises(ConfigError, match="unknown profile"):
+        load_config(profile="turbo")
+
+
+def test_gpu_stage_keeps_cpu_only_analysers_on_the_cpu(tmp_path):
+    from raycurate.stages import Stage1
+
+    cfg = load_config(overrides=[("models.dir", str(tmp_path)), ("cascade.stage1.device", "cuda"),
+                                 ("analyzers.face.detector", "insightface")])
+    stage = Stage1.build(cfg)
+    devices = {a.name: a.resources.device for a in stage.analyzers}
+    assert devices == {"quality": "cpu", "face": "cuda"}

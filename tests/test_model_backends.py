@@ -16,7 +16,8 @@ from raycurate.cli import main
 from raycurate.store import open_images_table
 
 from .conftest import IMAGES
-from .random_models import write_deepface_emotion, write_insightface_pack, write_tiny_clip, write_yolo_pose
+from .random_models import (write_aesthetic_head, write_deepface_emotion, write_insightface_pack, write_tiny_clip,
+                            write_yolo_pose)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,14 @@ def models_dir(tmp_path_factory):
     write_deepface_emotion(root)
     write_yolo_pose(root)
     write_tiny_clip(root)
+    write_aesthetic_head(root, pairs_with="test-tiny-clip")
     return root
+
+
+def _record_all(root):
+    for model_id in ("insightface-buffalo_l", "deepface-emotion", "ultralytics-yolo11n-pose", "test-tiny-clip",
+                     "test-aesthetic"):
+        m.record(model_id, root)
 
 
 def test_auto_falls_back_until_weights_are_verified_and_strict_refuses(models_dir, tmp_path):
@@ -43,13 +51,10 @@ def test_auto_falls_back_until_weights_are_verified_and_strict_refuses(models_di
 
 
 def test_insightface_and_emotion_columns_through_ray_and_lancedb(models_dir, ray_session, tmp_path):
-    m.record("insightface-buffalo_l", models_dir)
-    m.record("deepface-emotion", models_dir)
-    m.record("ultralytics-yolo11n-pose", models_dir)
-    m.record("test-tiny-clip", models_dir)
+    _record_all(models_dir)
     out = tmp_path / "out"
-    rc = main(["run", str(IMAGES / "faces"), "--out", str(out), "--set", f"models.dir={models_dir}",
-               "--set", "models.profile=strict", "--set", "analyzers.face.max_faces=3",
+    rc = main(["run", str(IMAGES / "faces"), "--out", str(out), "--models-dir", str(models_dir),
+               "--strict-models", "--set", "analyzers.face.max_faces=3", "--set", "analyzers.clip.aesthetic=test-aesthetic",
                "--set", "analyzers.nsfw.enabled=false", "--set", "filter.min_faces=null",
                "--set", "analyzers.pose.conf=0.001", "--set", "analyzers.pose.max_people=3",
                "--set", "analyzers.pose.imgsz=320", "--set", "analyzers.clip.weights=test-tiny-clip"])
@@ -59,12 +64,18 @@ def test_insightface_and_emotion_columns_through_ray_and_lancedb(models_dir, ray
     assert manifest["models"]["face"]["fallback"] is None
     assert manifest["models"]["emotion"]["model"].startswith("deepface-emotion@deepface-")
     assert manifest["skipped_analyzers"] == {}
+    assert manifest["models"]["clip"]["model"].endswith("+test-aesthetic")
+    # every node (here: one) checked the weights before any actor started
+    (node_states,) = manifest["model_check"].values()
+    assert node_states == {k: "ok" for k in ("insightface-buffalo_l", "deepface-emotion",   # nsfw is off
+                                            "ultralytics-yolo11n-pose", "test-tiny-clip", "test-aesthetic")}
     rows = open_images_table(str(out / "db")).to_arrow().to_pylist()
     assert len(rows) == 4
     for r in rows:
         assert r["face_error"] is None and 1 <= r["face_count"] <= 3   # random detector, capped by max_faces
         n = r["face_count"]
         assert len(r["face_kps"]) == n and all(len(k) == 10 for k in r["face_kps"])
+        assert len(r["face_landmarks"]) == n and all(len(k) == 212 for k in r["face_landmarks"])
         assert len(r["face_pose"]) == n and len(r["face_age"]) == n
         assert set(r["face_gender"]) <= {"male", "female"}
         assert r["emotion_error"] is None and len(r["emotion_faces"]) == n == len(r["emotion_probs"])
@@ -75,6 +86,7 @@ def test_insightface_and_emotion_columns_through_ray_and_lancedb(models_dir, ray
         assert len(r["clip_clothing"]) == 1 and abs(sum(r["clip_clothing_scores"]) - 1.0) < 1e-3
         assert len(r["clip_accessories_scores"]) == 10 and len(r["clip_tattoos_scores"]) == 1
         assert r["clip_shot"][0] in ("close-up", "medium shot", "full body")
+        assert isinstance(r["clip_aesthetic"], float)
         assert r["pose_error"] is None and 1 <= r["pose_count"] <= 3   # random detector, capped
         assert len(r["pose_keypoints"]) == r["pose_count"] and all(len(k) == 51 for k in r["pose_keypoints"])
         assert set(r["pose_orientation"]) <= {"front", "back", "left", "right", "unknown"}
@@ -127,3 +139,96 @@ def test_body_orientation_from_keypoints():
     xy[5], xy[6] = (50, 50), (51, 52)          # shoulders overlap: a profile
     xy[0], conf[0], conf[3] = (30, 20), 0.9, 0.9
     assert orientation(xy, conf, 0.5) == "left"
+
+
+def test_aesthetic_head_reads_the_embedding_of_the_clip_model_it_pairs_with(models_dir):
+    """A head trained on another CLIP model's embeddings gets that model's embedding, computed here
+    independently with open_clip: the analyser loads the paired model too."""
+    import open_clip
+    import torch
+    from PIL import Image
+
+    from raycurate.analyzers import ClipAnalyzer
+    from raycurate.decode import decode_image
+
+    write_tiny_clip(models_dir, "test-tiny-clip-b", seed=9)
+    write_aesthetic_head(models_dir, pairs_with="test-tiny-clip-b", model_id="test-aesthetic-b")
+    for model_id in ("test-tiny-clip", "test-tiny-clip-b", "test-aesthetic-b"):
+        m.record(model_id, models_dir)
+    clip = ClipAnalyzer(weights="test-tiny-clip", aesthetic="test-aesthetic-b", models_dir=str(models_dir))
+    assert clip.required_models() == ["test-tiny-clip", "test-aesthetic-b", "test-tiny-clip-b"]
+    imgs = [decode_image((IMAGES / "faces" / n).read_bytes()).rgb for n in ("skimage_astronaut.png", "matplotlib_grace_hopper.jpg")]
+    out = clip({"image": imgs, "error": [None, None]})
+    assert out["clip_error"] == [None, None]
+
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        "rc-tiny-clip", pretrained=str(models_dir / "open_clip/rc-tiny-clip/test-tiny-clip-b.pt"))
+    head = torch.nn.Linear(512, 1)
+    head.load_state_dict(torch.load(models_dir / "aesthetic/test-aesthetic-b.pth"))
+    with torch.no_grad():
+        emb = model.eval().encode_image(torch.stack([preprocess(Image.fromarray(i)) for i in imgs]))
+        expected = head(emb / emb.norm(dim=-1, keepdim=True)).squeeze(-1).numpy()
+        main_emb = torch.tensor(np.array(out["clip_embedding"]))
+        on_main = head(main_emb).squeeze(-1).numpy()
+    assert np.allclose(out["clip_aesthetic"], expected, atol=1e-4)
+    assert not np.allclose(out["clip_aesthetic"], on_main, atol=1e-3)   # not the head on the wrong embedding
+
+
+def test_missing_aesthetic_head_leaves_the_column_null_and_strict_refuses(models_dir, tmp_path):
+    from raycurate.analyzers import ClipAnalyzer
+
+    m.record("test-tiny-clip", models_dir)
+    clip = ClipAnalyzer(weights="test-tiny-clip", models_dir=str(models_dir))   # default head: not pulled
+    assert clip.aesthetic is None and "laion-aesthetic-vit-b-32-linear is missing" in clip.fallback_reason
+    img = np.zeros((64, 64, 3), np.uint8)
+    assert clip({"image": [img], "error": [None]})["clip_aesthetic"] == [None]
+    with pytest.raises(m.MissingModelError, match="raycurate models pull laion-aesthetic-vit-b-32-linear"):
+        ClipAnalyzer(weights="test-tiny-clip", models_dir=str(models_dir), strict_models=True)
+
+
+def test_weights_are_checked_on_every_node_before_actors_start(models_dir, ray_session, tmp_path):
+    from raycurate.pipeline import ensure_models_on_nodes
+
+    _record_all(models_dir)
+    report = ensure_models_on_nodes(["deepface-emotion", "nudenet-320n"], {"dir": str(models_dir),
+                                                                          "pull_on_nodes": False})
+    assert list(report.values()) == [{"deepface-emotion": "ok", "nudenet-320n": "ok"}]
+    empty = tmp_path / "empty"
+    with pytest.raises(m.ModelError) as info:
+        ensure_models_on_nodes(["deepface-emotion"], {"dir": str(empty), "pull_on_nodes": False})
+    (node,) = report
+    assert f"{node}: deepface-emotion is missing" in str(info.value) and "raycurate models pull" in str(info.value)
+
+
+def test_video_stage2_runs_clip_emotion_and_the_aesthetic_score(models_dir, ray_session, tmp_path):
+    """With their weights present, CLIP (with the aesthetic head) and DeepFace emotion score the frames
+    Stage 1 kept; the Stage 2 score is recomputed here from the stored columns."""
+    from raycurate.stages import aesthetic_part, contrast_part
+    from raycurate.store import FRAMES_TABLE, open_table
+
+    _record_all(models_dir)
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "vtest.avi").write_bytes((IMAGES.parent / "videos" / "vtest_first200.avi").read_bytes())
+    out = tmp_path / "out"
+    rc = main(["run", str(inp), "--out", str(out), "--models-dir", str(models_dir), "--strict-models",
+               "--preset", "youtube", "--set", "video.max_frames=3", "--set", "analyzers.face.max_faces=2",
+               "--set", "analyzers.clip.aesthetic=test-aesthetic", "--set", "analyzers.face.det_size=320",
+               "--set", "analyzers.clip.weights=test-tiny-clip",
+               "--set", "analyzers.pose.enabled=false", "--set", "filter.min_faces=null"])
+    assert rc == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    stage2 = manifest["video"]["stages"]["stage2"]
+    assert "note" not in stage2 and any(a.startswith("test-tiny-clip@") for a in stage2["analyzers"])
+    assert any(a.startswith("deepface-emotion@") for a in stage2["analyzers"])
+    frames = open_table(str(out / "db"), FRAMES_TABLE).search().limit(None).to_list()
+    seen = [f for f in frames if f["stage1_passed"]]
+    assert seen and all(f["clip_error"] is None and len(f["clip_embedding"]) == 512 for f in seen)
+    assert all(f["emotion_error"] is None and len(f["emotion_faces"]) == f["face_count"] for f in seen)
+    for f in seen:
+        base = (0.4 * f["quality_exposure"] + 0.3 * contrast_part(f["quality_contrast"])
+                + 0.3 * (1.0 - f["nsfw_score"]))
+        assert f["stage2_score"] == pytest.approx(0.6 * base + 0.4 * aesthetic_part(f["clip_aesthetic"]), abs=1e-5)
+    for f in frames:
+        if not f["stage1_passed"]:
+            assert f["clip_embedding"] is None and f["stage2_score"] is None

@@ -90,15 +90,20 @@ def test_manifest_reports_the_funnel(video_run):
     assert st["stage1"]["in"] == st["stage1"]["kept"] + st["stage1"]["dropped"]
     assert st["stage2"]["in"] == st["stage1"]["kept"]
     assert st["stage3"]["selected"] == c["frame_files"] == m["counts"]["video_frames"]
-    assert "CLIP" in m["video"]["stages"]["stage2"]["note"]
+    assert m["video"]["stages"]["stage2"]["note"].startswith("emotion, clip not in Stage 2")   # no weights here
     assert {e["uri"].rsplit("/", 1)[1] for e in m["errors"] if e["stage"] == "video"} == {"empty.mp4",
                                                                                            "truncated.mp4"}
 
 
-def test_cpu_only_stage_on_gpu_is_a_config_error(tmp_path, capsys):
-    rc = main(["run", str(DATA / "videos"), "--out", str(tmp_path / "o"), "--set", "cascade.stage1.device=cuda"])
+def test_cpu_only_detector_in_a_gpu_stage_is_a_config_error_and_no_gpu_is_named(tmp_path, capsys):
+    rc = main(["run", str(DATA / "videos"), "--out", str(tmp_path / "o"), "--set", "cascade.stage1.device=cuda",
+               "--set", "analyzers.face.detector=opencv_haar"])
     assert rc == 2
     assert capsys.readouterr().err.startswith("raycurate: error: config section cascade.stage1:")
+    rc = main(["run", str(DATA / "videos"), "--out", str(tmp_path / "o"), "--set", "cascade.stage2.device=cuda",
+               "--set", "analyzers.nsfw.device=cuda", "--set", "video.max_frames=1"])
+    assert rc == 2   # NudeNet can run on a GPU, this machine has none: one line, before any actor starts
+    assert "the Ray cluster has no GPU" in capsys.readouterr().err
 
 
 def test_presets_fill_the_video_parameters():

@@ -68,6 +68,12 @@ class Analyzer(abc.ABC):
         """Version of the model/library behind the columns; recorded in the table and manifest."""
         return ""
 
+    def required_models(self) -> list[str]:
+        """Registry ids of the weights this analyser loads (checked on every Ray node before actors start)."""
+        from ..models import REGISTRY
+
+        return [self.model_id] if self.model_id in REGISTRY else []
+
     @classmethod
     def gpu_memory(cls) -> dict[str, float]:
         """GPU memory figures (MB) for :class:`Resources`; CPU-only analysers keep zeros."""

@@ -6,6 +6,12 @@ against "... without tattoos"; no detector, no localisation.
 
 Weights: an open_clip model in the models directory (``open_clip-ViT-B-32-laion2b_s34b_b79k``
 by default, or one declared in ``raycurate-models.extra.json``), checked before loading.
+
+Aesthetic score: a predictor head (``laion-aesthetic-vit-b-32-linear`` by default: LAION's linear
+head, ~1-10) applied to the L2-normalised image embedding of the CLIP model it was trained on
+(its registry ``pairs_with``). When that is not ``weights``, the paired CLIP model is loaded too
+(a second forward pass per image). No head, or its weights absent: ``clip_aesthetic`` is null and
+the manifest says why (``models.profile: strict`` fails instead).
 """
 from __future__ import annotations
 
@@ -38,18 +44,28 @@ class ClipAnalyzer(Analyzer):
     model_id = "open_clip"
 
     def __init__(self, *, weights: str = "open_clip-ViT-B-32-laion2b_s34b_b79k", multi_threshold: float = 0.5,
-                 batch_size: int = 32, num_cpus: float = 0.5, device: str = "cpu",
-                 models_dir: str | None = None) -> None:
+                 aesthetic: str | None = "laion-aesthetic-vit-b-32-linear", batch_size: int = 32,
+                 num_cpus: float = 0.5, device: str = "cpu", models_dir: str | None = None,
+                 strict_models: bool = False) -> None:
         super().__init__(batch_size=batch_size, num_cpus=num_cpus, device=device)
         self.weights = weights
         self.model_id = weights
         self.multi_threshold = multi_threshold
         self.models_dir = models_dir
         self.prompts = load_prompts()
+        self.aesthetic, self.aesthetic_clip, self.fallback_reason = resolve_aesthetic(
+            aesthetic, weights, models_dir=models_dir, strict_models=strict_models)
+
+    def required_models(self) -> list[str]:
+        ids = [self.weights]
+        if self.aesthetic is not None:
+            ids += [self.aesthetic, self.aesthetic_clip]
+        return list(dict.fromkeys(ids))
 
     @classmethod
     def output_fields(cls) -> list[pa.Field]:
-        fields = [pa.field("clip_embedding", pa.list_(pa.float32(), EMBED_DIM))]   # L2-normalised
+        fields = [pa.field("clip_embedding", pa.list_(pa.float32(), EMBED_DIM)),   # L2-normalised
+                  pa.field("clip_aesthetic", pa.float32())]                        # predictor head, ~1-10
         for s in SETS:
             fields.append(pa.field(f"clip_{s}", pa.list_(pa.string())))          # best label, or labels kept
             fields.append(pa.field(f"clip_{s}_scores", pa.list_(pa.float32())))  # in the prompt file's order
@@ -59,18 +75,29 @@ class ClipAnalyzer(Analyzer):
     def gpu_memory(cls) -> dict[str, float]:
         return {"gpu_model_mb": 1200.0, "gpu_item_mb": 30.0}   # ViT-B-32 fp32 plus the CUDA context
 
+    def _load_clip(self, model_id: str) -> tuple[Any, Any, Any]:
+        """(model, preprocess, spec) of an open_clip model from the models directory, checked first."""
+        import open_clip
+
+        from .. import models
+
+        root = models.models_dir(self.models_dir)
+        spec = models.find_spec(model_id, root)
+        models.require(model_id, root)
+        configs = root / "open_clip" / "configs"
+        if configs.is_dir():
+            open_clip.add_model_config(str(configs))   # architectures of your own models
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            spec.arch, pretrained=str(root / spec.files[0].path), device=self._device)
+        model.eval()
+        return model, preprocess, spec
+
     def load(self) -> None:
         import open_clip
         import torch
 
         from .. import models
 
-        root = models.models_dir(self.models_dir)
-        spec = models.find_spec(self.weights, root)
-        models.require(self.weights, root)
-        configs = root / "open_clip" / "configs"
-        if configs.is_dir():
-            open_clip.add_model_config(str(configs))   # architectures of your own models
         self._torch = torch
         device = self.resources.device
         if device != "cpu" and not torch.cuda.is_available():
@@ -78,10 +105,17 @@ class ClipAnalyzer(Analyzer):
                           stacklevel=2)
             device = "cpu"
         self._device = torch.device(device)
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            spec.arch, pretrained=str(root / spec.files[0].path), device=self._device)
-        model.eval()
-        self._model, self._preprocess = model, preprocess
+        self._model, self._preprocess, spec = self._load_clip(self.weights)
+        self._aes_head = None
+        if self.aesthetic is not None:
+            root = models.models_dir(self.models_dir)
+            head_path = models.require(self.aesthetic, root) / models.find_spec(self.aesthetic, root).files[0].path
+            state = torch.load(head_path, map_location="cpu", weights_only=True)
+            head = torch.nn.Linear(state["weight"].shape[1], state["weight"].shape[0])
+            head.load_state_dict(state)
+            self._aes_head = head.to(self._device).eval()
+            self._aes_clip = (None if self.aesthetic_clip == self.weights
+                              else self._load_clip(self.aesthetic_clip)[:2])
         tokenizer = open_clip.get_tokenizer(spec.arch)
         self._text: dict[str, tuple[Any, Any]] = {}
         with torch.no_grad():
@@ -94,24 +128,41 @@ class ClipAnalyzer(Analyzer):
         dim = next(iter(self._text.values()))[0].shape[1]
         if dim != EMBED_DIM:
             raise ValueError(f"{self.weights} embeds in {dim} dimensions; the clip_embedding column holds {EMBED_DIM}")
-        self._scale = float(model.logit_scale.exp()) if hasattr(model, "logit_scale") else 100.0
+        self._scale = float(self._model.logit_scale.detach().exp()) if hasattr(self._model, "logit_scale") else 100.0
 
     def _encode_text(self, tokenizer: Any, texts: list[str]) -> Any:
         t = self._model.encode_text(tokenizer(texts).to(self._device))
         return t / t.norm(dim=-1, keepdim=True)
 
     def model_version(self) -> str:
-        return package_version("open_clip_torch", "open_clip")
+        version = package_version("open_clip_torch", "open_clip")
+        if self.aesthetic is not None:
+            version += f"+{self.aesthetic}" + ("" if self.aesthetic_clip == self.weights
+                                              else f"@{self.aesthetic_clip}")
+        return version
+
+    def _aesthetic(self, images: list[Any], emb: Any) -> list[float | None]:
+        if self._aes_head is None:
+            return [None] * len(images)
+        torch = self._torch
+        if self._aes_clip is not None:   # the head's own CLIP model
+            model, preprocess = self._aes_clip
+            batch = torch.stack([preprocess(im) for im in images]).to(self._device)
+            emb = model.encode_image(batch)
+            emb = emb / emb.norm(dim=-1, keepdim=True)
+        return [float(v) for v in self._aes_head(emb.float()).squeeze(-1).cpu().numpy()]
 
     def analyze(self, images: Sequence[np.ndarray], context: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
         from PIL import Image
 
         torch = self._torch
         with torch.no_grad():
-            batch = torch.stack([self._preprocess(Image.fromarray(np.asarray(img))) for img in images])
+            pil = [Image.fromarray(np.asarray(img)) for img in images]
+            batch = torch.stack([self._preprocess(im) for im in pil])
             emb = self._model.encode_image(batch.to(self._device))
             emb = emb / emb.norm(dim=-1, keepdim=True)
-            out = [{"clip_embedding": e} for e in emb.cpu().numpy().astype(np.float32)]
+            out = [{"clip_embedding": e, "clip_aesthetic": a}
+                   for e, a in zip(emb.cpu().numpy().astype(np.float32), self._aesthetic(pil, emb))]
             for s in SETS:
                 labels = self.prompts[s]["labels"]
                 pos, neg = self._text[s]
@@ -127,3 +178,22 @@ class ClipAnalyzer(Analyzer):
                         o[f"clip_{s}"] = [lab for lab, v in zip(labels, p) if v >= self.multi_threshold]
                         o[f"clip_{s}_scores"] = p.tolist()
         return out
+
+
+def resolve_aesthetic(aesthetic: str | None, weights: str, *, models_dir: str | None, strict_models: bool
+                      ) -> tuple[str | None, str | None, str | None]:
+    """(head id, the CLIP model id whose embeddings it reads, why there is no aesthetic score)."""
+    if aesthetic is None:
+        return None, None, None
+    from .. import models
+
+    root = models.models_dir(models_dir)
+    spec = models.find_spec(aesthetic, root)
+    paired = spec.pairs_with or weights
+    for model_id in dict.fromkeys((aesthetic, paired)):
+        state = models.status(models.find_spec(model_id, root), root)
+        if state != "ok":
+            if strict_models:
+                models.require(model_id, root)   # raises the error that says how to fix it
+            return None, None, f"no aesthetic score: {model_id} is {state} in {root}"
+    return aesthetic, paired, None

@@ -35,6 +35,7 @@ class Face:
     pose: tuple[float, float, float] | None = None   # pitch, yaw, roll in degrees
     age: int | None = None
     gender: str | None = None
+    landmarks: tuple[float, ...] | None = None   # dense 2D landmarks x, y (106 points), pixels
 
 
 class FaceDetector(abc.ABC):
@@ -89,7 +90,7 @@ class HaarFaceDetector(FaceDetector):
     far past the last stage threshold the window got; not a probability.
     """
 
-    model_id = "opencv-haar-frontalface-default"
+    model_id = "opencv-haar-face"   # registry id
 
     def __init__(self, *, detection_side: int = 640, scale_factor: float = 1.1, min_neighbors: int = 5,
                  min_face_fraction: float = 0.05, use_profile: bool = True, nms_iou: float = 0.3) -> None:
@@ -155,6 +156,7 @@ class HaarFaceDetector(FaceDetector):
 
 DETECTOR_NAMES = ("opencv_haar", "insightface", "auto")
 EMBEDDING_DIM = 512
+DENSE_POINTS = 106   # InsightFace 2d106det
 
 
 def detector_class(name: str) -> type[FaceDetector]:
@@ -182,9 +184,15 @@ def resolve_detector(name: str, *, models_dir: str | None, strict_models: bool) 
     return "opencv_haar", f"insightface-buffalo_l is {state} in {models.models_dir(models_dir)}"
 
 
+def _fractions(points: Sequence[float] | None, w: int, h: int) -> list[float] | None:
+    """x, y, x, y ... in pixels -> fractions of the width and height."""
+    return None if points is None else [v / (w if i % 2 == 0 else h) for i, v in enumerate(points)]
+
+
 class FaceAnalyzer(Analyzer):
     """Faces per image: count, boxes (x1, y1, x2, y2 in original pixels), scores, views, largest face,
-    and, with InsightFace, 5-point landmarks, head pose, age, gender and the largest face's embedding."""
+    and, with InsightFace, 5-point and 106-point landmarks, head pose, age, gender and the largest face's
+    embedding."""
 
     name = "face"
     model_id = "face-detector"
@@ -218,6 +226,7 @@ class FaceAnalyzer(Analyzer):
             pa.field("face_views", pa.list_(pa.string())),
             pa.field("face_largest_area", pa.float32()),  # largest face box / image area
             pa.field("face_kps", pa.list_(pa.list_(pa.float32(), 10))),   # 5 points, fractions (InsightFace)
+            pa.field("face_landmarks", pa.list_(pa.list_(pa.float32(), 2 * DENSE_POINTS))),  # 106 points, fractions
             pa.field("face_pose", pa.list_(pa.list_(pa.float32(), 3))),   # pitch, yaw, roll degrees
             pa.field("face_age", pa.list_(pa.int32())),
             pa.field("face_gender", pa.list_(pa.string())),
@@ -237,6 +246,9 @@ class FaceAnalyzer(Analyzer):
     def model_version(self) -> str:
         return self.detector.version()
 
+    def required_models(self) -> list[str]:
+        return [self.detector.model_id]
+
     def analyze(self, images: Sequence[np.ndarray], context: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
         out = []
         for img, faces in zip(images, self.detector.detect(images)):
@@ -251,8 +263,9 @@ class FaceAnalyzer(Analyzer):
                 "face_scores": [f.score for f in faces],
                 "face_views": [f.view for f in faces],
                 "face_largest_area": max(areas) if areas else 0.0,
-                "face_kps": [[v / (w if i % 2 == 0 else h) for i, v in enumerate(f.kps)] for f in faces]
-                if rich else None,
+                "face_kps": [_fractions(f.kps, w, h) for f in faces] if rich else None,
+                "face_landmarks": [_fractions(f.landmarks, w, h) for f in faces]
+                if rich and faces[0].landmarks is not None else None,
                 "face_pose": [None if f.pose is None else list(f.pose) for f in faces] if rich else None,
                 "face_age": [f.age for f in faces] if rich else None,
                 "face_gender": [f.gender for f in faces] if rich else None,

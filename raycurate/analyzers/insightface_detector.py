@@ -71,9 +71,11 @@ class InsightFaceDetector(FaceDetector):
         pose = getattr(f, "pose", None)
         gender = getattr(f, "gender", None)
         age = getattr(f, "age", None)
+        dense = getattr(f, "landmark_2d_106", None)
         return Face(box=tuple(float(v) for v in f.bbox), score=float(f.det_score), view="frontal",
                     kps=None if f.kps is None else tuple(float(v) for v in np.asarray(f.kps).ravel()),
                     embedding=emb,
                     pose=None if pose is None else tuple(float(v) for v in pose),
                     age=None if age is None else int(age),
+                    landmarks=None if dense is None else tuple(float(v) for v in np.asarray(dense).ravel()),
                     gender=None if gender is None else ("male" if int(gender) == 1 else "female"))
