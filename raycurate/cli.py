@@ -43,6 +43,28 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--offline", action="store_true", help="never touch the network")
     models.add_argument("--record", action="store_true",
                         help="verify: trust the files present now and record their sha256 in the lock file")
+    export = sub.add_parser("export", help="re-export kept rows of an existing DB (filters run in LanceDB; "
+                            "no model is loaded)")
+    export.add_argument("db", metavar="DB", help="LanceDB directory (OUT/db, or OUT)")
+    export.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    export.add_argument("--where", metavar="SQL", help="SQL over stored columns, AND-ed with the filter spec")
+    export.add_argument("--filter", metavar="FILE", help="YAML filter spec: the keys of the config's `filter:` "
+                        "section (min_faces, max_nsfw_score, min_sharpness, max_abs_yaw, where ...)")
+    export.add_argument("--config", metavar="FILE", help="YAML file overriding configs/default.yaml (export: ...)")
+    export.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config key, e.g. --set export.face_crops.enabled=true")
+    search = sub.add_parser("search", help="similar images in a curated DB: by image, stored id or text (CLIP)")
+    search.add_argument("db", metavar="DB", help="LanceDB directory (OUT/db, or OUT)")
+    query = search.add_mutually_exclusive_group(required=True)
+    query.add_argument("--image", metavar="PATH", help="query image (path or URI)")
+    query.add_argument("--id", metavar="ID", help="a stored row's content id (or a unique prefix)")
+    query.add_argument("--text", metavar="TEXT", help="text query (needs CLIP vectors and weights)")
+    search.add_argument("--where", metavar="SQL", help="SQL over stored columns, applied before the search")
+    search.add_argument("-k", type=int, default=10, help="hits to return (default 10)")
+    search.add_argument("--column", metavar="C", help="vector column (default: clip_embedding when usable, "
+                        "else content_vector)")
+    search.add_argument("--models-dir", metavar="DIR", help="models directory (CLIP weights)")
+    search.add_argument("--json", action="store_true", help="one JSON object per hit")
     return parser
 
 
@@ -56,6 +78,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "models":
         return _models(args)
+    if args.command == "export":
+        return _export(args)
+    if args.command == "search":
+        from .search import SearchError, run_cli
+
+        try:
+            return run_cli(args.db, image=args.image, id=args.id, text=args.text, where=args.where, k=args.k,
+                           column=args.column, models_dir=args.models_dir, as_json=args.json)
+        except SearchError as exc:
+            return _fail(str(exc))
     if args.command == "config":
         import yaml
 
@@ -99,6 +131,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(summary_table(report))
     if report.counts["images"] == 0:
         print("no images found: the result is empty")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .config import load_yaml
+
+    try:
+        cfg = load_config(args.config, [parse_set(item) for item in args.overrides])
+        if args.filter:
+            spec = load_yaml(args.filter)
+            unknown = set(spec) - set(cfg["filter"])
+            if unknown:
+                raise ConfigError(f"unknown filter keys in {args.filter}: {', '.join(sorted(unknown))}")
+            cfg = load_config(args.config, [parse_set(item) for item in args.overrides]
+                              + [(f"filter.{k}", v) for k, v in spec.items()])
+    except ConfigError as exc:
+        return _fail(str(exc))
+    from .export import export_filtered
+
+    db = args.db if os.path.isdir(os.path.join(args.db, "db")) is False else os.path.join(args.db, "db")
+    try:
+        result, where = export_filtered(db, args.out, cfg=cfg, where=args.where)
+    except (ValueError, FileNotFoundError) as exc:
+        return _fail(str(exc))
+    print(f"exported {result.exported} of {result.kept} rows matching: {where}")
+    print(f"-> {args.out} (metadata.jsonl" + (", metadata.parquet" if cfg["export"]["parquet"] else "")
+          + (f", {result.captions} captions" if result.captions else "")
+          + (f", {result.face_crops} face crops" if result.face_crops else "")
+          + (f", {result.body_crops} body crops" if result.body_crops else "") + ")")
     return 0
 
 

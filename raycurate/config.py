@@ -38,15 +38,22 @@ NULLABLE: dict[str, tuple[type, ...]] = {
     "filter.max_faces": (int,),
     "filter.max_nsfw_score": (int, float),
     "filter.min_side": (int,),
+    "filter.min_sharpness": (int, float),
+    "filter.max_abs_yaw": (int, float),
     "filter.where": (str,),
     "models.dir": (str,),
     "analyzers.clip.aesthetic": (str,),
+    "dedup.columns.content_vector": (int, float),
+    "dedup.columns.clip_embedding": (int, float),
+    "dedup.columns.face_embedding": (int, float),
     "video.max_frames": (int,),
     "video.segment_s": (int, float),
     "cascade.stage1.batch_size": (int,),
     "cascade.stage2.batch_size": (int,),
     "cascade.stage1.max_actors": (int,),
     "cascade.stage2.max_actors": (int,),
+    "export.kohya.trigger": (str,),
+    "export.kohya.captions": (str,),
 }
 
 
@@ -101,6 +108,17 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "filter.max_nsfw_score": (_fraction, "a number in [0, 1]"),
     "filter.min_side": (_non_negative, "an integer >= 0"),
     "export.copy_threads": (_positive, "a positive integer"),
+    "export.kohya.dir": (lambda v: v[:1] not in ("", ".") and all(c.isalnum() or c in "._-" for c in v),
+                         "a folder name (letters, digits, . _ -; not starting with .)"),
+    "export.kohya.name": (lambda v: v[:1] not in ("", ".", " ") and all(c.isalnum() or c in " ._-" for c in v),
+                          "a folder name (letters, digits, space, . _ -; not starting with . or space)"),
+    "export.kohya.repeats": (_positive, "a positive integer"),
+    "export.kohya.captions": (os.path.isfile, "an existing caption template file"),
+    "export.face_crops.size": (_positive, "a positive integer"),
+    "export.face_crops.padding": (_non_negative, "a number >= 0"),
+    "export.body_crops.size": (_positive, "a positive integer"),
+    "export.body_crops.padding": (_non_negative, "a number >= 0"),
+    "export.group_by_identity.threshold": (lambda v: 0 <= v <= 2, "a cosine distance in [0, 2]"),
     "video.sample_rate": (_positive, "a positive integer"),
     "video.min_separation": (_non_negative, "an integer >= 0"),
     "video.max_frames": (_positive, "a positive integer"),
@@ -115,7 +133,15 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "video.decord_device": (lambda v: v in ("cpu", "gpu"), "cpu or gpu"),
     "video.frame_quality": (lambda v: 1 <= v <= 100, "an integer in [1, 100]"),
     "threshold": (_fraction, "a number in [0, 1]"),
+    "dedup.k": (_positive, "a positive integer"),
+    "dedup.index_min_rows": (_positive, "a positive integer"),
+    "dedup.index_type": (lambda v: v in ("IVF_PQ", "IVF_HNSW_SQ"), "IVF_PQ or IVF_HNSW_SQ"),
+    "dedup.nprobes": (_positive, "a positive integer"),
+    "dedup.refine_factor": (_positive, "a positive integer"),
+    "dedup.keep_by": (lambda v: all(isinstance(x, str) for x in v), "a list of column names (or pixels)"),
 }
+for _col in ("content_vector", "clip_embedding", "face_embedding"):
+    _CHECKS[f"dedup.columns.{_col}"] = (lambda v: 0 <= v <= 2, "a cosine distance in [0, 2]")
 
 
 for _part in ("sharpness", "exposure", "face_area", "one_face", "contrast", "nsfw_safe"):

@@ -26,11 +26,17 @@ def build_gates(filter_cfg: Mapping[str, Any], analyzers: Sequence[str]) -> list
         gates.append(Gate("min_side", "", f"width >= {n} AND height >= {n}"))
     if "quality" in analyzers and filter_cfg.get("drop_blurry"):
         gates.append(Gate("quality.drop_blurry", "quality", "quality_is_blurry = false"))
+    if "quality" in analyzers and filter_cfg.get("min_sharpness") is not None:
+        gates.append(Gate("quality.min_sharpness", "quality",
+                          f"quality_sharpness >= {float(filter_cfg['min_sharpness'])!r}"))
     if "face" in analyzers:
         if filter_cfg.get("min_faces") is not None:
             gates.append(Gate("face.min_faces", "face", f"face_count >= {int(filter_cfg['min_faces'])}"))
         if filter_cfg.get("max_faces") is not None:
             gates.append(Gate("face.max_faces", "face", f"face_count <= {int(filter_cfg['max_faces'])}"))
+        if filter_cfg.get("max_abs_yaw") is not None:   # the largest face's yaw (InsightFace head pose)
+            gates.append(Gate("face.max_abs_yaw", "face",
+                              f"abs(face_pose[1][2]) <= {float(filter_cfg['max_abs_yaw'])!r}"))
     if "nsfw" in analyzers and filter_cfg.get("max_nsfw_score") is not None:
         gates.append(Gate("nsfw.max_score", "nsfw", f"nsfw_score <= {float(filter_cfg['max_nsfw_score'])!r}"))
     if filter_cfg.get("where"):

@@ -168,22 +168,43 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
         counts.update(_stored_counts(table, run, enabled, gates))
         errors += _error_list(table, run, enabled)
         keep = f"{run} AND {kept_predicate(gates, enabled)}"
+        dcfg = cfg["dedup"]
+        if dcfg["enabled"]:
+            from .store.dedup import dedup_table
+
+            t_dedup = time.perf_counter()
+            dres = dedup_table(table, run_id=run_id, columns=dcfg["columns"], keep_by=dcfg["keep_by"], k=dcfg["k"],
+                               index_min_rows=dcfg["index_min_rows"], index_type=dcfg["index_type"],
+                               nprobes=dcfg["nprobes"], refine_factor=dcfg["refine_factor"], progress=log)
+            timings["dedup"] = time.perf_counter() - t_dedup
+            manifest["dedup"] = dres.as_dict()
+            keep += " AND duplicate_of IS NULL"
+            counts["exact_duplicates"] = _count(table, f"{run} AND duplicate_column = 'id' AND duplicate_of IS NOT NULL")
+            counts["near_duplicates"] = _count(table, f"{run} AND duplicate_of IS NOT NULL AND duplicate_column != 'id'")
         manifest["mean_ms_per_image"] = _mean_ms(table, f"{run} AND error IS NULL", ["decode"] + enabled)
         timings["select"] = time.perf_counter() - t
 
         if cfg["export"]["enabled"]:
-            from .export import export_kept
+            from .export import export_kept, export_options
 
             t = time.perf_counter()
             with tqdm(total=_count(table, keep), desc="export", unit="img", disable=not sys.stderr.isatty()) as bar:
                 exp = export_kept(table, keep, out_dir, copy_images=cfg["export"]["copy_images"],
-                                  threads=cfg["export"]["copy_threads"], progress=bar)
+                                  threads=cfg["export"]["copy_threads"], progress=bar,
+                                  **export_options(cfg["export"]))
             timings["export"] = time.perf_counter() - t
-            counts.update(kept=exp.kept, exact_duplicates=exp.exact_duplicates, exported=exp.exported,
-                          export_errors=exp.copy_errors)
+            counts.update(kept=exp.kept, exported=exp.exported, export_errors=exp.copy_errors)
+            if not dcfg["enabled"]:
+                counts["exact_duplicates"] = exp.exact_duplicates
         else:
             counts["kept"] = _count(table, keep)
         manifest["keep_sql"] = keep
+        t = time.perf_counter()
+        from .store.dedup import maintain
+
+        manifest["indexes"] = maintain(table, vector_columns=[c for c, v in dcfg["columns"].items() if v is not None],
+                                       index_min_rows=dcfg["index_min_rows"], index_type=dcfg["index_type"])
+        timings["indexes"] = time.perf_counter() - t
     else:
         open(os.path.join(out_dir, "metadata.jsonl"), "w").close()
         log("[raycurate] no images to analyse: empty result")
@@ -344,7 +365,8 @@ def summary_table(report: RunReport) -> str:
         lines.append("gates: " + ", ".join(f"{g} dropped {v['dropped']}" for g, v in c["gates"].items()))
     lines += [
         "",
-        f"kept    {c['kept']} of {c['images']} images ({c['exact_duplicates']} exact duplicates), "
+        f"kept    {c['kept']} of {c['images']} images ({c['exact_duplicates']} exact and "
+        f"{c.get('near_duplicates', 0)} near duplicates marked), "
         f"exported {c['exported']} -> {report.out_dir}",
         f"table   {report.db_uri} (table 'images', {c['rows_written']} rows from this run)",
         f"manifest {os.path.join(report.out_dir, 'manifest.json')}",

@@ -97,10 +97,23 @@ def test_manifest(curated):
 def test_export_folder(curated):
     out, meta, c = curated["out"], curated["meta"], curated["manifest"]["counts"]
     files = sorted(p.name for p in (out / "images").iterdir())
-    assert len(meta) == c["kept"] and len(files) == c["exported"] == c["kept"] - c["exact_duplicates"]
-    assert c["exact_duplicates"] == 2   # same_bytes_as_pillow_hopper.jpg, astronaut_wrong_ext.txt
-    dup = [m for m in meta if m["duplicate_of"]]
-    assert len(dup) == 2 and all(d["file"] is None for d in dup)
+    assert len(meta) == len(files) == c["exported"] == c["kept"]   # duplicates are marked, not exported
+    rows = curated["rows"]
+    # astronaut_wrong_ext.txt: the astronaut's bytes again (the smallest uri of the same bytes is kept);
+    # same_bytes_as_pillow_hopper.jpg: pillow_hopper's bytes, both near duplicates of the larger Hopper
+    astro = rows["skimage_astronaut.png"]
+    assert c["exact_duplicates"] == 1 and astro["duplicate_column"] == "id" and astro["duplicate_distance"] == 0.0
+    assert astro["duplicate_of"] == astro["id"] and rows["astronaut_wrong_ext.txt"]["duplicate_of"] is None
+    same = rows["same_bytes_as_pillow_hopper.jpg"], rows["pillow_hopper.jpg"]
+    assert same[0]["duplicate_of"] == same[1]["duplicate_of"] == rows["matplotlib_grace_hopper.jpg"]["id"]
+    assert same[0]["duplicate_distance"] == pytest.approx(0.11, abs=0.01)   # content_vector, measured
+    # the Hopper portrait 10 times (512x600, 128x128 twice, 7 EXIF variants): one group, the largest kept.
+    # hopper_bad_exif.jpg (its JPEG payload is corrupt: stripes) is 0.16 away, outside the 0.15 threshold
+    hopper = [r for name, r in rows.items() if "hopper" in name and name != "hopper_bad_exif.jpg"]
+    assert len(hopper) == 10 and len({r["duplicate_group"] for r in hopper}) == 1
+    assert rows["hopper_bad_exif.jpg"]["duplicate_group"] is None
+    assert [r["uri"].rsplit("/", 1)[1] for r in hopper if r["duplicate_of"] is None] == ["matplotlib_grace_hopper.jpg"]
+    assert c["near_duplicates"] == 9 and all(m["duplicate_of"] is None for m in meta)
     for m in meta:
         assert m["error"] is None and m["face_count"] >= 1 and m["nsfw_score"] <= 0.5
         assert not m["quality_is_blurry"] and "content_vector" not in m
@@ -108,7 +121,7 @@ def test_export_folder(curated):
             data = (out / m["file"]).read_bytes()
             assert hashlib.sha256(data).hexdigest() == m["id"]   # originals, byte for byte
     kept_names = {m["uri"].rsplit("/", 1)[-1] for m in meta}
-    assert "grass.jpg" not in kept_names and "skimage_astronaut.png" in kept_names
+    assert "grass.jpg" not in kept_names and "astronaut_wrong_ext.txt" in kept_names
 
 
 def test_empty_folder_is_an_empty_success(tmp_path, capsys):
@@ -188,3 +201,28 @@ def test_images_of_views_pixels_without_copy():
     assert [im.shape for im in images] == [(128, 128, 3), (1, 1, 3), (512, 512, 3)]
     assert not images[0].flags.writeable   # a view on Arrow memory
     assert np.array_equal(images[2], np.frombuffer(rows[2]["pixels"], np.uint8).reshape(512, 512, 3))
+
+
+def test_reexport_with_a_filter_spec_and_where_runs_no_model(curated, tmp_path, monkeypatch, capsys):
+    from raycurate.analyzers import ANALYZERS
+
+    def refuse(self):
+        raise AssertionError(f"{type(self).__name__} loaded a model during a re-export")
+
+    for cls in ANALYZERS.values():
+        monkeypatch.setattr(cls, "load", refuse)
+    spec = tmp_path / "filter.yaml"
+    spec.write_text("min_faces: 1\nmax_faces: 1\nmax_nsfw_score: 0.2\nmin_sharpness: 50\ndrop_blurry: false\n")
+    out = tmp_path / "re"
+    assert main(["export", str(curated["out"]), "--out", str(out), "--filter", str(spec),
+                 "--where", "width >= 200"]) == 0
+    meta = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    expected = {r["uri"] for r in curated["rows"].values()
+                if r["error"] is None and r["duplicate_of"] is None and r["face_count"] == 1
+                and r["nsfw_score"] <= 0.2 and r["quality_sharpness"] >= 50 and r["width"] >= 200}
+    assert expected and {m["uri"] for m in meta} == expected
+    assert len(list((out / "images").iterdir())) == len(expected)
+    assert "exported" in capsys.readouterr().out
+    spec.write_text("min_face: 1\n")
+    assert main(["export", str(curated["out"]), "--out", str(out), "--filter", str(spec)]) == 2
+    assert "unknown filter keys" in capsys.readouterr().err

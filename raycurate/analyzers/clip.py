@@ -134,6 +134,19 @@ class ClipAnalyzer(Analyzer):
         t = self._model.encode_text(tokenizer(texts).to(self._device))
         return t / t.norm(dim=-1, keepdim=True)
 
+    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised text embeddings (len(texts) x 512, float32) from the loaded model, comparable
+        with ``clip_embedding``: the query side of text search. Loads the model on first use."""
+        import open_clip
+
+        from .. import models
+
+        self.setup()
+        arch = models.find_spec(self.weights, models.models_dir(self.models_dir)).arch
+        with self._torch.no_grad():
+            emb = self._encode_text(open_clip.get_tokenizer(arch), list(texts))
+        return emb.cpu().numpy().astype(np.float32)
+
     def model_version(self) -> str:
         version = package_version("open_clip_torch", "open_clip")
         if self.aesthetic is not None:

@@ -44,6 +44,14 @@ LINEAGE_FIELDS: list[pa.Field] = [
     pa.field("stage3_score", pa.float32()),
 ]
 
+# Written by dedup (raycurate/store/dedup.py) after the analysers; rows are marked, never deleted.
+DEDUP_FIELDS: list[pa.Field] = [
+    pa.field("duplicate_group", pa.string()),    # id of the group's kept row, on every member (keeper included)
+    pa.field("duplicate_of", pa.string()),       # id of the kept row; null on the keeper and on unique rows
+    pa.field("duplicate_distance", pa.float32()),  # cosine distance to the kept row (0: same bytes)
+    pa.field("duplicate_column", pa.string()),   # id (same bytes) or the vector column that matched
+]
+
 FRAMES_TABLE = "frames"
 VIDEOS_TABLE = "videos"
 STAGE3_TABLE = "stage3"
@@ -109,7 +117,7 @@ def images_schema(analyzers: Iterable[type[Analyzer] | Analyzer] | None = None) 
     """
     classes = ANALYZERS.values() if analyzers is None else [a if isinstance(a, type) else type(a)
                                                             for a in analyzers]
-    fields = list(CORE_FIELDS) + list(LINEAGE_FIELDS)
+    fields = list(CORE_FIELDS) + list(LINEAGE_FIELDS) + list(DEDUP_FIELDS)
     for cls in classes:
         fields.extend(cls.fields())
     return pa.schema(fields)

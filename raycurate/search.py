@@ -1,0 +1,430 @@
+"""Similar-frame search over a curated ``images`` table: by an image, by a stored row's id, or by text.
+
+``raycurate.open(db).search(image=..., id=..., text=..., where=..., k=10)`` returns a
+``pyarrow.Table`` of hits, nearest first (cosine distance), with a JPEG thumbnail per hit.
+
+The vector column: ``clip_embedding`` when the table holds CLIP vectors and the CLIP model
+recorded in ``clip_model`` has verified weights in the models directory, else ``content_vector``
+(the DCT vector, which needs no model). Text needs CLIP. A query image is decoded the way the
+pipeline decodes (same ``decode.max_side``), so a stored image queried with its own file comes
+back first at distance ~0. Rows whose vector was written by another CLIP model than the query's
+are left out (embeddings of two models cannot be compared).
+
+A model is loaded only when the query needs one: an image or text query on ``clip_embedding``.
+``--id`` reads the stored vector; ``content_vector`` is computed without any model.
+
+An ANN index on the column is used when there is one (at least :data:`NPROBES` partitions probed,
+more when a narrow prefilter needs them, and :data:`REFINE_FACTOR` x k candidates re-ranked on the
+full vectors, so the distances returned are exact); without one the search is exact.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+import warnings
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+THUMB_SIDE = 256
+NPROBES = 32           # least IVF partitions probed; more when a prefilter leaves too few candidates
+REFINE_FACTOR = 10     # ANN candidates re-ranked on the stored vectors: k x this
+HNSW_EF = 128
+# Stored columns returned with each hit (besides rank, distance and thumbnail).
+HIT_COLUMNS = ("id", "uri", "media_type", "width", "height", "source_video_uri", "frame_index", "frame_timestamp",
+               "face_count", "nsfw_score", "quality_sharpness", "clip_aesthetic", "stage3_score")
+# Index metric -> factor that turns its distance into cosine distance on L2-normalised vectors
+# (squared L2 = 2 - 2 cos; dot distance = 1 - dot). Every stored vector column is L2-normalised.
+METRIC_TO_COSINE = {"cosine": 1.0, "l2": 0.5, "dot": 1.0}
+
+
+class SearchError(ValueError):
+    """A query raycurate cannot answer; the message says why and what to do."""
+
+
+class Curation:
+    """A curated DB, opened for search.
+
+    ``models_dir``: where CLIP weights are looked for (else ``$RAYCURATE_MODELS``, else the default).
+    ``thumbs_dir``: where thumbnails are written (default ``<db>/thumbnails``). ``max_side``: the
+    decode size of query images (default: ``decode.max_side`` of the configuration).
+    """
+
+    def __init__(self, db_uri: str, *, models_dir: str | None = None, thumbs_dir: str | None = None,
+                 max_side: int | None = None, device: str = "cpu") -> None:
+        from . import models
+        from .store import open_images_table
+
+        self.db_uri = _resolve_db(db_uri)
+        self.models_root = models.models_dir(models_dir)
+        self.thumbs_dir = thumbs_dir or _join(self.db_uri, "thumbnails")
+        self.max_side = max_side
+        self.device = device
+        self._cfg: dict[str, Any] | None = None
+        try:
+            self.table = open_images_table(self.db_uri)
+        except FileNotFoundError as exc:
+            raise SearchError(str(exc)) from None
+        self._clip: dict[str, Any] = {}   # model id -> loaded ClipAnalyzer
+        self._clip_models: dict[str, list[str]] | None = None
+
+    def _config(self) -> dict[str, Any]:
+        """The default configuration (decode sizes, default CLIP id), read when a query needs it."""
+        if self._cfg is None:
+            from .config import load_config
+
+            self._cfg = load_config()
+        return self._cfg
+
+    def _decode_limits(self) -> tuple[int, int]:
+        """(max_side, max_pixels) of the pipeline's decode."""
+        dec = self._config()["decode"]
+        return int(self.max_side or dec["max_side"]), int(dec["max_pixels"])
+
+    # -- what can be searched --------------------------------------------------------------
+    def vector_columns(self) -> list[str]:
+        """The table's vector columns (fixed-size float lists)."""
+        return [f.name for f in self.table.schema
+                if pa.types.is_fixed_size_list(f.type) and pa.types.is_floating(f.type.value_type)]
+
+    def clip_models(self) -> dict[str, list[str]]:
+        """CLIP model id -> the ``clip_model`` values (id@version) of rows holding a ``clip_embedding``;
+        the model with the most rows first. Read once: a Curation searches the table as it was opened."""
+        if self._clip_models is not None:
+            return self._clip_models
+        if "clip_embedding" not in self.table.schema.names:
+            self._clip_models = {}
+            return {}
+        refs = (self.table.search().where("clip_embedding IS NOT NULL AND clip_model IS NOT NULL")
+                .select(["clip_model"]).limit(None).to_arrow().column("clip_model").to_pylist())
+        counts: dict[str, dict[str, int]] = {}
+        for ref in refs:
+            per = counts.setdefault(ref.split("@", 1)[0], {})
+            per[ref] = per.get(ref, 0) + 1
+        ranked = sorted(counts.items(), key=lambda kv: -sum(kv[1].values()))
+        self._clip_models = {model_id: sorted(per) for model_id, per in ranked}
+        return self._clip_models
+
+    def usable_clip(self) -> tuple[str | None, str]:
+        """(the CLIP model whose stored vectors can be queried here, or None; why not when None)."""
+        from . import models
+
+        found = self.clip_models()
+        if not found:
+            return None, "the images table holds no CLIP vectors (clip_embedding is null on every row)"
+        reasons = []
+        for model_id in found:
+            try:
+                state = models.status(models.find_spec(model_id, self.models_root), self.models_root)
+            except models.ModelError:
+                state = "unknown (not in the registry nor in raycurate-models.extra.json)"
+            if state == "ok":
+                return model_id, ""
+            reasons.append(f"the table's CLIP vectors come from {model_id}, which is {state} in {self.models_root}")
+        return None, "; ".join(reasons)
+
+    # -- the search ---------------------------------------------------------------------------
+    def search(self, *, image: str | np.ndarray | None = None, id: str | None = None,  # noqa: A002
+               text: str | None = None, where: str | None = None, k: int = 10, column: str | None = None,
+               prefilter: bool = True, thumbnails: bool = True) -> pa.Table:
+        """The ``k`` rows nearest to the query, nearest first.
+
+        Exactly one of ``image`` (a path or URI, or an RGB uint8 array), ``id`` (a stored row's
+        content id, or a unique prefix of one: its stored vector is the query) and ``text`` (CLIP).
+        ``where``: SQL over the stored columns, applied before the vector search (``prefilter``).
+        Columns: rank, distance (cosine), thumbnail, and :data:`HIT_COLUMNS`; the schema metadata
+        says which column and method served (``raycurate.column``, ``raycurate.method``).
+        """
+        given = [name for name, v in (("image", image), ("id", id), ("text", text)) if v is not None]
+        if len(given) != 1:
+            raise SearchError(f"give exactly one of image, id, text (got {', '.join(given) or 'none'})")
+        if k < 1:
+            raise SearchError(f"k must be at least 1, got {k}")
+        kind = given[0]
+        if column is not None and column not in self.vector_columns():
+            raise SearchError(f"{column!r} is not a vector column of the images table; "
+                              f"vector columns: {', '.join(self.vector_columns())}")
+
+        clip_model: str | None = None
+        if kind == "id":
+            assert id is not None
+            column, vec, clip_model = self._stored_query(id, column)
+        else:
+            column, clip_model = self._column_for(kind, column)
+            vec = (self._text_vector(text, clip_model) if kind == "text"
+                   else self._image_vector(image, column, clip_model))
+        filters = [f"({where})"] if where else []
+        if column == "clip_embedding" and clip_model is not None:
+            refs = self.clip_models().get(clip_model, [])
+            filters.append("clip_model IN (" + ", ".join(_sql_str(r) for r in refs) + ")" if refs else "FALSE")
+        hits, method = self._nearest(vec, column, " AND ".join(filters) or None, k, prefilter)
+        return self._finish(hits, column, method, clip_model, thumbnails)
+
+    def _column_for(self, kind: str, column: str | None) -> tuple[str, str | None]:
+        """The column and CLIP model of an image or text query."""
+        if column in (None, "clip_embedding"):
+            clip_model, why = self.usable_clip()
+            if clip_model is not None:
+                return "clip_embedding", clip_model
+            if kind == "text" or column == "clip_embedding":
+                raise SearchError(self._no_clip_message(kind, why))
+            return "content_vector", None
+        if kind == "text":
+            raise SearchError(f"text search needs CLIP (clip_embedding); {column} cannot embed text")
+        if column != "content_vector":
+            raise SearchError(f"an image query on {column} is not supported (only content_vector and "
+                              f"clip_embedding); query a stored row with id= (--id) instead")
+        return column, None
+
+    def _no_clip_message(self, kind: str, why: str) -> str:
+        found = list(self.clip_models())
+        missing = found[0] if found else str(self._config()["analyzers"]["clip"]["weights"])
+        what = "text search needs CLIP" if kind == "text" else "an image query on clip_embedding needs CLIP"
+        fix = (f"run `raycurate models pull {missing} --models-dir {self.models_root}`" if found else
+               f"run `raycurate models pull {missing}`, then curate again with CLIP enabled")
+        if found and "unknown" in why:
+            fix += (f" (for your own model: declare it in raycurate-models.extra.json there, copy its files in "
+                    f"and run `raycurate models verify {missing} --record`)")
+        return f"{what}: {why}; {fix}"
+
+    def _stored_query(self, content_id: str, column: str | None) -> tuple[str, np.ndarray, str | None]:
+        """(column, stored vector, its CLIP model) of the row with this id (or unique id prefix)."""
+        if not re.fullmatch(r"[0-9a-fA-F]{4,64}", content_id):
+            raise SearchError(f"not a content id: {content_id!r} (the sha256 hex of a stored file, or a prefix)")
+        content_id = content_id.lower()
+        cond = f"id = '{content_id}'" if len(content_id) == 64 else f"starts_with(id, '{content_id}')"
+        vectors = [c for c in ("clip_embedding", "content_vector", "face_embedding") if c in self.vector_columns()]
+        cols = ["id", *vectors] + (["clip_model"] if "clip_model" in self.table.schema.names else [])
+        rows = self.table.search().where(cond).select(cols).limit(None).to_arrow().to_pylist()
+        ids = sorted({r["id"] for r in rows})
+        if not ids:
+            raise SearchError(f"unknown id: no row of the images table has id {content_id}")
+        if len(ids) > 1:
+            raise SearchError(f"id prefix {content_id} is ambiguous: {len(ids)} ids start with it")
+        if column is None:
+            clip_model = self.usable_clip()[0]
+            usable = [r for r in rows if clip_model is not None and r.get("clip_embedding") is not None
+                      and str(r.get("clip_model") or "").split("@", 1)[0] == clip_model]
+            column, rows = ("clip_embedding", usable) if usable else ("content_vector", rows)
+        row = next((r for r in rows if r.get(column) is not None), None)
+        if row is None:
+            raise SearchError(f"row {ids[0][:16]} has no {column} (its analyser did not run or failed on it)")
+        clip_model = None
+        if column == "clip_embedding":
+            clip_model = str(row.get("clip_model") or "").split("@", 1)[0] or None
+        return column, np.asarray(row[column], dtype=np.float32), clip_model
+
+    def _image_vector(self, image: str | np.ndarray, column: str, clip_model: str | None) -> np.ndarray:
+        rgb = self._query_pixels(image)
+        if column == "content_vector":
+            from .analyzers.content_vector import ContentVectorAnalyzer
+
+            content = ContentVectorAnalyzer()
+            content.setup()
+            return np.asarray(content.analyze([rgb], {})[0]["content_vector"], dtype=np.float32)
+        assert clip_model is not None
+        return np.asarray(self._clip_analyzer(clip_model).analyze([rgb], {})[0]["clip_embedding"], dtype=np.float32)
+
+    def _text_vector(self, text: str, clip_model: str | None) -> np.ndarray:
+        assert clip_model is not None
+        if not text.strip():
+            raise SearchError("the text query is empty")
+        return self._clip_analyzer(clip_model).embed_text([text])[0]
+
+    def _clip_analyzer(self, model_id: str) -> Any:
+        """The CLIP analyser for ``model_id``, loaded once per :class:`Curation` (no aesthetic head)."""
+        if model_id not in self._clip:
+            from .analyzers.clip import ClipAnalyzer
+            from .models import ModelError
+
+            clip = ClipAnalyzer(weights=model_id, aesthetic=None, models_dir=str(self.models_root),
+                                device=self.device)
+            try:
+                clip.setup()
+            except ModelError as exc:   # e.g. a weight file changed since it was verified
+                raise SearchError(str(exc)) from None
+            self._clip[model_id] = clip
+        return self._clip[model_id]
+
+    def _query_pixels(self, image: str | np.ndarray) -> np.ndarray:
+        """The query as the pipeline's analysers saw the stored images: decoded, upright, <= max_side."""
+        from .decode import DecodeError, decode_image, resize_max_side
+
+        max_side, max_pixels = self._decode_limits()
+        if isinstance(image, np.ndarray):
+            rgb = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
+            if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+                raise SearchError(f"a query array must be H x W x 3 uint8 RGB, got {image.shape} {image.dtype}")
+            return np.ascontiguousarray(resize_max_side(rgb, max_side))
+        from .sources import SourceError, exists, read_bytes
+
+        path = os.fspath(image)
+        try:
+            if not exists(path):
+                raise SearchError(f"query image not found: {path}")
+            data = read_bytes(path)
+        except (SourceError, OSError) as exc:
+            raise SearchError(f"cannot read query image {path}: {exc}") from None
+        try:
+            return decode_image(data, max_side=max_side, max_pixels=max_pixels).rgb
+        except DecodeError as exc:
+            raise SearchError(f"query image {path}: {exc}") from None
+
+    def _vector_index(self, column: str) -> tuple[str, str, str] | None:
+        """(name, type, metric) of a vector index on ``column``, or None."""
+        for index in self.table.list_indices():
+            if list(index.columns) != [column]:
+                continue
+            stats = self.table.index_stats(index.name)
+            metric = getattr(stats, "distance_type", None)
+            if metric:
+                return index.name, str(index.index_type), str(metric).lower()
+        return None
+
+    def _nearest(self, vec: np.ndarray, column: str, where: str | None, k: int, prefilter: bool
+                 ) -> tuple[pa.Table, str]:
+        norm = float(np.linalg.norm(vec))
+        if not np.isfinite(norm) or norm == 0.0:
+            raise SearchError("the query vector is zero or not finite")
+        query = self.table.search((vec / norm).astype(np.float32), vector_column_name=column)
+        index = self._vector_index(column)
+        scale = 1.0
+        if index is not None and index[2] in METRIC_TO_COSINE:
+            name, index_type, metric = index
+            scale = METRIC_TO_COSINE[metric]
+            query = (query.distance_type(metric).minimum_nprobes(NPROBES).maximum_nprobes(0)
+                     .refine_factor(REFINE_FACTOR))
+            if "hnsw" in index_type.lower():
+                query = query.ef(max(HNSW_EF, k * REFINE_FACTOR))
+            method = f"ann:{name} ({index_type}, {metric})"
+        else:
+            query = query.distance_type("cosine")
+            if index is not None:   # e.g. a hamming index: its distances are not cosine
+                query = query.bypass_vector_index()
+            method = "exact"
+        if where:
+            query = query.where(where, prefilter=prefilter)
+        names = [c for c in HIT_COLUMNS if c in self.table.schema.names]
+        try:
+            hits = query.select([*names, "_distance"]).limit(k).to_arrow()
+        except ValueError as exc:   # lance's message names the bad column or the SQL parse error
+            raise SearchError(f"search on {column} failed" + (f" (where: {where})" if where else "")
+                              + f": {exc}") from None
+        distance = np.asarray(hits.column("_distance").to_numpy(zero_copy_only=False), dtype=np.float64) * scale
+        distance = np.maximum(distance, 0.0)   # rounding gives -1e-8 for the query itself
+        hits = hits.drop_columns(["_distance"]).append_column("distance", pa.array(distance, pa.float32()))
+        return hits, method
+
+    def _finish(self, hits: pa.Table, column: str, method: str, clip_model: str | None,
+                thumbnails: bool) -> pa.Table:
+        n = hits.num_rows
+        rows = hits.to_pylist()
+        thumbs = [self.thumbnail(r["id"], r["uri"]) if thumbnails else None for r in rows]
+        stored = self.table.schema
+        arrays: dict[str, pa.Array] = {"rank": pa.array(range(1, n + 1), pa.int32()),
+                                       "distance": hits.column("distance").combine_chunks()}
+        for name in HIT_COLUMNS:
+            if name in hits.column_names:
+                arrays[name] = hits.column(name).combine_chunks()
+            else:   # a table written before the column existed
+                arrays[name] = pa.nulls(n, stored.field(name).type if name in stored.names else pa.string())
+            if name == "uri":
+                arrays["thumbnail"] = pa.array(thumbs, pa.string())
+        meta = {"raycurate.column": column, "raycurate.method": method, "raycurate.clip_model": clip_model or ""}
+        return pa.table(arrays).replace_schema_metadata(meta)
+
+    # -- thumbnails -----------------------------------------------------------------------------
+    def thumbnail(self, content_id: str, uri: str) -> str | None:
+        """Path of a JPEG thumbnail (longest side :data:`THUMB_SIDE`) of the original at ``uri``,
+        written under ``thumbs_dir`` the first time; None when the original cannot be read."""
+        import io
+
+        import pyarrow.fs as pafs
+        from PIL import Image
+
+        from .decode import DecodeError, decode_image
+        from .sources import open_filesystem, read_bytes
+
+        fs, folder = open_filesystem(self.thumbs_dir)
+        target = f"{folder.rstrip('/')}/{content_id[:16]}.jpg"
+        shown = _join(self.thumbs_dir, f"{content_id[:16]}.jpg")
+        if fs.get_file_info(target).type == pafs.FileType.File:
+            return shown
+        try:
+            rgb = decode_image(read_bytes(uri), max_side=THUMB_SIDE).rgb
+        except (DecodeError, OSError):
+            return None
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, format="JPEG", quality=85)
+        partial = f"{target}.{uuid.uuid4().hex[:8]}.part"   # two searches may write the same thumbnail
+        try:
+            fs.create_dir(folder, recursive=True)
+            with fs.open_output_stream(partial) as out:
+                out.write(buf.getvalue())
+            fs.move(partial, target)
+        except OSError as exc:   # e.g. a read-only DB: the hits are still good, say why there is no thumbnail
+            warnings.warn(f"thumbnail not written to {shown}: {exc} (pass thumbs_dir / use a writable place)",
+                          RuntimeWarning, stacklevel=3)
+            return None
+        return shown
+
+
+def _resolve_db(db_uri: str) -> str:
+    """The LanceDB folder: ``db_uri`` itself, or ``db_uri/db`` when given a run's OUT folder."""
+    if "://" in db_uri:
+        return db_uri
+    path = os.path.abspath(os.path.expanduser(db_uri))
+    if not os.path.isdir(path):
+        raise SearchError(f"no LanceDB at {db_uri}: not a folder")
+    nested = os.path.join(path, "db")
+    if not os.path.isdir(os.path.join(path, "images.lance")) and os.path.isdir(os.path.join(nested, "images.lance")):
+        return nested
+    return path
+
+
+def _join(base: str, name: str) -> str:
+    return f"{base.rstrip('/')}/{name}" if "://" in base else os.path.join(base, name)
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+# -- command line -------------------------------------------------------------------------------
+def where_shown(row: dict[str, Any]) -> str:
+    """A hit's place: its uri, or ``video@timestamp`` for a video frame."""
+    video = row.get("source_video_uri")
+    if video:
+        ts = row.get("frame_timestamp")
+        return f"{video}@{ts:.3f}s" if ts is not None else f"{video}#frame{row.get('frame_index')}"
+    return str(row.get("uri"))
+
+
+def format_hits(hits: pa.Table) -> str:
+    """The hits as a text table, after one line naming the column and method."""
+    meta = {k.decode(): v.decode() for k, v in (hits.schema.metadata or {}).items()}
+    model = f", {meta['raycurate.clip_model']}" if meta.get("raycurate.clip_model") else ""
+    lines = [f"# {hits.num_rows} hits on {meta.get('raycurate.column')} ({meta.get('raycurate.method')}{model})",
+             f"{'rank':>4}  {'distance':>8}  {'id':<12}  {'uri':<48}  thumbnail"]
+    for row in hits.to_pylist():
+        lines.append(f"{row['rank']:>4}  {row['distance']:>8.4f}  {row['id'][:12]:<12}  {where_shown(row):<48}  "
+                     f"{row['thumbnail'] or '-'}")
+    return "\n".join(lines)
+
+
+def run_cli(db: str, *, image: str | None, id: str | None, text: str | None,  # noqa: A002
+            where: str | None, k: int, column: str | None, models_dir: str | None, as_json: bool) -> int:
+    """``raycurate search``: print the hits; raises :class:`SearchError` on bad input (exit 2)."""
+    hits = Curation(db, models_dir=models_dir).search(image=image, id=id, text=text, where=where, k=k, column=column)
+    if as_json:
+        for row in hits.to_pylist():
+            print(json.dumps(row, default=str))
+    else:
+        print(format_hits(hits))
+    return 0
+
+
+__all__ = ["Curation", "HIT_COLUMNS", "SearchError", "format_hits", "run_cli", "where_shown"]
