@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", choices=PROFILES, help="use profile (configs/profiles/): fast-cpu, full-cpu, "
                      "full-gpu; the preset, --config and --set override it")
     run.add_argument("--models-dir", metavar="DIR", help="models directory (same as --set models.dir=DIR)")
+    run.add_argument("--no-resume", action="store_true",
+                     help="start a new run even if OUT holds an unfinished one with the same input and config")
     run.add_argument("--strict-models", action="store_true",
                      help="fail when a model's weights are missing or unverified instead of falling back or "
                      "skipping the analyser (same as --set models.profile=strict)")
@@ -125,7 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .run import curate, summary_table
 
     try:
-        report = curate(args.input, out_dir=args.out, cfg=cfg, db_uri=args.db, argv=["raycurate", *argv])
+        report = curate(args.input, out_dir=args.out, cfg=cfg, db_uri=args.db, argv=["raycurate", *argv],
+                        resume=not args.no_resume)
     except (ModelError, ResourceError) as exc:   # found before any actor started
         return _fail(str(exc))
     print(summary_table(report))

@@ -135,7 +135,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "threshold": (_fraction, "a number in [0, 1]"),
     "dedup.k": (_positive, "a positive integer"),
     "dedup.index_min_rows": (_positive, "a positive integer"),
-    "dedup.index_type": (lambda v: v in ("IVF_PQ", "IVF_HNSW_SQ"), "IVF_PQ or IVF_HNSW_SQ"),
+    "dedup.index_type": (lambda v: v in ("IVF_FLAT", "IVF_PQ", "IVF_HNSW_SQ"), "IVF_FLAT, IVF_PQ or IVF_HNSW_SQ"),
     "dedup.nprobes": (_positive, "a positive integer"),
     "dedup.refine_factor": (_positive, "a positive integer"),
     "dedup.keep_by": (lambda v: all(isinstance(x, str) for x in v), "a list of column names (or pixels)"),

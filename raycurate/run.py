@@ -8,6 +8,7 @@ Called by the CLI with a validated config; also usable from Python::
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -54,9 +55,50 @@ def _count(table: Any, where: str) -> int:
     return int(table.count_rows(where))
 
 
+RUN_STATE = ".raycurate-run.json"   # in OUT: the run in progress, so a killed run can resume
+
+
+def _state_digest(input_uri: str, db_uri: str, cfg: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps({"input": input_uri, "db": db_uri, "config": cfg}, sort_keys=True,
+                                     default=str).encode()).hexdigest()
+
+
+def _read_state(out_dir: str) -> dict[str, Any] | None:
+    try:
+        with open(os.path.join(out_dir, RUN_STATE), encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _write_state(out_dir: str, state: Mapping[str, Any]) -> None:
+    path = os.path.join(out_dir, RUN_STATE)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(state, f)
+    os.replace(path + ".tmp", path)   # atomic: a kill leaves the old state or the new one
+
+
+def _delete_run_rows(db_uri: str, run_id: str, tables: tuple[str, ...]) -> None:
+    """Forget what a killed run wrote to ``tables`` (the video path is redone whole)."""
+    from .store.table import open_table
+
+    for name in tables:
+        try:
+            open_table(db_uri, name).delete(f"run_id = '{run_id}'")
+        except (FileNotFoundError, ValueError):
+            continue
+
+
 def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str | None = None,
-           argv: list[str] | None = None, log: Any = None) -> RunReport:
-    """Curate the images under ``input_uri`` into ``out_dir`` and the LanceDB at ``db_uri``."""
+           argv: list[str] | None = None, log: Any = None, resume: bool = True) -> RunReport:
+    """Curate the images under ``input_uri`` into ``out_dir`` and the LanceDB at ``db_uri``.
+
+    Resume: while a run works, ``OUT/.raycurate-run.json`` names it. A run started again with the same
+    input, output, DB and configuration after a crash or a kill takes the killed run's id and skips the
+    images whose rows it already stored (LanceDB appends are atomic: a row is stored whole or not at all);
+    the video path, unless it had finished, is redone after its rows are deleted. ``resume=False`` starts
+    afresh.
+    """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     t_start = time.perf_counter()
     started_at = datetime.now(timezone.utc)
@@ -67,6 +109,20 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
         raise SourceError(f"input not found: {input_uri}")
     os.makedirs(out_dir, exist_ok=True)
     timings: dict[str, float] = {}
+    digest = _state_digest(input_uri, db_uri, cfg)
+    previous = _read_state(out_dir) if resume else None
+    resumed = previous if previous and previous.get("state") == "running" and previous.get("digest") == digest \
+        else None
+    if previous and previous.get("state") == "running" and not resumed and resume:
+        log(f"[raycurate] an unfinished run {previous.get('run_id')} is in {out_dir} with another input or "
+            "configuration: starting a new run")
+    state = {"run_id": run_id, "digest": digest, "state": "running", "video_done": False,
+             "started_at": started_at.isoformat()}
+    if resumed:
+        run_id = resumed["run_id"]
+        state.update(run_id=run_id, video_done=bool(resumed.get("video_done")), started_at=resumed["started_at"])
+        log(f"[raycurate] resuming run {run_id} (started {resumed['started_at']})")
+    _write_state(out_dir, state)
 
     t = time.perf_counter()
     log(f"[raycurate] listing {input_uri}")
@@ -130,19 +186,30 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
             f"{', '.join(sorted(set(needed)))}")
     if do_video:
         # ray is imported only when there is work for it
-        from .pipeline import extract_winners, run_video_pipeline
+        from .pipeline import compute_stage3, extract_winners, run_video_pipeline
+        from .store import FRAMES_TABLE, STAGE3_TABLE, VIDEOS_TABLE
 
         t = time.perf_counter()
-        log(f"[raycurate] video path: {len(by_type[VIDEO])} videos through the cascade")
-        vres = run_video_pipeline(by_type[VIDEO], cfg, db_uri=db_uri, run_id=run_id)
+        vres = None
+        if state["video_done"]:
+            log("[raycurate] video path: done before the interruption; winners read from the stored scores")
+            selected = compute_stage3(db_uri, run_id, cfg)[1]
+        else:
+            if resumed:
+                _delete_run_rows(db_uri, run_id, (FRAMES_TABLE, VIDEOS_TABLE, STAGE3_TABLE))
+            log(f"[raycurate] video path: {len(by_type[VIDEO])} videos through the cascade")
+            vres = run_video_pipeline(by_type[VIDEO], cfg, db_uri=db_uri, run_id=run_id)
+            selected = vres.selected
+            state["video_done"] = True
+            _write_state(out_dir, state)
         timings["video_cascade"] = time.perf_counter() - t
         t = time.perf_counter()
-        frame_files, lineage = extract_winners(vres.selected, cfg, os.path.join(out_dir, "frames"))
+        frame_files, lineage = extract_winners(selected, cfg, os.path.join(out_dir, "frames"))
         timings["video_frames"] = time.perf_counter() - t
         images += frame_files
         manifest["video"] = video_report(db_uri, run_id, cfg, frame_files=len(frame_files))
         manifest["ray_video"] = {name: {"num_cpus": r.num_cpus, "num_gpus": r.num_gpus, "min_actors": r.min_actors,
-                                        "max_actors": r.max_actors} for name, r in vres.actors.items()}
+                                        "max_actors": r.max_actors} for name, r in (vres.actors if vres else {}).items()}
         errors += [{"uri": v["uri"], "stage": "video", "error": v["error"]}
                    for v in manifest["video"]["videos"] if v["error"]]
 
@@ -152,15 +219,26 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
                               "exported": 0}
     if images:
         from .pipeline import run_pipeline
-        from .store.table import open_images_table
+        from .store.table import open_images_table, open_or_create_images_table
 
+        todo = images
+        if resumed:   # rows this run stored before it was killed
+            stored = open_or_create_images_table(db_uri).search().where(f"run_id = '{run_id}'") \
+                .select(["uri"]).limit(None).to_arrow().column("uri").to_pylist()
+            done = set(stored)
+            todo = [f for f in images if f.uri not in done]
+            manifest["resumed"] = {"run_started_at": state["started_at"], "rows_already_stored": len(stored),
+                                   "images_skipped": len(images) - len(todo)}
+            log(f"[raycurate] {len(images) - len(todo)} images already stored by this run: skipped; "
+                f"{len(todo)} to go")
         t = time.perf_counter()
-        result = run_pipeline(images, cfg, db_uri=db_uri, run_id=run_id, lineage=lineage)
+        if todo:
+            result = run_pipeline(todo, cfg, db_uri=db_uri, run_id=run_id, lineage=lineage)
+            manifest["ray"] = {name: {"num_cpus": r.num_cpus, "num_gpus": r.num_gpus, "min_actors": r.min_actors,
+                                      "max_actors": r.max_actors,
+                                      "batch_size": cfg["analyzers"][name]["batch_size"]}
+                               for name, r in result.actors.items()}
         timings["pipeline"] = time.perf_counter() - t
-        manifest["ray"] = {name: {"num_cpus": r.num_cpus, "num_gpus": r.num_gpus, "min_actors": r.min_actors,
-                                  "max_actors": r.max_actors,
-                                  "batch_size": cfg["analyzers"][name]["batch_size"]}
-                           for name, r in result.actors.items()}
 
         t = time.perf_counter()
         table = open_images_table(db_uri)
@@ -217,6 +295,7 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
                     finished_at=datetime.now(timezone.utc).isoformat())
     with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2, default=str)
+    _write_state(out_dir, {**state, "state": "finished", "finished_at": manifest["finished_at"]})
     return RunReport(run_id=run_id, out_dir=out_dir, db_uri=db_uri, manifest=manifest)
 
 

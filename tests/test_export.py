@@ -28,3 +28,34 @@ def test_gates_only_for_analyzers_that_ran():
     sql = kept_predicate(build_gates(f, ["face"]), ["face"])
     assert sql.startswith("error IS NULL AND face_error IS NULL")
     assert "face_count >= 1" in sql and "(quality_brightness > 0.1)" in sql
+
+
+def test_filter_spec_gates_run_inside_lancedb(tmp_path):
+    """The filter spec's gates are SQL over stored columns, nested lists included (head yaw)."""
+    import lancedb
+    import pyarrow as pa
+
+    from raycurate.config import load_config
+    from raycurate.gates import build_gates, kept_predicate
+    from raycurate.store import images_schema
+
+    schema = images_schema()
+    rows = [  # (face_count, nsfw, sharpness, pose of the largest face)
+        ("a", 1, 0.1, 300.0, [[0.0, 10.0, 0.0]]), ("b", 1, 0.1, 300.0, [[0.0, -45.0, 0.0]]),
+        ("c", 2, 0.1, 300.0, [[0.0, 5.0, 0.0], [0.0, 80.0, 0.0]]), ("d", 1, 0.6, 300.0, [[0.0, 0.0, 0.0]]),
+        ("e", 1, 0.1, 20.0, [[0.0, 0.0, 0.0]]), ("f", 1, 0.1, 300.0, None)]
+    data = {f.name: pa.nulls(len(rows), f.type) for f in schema}
+    data.update(id=pa.array([r[0] for r in rows]), uri=pa.array([r[0] for r in rows]),
+                run_id=pa.array(["r"] * len(rows)), media_type=pa.array(["image"] * len(rows)),
+                width=pa.array([500] * len(rows), pa.int32()), height=pa.array([500] * len(rows), pa.int32()),
+                face_count=pa.array([r[1] for r in rows], pa.int32()),
+                nsfw_score=pa.array([r[2] for r in rows], pa.float32()),
+                quality_sharpness=pa.array([r[3] for r in rows], pa.float32()),
+                quality_is_blurry=pa.array([False] * len(rows)),
+                face_pose=pa.array([r[4] for r in rows], schema.field("face_pose").type))
+    table = lancedb.connect(str(tmp_path)).create_table("images", schema=schema)
+    table.add(pa.table(data, schema=schema))
+    cfg = load_config(overrides=[("filter.max_faces", 1), ("filter.max_nsfw_score", 0.2),
+                                 ("filter.min_sharpness", 100), ("filter.max_abs_yaw", 30)])
+    where = kept_predicate(build_gates(cfg["filter"], ["quality", "face", "nsfw"]), [])
+    assert sorted(r["id"] for r in table.search().where(where).select(["id"]).limit(None).to_list()) == ["a"]

@@ -1,0 +1,235 @@
+#!/usr/bin/env python
+"""LanceDB dedup and search at scale, against exact brute force (numpy) on the same data, in one run.
+
+Data: ``--n`` unit vectors of ``--dim`` dimensions, drawn around ``--clusters``
+centres (members of a cluster are ~0.27 apart in cosine distance, like photos of
+one subject), with ``--pairs`` planted near duplicates: a copy of a random row
+turned by a cosine distance drawn uniformly in [0.002, 0.8 x threshold]. They
+are written to an ``images`` table (raycurate's schema, the ``clip_embedding``
+column) and deduplicated with raycurate's own ``dedup_table`` (the code a run
+uses), ANN index built first (timed apart).
+
+Brute force: exact cosine distances in float32 blocks (numpy BLAS). All pairs
+when ``--n`` <= ``--bf-full-max``; above that, every row of a sample of
+``--bf-sample`` query rows (the members of planted pairs first, then random
+rows) against all ``--n`` rows, and recall/precision are computed on that
+sample. Recall/precision: pairs within the threshold that dedup grouped vs the
+pairs brute force finds (planted or not).
+
+Search: top-10 latency (p50 / p95) of ``--queries`` stored vectors with a
+prefilter (``width >= 800``: ~22% of rows), through the IVF index (nprobes and
+refine as raycurate.search uses) and with the index bypassed (exact), plus the
+indexed search's recall@10 against the exact one.
+
+    .venv/bin/python scripts/bench_store.py                          # 1,000,000 x 512
+    .venv/bin/python scripts/bench_store.py --n 100000 --pairs 1000  # all-pairs brute force too
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def make_vectors(n: int, dim: int, clusters: int, pairs: int, threshold: float, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    vec = np.empty((n, dim), dtype=np.float32)
+    for s in range(0, n, 100_000):
+        m = min(n, s + 100_000) - s
+        block = centres[rng.integers(0, clusters, m)] + rng.normal(scale=0.6 / math.sqrt(dim), size=(m, dim))
+        vec[s:s + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    order = rng.permutation(n)
+    src, dst = order[:pairs], order[pairs:2 * pairs]
+    want = rng.uniform(0.002, 0.8 * threshold, pairs)          # cosine distance of each planted copy
+    u = rng.normal(size=(pairs, dim)).astype(np.float32)
+    u -= (u * vec[src]).sum(1, keepdims=True) * vec[src]
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    cos = 1.0 - want
+    vec[dst] = (cos[:, None] * vec[src] + np.sqrt(1 - cos ** 2)[:, None] * u).astype(np.float32)
+    vec[dst] /= np.linalg.norm(vec[dst], axis=1, keepdims=True)
+    planted = {(min(a, b), max(a, b)) for a, b in zip(src.tolist(), dst.tolist())}
+    width = rng.integers(200, 1200, n).astype(np.int32)
+    return vec, planted, width
+
+
+def write_table(db: str, vec: np.ndarray, width: np.ndarray):
+    import lancedb
+
+    from raycurate.store import images_schema
+
+    schema = images_schema()
+    table = lancedb.connect(db).create_table("images", schema=schema)
+    n, dim = vec.shape
+    for s in range(0, n, 100_000):
+        e = min(n, s + 100_000)
+        m = e - s
+        data = {f.name: pa.nulls(m, f.type) for f in schema}
+        data.update(id=pa.array([f"{i:016x}" for i in range(s, e)]), uri=pa.array([f"mem://{i}" for i in range(s, e)]),
+                    run_id=pa.array(["bench"] * m), media_type=pa.array(["image"] * m),
+                    width=pa.array(width[s:e]), height=pa.array(np.full(m, 600, np.int32)),
+                    clip_embedding=pa.FixedSizeListArray.from_arrays(pa.array(vec[s:e].ravel()), dim))
+        table.add(pa.table(data, schema=schema))
+    return table
+
+
+def brute_pairs(vec: np.ndarray, queries: np.ndarray, threshold: float) -> set[tuple[int, int]]:
+    """Exact: every (query, row) pair within ``threshold`` (query != row), as sorted index pairs."""
+    out: set[tuple[int, int]] = set()
+    block = max(64, int(2e8 // len(vec)))                          # ~800 MB of similarities at a time
+    for s in range(0, len(queries), block):
+        q = queries[s:s + block]
+        sims = vec[q] @ vec.T                                      # block x n, float32
+        qi, rj = np.nonzero(sims >= 1.0 - threshold)
+        for a, b in zip(q[qi].tolist(), rj.tolist()):
+            if a != b:
+                out.add((min(a, b), max(a, b)))
+    return out
+
+
+def grouped_pairs(table) -> set[tuple[int, int]]:
+    rows = table.search().where("duplicate_group IS NOT NULL").select(["id", "duplicate_group"]).limit(None) \
+        .to_arrow()
+    groups: dict[str, list[int]] = {}
+    for cid, g in zip(rows.column("id").to_pylist(), rows.column("duplicate_group").to_pylist()):
+        groups.setdefault(g, []).append(int(cid, 16))
+    out = set()
+    for members in groups.values():
+        members.sort()
+        for i, a in enumerate(members):
+            for b in members[i + 1:]:
+                out.add((a, b))
+    return out
+
+
+def pct(values, q):
+    return float(np.percentile(np.asarray(values) * 1000.0, q))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--dim", type=int, default=512)
+    ap.add_argument("--clusters", type=int, default=2000)
+    ap.add_argument("--pairs", type=int, default=10_000)
+    ap.add_argument("--threshold", type=float, default=0.05)
+    ap.add_argument("--index-type", default="IVF_FLAT", choices=("IVF_FLAT", "IVF_PQ", "IVF_HNSW_SQ"))
+    ap.add_argument("--nprobes", type=int, default=8, help="dedup's nprobes (configs/default.yaml dedup.nprobes)")
+    ap.add_argument("--k", type=int, default=16)
+    ap.add_argument("--bf-full-max", type=int, default=200_000, help="all-pairs brute force up to this many rows")
+    ap.add_argument("--bf-sample", type=int, default=10_000, help="brute-force query rows above --bf-full-max")
+    ap.add_argument("--queries", type=int, default=200, help="search queries timed")
+    ap.add_argument("--dir", help="where to build the table (default: a temporary folder, removed)")
+    args = ap.parse_args()
+
+    from raycurate.search import NPROBES, REFINE_FACTOR
+    from raycurate.store.dedup import dedup_table, ensure_vector_index
+
+    root = args.dir or tempfile.mkdtemp(prefix="rc-bench-store-")
+    os.makedirs(root, exist_ok=True)
+    db = os.path.join(root, "db")
+    shutil.rmtree(db, ignore_errors=True)
+    print(f"machine: {os.cpu_count()} logical CPUs; n={args.n:,} dim={args.dim} clusters={args.clusters} "
+          f"planted pairs={args.pairs:,} threshold={args.threshold} index={args.index_type} nprobes={args.nprobes} "
+          f"k={args.k}", flush=True)
+    t = time.perf_counter()
+    vec, planted, width = make_vectors(args.n, args.dim, args.clusters, args.pairs, args.threshold)
+    print(f"vectors made: {time.perf_counter() - t:.1f} s", flush=True)
+    t = time.perf_counter()
+    table = write_table(db, vec, width)
+    t_write = time.perf_counter() - t
+    print(f"LanceDB table written: {t_write:.1f} s", flush=True)
+
+    t = time.perf_counter()
+    state = ensure_vector_index(table, "clip_embedding", min_rows=1, index_type=args.index_type)
+    t_index = time.perf_counter() - t
+    print(f"index: {state}: {t_index:.1f} s", flush=True)
+    t = time.perf_counter()
+    res = dedup_table(table, run_id=None, columns={"clip_embedding": args.threshold}, keep_by=["pixels"],
+                      k=args.k, index_type=args.index_type, nprobes=args.nprobes,
+                      progress=lambda m: print(m, flush=True))
+    t_dedup = time.perf_counter() - t
+    print(f"dedup: {t_dedup:.1f} s ({args.n / t_dedup:,.0f} rows/s), {res.groups:,} groups, {res.marked:,} marked",
+          flush=True)
+    found = grouped_pairs(table)
+
+    full = args.n <= args.bf_full_max
+    if full:
+        queries = np.arange(args.n)
+    else:
+        rng = np.random.default_rng(1)
+        members = np.array(sorted({i for p in planted for i in p}))
+        take = members[rng.permutation(len(members))[: args.bf_sample // 2]]
+        rest = np.setdiff1d(rng.choice(args.n, size=args.bf_sample, replace=False), take)[: args.bf_sample - len(take)]
+        queries = np.concatenate([take, rest])
+    t = time.perf_counter()
+    truth = brute_pairs(vec, queries, args.threshold)
+    t_bf = time.perf_counter() - t
+    qset = set(queries.tolist())
+    found_here = {p for p in found if p[0] in qset or p[1] in qset} if not full else found
+    tp = len(found_here & truth)
+    recall = tp / max(1, len(truth))
+    precision = tp / max(1, len(found_here))
+    planted_here = {p for p in planted if p[0] in qset or p[1] in qset}
+    recall_planted = len(planted_here & found_here) / max(1, len(planted_here))
+
+    # search latency with a prefilter, through the index and bypassing it
+    rng = np.random.default_rng(2)
+    qrows = rng.choice(args.n, size=args.queries, replace=False)
+    where = "width >= 800"
+    lat = {"indexed": [], "exact": []}
+    hits = {"indexed": [], "exact": []}
+    for mode in ("exact", "indexed"):
+        for i in qrows:
+            q = (table.search(vec[i], vector_column_name="clip_embedding").distance_type("cosine")
+                 .where(where, prefilter=True).select(["id", "_distance"]).limit(10))
+            q = q.bypass_vector_index() if mode == "exact" else \
+                q.minimum_nprobes(NPROBES).maximum_nprobes(0).refine_factor(REFINE_FACTOR)
+            t = time.perf_counter()
+            got = q.to_arrow()
+            lat[mode].append(time.perf_counter() - t)
+            hits[mode].append(set(got.column("id").to_pylist()))
+    recall10 = np.mean([len(a & b) / max(1, len(b)) for a, b in zip(hits["indexed"], hits["exact"])])
+
+    print()
+    print(f"| {args.n:,} x {args.dim} | time | pairs found | recall | precision | planted recall |")
+    print("|---|---|---|---|---|---|")
+    scope = "all pairs" if full else f"{len(queries):,} query rows x {args.n:,} rows"
+    print(f"| raycurate dedup (LanceDB {args.index_type}, nprobes {args.nprobes}) | {t_dedup:.1f} s "
+          f"(+ index {t_index:.1f} s) | {len(found):,} | {recall:.4f} | {precision:.4f} | {recall_planted:.4f} |")
+    print(f"| numpy brute force, exact ({scope}) | {t_bf:.1f} s | {len(truth):,} | 1 | 1 | "
+          f"{len(planted_here & truth) / max(1, len(planted_here)):.4f} |")
+    if not full:
+        rate_bf = len(queries) / t_bf
+        print(f"brute force: {rate_bf:,.0f} query rows/s vs dedup {args.n / t_dedup:,.0f} rows/s "
+              f"({(args.n / t_dedup) / rate_bf:.1f}x); recall/precision are over the pairs that touch the "
+              f"{len(queries):,} brute-forced rows")
+    else:
+        print(f"dedup / brute force time: {t_dedup / t_bf:.2f}x (index build not included; "
+              f"{(t_dedup + t_index) / t_bf:.2f}x with it)")
+    print()
+    print(f"top-10 search, prefilter `{where}`, {args.queries} queries: "
+          f"indexed p50 {pct(lat['indexed'], 50):.1f} ms p95 {pct(lat['indexed'], 95):.1f} ms; "
+          f"exact (index bypassed) p50 {pct(lat['exact'], 50):.1f} ms p95 {pct(lat['exact'], 95):.1f} ms; "
+          f"indexed recall@10 vs exact {recall10:.4f} (nprobes >= {NPROBES}, refine {REFINE_FACTOR})")
+    print(f"table write {t_write:.1f} s; total {time.perf_counter() - t_start_all:.1f} s")
+    if not args.dir:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+t_start_all = time.perf_counter()
+
+if __name__ == "__main__":
+    sys.exit(main())

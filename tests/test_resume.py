@@ -1,0 +1,99 @@
+"""A run killed with SIGKILL half-way resumes: nothing stored twice, nothing lost."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from raycurate.cli import main
+
+from .conftest import IMAGES
+
+N_COPIES = 4
+# Slow enough to be caught half-way (OpenCV faces with the profile cascade at 640 px), rows stored
+# four at a time so that the table grows while the run goes on.
+ARGS = ["--set", "decode.rows_per_write=4", "--set", "decode.batch_size=4", "--set", "analyzers.nsfw.enabled=false",
+        "--set", "video.enabled=false", "--set", "filter.min_faces=null"]
+
+
+def _images(folder):
+    """48 distinct files: 12 real photos, 4 copies each with different trailing bytes (new content ids)."""
+    folder.mkdir()
+    sources = sorted(p for d in ("faces", "face_recognition", "negatives") for p in (IMAGES / d).iterdir()
+                     if p.suffix in (".jpg", ".png"))[:12]
+    for p in sources:
+        data = p.read_bytes()
+        for k in range(N_COPIES):
+            (folder / f"{p.stem}_{k}{p.suffix}").write_bytes(data + b"\0" * (k + 1))
+    return len(sources) * N_COPIES
+
+
+def _stored(db):
+    import lancedb
+
+    try:
+        table = lancedb.connect(str(db)).open_table("images")
+    except Exception:   # not created yet
+        return []
+    return table.search().select(["uri", "run_id"]).limit(None).to_list()
+
+
+def test_sigkill_half_way_then_resume(tmp_path, ray_session):
+    inp, out = tmp_path / "in", tmp_path / "out"
+    total = _images(inp)
+    cmd = [sys.executable, "-m", "raycurate.cli", "run", str(inp), "--out", str(out), *ARGS]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and len(_stored(out / "db")) < 8:
+            assert proc.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)    # the driver and the local Ray it started
+        proc.wait(timeout=30)
+    before = _stored(out / "db")
+    assert 8 <= len(before) < total, f"not killed half-way: {len(before)} of {total} rows"
+    state = json.loads((out / ".raycurate-run.json").read_text())
+    assert state["state"] == "running" and {r["run_id"] for r in before} == {state["run_id"]}
+
+    assert main(["run", str(inp), "--out", str(out), *ARGS]) == 0
+    after = _stored(out / "db")
+    uris = [r["uri"] for r in after]
+    expected = {str(p) for p in inp.iterdir()}
+    duplicates = len(uris) - len(set(uris))
+    missing = expected - set(uris)
+    print(f"resume: rows before kill {len(before)}, after resume {len(after)}, duplicates {duplicates}, "
+          f"missing {len(missing)} (of {total})")
+    assert {r["run_id"] for r in after} == {state["run_id"]}          # the same run, continued
+    assert duplicates == 0 and not missing and len(after) == total
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["run_id"] == state["run_id"]
+    assert manifest["resumed"]["rows_already_stored"] == len(before)
+    assert manifest["resumed"]["images_skipped"] == len(before)
+    assert manifest["counts"]["rows_written"] == total
+    assert json.loads((out / ".raycurate-run.json").read_text())["state"] == "finished"
+
+
+def test_a_finished_run_is_not_resumed_and_other_config_starts_afresh(tmp_path, ray_session):
+    inp, out = tmp_path / "in", tmp_path / "out"
+    inp.mkdir()
+    (inp / "a.jpg").write_bytes((IMAGES / "faces" / "pillow_hopper.jpg").read_bytes())
+    assert main(["run", str(inp), "--out", str(out), *ARGS]) == 0
+    first = json.loads((out / "manifest.json").read_text())["run_id"]
+    assert main(["run", str(inp), "--out", str(out), *ARGS]) == 0
+    assert json.loads((out / "manifest.json").read_text())["run_id"] != first   # finished: a new run
+    state = json.loads((out / ".raycurate-run.json").read_text())
+    (out / ".raycurate-run.json").write_text(json.dumps({**state, "state": "running"}))   # as if killed
+    assert main(["run", str(inp), "--out", str(out), *ARGS, "--set", "analyzers.quality.blur_threshold=1"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["run_id"] != state["run_id"]   # other config
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_ray(request):
+    yield
+    # a killed driver's local Ray processes are in its process group and die with it
+    out = subprocess.run(["pgrep", "-f", "raylet"], capture_output=True, text=True).stdout.split()
+    assert len(out) <= 1, f"leftover raylets: {out}"
