@@ -14,10 +14,7 @@ from typing import Sequence
 from .config import PRESETS, PROFILES, ConfigError, load_config, parse_set
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="raycurate", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="curate a folder (or bucket) of images into OUT and a LanceDB table")
+def _run_args(run: argparse.ArgumentParser) -> None:
     run.add_argument("input", metavar="INPUT", help="a folder, a file, or s3:// / gs:// URI")
     run.add_argument("--out", required=True, metavar="OUT", help="output folder (kept images, metadata, manifest)")
     run.add_argument("--config", metavar="FILE", help="YAML file overriding configs/default.yaml")
@@ -34,6 +31,21 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--strict-models", action="store_true",
                      help="fail when a model's weights are missing or unverified instead of falling back or "
                      "skipping the analyser (same as --set models.profile=strict)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="raycurate", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="curate a folder (or bucket) of images into OUT and a LanceDB table")
+    _run_args(run)
+    submit = sub.add_parser("submit", help="the same run as a Ray job on a cluster (code and resolved config "
+                            "shipped; logs streamed)")
+    submit.add_argument("--address", default=os.environ.get("RAY_API_SERVER_ADDRESS"), metavar="URL",
+                        help="the cluster's dashboard / job API, e.g. http://head:8265 (default: "
+                        "$RAY_API_SERVER_ADDRESS)")
+    submit.add_argument("--no-wait", action="store_true", help="return once the job is submitted")
+    submit.add_argument("--job-id", metavar="ID", help="submission id (default: Ray makes one)")
+    _run_args(submit)
     show = sub.add_parser("config", help="print the resolved configuration (defaults, or with a preset/profile)")
     show.add_argument("--preset", choices=PRESETS)
     show.add_argument("--profile", choices=PROFILES)
@@ -82,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _models(args)
     if args.command == "export":
         return _export(args)
+    if args.command == "submit":
+        return _submit(args, argv)
     if args.command == "search":
         from .search import SearchError, run_cli
 
@@ -102,12 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .models import ModelError
 
     try:
-        overrides = [parse_set(item) for item in args.overrides]
-        if args.models_dir:
-            overrides.append(("models.dir", args.models_dir))
-        if args.strict_models:
-            overrides.append(("models.profile", "strict"))
-        cfg = load_config(args.config, overrides, preset=args.preset, profile=args.profile)
+        cfg = _load_run_config(args)
         check_analyzers(cfg)
         check_stages(cfg)
     except (ConfigError, ModelError) as exc:
@@ -135,6 +144,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     if report.counts["images"] == 0:
         print("no images found: the result is empty")
     return 0
+
+
+def _load_run_config(args: argparse.Namespace) -> dict:
+    overrides = [parse_set(item) for item in args.overrides]
+    if args.models_dir:
+        overrides.append(("models.dir", args.models_dir))
+    if args.strict_models:
+        overrides.append(("models.profile", "strict"))
+    return load_config(args.config, overrides, preset=args.preset, profile=args.profile)
+
+
+def _submit(args: argparse.Namespace, argv: list[str]) -> int:
+    """Validate the config here (its structure; the weights are checked on the cluster's nodes), submit,
+    stream the logs; the exit status is the job's."""
+    if not args.address:
+        return _fail("submit needs --address http://HEAD:8265 (or $RAY_API_SERVER_ADDRESS)")
+    try:
+        cfg = _load_run_config(args)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    from .jobs import submit
+
+    try:
+        job, status = submit(args.address, args.input, args.out, cfg, db=args.db, resume=not args.no_resume,
+                             wait=not args.no_wait, job_id=args.job_id)
+    except Exception as exc:   # connection refused, authentication, a bad runtime env: one line, exit 2
+        if type(exc).__name__ == "AuthenticationError":
+            return _fail(f"the cluster at {args.address} wants its authentication token: set RAY_AUTH_TOKEN "
+                         "(or RAY_AUTH_TOKEN_PATH) to the token `ray get-auth-token` prints on the head node")
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return _fail(f"job submission to {args.address} failed: {first}")
+    print(f"[raycurate] job {job}: {status}")
+    return 0 if status in ("SUCCEEDED", "PENDING", "RUNNING") and (status == "SUCCEEDED" or args.no_wait) else 1
 
 
 def _export(args: argparse.Namespace) -> int:
