@@ -306,7 +306,7 @@ def _add_pool(ds: ray.data.Dataset, udf: type, resources: Resources, pool: Mappi
               cfg: Mapping[str, Any], cpus: float, gpus: float) -> tuple[ray.data.Dataset, ActorRequest]:
     """``ds`` followed by an actor pool running ``udf``, sized by ``resources`` and the ``pool`` section."""
     req = actor_request(resources, cluster_cpus=cpus, cluster_gpus=gpus, gpu_memory_gb=cfg["ray"]["gpu_memory_gb"],
-                        min_actors=pool["min_actors"], max_actors=pool["max_actors"])
+                        min_actors=pool["min_actors"], max_actors=pool["max_actors"], num_gpus=pool.get("num_gpus"))
     ds = ds.map_batches(udf, batch_size=resources.batch_size, batch_format="pyarrow", num_cpus=req.num_cpus,
                         num_gpus=req.num_gpus or None,
                         compute=ActorPoolStrategy(min_size=req.min_actors, max_size=req.max_actors))

@@ -44,13 +44,16 @@ class ResourceError(RuntimeError):
 
 
 def actor_request(res: Resources, *, cluster_cpus: float, cluster_gpus: float, gpu_memory_gb: float,
-                  min_actors: int = 1, max_actors: int | None = None) -> ActorRequest:
+                  min_actors: int = 1, max_actors: int | None = None,
+                  num_gpus: float | None = None) -> ActorRequest:
     """Ray resources of one actor and the size range of its pool.
 
     The pool autoscales from ``min_actors`` up to ``max_actors`` (default: as many
     as the cluster's CPUs or GPUs can hold).
     """
     gpus = gpu_fraction(res, gpu_memory_gb)
+    if gpus > 0 and num_gpus is not None:   # the user's per-pool override of the sizing rule
+        gpus = float(num_gpus)
     if gpus > 0:
         if cluster_gpus <= 0:
             raise ResourceError(

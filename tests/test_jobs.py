@@ -23,6 +23,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def agent_ports() -> list[str]:
+    """Free ports for a node's agents: the defaults (52365 ...) are held by any other Ray on this machine
+    (the test session's own, another node), and an agent that cannot bind leaves the node without a job
+    agent ("No available agent to submit job")."""
+    return [f"--dashboard-agent-listen-port={_free_port()}", f"--dashboard-agent-grpc-port={_free_port()}",
+            f"--metrics-export-port={_free_port()}", f"--runtime-env-agent-port={_free_port()}"]
+
+
 @pytest.fixture(scope="module")
 def head(tmp_path_factory):
     """A one-node Ray cluster of its own (2 CPUs), stopped (its process group killed) afterwards."""
@@ -35,16 +43,18 @@ def head(tmp_path_factory):
            # the job's entrypoint runs `python` from the head's PATH: the environment ray was started from
            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     env.pop("RAY_ADDRESS", None)
+    log = open(tmp_path_factory.mktemp("head") / "ray-start.log", "wb")   # never an unread pipe: it would fill
     proc = subprocess.Popen([RAY, "start", "--head", "--block", f"--port={port}", f"--dashboard-port={dash}",
                              "--dashboard-host=127.0.0.1", "--node-ip-address=127.0.0.1", "--num-cpus=2",
-                             "--num-gpus=0", f"--temp-dir={tempfile_dir}", "--include-dashboard=true"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                             "--num-gpus=0", f"--temp-dir={tempfile_dir}", "--include-dashboard=true",
+                             *agent_ports()],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     address = f"http://127.0.0.1:{dash}"
     deadline = time.time() + 120
     import urllib.request
 
     while time.time() < deadline:
-        assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+        assert proc.poll() is None, Path(log.name).read_text()[-3000:]
         try:
             with urllib.request.urlopen(f"{address}/api/version", timeout=2):
                 break
@@ -58,6 +68,7 @@ def head(tmp_path_factory):
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
+    log.close()
     shutil.rmtree(temp, ignore_errors=True)
 
 

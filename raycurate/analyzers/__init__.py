@@ -38,7 +38,7 @@ NEEDS: dict[str, str] = {"emotion": "face"}
 
 
 # Keys of an analyser's config section that configure its actor pool, not the analyser.
-POOL_KEYS = frozenset({"enabled", "min_actors", "max_actors"})
+POOL_KEYS = frozenset({"enabled", "min_actors", "max_actors", "num_gpus"})
 
 
 def build_analyzer(name: str, section: Mapping[str, Any], models_cfg: Mapping[str, Any] | None = None

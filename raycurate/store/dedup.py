@@ -10,8 +10,8 @@ so a new row that matches one old member joins its whole group. Groups are the
 connected components (union-find, so grouping is transitive).
 
 In each group touched by the scope the best member is kept, by ``keep_by`` (each
-key descending, nulls last; ``pixels`` is width x height), then by id; its
-smallest-uri row is the keeper. Every other row of the group gets
+key descending, nulls last; ``pixels`` is width x height), then by id; among its
+copies the row an earlier dedup kept stays the keeper, else the smallest uri. Every other row of the group gets
 ``duplicate_of`` = the keeper's id, ``duplicate_distance`` (cosine distance to
 the keeper in the column that matched, 0 for the same bytes) and
 ``duplicate_column``; every member gets ``duplicate_group``. The marks are written
@@ -184,7 +184,7 @@ def dedup_table(table: Any, *, run_id: str | None, columns: Mapping[str, float |
     names = _columns_of(table)
     scope = "error IS NULL" + (f" AND run_id = {_sql_str(run_id)}" if run_id else "")
     keep_cols = [c for c in keep_by if c in names and c != "pixels"]
-    base_cols = list(dict.fromkeys([*KEY, "width", "height", "duplicate_group", *keep_cols]))
+    base_cols = list(dict.fromkeys([*KEY, "width", "height", "duplicate_group", "duplicate_of", *keep_cols]))
 
     # every decoded row's key, keep-by values and earlier group, as Arrow columns
     base = table.search().where("error IS NULL").select(base_cols).limit(None).to_arrow()
@@ -261,7 +261,10 @@ def dedup_table(table: Any, *, run_id: str | None, columns: Mapping[str, float |
             continue
         result.groups += 1
         best = min(group, key=lambda cid: _sort_key(rows_of[cid][0], keep_by))
-        keeper = min(rows_of[best], key=lambda r: (r["uri"], r["run_id"]))
+        # among copies of the best bytes, the row kept before stays kept (stable across runs), else the
+        # smallest uri
+        keeper = min(rows_of[best], key=lambda r: (not (r["duplicate_group"] and r["duplicate_of"] is None),
+                                                   r["uri"], r["run_id"]))
         for cid in group:
             dist, col = (0.0, "id") if cid == best else _distance_to(table, cid, best, edges)
             for r in rows_of[cid]:
