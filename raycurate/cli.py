@@ -195,9 +195,10 @@ def _export(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     from .export import export_filtered
 
-    db = args.db if os.path.isdir(os.path.join(args.db, "db")) is False else os.path.join(args.db, "db")
+    from .store.table import resolve_db
+
     try:
-        result, where = export_filtered(db, args.out, cfg=cfg, where=args.where)
+        result, where = export_filtered(resolve_db(args.db), args.out, cfg=cfg, where=args.where)
     except (ValueError, FileNotFoundError) as exc:
         return _fail(str(exc))
     print(f"exported {result.exported} of {result.kept} rows matching: {where}")

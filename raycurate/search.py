@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from .store.table import resolve_db, sql_str
+
 THUMB_SIDE = 256
 NPROBES = 32           # least IVF partitions probed; more when a prefilter leaves too few candidates
 REFINE_FACTOR = 10     # ANN candidates re-ranked on the stored vectors: k x this
@@ -159,7 +161,7 @@ class Curation:
         filters = [f"({where})"] if where else []
         if column == "clip_embedding" and clip_model is not None:
             refs = self.clip_models().get(clip_model, [])
-            filters.append("clip_model IN (" + ", ".join(_sql_str(r) for r in refs) + ")" if refs else "FALSE")
+            filters.append("clip_model IN (" + ", ".join(sql_str(r) for r in refs) + ")" if refs else "FALSE")
         hits, method = self._nearest(vec, column, " AND ".join(filters) or None, k, prefilter)
         return self._finish(hits, column, method, clip_model, thumbnails)
 
@@ -373,24 +375,14 @@ class Curation:
 
 
 def _resolve_db(db_uri: str) -> str:
-    """The LanceDB folder: ``db_uri`` itself, or ``db_uri/db`` when given a run's OUT folder."""
-    if "://" in db_uri:
-        return db_uri
-    path = os.path.abspath(os.path.expanduser(db_uri))
-    if not os.path.isdir(path):
-        raise SearchError(f"no LanceDB at {db_uri}: not a folder")
-    nested = os.path.join(path, "db")
-    if not os.path.isdir(os.path.join(path, "images.lance")) and os.path.isdir(os.path.join(nested, "images.lance")):
-        return nested
-    return path
+    try:
+        return resolve_db(db_uri)
+    except FileNotFoundError as exc:
+        raise SearchError(str(exc)) from exc
 
 
 def _join(base: str, name: str) -> str:
     return f"{base.rstrip('/')}/{name}" if "://" in base else os.path.join(base, name)
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 # -- command line -------------------------------------------------------------------------------

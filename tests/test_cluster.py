@@ -5,7 +5,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import IMAGES
-from .test_jobs import agent_ports
+from .test_jobs import _free_port, agent_ports
 
 RAY = str(Path(sys.executable).with_name("ray"))
 
@@ -45,12 +44,6 @@ print("PLACEMENT " + json.dumps({"nodes": list(nodes), "actors": rows,
                                  "ray": report.manifest.get("ray"), "model_check": report.manifest["model_check"],
                                  "rows": report.counts["rows_written"]}))
 '''
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start(args, env):

@@ -38,6 +38,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
+from .table import sql_str
+
 KEY = ("id", "uri", "run_id")
 SCALAR_INDEXES = {"id": "BTREE", "run_id": "BITMAP", "media_type": "BITMAP", "face_count": "BTREE",
                   "nsfw_score": "BTREE", "quality_sharpness": "BTREE", "duplicate_of": "BTREE"}
@@ -74,10 +76,6 @@ class UnionFind:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
             self.parent[max(ra, rb)] = min(ra, rb)
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def has_vector_index(table: Any, column: str) -> bool:
@@ -182,7 +180,7 @@ def dedup_table(table: Any, *, run_id: str | None, columns: Mapping[str, float |
     start = time.perf_counter()
     result = DedupResult()
     names = _columns_of(table)
-    scope = "error IS NULL" + (f" AND run_id = {_sql_str(run_id)}" if run_id else "")
+    scope = "error IS NULL" + (f" AND run_id = {sql_str(run_id)}" if run_id else "")
     keep_cols = [c for c in keep_by if c in names and c != "pixels"]
     base_cols = list(dict.fromkeys([*KEY, "width", "height", "duplicate_group", "duplicate_of", *keep_cols]))
 
@@ -291,7 +289,7 @@ def _distance_to(table: Any, cid: str, best: str, edges: Mapping[tuple[str, str]
         return edges[key]
     mine = [(d, c) for (a, b), (d, c) in edges.items() if cid in (a, b)]
     column = min(mine)[1] if mine else "content_vector"
-    rows = table.search().where(f"id IN ({_sql_str(cid)}, {_sql_str(best)}) AND {column} IS NOT NULL") \
+    rows = table.search().where(f"id IN ({sql_str(cid)}, {sql_str(best)}) AND {column} IS NOT NULL") \
         .select(["id", column]).limit(None).to_list()
     vec = {r["id"]: np.asarray(r[column], dtype=np.float64) for r in rows}
     if cid not in vec or best not in vec:

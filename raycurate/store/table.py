@@ -53,3 +53,21 @@ def open_table(db_uri: str, name: str) -> Any:
 
 def open_images_table(db_uri: str) -> Any:
     return open_table(db_uri, TABLE_NAME)
+
+
+def sql_str(value: str) -> str:
+    """A SQL string literal for LanceDB filters (single quotes doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def resolve_db(db_uri: str) -> str:
+    """The LanceDB folder: ``db_uri`` itself, or ``db_uri/db`` when given a run's OUT folder."""
+    if "://" in db_uri:
+        return db_uri
+    path = os.path.abspath(os.path.expanduser(db_uri))
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"no LanceDB at {db_uri}: not a folder")
+    nested = os.path.join(path, "db")
+    if not os.path.isdir(os.path.join(path, "images.lance")) and os.path.isdir(os.path.join(nested, "images.lance")):
+        return nested
+    return path
