@@ -176,7 +176,8 @@ def _submit(args: argparse.Namespace, argv: list[str]) -> int:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return _fail(f"job submission to {args.address} failed: {first}")
     print(f"[raycurate] job {job}: {status}")
-    return 0 if status in ("SUCCEEDED", "PENDING", "RUNNING") and (status == "SUCCEEDED" or args.no_wait) else 1
+    ok = status == "SUCCEEDED" or (args.no_wait and status in ("PENDING", "RUNNING"))
+    return 0 if ok else 1
 
 
 def _export(args: argparse.Namespace) -> int:

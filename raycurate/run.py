@@ -356,10 +356,10 @@ def video_report(db_uri: str, run_id: str, cfg: Mapping[str, Any], *, frame_file
         "frame_files": frame_files,
     }
     counts["stages"]["stage3"]["dropped"] = s2_pass - counts["stages"]["stage3"]["kept"]
-    stages = {name: {"analyzers": [a.model_ref for a in cls.build(cfg).analyzers],
-                     "threshold": cfg["cascade"][name]["threshold"]} for name, cls in STAGES.items()}
-    built2 = {a.name for a in STAGES["stage2"].build(cfg).analyzers}
-    missing = [n for n in STAGES["stage2"].optional_names if n not in built2]
+    built = {name: cls.build(cfg).analyzers for name, cls in STAGES.items()}   # no model is loaded
+    stages = {name: {"analyzers": [a.model_ref for a in analyzers],
+                     "threshold": cfg["cascade"][name]["threshold"]} for name, analyzers in built.items()}
+    missing = [n for n in STAGES["stage2"].optional_names if n not in {a.name for a in built["stage2"]}]
     if missing:
         stages["stage2"]["note"] = (f"{', '.join(missing)} not in Stage 2 (disabled or weights absent: see "
                                     "skipped_analyzers); their Stage 2 columns are null")
