@@ -106,7 +106,7 @@ def test_pools_spread_over_two_nodes_and_fractional_gpus_pack(two_nodes, tmp_pat
     per_node: dict = {}
     for a in nsfw:
         per_node[a["node_id"]] = per_node.get(a["node_id"], 0) + 1
-        assert a["resources"].get("GPU") == 0.25
-    table = [f"{a['actor'][:48]:<48} node {a['node_id'][:8]}  {a['resources']}" for a in info["actors"]]
+        assert (a["resources"] or {}).get("GPU") == 0.25
+    table = [f"{a['actor'][:48]:<48} node {(a['node_id'] or '-')[:8]}  {a['resources']}" for a in info["actors"]]
     print("\nplacement:\n" + "\n".join(table))
     assert len(nsfw) == 8 and sorted(per_node.values()) == [4, 4]   # four 0.25-GPU actors per 1-GPU node
