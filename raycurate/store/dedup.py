@@ -110,8 +110,8 @@ def ensure_vector_index(table: Any, column: str, *, min_rows: int, index_type: s
 
 
 def near_pairs(table: Any, column: str, ids: Sequence[str], vectors: np.ndarray, *, threshold: float, k: int,
-               index: str | None, nprobes: int, refine_factor: int, batch: int = 512, threads: int | None = None
-               ) -> tuple[list[str], list[str], np.ndarray]:
+               index: str | None, nprobes: int, refine_factor: int, batch: int = 512, threads: int | None = None,
+               progress: Any = None) -> tuple[list[str], list[str], np.ndarray]:
     """(query ids, hit ids, cosine distances) of every hit within ``threshold`` among each vector's ``k``
     nearest rows of the whole table (itself excluded). ``index``: the ANN index type, None for exact.
 
@@ -148,11 +148,18 @@ def near_pairs(table: Any, column: str, ids: Sequence[str], vectors: np.ndarray,
     qs: list[str] = []
     hs: list[str] = []
     ds: list[float] = []
+    starts = range(0, len(ids), batch)
+    step = max(1, len(starts) // 10)          # long scans report every ~10%
+    t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool:
-        for a, b, c in pool.map(one, range(0, len(ids), batch)):
+        for i, (a, b, c) in enumerate(pool.map(one, starts), 1):
             qs += a
             hs += b
             ds += c
+            if progress is not None and len(starts) >= 20 and i % step == 0 and i < len(starts):
+                done = min(len(ids), i * batch)
+                progress(f"[raycurate] dedup {column}: {done:,}/{len(ids):,} rows queried "
+                         f"({done / (time.perf_counter() - t0):,.0f}/s), {len(qs):,} hits so far")
     return qs, hs, np.maximum(np.asarray(ds, dtype=np.float64), 0.0)
 
 
@@ -224,7 +231,7 @@ def dedup_table(table: Any, *, run_id: str | None, columns: Mapping[str, float |
                          .replace("IVFPQ", "IVF_PQ").replace("IVFFLAT", "IVF_FLAT")
                          for i in table.list_indices() if column in i.columns), index_type)
         qs, hs, ds = near_pairs(table, column, ids, vectors.astype(np.float32, copy=False), threshold=threshold,
-                                k=k, index=kind, nprobes=nprobes, refine_factor=refine_factor)
+                                k=k, index=kind, nprobes=nprobes, refine_factor=refine_factor, progress=progress)
         before = len(edges)
         for a, b, dist in zip(qs, hs, ds):
             uf.union(a, b)
