@@ -205,6 +205,7 @@ def dedup_table(table: Any, *, run_id: str | None, columns: Mapping[str, float |
     result.exact_groups = len(copied & scope_ids)
 
     edges: dict[tuple[str, str], tuple[float, str]] = {}
+    closest: dict[str, tuple[float, str]] = {}      # each id's nearest edge: (distance, column)
     for column, threshold in columns.items():
         if threshold is None or column not in names:
             continue
@@ -238,6 +239,9 @@ def dedup_table(table: Any, *, run_id: str | None, columns: Mapping[str, float |
             key = (a, b) if a < b else (b, a)
             if key not in edges or dist < edges[key][0]:
                 edges[key] = (float(dist), column)
+                for node in key:
+                    if node not in closest or edges[key] < closest[node]:
+                        closest[node] = edges[key]
         result.pairs[column] = len({(a, b) if a < b else (b, a) for a, b in zip(qs, hs)})
         if progress is not None:
             progress(f"[raycurate] dedup {column}: {len(ids)} vectors, {result.pairs[column]} pairs within "
@@ -271,7 +275,7 @@ def dedup_table(table: Any, *, run_id: str | None, columns: Mapping[str, float |
         keeper = min(rows_of[best], key=lambda r: (not (r["duplicate_group"] and r["duplicate_of"] is None),
                                                    r["uri"], r["run_id"]))
         for cid in group:
-            dist, col = (0.0, "id") if cid == best else _distance_to(table, cid, best, edges)
+            dist, col = (0.0, "id") if cid == best else _distance_to(table, cid, best, edges, closest)
             for r in rows_of[cid]:
                 is_keeper = r is keeper
                 marks.append({"id": r["id"], "uri": r["uri"], "run_id": r["run_id"], "duplicate_group": best,
@@ -287,20 +291,20 @@ def dedup_table(table: Any, *, run_id: str | None, columns: Mapping[str, float |
     return result
 
 
-def _distance_to(table: Any, cid: str, best: str, edges: Mapping[tuple[str, str], tuple[float, str]]
-                 ) -> tuple[float, str]:
+def _distance_to(table: Any, cid: str, best: str, edges: Mapping[tuple[str, str], tuple[float, str]],
+                 closest: Mapping[str, tuple[float, str]]) -> tuple[float, str]:
     """Cosine distance from ``cid`` to the keeper ``best``: the direct edge when there is one, else computed
     from the stored vectors of the column of ``cid``'s closest edge (members can be linked transitively)."""
     key = (cid, best) if cid < best else (best, cid)
     if key in edges:
         return edges[key]
-    mine = [(d, c) for (a, b), (d, c) in edges.items() if cid in (a, b)]
-    column = min(mine)[1] if mine else "content_vector"
+    mine = closest.get(cid)
+    column = mine[1] if mine else "content_vector"
     rows = table.search().where(f"id IN ({sql_str(cid)}, {sql_str(best)}) AND {column} IS NOT NULL") \
         .select(["id", column]).limit(None).to_list()
     vec = {r["id"]: np.asarray(r[column], dtype=np.float64) for r in rows}
     if cid not in vec or best not in vec:
-        return (min(mine)[0] if mine else float("nan")), column
+        return (mine[0] if mine else float("nan")), column
     a, b = vec[cid], vec[best]
     return float(1.0 - a @ b / (np.linalg.norm(a) * np.linalg.norm(b) or 1.0)), column
 
