@@ -25,6 +25,15 @@ pip_quiet() {
   return "${PIPESTATUS[0]}"
 }
 
+# The web UI's browser test drives Debian's Chromium (Playwright with executable_path, no browser
+# download). Installed here when missing and this user can; otherwise that test says what to install.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1 \
+   && [ "${RAYCURATE_NO_CHROMIUM:-}" = "" ]; then
+  echo "[setup] installing Debian's chromium for the browser test (apt-get)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      chromium fonts-dejavu-core >/dev/null; } || echo "[setup] could not install chromium: the browser test will fail"
+fi
+
 stamp="$VENV/.raycurate-setup"
 want="$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
@@ -35,7 +44,7 @@ fi
 
 echo "[setup] installing raycurate and its stack (several minutes on a fresh machine)"
 pip_quiet install --quiet --upgrade "pip>=24" setuptools wheel
-pip_quiet install --quiet -c constraints.txt -e ".[dev]"
+pip_quiet install --quiet -c constraints.txt -e ".[ui,dev]"
 
 # OpenCV clash: scenedetect/insightface/ultralytics pull opencv-python, nudenet
 # pulls opencv-python-headless, deepface pulls opencv-contrib-python-headless.
