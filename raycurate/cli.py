@@ -16,11 +16,13 @@ from .config import PRESETS, PROFILES, ConfigError, load_config, parse_set
 
 def _run_args(run: argparse.ArgumentParser) -> None:
     run.add_argument("input", metavar="INPUT", help="a folder, a file, or s3:// / gs:// URI")
-    run.add_argument("--out", required=True, metavar="OUT", help="output folder (kept images, metadata, manifest)")
+    run.add_argument("--out", required=True, metavar="OUT", help="output folder or s3:// / gs:// prefix (kept "
+                     "images, metadata, manifest)")
     run.add_argument("--config", metavar="FILE", help="YAML file overriding configs/default.yaml")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override one config key, e.g. --set analyzers.face.min_neighbors=4 (repeatable)")
-    run.add_argument("--db", metavar="PATH", help="LanceDB directory (default: OUT/db); the table is 'images'")
+    run.add_argument("--db", metavar="PATH", help="LanceDB directory or s3:// / gs:// URI (default: OUT/db); the "
+                     "table is 'images'")
     run.add_argument("--preset", choices=PRESETS, help="video sampling preset (configs/presets/); --config and "
                      "--set override it")
     run.add_argument("--profile", choices=PROFILES, help="use profile (configs/profiles/): fast-cpu, full-cpu, "
@@ -79,7 +81,27 @@ def _parser() -> argparse.ArgumentParser:
                         "else content_vector)")
     search.add_argument("--models-dir", metavar="DIR", help="models directory (CLIP weights)")
     search.add_argument("--json", action="store_true", help="one JSON object per hit")
+    search.add_argument("--config", metavar="FILE", help="YAML file overriding configs/default.yaml (storage: "
+                        "for a DB in a bucket)")
+    search.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config key, e.g. --set storage.s3.endpoint_url=http://minio:9000")
+    _ui_args(sub.add_parser("ui", help="the web UI (Gradio): runs with live progress, results, filters, search, "
+                            "export; needs pip install 'raycurate[ui]'"))
     return parser
+
+
+def _ui_args(ui: argparse.ArgumentParser) -> None:
+    ui.add_argument("--db", metavar="PATH", help="LanceDB the UI reads and its runs write (default: OUT/db)")
+    ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    ui.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    ui.add_argument("--root", dest="roots", action="append", metavar="DIR",
+                    help="a folder (or s3:// / gs:// prefix) typed input paths may point into (repeatable; "
+                    "default: the current directory)")
+    ui.add_argument("--max-upload-mb", type=int, default=500, metavar="MB", help="largest uploaded file (default 500)")
+    ui.add_argument("--out", default=os.path.join("out", "ui"), metavar="OUT",
+                    help="work folder: runs/, uploads/, exports/, thumbnails/ and the default db/ (default out/ui)")
+    ui.add_argument("--profile", choices=PROFILES, help="use profile selected in the Main tab (default: full-gpu "
+                    "where nvidia-smi exists, else fast-cpu)")
 
 
 def _fail(msg: str) -> int:
@@ -90,6 +112,11 @@ def _fail(msg: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    if args.command == "ui":
+        from .ui import serve
+
+        return serve(db=args.db, workdir=args.out, roots=args.roots or [os.getcwd()],
+                     max_upload_mb=args.max_upload_mb, host=args.host, port=args.port, profile=args.profile)
     if args.command == "models":
         return _models(args)
     if args.command == "export":
@@ -98,11 +125,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _submit(args, argv)
     if args.command == "search":
         from .search import SearchError, run_cli
+        from .sources import SourceError
 
         try:
+            _use_storage(load_config(args.config, [parse_set(item) for item in args.overrides]))
             return run_cli(args.db, image=args.image, id=args.id, text=args.text, where=args.where, k=args.k,
                            column=args.column, models_dir=args.models_dir, as_json=args.json)
-        except SearchError as exc:
+        except (SearchError, ConfigError, SourceError) as exc:
             return _fail(str(exc))
     if args.command == "config":
         import yaml
@@ -124,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .sources import SourceError, exists
 
+    _use_storage(cfg)
+
     try:
         if not exists(args.input):
             return _fail(f"input not found: {args.input}")
@@ -138,12 +169,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         report = curate(args.input, out_dir=args.out, cfg=cfg, db_uri=args.db, argv=["raycurate", *argv],
                         resume=not args.no_resume)
-    except (ModelError, ResourceError) as exc:   # found before any actor started
+    except (ModelError, ResourceError, SourceError) as exc:   # found before any actor started
         return _fail(str(exc))
     print(summary_table(report))
     if report.counts["images"] == 0:
         print("no images found: the result is empty")
     return 0
+
+
+def _use_storage(cfg: dict) -> None:
+    """Buckets in this process: the config's ``storage`` section, else the environment."""
+    from .storage import configure
+
+    configure(cfg["storage"])
 
 
 def _load_run_config(args: argparse.Namespace) -> dict:
@@ -195,12 +233,13 @@ def _export(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _fail(str(exc))
     from .export import export_filtered
-
+    from .sources import SourceError
     from .store.table import resolve_db
 
+    _use_storage(cfg)
     try:
         result, where = export_filtered(resolve_db(args.db), args.out, cfg=cfg, where=args.where)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, SourceError) as exc:
         return _fail(str(exc))
     print(f"exported {result.exported} of {result.kept} rows matching: {where}")
     print(f"-> {args.out} (metadata.jsonl" + (", metadata.parquet" if cfg["export"]["parquet"] else "")

@@ -58,7 +58,15 @@ NULLABLE: dict[str, tuple[type, ...]] = {
                                                           "clip")},
     "export.kohya.trigger": (str,),
     "export.kohya.captions": (str,),
+    **{f"storage.s3.{k}": (str,) for k in ("endpoint_url", "region", "access_key_id", "secret_access_key",
+                                           "session_token")},
+    "storage.s3.allow_http": (bool,),
+    **{f"storage.gcs.{k}": (str,) for k in ("endpoint_url", "project", "credentials_file")},
 }
+
+
+# Keys whose values are never shown (errors, the manifest: see raycurate.storage.redact).
+SECRET_KEYS = {"storage.s3.access_key_id", "storage.s3.secret_access_key", "storage.s3.session_token"}
 
 
 def _positive(v: Any) -> bool:
@@ -146,6 +154,11 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dedup.refine_factor": (_positive, "a positive integer"),
     "dedup.keep_by": (lambda v: all(isinstance(x, str) for x in v), "a list of column names (or pixels)"),
 }
+for _scheme in ("s3", "gcs"):
+    _CHECKS[f"storage.{_scheme}.endpoint_url"] = (
+        lambda v: v.startswith(("http://", "https://")) and len(v.split("://", 1)[1].strip("/")) > 0,
+        "a URL such as http://host:9000 or https://host")
+_CHECKS["storage.gcs.credentials_file"] = (lambda v: bool(v.strip()), "a file path")
 for _col in ("content_vector", "clip_embedding", "face_embedding"):
     _CHECKS[f"dedup.columns.{_col}"] = (lambda v: 0 <= v <= 2, "a cosine distance in [0, 2]")
 
@@ -237,7 +250,8 @@ def _validate(cfg: dict, defaults: dict, prefix: str = "") -> None:
         types = NULLABLE.get(full) or ((float,) if isinstance(default, float) else (type(default),))
         if not _type_ok(value, types):
             names = " or ".join(t.__name__ for t in types)
-            raise ConfigError(f"config key {full} must be {names}, got {value!r}")
+            shown = f"a {type(value).__name__}" if full in SECRET_KEYS else repr(value)   # never echo a secret
+            raise ConfigError(f"config key {full} must be {names}, got {shown}")
         check = _CHECKS.get(full) or _CHECKS.get(key)
         if check is not None and not check[0](value):
             raise ConfigError(f"config key {full} must be {check[1]}, got {value!r}")
@@ -268,4 +282,20 @@ def load_config(
     for key, value in overrides:
         _set_dotted(cfg, key, value)
     _validate(cfg, defaults)
+    _check_storage(cfg["storage"])
     return cfg
+
+
+def _check_storage(section: Mapping[str, Any]) -> None:
+    """S3 credentials given in the config come as a pair (the environment's are then not used)."""
+    s3 = section["s3"]
+    if (s3["access_key_id"] is None) != (s3["secret_access_key"] is None):
+        given, missing = (("access_key_id", "secret_access_key") if s3["secret_access_key"] is None
+                          else ("secret_access_key", "access_key_id"))
+        raise ConfigError(f"config key storage.s3.{given} is set but storage.s3.{missing} is not: give both "
+                          "(or neither, to take them from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)")
+    if s3["session_token"] is not None and s3["access_key_id"] is None:
+        raise ConfigError("config key storage.s3.session_token needs storage.s3.access_key_id and "
+                          "secret_access_key")
+    if s3["anonymous"] and s3["access_key_id"] is not None:
+        raise ConfigError("storage.s3.anonymous is true but storage.s3.access_key_id is set: choose one")

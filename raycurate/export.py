@@ -6,6 +6,11 @@ Output names come from the source name made safe (no path separators, no
 leading dots, a restricted alphabet) plus the content id, so two sources can
 never collide and nothing can be written outside the output folder.
 
+``OUT`` is a local folder or a prefix in a bucket (``s3://bucket/prefix``, ``gs://...``), written
+through ``pyarrow.fs`` (:class:`raycurate.storage.OutputDir`): in a bucket the kohya and identity
+copies are server-side copies of ``images/`` (there are no hard links), or uploads when the
+originals are not copied.
+
 What is written under ``OUT`` (each part but ``metadata.jsonl`` is optional)::
 
     images/<name>                     the originals, byte for byte
@@ -32,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 
 from .sources import read_bytes
+from .storage import OutputDir
 from .store.schema import DEDUP_FIELDS
 
 FORMAT_EXTENSIONS = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp",
@@ -300,10 +306,14 @@ def upper_body_box(row: Mapping[str, Any], width: int, height: int) -> list[floa
     return None
 
 
-def _save_jpeg(img: np.ndarray, path: str) -> None:
+def _jpeg_bytes(img: np.ndarray) -> bytes:
+    import io
+
     from PIL import Image
 
-    Image.fromarray(img).save(path, format="JPEG", quality=JPEG_QUALITY)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="JPEG", quality=JPEG_QUALITY)
+    return buf.getvalue()
 
 
 # -- identity -------------------------------------------------------------------------------------------
@@ -368,7 +378,7 @@ class KohyaOptions:
 
     @property
     def folder(self) -> str:
-        return os.path.join(self.dir, f"{self.repeats}_{self.name}")
+        return f"{self.dir}/{self.repeats}_{self.name}"
 
 
 @dataclass(frozen=True)
@@ -456,20 +466,6 @@ def identities(table: Any, where: str, threshold: float) -> dict[str, str]:
     return out
 
 
-def _place(src: str | None, data: bytes, dest: str) -> None:
-    """``dest`` as a hard link to ``src`` where possible, else a copy of ``data``."""
-    if os.path.lexists(dest):
-        os.remove(dest)
-    if src is not None:
-        try:
-            os.link(src, dest)
-            return
-        except OSError:
-            pass
-    with open(dest, "wb") as f:
-        f.write(data)
-
-
 @dataclass
 class _Written:
     file: str | None = None
@@ -482,7 +478,7 @@ class _Written:
 class _RowWriter:
     """Writes one exported image's files; run in the export's thread pool."""
 
-    out_dir: str
+    out: OutputDir
     copy_images: bool
     kohya: KohyaOptions | None
     face_crops: CropOptions | None
@@ -503,22 +499,18 @@ class _RowWriter:
         src = None
         if self.copy_images:
             try:
-                src = os.path.join(self.out_dir, "images", name)
-                with open(src, "wb") as f:
-                    f.write(data)
-                out.file = f"images/{name}"
+                self.out.write_bytes(f"images/{name}", data)
+                src = out.file = f"images/{name}"
             except OSError as exc:
                 src = None
                 out.errors.append(f"export copy failed: {exc}")
         stem = os.path.splitext(name)[0]
         try:
             if self.kohya is not None:
-                folder = os.path.join(self.out_dir, self.kohya.folder)
-                _place(src, data, os.path.join(folder, name))
-                with open(os.path.join(folder, stem + ".txt"), "w", encoding="utf-8") as f:
-                    f.write(caption or "")
+                self.out.place(src, data, f"{self.kohya.folder}/{name}")
+                self.out.write_bytes(f"{self.kohya.folder}/{stem}.txt", (caption or "").encode("utf-8"))
             if identity is not None:
-                _place(src, data, os.path.join(self.out_dir, "by_identity", identity, name))
+                self.out.place(src, data, f"by_identity/{identity}/{name}")
         except OSError as exc:
             out.errors.append(f"export link failed: {exc}")
         if self.face_crops or self.body_crops:
@@ -547,7 +539,7 @@ class _RowWriter:
         for rel, box, opt, done in jobs:
             try:
                 x, y, side = square_region(box, opt.padding, w, h)
-                _save_jpeg(crop_square(rgb, x, y, side, opt.size), os.path.join(self.out_dir, rel))
+                self.out.write_bytes(rel, _jpeg_bytes(crop_square(rgb, x, y, side, opt.size)))
                 done.append(rel)
             except (OSError, ValueError) as exc:
                 out.errors.append(f"export crop {rel}: {exc}")
@@ -558,7 +550,7 @@ def export_kept(table: Any, where: str, out_dir: str, *, copy_images: bool, thre
                 kohya: KohyaOptions | None = None, face_crops: CropOptions | None = None,
                 body_crops: CropOptions | None = None, identity: IdentityOptions | None = None) -> ExportResult:
     """Write ``metadata.jsonl`` (and ``metadata.parquet``, the originals, captions, crops, identity folders)
-    for rows matching ``where``.
+    for rows matching ``where`` into ``out_dir`` (a folder, or a prefix in a bucket).
 
     Rows that dedup marked ``duplicate_of`` are left out unless ``include_duplicates``. The same
     bytes under several names (one content id) are exported once, from the smallest uri; the
@@ -569,18 +561,19 @@ def export_kept(table: Any, where: str, out_dir: str, *, copy_images: bool, thre
         where = f"({where}) AND duplicate_of IS NULL"
     if kohya is not None:
         kohya.template.check_columns(names)
-    os.makedirs(out_dir, exist_ok=True)
+    out = OutputDir(out_dir)
+    out.makedirs()
     for sub, on in (("images", copy_images), (kohya.folder if kohya else "", kohya is not None),
                     ("face_crops", face_crops is not None), ("body_crops", body_crops is not None)):
         if on:
-            os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
+            out.makedirs(sub)
     schema = metadata_schema(table.schema)
     columns = [f.name for f in table.schema if f.name in set(schema.names)]
     canonical = canonical_uris(table, where)
     who = identities(table, where, identity.threshold) if identity is not None else {}
     for person in set(who.values()):
-        os.makedirs(os.path.join(out_dir, "by_identity", person), exist_ok=True)
-    writer = _RowWriter(out_dir, copy_images, kohya, face_crops, body_crops, identity is not None)
+        out.makedirs(f"by_identity/{person}")
+    writer = _RowWriter(out, copy_images, kohya, face_crops, body_crops, identity is not None)
     trigger = (kohya.trigger if kohya.trigger is not None else kohya.name) if kohya else None
     exported_ids: set[str] = set()
     result = ExportResult(identities=len(set(who.values()) - {"unknown"}))
@@ -588,10 +581,10 @@ def export_kept(table: Any, where: str, out_dir: str, *, copy_images: bool, thre
     if parquet:
         import pyarrow.parquet as pq
 
-        pq_writer = pq.ParquetWriter(os.path.join(out_dir, "metadata.parquet"), schema)
+        where_pq, fs = out.sink("metadata.parquet")
+        pq_writer = pq.ParquetWriter(where_pq, schema, filesystem=fs)
     try:
-        with open(os.path.join(out_dir, "metadata.jsonl"), "w", encoding="utf-8") as meta, \
-                ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        with out.open_text("metadata.jsonl") as meta, ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
             reader = table.search().where(where).select(columns).limit(None).to_batches(batch_size=256)
             for batch in reader:
                 rows = [{n: r.get(n) for n in schema.names} for r in batch.to_pylist()]
@@ -658,14 +651,16 @@ def export_filtered(db_uri: str, out_dir: str, *, cfg: Mapping[str, Any], where:
     """Re-export with the config's ``filter`` spec (its gates, for the analysers whose columns the table
     holds) AND ``where``; returns the result and the SQL that chose the rows. No model is loaded."""
     from .analyzers import ANALYZERS
-    from .gates import build_gates, kept_predicate
+    from .gates import MANUAL_LABEL, build_gates, kept_predicate, with_manual_labels
     from .store.table import open_images_table
 
-    if not os.path.isdir(db_uri):
+    if "://" not in db_uri and not os.path.isdir(db_uri):
         raise FileNotFoundError(f"no LanceDB directory at {db_uri}")
     table = open_images_table(db_uri)
     ran = [name for name in ANALYZERS if table.count_rows(f"{name}_model IS NOT NULL") > 0]
     keep = kept_predicate(build_gates(cfg["filter"], ran), ran)
+    if MANUAL_LABEL in table.schema.names:   # the web UI's manual keep / reject override the gates
+        keep = with_manual_labels(keep)
     if where and where.strip():
         keep += f" AND ({where})"
     return export_from_db(db_uri, out_dir, where=keep, cfg=cfg), keep

@@ -51,3 +51,13 @@ def ok_predicate(analyzers: Sequence[str]) -> str:
 
 def kept_predicate(gates: Sequence[Gate], analyzers: Sequence[str]) -> str:
     return " AND ".join([ok_predicate(analyzers)] + [f"({g.predicate})" for g in gates])
+
+
+MANUAL_LABEL = "manual_label"   # the images table's column of manual decisions (keep / reject / null)
+
+
+def with_manual_labels(predicate: str) -> str:
+    """``predicate`` with the manual labels applied: ``keep`` brings in a row that decoded whatever the
+    gates say, ``reject`` takes a row out. Only for tables that hold the :data:`MANUAL_LABEL` column."""
+    return (f"(({predicate}) OR ({MANUAL_LABEL} = 'keep' AND error IS NULL)) "
+            f"AND ({MANUAL_LABEL} IS NULL OR {MANUAL_LABEL} != 'reject')")

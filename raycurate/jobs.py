@@ -32,8 +32,11 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
 JOB_CONFIG = "job-config.yaml"
 AGENT_WAIT_S = 90.0   # how long to wait for a freshly started head's job agent
+# The client's storage settings reach the job's driver through these (raycurate/storage.py reads them);
+# the driver then hands them to every task and actor. Secrets given in the config travel in job-config.yaml.
 PASSED_ENV = ("RAYCURATE_MODELS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
-              "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "GOOGLE_APPLICATION_CREDENTIALS")
+              "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "GOOGLE_APPLICATION_CREDENTIALS",
+              "GOOGLE_CLOUD_PROJECT", "STORAGE_EMULATOR_HOST")
 
 
 def job_config(cfg: Mapping[str, Any]) -> dict[str, Any]:

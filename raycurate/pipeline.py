@@ -30,9 +30,14 @@ from .analyzers import ANALYZERS, active_analyzers, build_analyzer
 from .analyzers.base import Resources
 from .decode import DecodeError, decode_image
 from .export import safe_stem
+from .faults import KILL_LIMIT, CrashLedger, crash_message, guarded, maybe_kill
 from .resources import ActorRequest, actor_request
 from .stages import STAGES
 from .sources import FileRef, content_id, read_bytes
+from .storage import OutputDir, is_remote
+from .storage import configure as use_storage
+from .storage import join as join_uri
+from .storage import resolved as storage_settings
 from .store.schema import (CORE_FIELDS, FRAME_KEY_FIELDS, FRAMES_TABLE, LINEAGE_FIELDS, STAGE3_SCHEMA,
                            STAGE3_TABLE, TABLE_NAME, VIDEOS_SCHEMA, VIDEOS_TABLE, conform, frames_schema,
                            images_schema)
@@ -70,6 +75,67 @@ def init_ray(ray_cfg: Mapping[str, Any]) -> None:
     ray.init(**kwargs)
 
 
+# ---------------------------------------------------------------------------------------------
+# Worker deaths (raycurate/faults.py): Ray restarts actors and retries their batches; the crash ledger,
+# one actor per pipeline on the driver's node, turns a file that keeps killing workers into an error row.
+# ---------------------------------------------------------------------------------------------
+
+class RemoteLedger:
+    """A worker's view of the run's :class:`~raycurate.faults.CrashLedger` actor."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    def begin(self, key: str) -> int:
+        return int(ray.get(self.handle.begin.remote(key)))
+
+    def end(self, key: str) -> None:
+        ray.get(self.handle.end.remote(key))
+
+    def crashed(self, scope: str, item: str) -> None:
+        ray.get(self.handle.crashed.remote(scope, item))
+
+
+_WORKER_LEDGERS: dict[str, RemoteLedger | None] = {}
+
+
+def worker_ledger(name: str | None) -> RemoteLedger | None:
+    """The ledger called ``name`` (looked up once per worker process); None without one."""
+    if not name:
+        return None
+    if name not in _WORKER_LEDGERS:
+        try:
+            _WORKER_LEDGERS[name] = RemoteLedger(ray.get_actor(name))
+        except ValueError:
+            logging.getLogger(__name__).warning("crash ledger %s not found: batches run unguarded", name)
+            _WORKER_LEDGERS[name] = None
+    return _WORKER_LEDGERS[name]
+
+
+@contextmanager
+def crash_ledger(run_id: str, what: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A crash ledger actor for one pipeline, pinned to the driver's node (if that node dies the run is
+    gone anyway); yields its name and a dict that holds its report once the pipeline is done."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    name = f"raycurate-crash-ledger-{what}-{run_id}-{os.getpid()}"
+    actor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(CrashLedger).options(
+        name=name, scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(),
+                                                                      soft=False)).remote()
+    report: dict[str, Any] = {}
+    try:
+        yield name, report
+        report.update(ray.get(actor.report.remote()))
+    finally:
+        ray.kill(actor)
+
+
+def _crashed_columns(fields: Sequence[pa.Field], errors: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {f.name: None for f in fields}
+    out.update(errors)
+    return out
+
+
 def decode_row(uri: str, size: int, *, max_side: int, max_pixels: int,
                lineage: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Read one file, hash it, decode it; a failure becomes the row's ``error``.
@@ -97,13 +163,30 @@ def decode_row(uri: str, size: int, *, max_side: int, max_pixels: int,
     return row
 
 
-def read_and_decode(batch: pa.Table, *, max_side: int, max_pixels: int) -> pa.Table:
+def read_and_decode(batch: pa.Table, *, max_side: int, max_pixels: int, ledger: str | None = None,
+                    storage: Mapping[str, Any] | None = None) -> pa.Table:
+    if storage is not None:   # buckets: the driver's resolved settings (raycurate.storage), not this worker's env
+        use_storage(storage)
     lineage_names = [f.name for f in LINEAGE_FIELDS if f.name in batch.column_names]
-    rows = []
-    for i, (uri, size) in enumerate(zip(batch.column("uri").to_pylist(), batch.column("size").to_pylist())):
-        lineage = {k: batch.column(k)[i].as_py() for k in lineage_names}
-        rows.append(decode_row(str(uri), int(size), max_side=max_side, max_pixels=max_pixels,
-                               lineage=lineage if lineage.get("source_video_id") else None))
+    uris = [str(u) for u in batch.column("uri").to_pylist()]
+    sizes = batch.column("size").to_pylist()
+
+    def lineage(i: int) -> dict[str, Any] | None:
+        found = {k: batch.column(k)[i].as_py() for k in lineage_names}
+        return found if found.get("source_video_id") else None
+
+    def process(indices: list[int]) -> list[dict[str, Any]]:
+        return [decode_row(uris[i], int(sizes[i]), max_side=max_side, max_pixels=max_pixels, lineage=lineage(i))
+                for i in indices]
+
+    def crashed(i: int) -> dict[str, Any]:
+        row: dict[str, Any] = {name: None for name in DECODE_SCHEMA.names}
+        row.update(lineage(i) or {})
+        row.update(id=content_id(uris[i].encode()), uri=uris[i], file_size=int(sizes[i]),
+                   media_type="video_frame" if lineage(i) else "image", error=crash_message("decoding"))
+        return row
+
+    rows = guarded(worker_ledger(ledger), "decode", uris, process, crashed)
     return pa.Table.from_pylist(rows, schema=DECODE_SCHEMA)
 
 
@@ -134,17 +217,28 @@ class AnalyzerActor:
     name: str
     section: Mapping[str, Any]
     models_cfg: Mapping[str, Any]
+    ledger: str | None = None
 
     def __init__(self) -> None:
         self.analyzer = build_analyzer(self.name, self.section, self.models_cfg)
         self.analyzer.setup()
         self.fields = type(self.analyzer).fields()
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
+    def _analyze(self, batch: pa.Table) -> dict[str, list[Any]]:
         columns = {k: batch.column(k).to_pylist() for k in self.analyzer.uses}
-        out = self.analyzer({"image": images_of(batch), "error": batch.column("error").to_pylist(), **columns})
+        return self.analyzer({"image": images_of(batch), "error": batch.column("error").to_pylist(), **columns})
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        def process(indices: list[int]) -> list[dict[str, Any]]:
+            out = self._analyze(batch if len(indices) == batch.num_rows else batch.take(indices))
+            return [{f.name: out[f.name][j] for f in self.fields} for j in range(len(indices))]
+
+        crashed = _crashed_columns(self.fields, {f"{self.name}_model": self.analyzer.model_ref,
+                                                 f"{self.name}_error": crash_message("analysing")})
+        rows = guarded(worker_ledger(self.ledger), self.name, [str(u) for u in batch.column("uri").to_pylist()],
+                       process, lambda i: crashed)
         for f in self.fields:
-            batch = batch.append_column(f, pa.array(out[f.name], type=f.type))
+            batch = batch.append_column(f, pa.array([r[f.name] for r in rows], type=f.type))
         return batch
 
 
@@ -154,18 +248,22 @@ def _bound(base: type, cls_name: str, **attrs: Any) -> type:
     return type(cls_name, (base,), {**attrs, "__qualname__": cls_name})
 
 
-def actor_class(name: str, section: Mapping[str, Any], models_cfg: Mapping[str, Any]) -> type[AnalyzerActor]:
+def actor_class(name: str, section: Mapping[str, Any], models_cfg: Mapping[str, Any],
+                ledger: str | None = None) -> type[AnalyzerActor]:
     """An :class:`AnalyzerActor` bound to one analyser's config (``FaceAnalyzerActor``)."""
     return _bound(AnalyzerActor, f"{ANALYZERS[name].__name__}Actor", name=name, section=dict(section),
-                  models_cfg=dict(models_cfg))
+                  models_cfg=dict(models_cfg), ledger=ledger)
 
 
 class LanceSink(Datasink):
     """Appends each write task's rows to a LanceDB table (from the workers), pixels dropped,
-    stamped with the run id (and the time, where the table has ``analyzed_at``)."""
+    stamped with the run id (and the time, where the table has ``analyzed_at``).
+
+    ``storage``: the bucket settings the write tasks use (default: the driver's, resolved when built)."""
 
     def __init__(self, db_uri: str, schema: pa.Schema, run_id: str, rows_per_write: int = 256,
-                 table_name: str = TABLE_NAME) -> None:
+                 table_name: str = TABLE_NAME, storage: Mapping[str, Any] | None = None) -> None:
+        self.storage = storage if storage is not None else storage_settings()
         self.db_uri = db_uri
         self.schema = schema
         self.run_id = run_id
@@ -177,9 +275,11 @@ class LanceSink(Datasink):
         return self.rows_per_write
 
     def on_write_start(self, schema: pa.Schema | None = None) -> None:
+        use_storage(self.storage)
         open_or_create_table(self.db_uri, self.table_name, self.schema)
 
     def write(self, blocks: Iterable[Block], ctx: Any) -> int:
+        use_storage(self.storage)
         tables = []
         for block in blocks:
             t = BlockAccessor.for_block(block).to_arrow()
@@ -256,6 +356,7 @@ class PipelineResult:
     rows_written: int
     seconds: float
     actors: dict[str, ActorRequest] = field(default_factory=dict)
+    faults: dict[str, Any] = field(default_factory=dict)   # the crash ledger's report
 
 
 def cluster_resources() -> tuple[float, float]:
@@ -307,6 +408,9 @@ def _add_pool(ds: ray.data.Dataset, udf: type, resources: Resources, pool: Mappi
     """``ds`` followed by an actor pool running ``udf``, sized by ``resources`` and the ``pool`` section."""
     req = actor_request(resources, cluster_cpus=cpus, cluster_gpus=gpus, gpu_memory_gb=cfg["ray"]["gpu_memory_gb"],
                         min_actors=pool["min_actors"], max_actors=pool["max_actors"], num_gpus=pool.get("num_gpus"))
+    # Ray Data's defaults restart an actor that dies and resubmit the batch it held, without limit
+    # (max_restarts=-1, max_task_retries=-1); the crash ledger (faults.py) ends the loop for a file that
+    # keeps killing workers. tests/test_faults.py holds both to that.
     ds = ds.map_batches(udf, batch_size=resources.batch_size, batch_format="pyarrow", num_cpus=req.num_cpus,
                         num_gpus=req.num_gpus or None,
                         compute=ActorPoolStrategy(min_size=req.min_actors, max_size=req.max_actors))
@@ -337,26 +441,30 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
     items = [{"uri": f.uri, "size": f.size, **empty, **lineage.get(f.uri, {})} for f in files]
     # One block per decode batch: small blocks keep every pool fed and let the busiest one scale out.
     n_blocks = max(1, (len(items) + dec["batch_size"] - 1) // dec["batch_size"])
-    ds = ray.data.from_items(items, override_num_blocks=n_blocks)
-    ds = ds.map_batches(read_and_decode, batch_size=dec["batch_size"], batch_format="pyarrow",
-                        fn_kwargs={"max_side": dec["max_side"], "max_pixels": dec["max_pixels"]},
-                        num_cpus=dec["num_cpus"])
+    with crash_ledger(run_id, "images") as (ledger, faults):
+        ds = ray.data.from_items(items, override_num_blocks=n_blocks)
+        # A decode task whose worker dies is run again (Ray Data's default max_retries=-1; the crash ledger
+        # bounds it).
+        ds = ds.map_batches(read_and_decode, batch_size=dec["batch_size"], batch_format="pyarrow",
+                            fn_kwargs={"max_side": dec["max_side"], "max_pixels": dec["max_pixels"],
+                                       "ledger": ledger, "storage": storage_settings(cfg.get("storage"))},
+                            num_cpus=dec["num_cpus"])
 
-    requests: dict[str, ActorRequest] = {}
-    for name in active_analyzers(cfg)[0]:
-        section = cfg["analyzers"][name]
-        analyzer = build_analyzer(name, section, cfg["models"])  # validates on the driver; no model loaded
-        ds, requests[name] = _add_pool(ds, actor_class(name, section, cfg["models"]), analyzer.resources, section,
-                                       cfg, cpus, gpus)
-    _check_pools_fit(dec["num_cpus"], requests, cpus, "the image path's decode task and analysers")
+        requests: dict[str, ActorRequest] = {}
+        for name in active_analyzers(cfg)[0]:
+            section = cfg["analyzers"][name]
+            analyzer = build_analyzer(name, section, cfg["models"])  # validates on the driver; no model loaded
+            ds, requests[name] = _add_pool(ds, actor_class(name, section, cfg["models"], ledger), analyzer.resources,
+                                           section, cfg, cpus, gpus)
+        _check_pools_fit(dec["num_cpus"], requests, cpus, "the image path's decode task and analysers")
 
-    schema = images_schema()
-    table = open_or_create_table(db_uri, TABLE_NAME, schema)
-    sink = LanceSink(db_uri, schema, run_id, rows_per_write=dec["rows_per_write"])
-    with StoredRowsProgress(table, total=len(items)):
-        ds.write_datasink(sink)
+        schema = images_schema()
+        table = open_or_create_table(db_uri, TABLE_NAME, schema)
+        sink = LanceSink(db_uri, schema, run_id, rows_per_write=dec["rows_per_write"])
+        with StoredRowsProgress(table, total=len(items)):
+            ds.write_datasink(sink)
     written = table.count_rows(f"run_id = '{run_id}'")
-    return PipelineResult(rows_written=written, seconds=time.perf_counter() - start, actors=requests)
+    return PipelineResult(rows_written=written, seconds=time.perf_counter() - start, actors=requests, faults=faults)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,12 +522,26 @@ def plan_segments(videos: Sequence[FileRef], video_cfg: Mapping[str, Any]) -> li
 
 
 def sample_videos(batch: pa.Table, *, video_cfg: Mapping[str, Any], max_side: int, db_uri: str,
-                  run_id: str) -> Iterator[pa.Table]:
-    """Each video (segment) of the batch -> batches of sampled frames; its summary row goes to ``videos``."""
+                  run_id: str, ledger: str | None = None, storage: Mapping[str, Any] | None = None
+                  ) -> Iterator[pa.Table]:
+    """Each video (segment) of the batch -> batches of sampled frames; its summary row goes to ``videos``.
+
+    A video (segment) that killed the decoding worker twice is not read again: its summary has the error."""
+    if storage is not None:
+        use_storage(storage)
     params = sampling_params(video_cfg)
+    led = worker_ledger(ledger)
     for item in batch.to_pylist():
         uri = item["uri"]
         summary = empty_summary(uri, item["segment"], item["start"], item["stop"])
+        key = f"video:item:{uri}#{item['segment']}"
+        if led is not None and led.begin(key) >= KILL_LIMIT:
+            led.crashed("video", f"{uri}#{item['segment']}")
+            summary["error"] = crash_message("decoding")
+            _store_summary(summary, run_id, uri, db_uri)
+            led.end(key)
+            continue
+        maybe_kill("video", [uri])
         try:
             with local_copy(uri) as path:
                 sampler = VideoSampler(path, uri, params, batch_size=video_cfg["batch_size"], max_side=max_side,
@@ -433,10 +555,15 @@ def sample_videos(batch: pa.Table, *, video_cfg: Mapping[str, Any], max_side: in
             summary["error"] = f"cannot read video: {exc}"
         except Exception as exc:  # a bad file is a row with an error, never a failed run
             summary["error"] = f"video failed while sampling: {type(exc).__name__}: {exc}"[:500]
-        summary = {**summary, "run_id": run_id}
-        summary["video_id"] = summary["video_id"] or content_id(uri.encode())
-        open_or_create_table(db_uri, VIDEOS_TABLE, VIDEOS_SCHEMA).add(
-            pa.Table.from_pylist([summary], schema=VIDEOS_SCHEMA))
+        _store_summary(summary, run_id, uri, db_uri)
+        if led is not None:
+            led.end(key)
+
+
+def _store_summary(summary: Mapping[str, Any], run_id: str, uri: str, db_uri: str) -> None:
+    row = {**summary, "run_id": run_id}
+    row["video_id"] = row["video_id"] or content_id(uri.encode())
+    open_or_create_table(db_uri, VIDEOS_TABLE, VIDEOS_SCHEMA).add(pa.Table.from_pylist([row], schema=VIDEOS_SCHEMA))
 
 
 class StageActor:
@@ -444,6 +571,7 @@ class StageActor:
 
     stage_name: str
     cfg: Mapping[str, Any]
+    ledger: str | None = None
 
     def __init__(self) -> None:
         self.stage = STAGES[self.stage_name].build(self.cfg)
@@ -451,20 +579,30 @@ class StageActor:
         self.fields = type(self.stage).fields()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        active = batch.column("pixels").is_valid().to_pylist()
-        previous = {c: batch.column(c).to_pylist() for c in self.stage.uses}
-        out = self.stage(images_of(batch), active, previous)
+        def process(indices: list[int]) -> list[dict[str, Any]]:
+            part = batch if len(indices) == batch.num_rows else batch.take(indices)
+            active = part.column("pixels").is_valid().to_pylist()
+            previous = {c: part.column(c).to_pylist() for c in self.stage.uses}
+            out = self.stage(images_of(part), active, previous)
+            return [{f.name: out[f.name][j] for f in self.fields} for j in range(len(indices))]
+
+        crashed = _crashed_columns(self.fields, {f"{a.name}_error": crash_message("analysing")
+                                                 for a in self.stage.analyzers})
+        crashed[f"{self.stage.name}_passed"] = False
+        keys = [f"{u}#{i}" for u, i in zip(batch.column("video_uri").to_pylist(),
+                                            batch.column("frame_index").to_pylist())]
+        rows = guarded(worker_ledger(self.ledger), self.stage.name, keys, process, lambda i: crashed)
         for f in self.fields:
-            batch = batch.append_column(f, pa.array(out[f.name], type=f.type))
-        passed = pa.array([bool(p) for p in out[f"{self.stage.name}_passed"]])
+            batch = batch.append_column(f, pa.array([r[f.name] for r in rows], type=f.type))
+        passed = pa.array([bool(r[f"{self.stage.name}_passed"]) for r in rows])
         i = batch.schema.get_field_index("pixels")
         pixels = pc.if_else(passed, batch.column("pixels"), pa.scalar(None, pa.large_binary()))
         return batch.set_column(i, "pixels", pixels)
 
 
-def stage_actor_class(name: str, cfg: Mapping[str, Any]) -> type[StageActor]:
+def stage_actor_class(name: str, cfg: Mapping[str, Any], ledger: str | None = None) -> type[StageActor]:
     """A :class:`StageActor` bound to one stage and the run's config (``Stage1Actor``)."""
-    return _bound(StageActor, f"{STAGES[name].__name__}Actor", stage_name=name, cfg=cfg)
+    return _bound(StageActor, f"{STAGES[name].__name__}Actor", stage_name=name, cfg=cfg, ledger=ledger)
 
 
 @dataclass
@@ -473,6 +611,7 @@ class VideoPipelineResult:
     selected: list[dict[str, Any]]            # one dict per winning frame: video, index, lineage
     seconds: float
     actors: dict[str, ActorRequest] = field(default_factory=dict)
+    faults: dict[str, Any] = field(default_factory=dict)   # the crash ledger's report
 
 
 def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: str,
@@ -483,27 +622,29 @@ def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_
     vcfg = cfg["video"]
 
     items = plan_segments(videos, vcfg)
-    ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
-    ds = ds.map_batches(sample_videos, batch_size=1, batch_format="pyarrow", num_cpus=vcfg["num_cpus"],
-                        fn_kwargs={"video_cfg": dict(vcfg), "max_side": vcfg["analysis_side"],
-                                   "db_uri": db_uri, "run_id": run_id})
-    requests: dict[str, ActorRequest] = {}
-    for name, stage_cls in STAGES.items():
-        stage = stage_cls.build(cfg)  # validates on the driver; no model loaded
-        ds, requests[name] = _add_pool(ds, stage_actor_class(name, cfg), stage.resources, cfg["cascade"][name],
-                                       cfg, cpus, gpus)
-    _check_pools_fit(vcfg["num_cpus"], requests, cpus, "the video path's decode task and cascade stages")
+    with crash_ledger(run_id, "videos") as (ledger, faults):
+        ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
+        ds = ds.map_batches(sample_videos, batch_size=1, batch_format="pyarrow", num_cpus=vcfg["num_cpus"],
+                            fn_kwargs={"video_cfg": dict(vcfg), "max_side": vcfg["analysis_side"],
+                                       "db_uri": db_uri, "run_id": run_id, "ledger": ledger,
+                                       "storage": storage_settings(cfg.get("storage"))})
+        requests: dict[str, ActorRequest] = {}
+        for name, stage_cls in STAGES.items():
+            stage = stage_cls.build(cfg)  # validates on the driver; no model loaded
+            ds, requests[name] = _add_pool(ds, stage_actor_class(name, cfg, ledger), stage.resources,
+                                           cfg["cascade"][name], cfg, cpus, gpus)
+        _check_pools_fit(vcfg["num_cpus"], requests, cpus, "the video path's decode task and cascade stages")
 
-    schema = frames_schema()
-    open_or_create_table(db_uri, VIDEOS_TABLE, VIDEOS_SCHEMA)
-    table = open_or_create_table(db_uri, FRAMES_TABLE, schema)
-    with StoredRowsProgress(table, total=None, label="video frames scored"):
-        ds.write_datasink(LanceSink(db_uri, schema, run_id, rows_per_write=cfg["decode"]["rows_per_write"],
-                                    table_name=FRAMES_TABLE))
+        schema = frames_schema()
+        open_or_create_table(db_uri, VIDEOS_TABLE, VIDEOS_SCHEMA)
+        table = open_or_create_table(db_uri, FRAMES_TABLE, schema)
+        with StoredRowsProgress(table, total=None, label="video frames scored"):
+            ds.write_datasink(LanceSink(db_uri, schema, run_id, rows_per_write=cfg["decode"]["rows_per_write"],
+                                        table_name=FRAMES_TABLE))
     written = table.count_rows(f"run_id = '{run_id}'")
     selected = select_stage3(db_uri, run_id, cfg)
     return VideoPipelineResult(frames_written=written, selected=selected, seconds=time.perf_counter() - start,
-                               actors=requests)
+                               actors=requests, faults=faults)
 
 
 def select_stage3(db_uri: str, run_id: str, cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -555,10 +696,14 @@ def compute_stage3(db_uri: str, run_id: str, cfg: Mapping[str, Any]
     return out_rows, winners
 
 
-def write_frames(batch: pa.Table, *, frames_dir: str, quality: int, decoders: Sequence[str]) -> pa.Table:
-    """Decode the winning frames of each video (one video per row) and write them as JPEG files."""
+def write_frames(batch: pa.Table, *, frames_dir: str, quality: int, decoders: Sequence[str],
+                 storage: Mapping[str, Any] | None = None) -> pa.Table:
+    """Decode the winning frames of each video (one video per row) and write them as JPEG files
+    (``frames_dir`` may be a bucket prefix)."""
     import cv2
 
+    if storage is not None:
+        use_storage(storage)
     out = []
     for row in batch.to_pylist():
         wanted = set(row["frame_indices"])
@@ -569,9 +714,16 @@ def write_frames(batch: pa.Table, *, frames_dir: str, quality: int, decoders: Se
                 for frame in reader.frames(step=1, stop=max(wanted) + 1):
                     if frame.index not in wanted:
                         continue
-                    dest = os.path.join(frames_dir, f"{stem}-{row['video_id'][:12]}-f{frame.index:07d}.jpg")
-                    if cv2.imwrite(dest, cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR),
-                                   [cv2.IMWRITE_JPEG_QUALITY, quality]):
+                    name = f"{stem}-{row['video_id'][:12]}-f{frame.index:07d}.jpg"
+                    dest = join_uri(frames_dir, name)
+                    bgr = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR)
+                    if is_remote(frames_dir):
+                        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+                        if ok:
+                            OutputDir(frames_dir).write_bytes(name, buf.tobytes())
+                            out.append({"video_id": row["video_id"], "frame_index": frame.index, "path": dest,
+                                        "size": len(buf)})
+                    elif cv2.imwrite(dest, bgr, [cv2.IMWRITE_JPEG_QUALITY, quality]):
                         out.append({"video_id": row["video_id"], "frame_index": frame.index, "path": dest,
                                     "size": os.path.getsize(dest)})
         except Exception as exc:  # the frames written so far still count; the rest are reported missing
@@ -583,7 +735,8 @@ def write_frames(batch: pa.Table, *, frames_dir: str, quality: int, decoders: Se
 def extract_winners(winners: Sequence[Mapping[str, Any]], cfg: Mapping[str, Any], frames_dir: str
                     ) -> tuple[list[FileRef], dict[str, dict[str, Any]]]:
     """Write every winner as an image file; the files and their lineage, for the image path."""
-    os.makedirs(frames_dir, exist_ok=True)
+    if not is_remote(frames_dir):
+        os.makedirs(frames_dir, exist_ok=True)
     per_video: dict[str, dict[str, Any]] = {}
     for w in winners:
         v = per_video.setdefault(w["video_id"], {"video_id": w["video_id"], "video_uri": w["video_uri"],
@@ -594,7 +747,8 @@ def extract_winners(winners: Sequence[Mapping[str, Any]], cfg: Mapping[str, Any]
     ds = ray.data.from_items(list(per_video.values()), override_num_blocks=len(per_video))
     ds = ds.map_batches(write_frames, batch_size=1, batch_format="pyarrow", num_cpus=cfg["video"]["num_cpus"],
                         fn_kwargs={"frames_dir": frames_dir, "quality": cfg["video"]["frame_quality"],
-                                   "decoders": list(cfg["video"]["decoders"])})
+                                   "decoders": list(cfg["video"]["decoders"]),
+                                   "storage": storage_settings(cfg.get("storage"))})
     written = {(r["video_id"], r["frame_index"]): r for r in ds.take_all()}  # small: paths and sizes only
     files: list[FileRef] = []
     lineage: dict[str, dict[str, Any]] = {}

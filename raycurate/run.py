@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 from tqdm import tqdm
 
-from . import __version__
+from . import __version__, storage
 from .analyzers import active_analyzers, build_analyzer
 from .gates import Gate, build_gates, kept_predicate, ok_predicate
 from .sources import IMAGE, OTHER, VIDEO, SourceError, exists, list_media
@@ -55,27 +55,47 @@ def _count(table: Any, where: str) -> int:
     return int(table.count_rows(where))
 
 
-RUN_STATE = ".raycurate-run.json"   # in OUT: the run in progress, so a killed run can resume
+RUN_STATE = ".raycurate-run.json"   # in OUT (a folder or a bucket prefix): the run in progress, so a killed
+                                    # run can resume
 
 
 def _state_digest(input_uri: str, db_uri: str, cfg: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps({"input": input_uri, "db": db_uri, "config": cfg}, sort_keys=True,
+    # storage settings (endpoint, credentials that may rotate) do not change what a run computes
+    what = {k: v for k, v in cfg.items() if k != "storage"}
+    return hashlib.sha256(json.dumps({"input": input_uri, "db": db_uri, "config": what}, sort_keys=True,
                                      default=str).encode()).hexdigest()
 
 
 def _read_state(out_dir: str) -> dict[str, Any] | None:
     try:
-        with open(os.path.join(out_dir, RUN_STATE), encoding="utf-8") as f:
-            return json.load(f)
+        return json.loads(storage.OutputDir(out_dir).read_bytes(RUN_STATE).decode("utf-8"))
     except (OSError, ValueError):
         return None
 
 
 def _write_state(out_dir: str, state: Mapping[str, Any]) -> None:
+    out = storage.OutputDir(out_dir)
+    if out.remote:   # one PUT: a reader sees the old object or the new one
+        out.write_bytes(RUN_STATE, json.dumps(state).encode("utf-8"))
+        return
     path = os.path.join(out_dir, RUN_STATE)
     with open(path + ".tmp", "w", encoding="utf-8") as f:
         json.dump(state, f)
     os.replace(path + ".tmp", path)   # atomic: a kill leaves the old state or the new one
+
+
+def _prepare_output(out_dir: str, db_uri: str) -> storage.OutputDir:
+    """OUT made (a folder) or its bucket checked, and a bucket DB's bucket checked, before Ray starts: a wrong
+    key or a missing bucket is one :class:`SourceError` line (the state file's write checks that OUT takes
+    writes)."""
+    out = storage.OutputDir(out_dir)
+    if out.remote:
+        storage.check_bucket(out_dir)
+    else:
+        os.makedirs(out_dir, exist_ok=True)
+    if "://" in db_uri:
+        storage.check_bucket(db_uri)
+    return out
 
 
 def _delete_run_rows(db_uri: str, run_id: str, tables: tuple[str, ...]) -> None:
@@ -93,21 +113,25 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
            argv: list[str] | None = None, log: Any = None, resume: bool = True) -> RunReport:
     """Curate the images under ``input_uri`` into ``out_dir`` and the LanceDB at ``db_uri``.
 
-    Resume: while a run works, ``OUT/.raycurate-run.json`` names it. A run started again with the same
-    input, output, DB and configuration after a crash or a kill takes the killed run's id and skips the
-    images whose rows it already stored (LanceDB appends are atomic: a row is stored whole or not at all);
-    the video path, unless it had finished, is redone after its rows are deleted. ``resume=False`` starts
-    afresh.
+    ``input_uri``, ``out_dir`` and ``db_uri`` may be ``s3://`` / ``gs://`` URIs (``cfg["storage"]``, else the
+    environment, says how to reach them); with a bucket OUT, everything below is written there.
+
+    Resume: while a run works, ``OUT/.raycurate-run.json`` names it (in the bucket, for a bucket OUT). A run
+    started again with the same input, output, DB and configuration after a crash or a kill takes the killed
+    run's id and skips the images whose rows it already stored (LanceDB appends are atomic: a row is stored
+    whole or not at all); the video path, unless it had finished, is redone after its rows are deleted.
+    ``resume=False`` starts afresh.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     t_start = time.perf_counter()
     started_at = datetime.now(timezone.utc)
     run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-    out_dir = os.path.abspath(out_dir) if "://" not in out_dir else out_dir
-    db_uri = db_uri or os.path.join(out_dir, "db")
+    storage.configure(cfg.get("storage"))   # this process; Ray tasks get storage.resolved() from the pipeline
+    out_dir = os.path.abspath(out_dir) if "://" not in out_dir else out_dir.rstrip("/")
+    db_uri = db_uri or storage.join(out_dir, "db")
     if not exists(input_uri):
         raise SourceError(f"input not found: {input_uri}")
-    os.makedirs(out_dir, exist_ok=True)
+    out = _prepare_output(out_dir, db_uri)
     timings: dict[str, float] = {}
     digest = _state_digest(input_uri, db_uri, cfg)
     previous = _read_state(out_dir) if resume else None
@@ -122,7 +146,10 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
         run_id = resumed["run_id"]
         state.update(run_id=run_id, video_done=bool(resumed.get("video_done")), started_at=resumed["started_at"])
         log(f"[raycurate] resuming run {run_id} (started {resumed['started_at']})")
-    _write_state(out_dir, state)
+    try:
+        _write_state(out_dir, state)
+    except OSError as exc:
+        raise SourceError(storage.describe_error(out.uri(RUN_STATE), exc, "write")) from None
 
     t = time.perf_counter()
     log(f"[raycurate] listing {input_uri}")
@@ -145,7 +172,7 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
         "raycurate_version": __version__,
         "run_id": run_id,
         "started_at": started_at.isoformat(),
-        "command": argv,
+        "command": storage.redact_argv(argv),
         "host": {"python": platform.python_version(), "platform": platform.platform()},
         "libraries": {name: _lib_version(name) for name in LIBRARIES},
         "input": {
@@ -159,7 +186,7 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
             "other_files_skipped": [f.uri for f in by_type[OTHER]][:MAX_LISTED],
         },
         "output": {"dir": out_dir, "db": db_uri, "table": "images"},
-        "config": cfg,
+        "config": storage.redact(cfg),   # no secret in the manifest
         "models": {name: {"model": a.model_ref, "columns": [f.name for f in type(a).fields()],
                           "fallback": getattr(a, "fallback_reason", None)}
                    for name, a in analyzers.items()},
@@ -200,11 +227,12 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
             log(f"[raycurate] video path: {len(by_type[VIDEO])} videos through the cascade")
             vres = run_video_pipeline(by_type[VIDEO], cfg, db_uri=db_uri, run_id=run_id)
             selected = vres.selected
+            manifest.setdefault("faults", {})["video"] = vres.faults
             state["video_done"] = True
             _write_state(out_dir, state)
         timings["video_cascade"] = time.perf_counter() - t
         t = time.perf_counter()
-        frame_files, lineage = extract_winners(selected, cfg, os.path.join(out_dir, "frames"))
+        frame_files, lineage = extract_winners(selected, cfg, storage.join(out_dir, "frames"))
         timings["video_frames"] = time.perf_counter() - t
         images += frame_files
         manifest["video"] = video_report(db_uri, run_id, cfg, frame_files=len(frame_files))
@@ -234,6 +262,7 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
         t = time.perf_counter()
         if todo:
             result = run_pipeline(todo, cfg, db_uri=db_uri, run_id=run_id, lineage=lineage)
+            manifest.setdefault("faults", {})["images"] = result.faults
             manifest["ray"] = {name: {"num_cpus": r.num_cpus, "num_gpus": r.num_gpus, "min_actors": r.min_actors,
                                       "max_actors": r.max_actors,
                                       "batch_size": cfg["analyzers"][name]["batch_size"]}
@@ -284,7 +313,7 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
                                        index_min_rows=dcfg["index_min_rows"], index_type=dcfg["index_type"])
         timings["indexes"] = time.perf_counter() - t
     else:
-        open(os.path.join(out_dir, "metadata.jsonl"), "w").close()
+        out.write_bytes("metadata.jsonl", b"")
         log("[raycurate] no images to analyse: empty result")
 
     timings["total"] = time.perf_counter() - t_start
@@ -293,8 +322,7 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     manifest.update(counts=counts, errors=errors[:MAX_LISTED], errors_total=errors_total,
                     timings_s={k: round(v, 3) for k, v in timings.items()},
                     finished_at=datetime.now(timezone.utc).isoformat())
-    with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=2, default=str)
+    out.write_bytes("manifest.json", json.dumps(manifest, indent=2, default=str).encode("utf-8"))
     _write_state(out_dir, {**state, "state": "finished", "finished_at": manifest["finished_at"]})
     return RunReport(run_id=run_id, out_dir=out_dir, db_uri=db_uri, manifest=manifest)
 
@@ -448,7 +476,7 @@ def summary_table(report: RunReport) -> str:
         f"{c.get('near_duplicates', 0)} near duplicates marked), "
         f"exported {c['exported']} -> {report.out_dir}",
         f"table   {report.db_uri} (table 'images', {c['rows_written']} rows from this run)",
-        f"manifest {os.path.join(report.out_dir, 'manifest.json')}",
+        f"manifest {storage.join(report.out_dir, 'manifest.json')}",
     ]
     return "\n".join(lines)
 

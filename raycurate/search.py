@@ -68,7 +68,7 @@ class Curation:
         self._cfg: dict[str, Any] | None = None
         try:
             self.table = open_images_table(self.db_uri)
-        except FileNotFoundError as exc:
+        except OSError as exc:   # FileNotFoundError: no table; SourceError: a bucket that refuses
             raise SearchError(str(exc)) from None
         self._clip: dict[str, Any] = {}   # model id -> loaded ClipAnalyzer
         self._clip_models: dict[str, list[str]] | None = None
@@ -375,9 +375,12 @@ class Curation:
 
 
 def _resolve_db(db_uri: str) -> str:
+    """The DB folder (or bucket prefix: its endpoint and credentials come from raycurate.storage)."""
+    from .sources import SourceError
+
     try:
         return resolve_db(db_uri)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, SourceError) as exc:
         raise SearchError(str(exc)) from exc
 
 

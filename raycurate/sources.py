@@ -1,7 +1,8 @@
 """Where files come from: listing a folder or bucket, sniffing types, content ids.
 
-Every location goes through :func:`open_filesystem`, which uses ``pyarrow.fs``:
-local paths today, ``s3://`` and ``gs://`` by the same calls.
+Every location goes through :func:`open_filesystem`, which uses ``pyarrow.fs``: local paths,
+``s3://`` and ``gs://`` by the same calls, with the endpoint and credentials of
+:mod:`raycurate.storage` (the config's ``storage`` section, else the environment).
 """
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from typing import Iterator
 
 import pyarrow.fs as pafs
 
+from . import storage
+from .storage import SourceError
+
 IMAGE, VIDEO, OTHER = "image", "video", "other"
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".dib", ".tif", ".tiff",
@@ -23,10 +27,6 @@ SNIFF_BYTES = 64
 
 # ISO base media ("ftyp") brands that hold still images rather than video.
 _IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
-
-
-class SourceError(OSError):
-    """The input location cannot be listed or read."""
 
 
 @dataclass(frozen=True)
@@ -92,13 +92,29 @@ def classify(name: str, head: bytes) -> str:
 
 
 def open_filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    """The pyarrow filesystem and the path inside it for a local path or a URI."""
+    """The pyarrow filesystem and the path inside it for a local path or a URI (``s3://``, ``gs://``: with
+    the settings of :mod:`raycurate.storage`)."""
     if "://" not in uri:
         return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(uri))
     try:
-        return pafs.FileSystem.from_uri(uri)
+        return storage.filesystem(uri)
     except Exception as exc:  # pyarrow raises ArrowInvalid / OSError with its own message
-        raise SourceError(f"cannot open {uri}: {exc}") from exc
+        raise SourceError(storage.describe_error(uri, exc, "open")) from None
+
+
+def _info(fs: pafs.FileSystem, path: str, uri: str) -> pafs.FileInfo:
+    """``fs.get_file_info(path)``; a refusal (credentials, endpoint) becomes one :class:`SourceError` line."""
+    try:
+        return fs.get_file_info(path)
+    except OSError as exc:
+        raise SourceError(storage.describe_error(uri, exc)) from None
+
+
+def _not_found(uri: str) -> SourceError:
+    """Input not found; in a bucket, says when the bucket itself is missing."""
+    if "://" in uri:
+        storage.check_bucket(uri)
+    return SourceError(f"input not found: {uri}")
 
 
 def _to_uri(root_uri: str, root_path: str, path: str) -> str:
@@ -109,8 +125,14 @@ def _to_uri(root_uri: str, root_path: str, path: str) -> str:
 
 
 def exists(uri: str) -> bool:
+    """Whether ``uri`` is there; raises :class:`SourceError` when it cannot be asked (credentials, a bucket
+    that does not exist, an endpoint that does not answer)."""
     fs, path = open_filesystem(uri)
-    return fs.get_file_info(path).type != pafs.FileType.NotFound
+    if _info(fs, path, uri).type != pafs.FileType.NotFound:
+        return True
+    if "://" in uri:
+        storage.check_bucket(uri)
+    return False
 
 
 def read_bytes(uri: str, length: int | None = None) -> bytes:
@@ -128,14 +150,18 @@ def content_id(data: bytes) -> str:
 def iter_files(uri: str, *, max_files: int | None = None) -> Iterator[tuple[str, str, int]]:
     """(uri, path, size) of every regular file under ``uri`` (a folder or a single file), sorted."""
     fs, root = open_filesystem(uri)
-    info = fs.get_file_info(root)
+    info = _info(fs, root, uri)
     if info.type == pafs.FileType.NotFound:
-        raise SourceError(f"input not found: {uri}")
+        raise _not_found(uri)
     if info.type == pafs.FileType.File:
         yield uri if "://" in uri else root, root, info.size or 0
         return
     selector = pafs.FileSelector(root, recursive=True)
-    infos = [i for i in fs.get_file_info(selector) if i.type == pafs.FileType.File]
+    try:
+        listed = fs.get_file_info(selector)
+    except OSError as exc:
+        raise SourceError(storage.describe_error(uri, exc, "list")) from None
+    infos = [i for i in listed if i.type == pafs.FileType.File]
     infos.sort(key=lambda i: i.path)
     for n, i in enumerate(infos):
         if max_files is not None and n >= max_files:

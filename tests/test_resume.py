@@ -6,8 +6,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from raycurate.cli import main
 
 from .conftest import IMAGES
@@ -41,6 +39,19 @@ def _stored(db):
     return table.search().select(["uri", "run_id"]).limit(None).to_list()
 
 
+def _assert_group_gone(pgid, timeout=15.0):
+    """A killed driver's local Ray processes are in its process group and die with it."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    left = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout.split()
+    raise AssertionError(f"processes of the killed run left: {left}")
+
+
 def test_sigkill_half_way_then_resume(tmp_path, ray_session):
     inp, out = tmp_path / "in", tmp_path / "out"
     total = _images(inp)
@@ -54,6 +65,7 @@ def test_sigkill_half_way_then_resume(tmp_path, ray_session):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)    # the driver and the local Ray it started
         proc.wait(timeout=30)
+    _assert_group_gone(proc.pid)
     before = _stored(out / "db")
     assert 8 <= len(before) < total, f"not killed half-way: {len(before)} of {total} rows"
     state = json.loads((out / ".raycurate-run.json").read_text())
@@ -90,10 +102,3 @@ def test_a_finished_run_is_not_resumed_and_other_config_starts_afresh(tmp_path, 
     assert main(["run", str(inp), "--out", str(out), *ARGS, "--set", "analyzers.quality.blur_threshold=1"]) == 0
     assert json.loads((out / "manifest.json").read_text())["run_id"] != state["run_id"]   # other config
 
-
-@pytest.fixture(autouse=True)
-def _no_leftover_ray(request):
-    yield
-    # a killed driver's local Ray processes are in its process group and die with it
-    out = subprocess.run(["pgrep", "-f", "raylet"], capture_output=True, text=True).stdout.split()
-    assert len(out) <= 1, f"leftover raylets: {out}"

@@ -52,6 +52,13 @@ DEDUP_FIELDS: list[pa.Field] = [
     pa.field("duplicate_column", pa.string()),   # id (same bytes) or the vector column that matched
 ]
 
+# Written by people in the web UI (raycurate/ui): a manual decision that overrides the gates.
+# keep: kept whatever the gates say (a row that decoded); reject: never kept; null: the gates decide.
+CURATION_FIELDS: list[pa.Field] = [
+    pa.field("manual_label", pa.string()),
+    pa.field("manual_label_at", pa.timestamp("us", tz="UTC")),
+]
+
 FRAMES_TABLE = "frames"
 VIDEOS_TABLE = "videos"
 STAGE3_TABLE = "stage3"
@@ -117,7 +124,7 @@ def images_schema(analyzers: Iterable[type[Analyzer] | Analyzer] | None = None) 
     """
     classes = ANALYZERS.values() if analyzers is None else [a if isinstance(a, type) else type(a)
                                                             for a in analyzers]
-    fields = list(CORE_FIELDS) + list(LINEAGE_FIELDS) + list(DEDUP_FIELDS)
+    fields = list(CORE_FIELDS) + list(LINEAGE_FIELDS) + list(DEDUP_FIELDS) + list(CURATION_FIELDS)
     for cls in classes:
         fields.extend(cls.fields())
     return pa.schema(fields)

@@ -10,16 +10,30 @@ from .schema import TABLE_NAME, images_schema
 
 
 def _connect(db_uri: str) -> Any:
+    """LanceDB at ``db_uri``: a local folder (made when absent), or a bucket with the storage options of
+    :mod:`raycurate.storage` (the endpoint and credentials this process was configured with)."""
     import lancedb  # imported late: lancedb's runtime must not be forked by ray.init
+
+    from .. import storage
 
     if "://" not in db_uri:
         db_uri = os.path.abspath(db_uri)
         os.makedirs(db_uri, exist_ok=True)
-    return lancedb.connect(db_uri)
+        return lancedb.connect(db_uri)
+    options = storage.lance_storage_options(db_uri)
+    return lancedb.connect(storage.lance_uri(db_uri), storage_options=options or None)
 
 
-def _table_names(db: Any) -> list[str]:
-    listed = db.list_tables()
+def _table_names(db: Any, db_uri: str = "") -> list[str]:
+    try:
+        listed = db.list_tables()
+    except Exception as exc:
+        if "://" not in db_uri:
+            raise
+        from ..storage import SourceError, describe_error
+
+        # a bucket that refuses us (credentials, no such bucket, no endpoint): one line, not lance's dump
+        raise SourceError(describe_error(db_uri, exc)) from None
     return list(getattr(listed, "tables", listed))
 
 
@@ -31,7 +45,7 @@ def open_or_create_images_table(db_uri: str, schema: pa.Schema | None = None) ->
 def open_or_create_table(db_uri: str, name: str, schema: pa.Schema) -> Any:
     """Table ``name``, created empty with ``schema`` when absent; columns ``schema`` adds are added."""
     db = _connect(db_uri)
-    if name in _table_names(db):
+    if name in _table_names(db, db_uri):
         table = db.open_table(name)
         missing = [f for f in schema if f.name not in table.schema.names]
         if missing:
@@ -46,7 +60,7 @@ def open_or_create_table(db_uri: str, name: str, schema: pa.Schema) -> Any:
 
 def open_table(db_uri: str, name: str) -> Any:
     db = _connect(db_uri)
-    if name not in _table_names(db):
+    if name not in _table_names(db, db_uri):
         raise FileNotFoundError(f"no '{name}' table in LanceDB at {db_uri}")
     return db.open_table(name)
 
@@ -61,9 +75,9 @@ def sql_str(value: str) -> str:
 
 
 def resolve_db(db_uri: str) -> str:
-    """The LanceDB folder: ``db_uri`` itself, or ``db_uri/db`` when given a run's OUT folder."""
+    """The LanceDB folder: ``db_uri`` itself, or ``db_uri/db`` when given a run's OUT folder (or prefix)."""
     if "://" in db_uri:
-        return db_uri
+        return _resolve_remote_db(db_uri.rstrip("/"))
     path = os.path.abspath(os.path.expanduser(db_uri))
     if not os.path.isdir(path):
         raise FileNotFoundError(f"no LanceDB at {db_uri}: not a folder")
@@ -71,3 +85,20 @@ def resolve_db(db_uri: str) -> str:
     if not os.path.isdir(os.path.join(path, "images.lance")) and os.path.isdir(os.path.join(nested, "images.lance")):
         return nested
     return path
+
+
+def _resolve_remote_db(db_uri: str) -> str:
+    """``db_uri`` or ``db_uri/db`` in a bucket: the one holding ``images.lance``; ``db_uri`` when neither
+    does (opening it then says what is missing); :class:`~raycurate.sources.SourceError` when the bucket
+    cannot be read."""
+    import pyarrow.fs as pafs
+
+    from .. import storage
+
+    fs, path = storage.filesystem(db_uri)
+    try:
+        here = fs.get_file_info(f"{path}/images.lance").type != pafs.FileType.NotFound
+        nested = not here and fs.get_file_info(f"{path}/db/images.lance").type != pafs.FileType.NotFound
+    except OSError as exc:
+        raise storage.SourceError(storage.describe_error(db_uri, exc)) from None
+    return f"{db_uri}/db" if nested else db_uri
