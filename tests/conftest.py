@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,16 @@ def copy_into(dest: Path, *sources: Path) -> None:
             shutil.copytree(src, dest / src.name)
         else:
             shutil.copy2(src, dest / src.name)
+
+
+def stop_group(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """End a process started with ``start_new_session=True`` and everything it started: SIGTERM to its
+    process group, SIGKILL if it is still there after ``timeout`` seconds."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=timeout)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -4,7 +4,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import IMAGES
+from .conftest import IMAGES, stop_group
 from .test_jobs import _free_port, agent_ports
 
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -51,15 +50,6 @@ def _start(args, env):
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-def _stop(proc):
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +78,8 @@ def two_nodes():
         assert n.stdout.strip().endswith("2"), n.stdout + n.stderr
         yield {"address": address, "env": env, "dashboard": f"http://127.0.0.1:{dash}"}
     finally:
-        _stop(worker)
-        _stop(head)
+        stop_group(worker)
+        stop_group(head)
         shutil.rmtree(temp, ignore_errors=True)
 
 

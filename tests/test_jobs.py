@@ -3,7 +3,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import IMAGES
+from .conftest import IMAGES, stop_group
 
 RAY = str(Path(sys.executable).with_name("ray"))
 
@@ -63,11 +62,7 @@ def head(tmp_path_factory):
                 break
             time.sleep(1)
     yield {"address": address, "env": env, "temp": temp}
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+    stop_group(proc)
     log.close()
     shutil.rmtree(temp, ignore_errors=True)
 

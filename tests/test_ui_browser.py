@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DATA
+from .conftest import DATA, stop_group
 
 pytestmark = pytest.mark.timeout(480)
 
@@ -128,14 +127,7 @@ def server(tmp_path_factory):
         print(f"\n[ui] server up in {time.monotonic() - t0:.1f} s at {url}")
         yield {"url": url, "root": root, "sample": sample, "work": work, "base": base, "chromium": chromium}
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_group(proc, timeout=20)
         log.close()
 
 
