@@ -130,10 +130,19 @@ def crash_ledger(run_id: str, what: str) -> Iterator[tuple[str, dict[str, Any]]]
         ray.kill(actor)
 
 
-def _crashed_columns(fields: Sequence[pa.Field], errors: Mapping[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {f.name: None for f in fields}
-    out.update(errors)
-    return out
+def guarded_columns(batch: pa.Table, fields: Sequence[pa.Field], run: Any, *, ledger: str | None, scope: str,
+                    keys: Sequence[str], crashed: Mapping[str, Any]) -> pa.Table:
+    """``batch`` with ``fields`` appended, computed by ``run(part) -> {column: values}`` under the crash
+    ledger: a row whose file killed a worker twice gets ``crashed`` (its other fields null)."""
+    def process(indices: list[int]) -> list[dict[str, Any]]:
+        out = run(batch if len(indices) == batch.num_rows else batch.take(indices))
+        return [{f.name: out[f.name][j] for f in fields} for j in range(len(indices))]
+
+    dead = {**{f.name: None for f in fields}, **crashed}
+    rows = guarded(worker_ledger(ledger), scope, keys, process, lambda i: dead)
+    for f in fields:
+        batch = batch.append_column(f, pa.array([r[f.name] for r in rows], type=f.type))
+    return batch
 
 
 def decode_row(uri: str, size: int, *, max_side: int, max_pixels: int,
@@ -229,17 +238,10 @@ class AnalyzerActor:
         return self.analyzer({"image": images_of(batch), "error": batch.column("error").to_pylist(), **columns})
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        def process(indices: list[int]) -> list[dict[str, Any]]:
-            out = self._analyze(batch if len(indices) == batch.num_rows else batch.take(indices))
-            return [{f.name: out[f.name][j] for f in self.fields} for j in range(len(indices))]
-
-        crashed = _crashed_columns(self.fields, {f"{self.name}_model": self.analyzer.model_ref,
-                                                 f"{self.name}_error": crash_message("analysing")})
-        rows = guarded(worker_ledger(self.ledger), self.name, [str(u) for u in batch.column("uri").to_pylist()],
-                       process, lambda i: crashed)
-        for f in self.fields:
-            batch = batch.append_column(f, pa.array([r[f.name] for r in rows], type=f.type))
-        return batch
+        return guarded_columns(batch, self.fields, self._analyze, ledger=self.ledger, scope=self.name,
+                               keys=[str(u) for u in batch.column("uri").to_pylist()],
+                               crashed={f"{self.name}_model": self.analyzer.model_ref,
+                                        f"{self.name}_error": crash_message("analysing")})
 
 
 def _bound(base: type, cls_name: str, **attrs: Any) -> type:
@@ -578,23 +580,19 @@ class StageActor:
         self.stage.setup()
         self.fields = type(self.stage).fields()
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        def process(indices: list[int]) -> list[dict[str, Any]]:
-            part = batch if len(indices) == batch.num_rows else batch.take(indices)
-            active = part.column("pixels").is_valid().to_pylist()
-            previous = {c: part.column(c).to_pylist() for c in self.stage.uses}
-            out = self.stage(images_of(part), active, previous)
-            return [{f.name: out[f.name][j] for f in self.fields} for j in range(len(indices))]
+    def _run(self, batch: pa.Table) -> dict[str, list[Any]]:
+        active = batch.column("pixels").is_valid().to_pylist()
+        previous = {c: batch.column(c).to_pylist() for c in self.stage.uses}
+        return self.stage(images_of(batch), active, previous)
 
-        crashed = _crashed_columns(self.fields, {f"{a.name}_error": crash_message("analysing")
-                                                 for a in self.stage.analyzers})
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        crashed: dict[str, Any] = {f"{a.name}_error": crash_message("analysing") for a in self.stage.analyzers}
         crashed[f"{self.stage.name}_passed"] = False
         keys = [f"{u}#{i}" for u, i in zip(batch.column("video_uri").to_pylist(),
                                             batch.column("frame_index").to_pylist())]
-        rows = guarded(worker_ledger(self.ledger), self.stage.name, keys, process, lambda i: crashed)
-        for f in self.fields:
-            batch = batch.append_column(f, pa.array([r[f.name] for r in rows], type=f.type))
-        passed = pa.array([bool(r[f"{self.stage.name}_passed"]) for r in rows])
+        batch = guarded_columns(batch, self.fields, self._run, ledger=self.ledger, scope=self.stage.name, keys=keys,
+                                crashed=crashed)
+        passed = pc.fill_null(batch.column(f"{self.stage.name}_passed"), False)
         i = batch.schema.get_field_index("pixels")
         pixels = pc.if_else(passed, batch.column("pixels"), pa.scalar(None, pa.large_binary()))
         return batch.set_column(i, "pixels", pixels)
