@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from ..gates import Gate, kept_predicate, ok_predicate
+from ..run import stored_counts
 from ..store.table import sql_str
 
 COLUMNS = ["stage", "in", "kept", "dropped", "errors"]
@@ -113,18 +114,19 @@ def stage_rows(db: str, run_id: str, *, gates: Sequence[Gate], analysers: Sequen
         if listing is not None:
             rows.append(["images decoded", expected, 0, 0, 0])
         return rows
-    ok_decode = _count(images, f"{run} AND error IS NULL")
+    counts = stored_counts(images, run, analysers, gates, count=_count)   # as the manifest counts them
+    stored = counts["rows_written"]
+    ok_decode = stored - counts["decode_errors"]
     rows.append(["images decoded", max(expected, stored), ok_decode, 0, stored - ok_decode])
-    ok_all = f"{run} AND {ok_predicate(analysers)}"
-    by_gate = {g.name: _count(images, f"{ok_all} AND NOT ({g.predicate})") for g in gates}
     for name in analysers:
-        errored = _count(images, f"{run} AND error IS NULL AND {name}_error IS NOT NULL")
-        dropped = sum(by_gate[g.name] for g in gates if g.analyzer == name)
-        rows.append([f"analyser {name}", ok_decode, ok_decode - errored - dropped, dropped, errored])
-    n_ok = _count(images, ok_all)
+        a = counts["analyzers"][name]
+        rows.append([f"analyser {name}", ok_decode, ok_decode - a["errored"] - a["dropped"], a["dropped"],
+                     a["errored"]])
+    n_ok = _count(images, f"{run} AND {ok_predicate(analysers)}")
     for g in gates:
         if not g.analyzer:
-            rows.append([f"gate {g.name}", n_ok, n_ok - by_gate[g.name], by_gate[g.name], 0])
+            dropped = counts["gates"][g.name]["dropped"]
+            rows.append([f"gate {g.name}", n_ok, n_ok - dropped, dropped, 0])
     passed = _count(images, f"{run} AND {kept_predicate(gates, analysers)}")
     rows.append(["passed every gate", ok_decode, passed, ok_decode - passed, 0])
     if dedup:
