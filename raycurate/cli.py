@@ -51,7 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("config", help="print the resolved configuration (defaults, or with a preset/profile)")
     show.add_argument("--preset", choices=PRESETS)
     show.add_argument("--profile", choices=PROFILES)
-    models = sub.add_parser("models", help="model weights: list | path | verify | pull")
+    models = sub.add_parser("models", help="model weights: list | path | verify | pull",
+                            description="list: every model, its status, the package shipping it, and its licence; "
+                                        "verify: check every file's sha256; pull: download (or, for weights "
+                                        "that ship in a Python package, check that it is installed)")
     models.add_argument("action", choices=("list", "path", "verify", "pull"))
     models.add_argument("ids", nargs="*", metavar="ID", help="model ids (default: all)")
     models.add_argument("--models-dir", metavar="DIR",
@@ -267,9 +270,10 @@ def _models(args: argparse.Namespace) -> int:
         return 0
     if args.action == "list":
         print(f"models directory: {root}")
-        print(f"{'id':<40} {'library':<12} {'analyser':<9} {'status':<11} licence")
+        print(f"{'id':<40} {'library':<12} {'analyser':<13} {'status':<11} {'ships in':<24} licence")
         for spec in specs:
-            print(f"{spec.id:<40} {spec.library:<12} {spec.analyzer:<9} {m.status(spec, root):<11} {spec.licence}")
+            print(f"{spec.id:<40} {spec.library:<12} {spec.analyzer:<13} {m.status(spec, root):<11} "
+                  f"{spec.shipped_in or '-':<24} {spec.licence}")
         return 0
     failed = False
     for spec in specs:
@@ -282,9 +286,12 @@ def _models(args: argparse.Namespace) -> int:
             print(f"raycurate: error: {exc}", file=sys.stderr)
             failed = True
             continue
-        for _, path, state in m.file_status(spec, root):
+        states = m.file_status(spec, root)
+        for _, path, state in states:
             print(f"{spec.id:<40} {state:<11} {path}")
-            failed = failed or state != "ok"
+        if any(state != "ok" for _, _, state in states):
+            failed = True
+            print(f"raycurate: {spec.id}: {m.fix_hint(spec, root)}", file=sys.stderr)
     return 1 if failed else 0
 
 

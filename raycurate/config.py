@@ -29,6 +29,12 @@ NULLABLE: dict[str, tuple[type, ...]] = {
     "analyzers.quality.max_actors": (int,),
     "analyzers.content.max_actors": (int,),
     "analyzers.face.max_actors": (int,),
+    "analyzers.face_features.max_actors": (int,),
+    "analyzers.face_features.pack": (str,),
+    "cascade.stage1.det_size": (int,),
+    "cascade.stage1.det_thresh": (int, float),
+    "export.group_by_identity.threshold": (int, float),
+    "dedup.columns.face_embedding_dlib": (int, float),
     "analyzers.nsfw.max_actors": (int,),
     "analyzers.emotion.max_actors": (int,),
     "analyzers.pose.max_actors": (int,),
@@ -54,8 +60,8 @@ NULLABLE: dict[str, tuple[type, ...]] = {
     "cascade.stage2.max_actors": (int,),
     "cascade.stage1.num_gpus": (int, float),
     "cascade.stage2.num_gpus": (int, float),
-    **{f"analyzers.{a}.num_gpus": (int, float) for a in ("quality", "content", "face", "emotion", "nsfw", "pose",
-                                                          "clip")},
+    **{f"analyzers.{a}.num_gpus": (int, float) for a in ("quality", "content", "face", "face_features", "emotion",
+                                                          "nsfw", "pose", "clip")},
     "export.kohya.trigger": (str,),
     "export.kohya.captions": (str,),
     **{f"storage.s3.{k}": (str,) for k in ("endpoint_url", "region", "access_key_id", "secret_access_key",
@@ -81,6 +87,14 @@ def _non_negative(v: Any) -> bool:
     return v >= 0
 
 
+_PACKS = ("buffalo_l", "buffalo_m", "buffalo_s", "buffalo_sc", "antelopev2")
+_PACK_HELP = f"one of: {', '.join(_PACKS)}, or a folder of ONNX files (an absolute or ./ path)"
+
+
+def _pack_ok(v: Any) -> bool:
+    return v in _PACKS or v.startswith(("/", "./", "../", "~"))
+
+
 # Value checks by key suffix or full key: (predicate, what it must be).
 _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "batch_size": (_positive, "a positive integer"),
@@ -98,9 +112,17 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "max_actors": (_positive, "a positive integer"),
     "analyzers.quality.analysis_side": (_positive, "a positive integer"),
     "analyzers.quality.blur_threshold": (_non_negative, "a number >= 0"),
-    "analyzers.face.detector": (lambda v: v in ("opencv_haar", "insightface", "auto"),
-                                "one of: opencv_haar, insightface, auto"),
+    "analyzers.face.detector": (lambda v: v in ("auto", "insightface", "centerface", "opencv_haar"),
+                                "one of: auto, insightface, centerface, opencv_haar"),
+    "analyzers.face.pack": (_pack_ok, _PACK_HELP),
+    "analyzers.face_features.pack": (_pack_ok, _PACK_HELP),
+    "analyzers.face_features.embedder": (lambda v: v in ("auto", "insightface", "dlib"),
+                                         "one of: auto, insightface, dlib"),
+    "analyzers.face_features.min_face_px": (_non_negative, "an integer >= 0"),
+    "analyzers.face_features.min_face_sharpness": (_non_negative, "a number >= 0"),
     "analyzers.face.det_size": (lambda v: v >= 32 and v % 32 == 0, "a multiple of 32"),
+    "cascade.stage1.det_size": (lambda v: v >= 32 and v % 32 == 0, "a multiple of 32"),
+    "cascade.stage1.det_thresh": (_fraction, "a number in [0, 1]"),
     "analyzers.face.det_thresh": (_fraction, "a number in [0, 1]"),
     "analyzers.face.max_faces": (_non_negative, "an integer >= 0 (0: no limit)"),
     "models.profile": (lambda v: v in ("auto", "strict"), "auto or strict"),
@@ -159,11 +181,11 @@ for _scheme in ("s3", "gcs"):
         lambda v: v.startswith(("http://", "https://")) and len(v.split("://", 1)[1].strip("/")) > 0,
         "a URL such as http://host:9000 or https://host")
 _CHECKS["storage.gcs.credentials_file"] = (lambda v: bool(v.strip()), "a file path")
-for _col in ("content_vector", "clip_embedding", "face_embedding"):
+for _col in ("content_vector", "clip_embedding", "face_embedding", "face_embedding_dlib"):
     _CHECKS[f"dedup.columns.{_col}"] = (lambda v: 0 <= v <= 2, "a cosine distance in [0, 2]")
 
 
-for _part in ("sharpness", "exposure", "face_area", "one_face", "contrast", "nsfw_safe"):
+for _part in ("face_sharpness", "sharpness", "exposure", "face_area", "one_face", "contrast", "nsfw_safe"):
     _CHECKS[f"cascade.stage3.weights.{_part}"] = (_non_negative, "a number >= 0")
 
 PRESET_DIR = CONFIG_DIR / "presets"
@@ -283,6 +305,9 @@ def load_config(
         _set_dotted(cfg, key, value)
     _validate(cfg, defaults)
     _check_storage(cfg["storage"])
+    features = cfg["analyzers"]["face_features"]
+    if features["pack"] is None:   # one pack serves detection and features unless told otherwise
+        features["pack"] = cfg["analyzers"]["face"]["pack"]
     return cfg
 
 

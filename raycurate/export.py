@@ -43,8 +43,9 @@ from .store.schema import DEDUP_FIELDS
 FORMAT_EXTENSIONS = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp",
                      "TIFF": ".tif", "BMP": ".bmp", "JPEG2000": ".jp2", "PPM": ".ppm"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-# Vector columns are never exported (every top-level fixed-size list column is one; these are the known ones).
-VECTOR_COLUMNS = ("content_vector", "face_embedding", "clip_embedding")
+# Vector columns are never exported (every top-level fixed-size list column is one; these are the known ones,
+# with the per-face embeddings, a list of vectors).
+VECTOR_COLUMNS = ("content_vector", "face_embedding", "face_embedding_dlib", "clip_embedding", "face_embeddings")
 CAPTIONS_FILE = Path(__file__).resolve().parent.parent / "configs" / "captions.yaml"
 JPEG_QUALITY = 95
 VISIBLE = 0.5          # keypoint confidence that counts as visible (as the pose analyser's default)
@@ -242,7 +243,8 @@ class CaptionTemplate:
 
 
 def head_yaw(row: Mapping[str, Any]) -> float | None:
-    """Yaw in degrees of the largest face (``face_pose`` is pitch, yaw, roll per face; InsightFace only)."""
+    """Yaw in degrees of the largest face (``face_pose`` is pitch, yaw, roll per face: InsightFace's 3D model,
+    else the 5-point estimate)."""
     poses = row.get("face_pose") or []
     return float(poses[0][1]) if poses and poses[0] is not None and len(poses[0]) == 3 else None
 
@@ -389,7 +391,7 @@ class CropOptions:
 
 @dataclass(frozen=True)
 class IdentityOptions:
-    threshold: float = 0.5          # cosine distance at or below which two faces are one person
+    threshold: float | None = None  # cosine distance at or below which two faces are one person; None: the model's
 
 
 def export_options(section: Mapping[str, Any]) -> dict[str, Any]:
@@ -450,18 +452,26 @@ def canonical_uris(table: Any, where: str) -> dict[str, str]:
     return best
 
 
-def identities(table: Any, where: str, threshold: float) -> dict[str, str]:
-    """Content id -> ``person_<n>`` (1: the largest group) or ``unknown`` for rows matching ``where``."""
-    has = "face_embedding" in table.schema.names
+def identities(table: Any, where: str, threshold: float | None) -> dict[str, str]:
+    """Content id -> ``person_<n>`` (1: the largest group) or ``unknown`` for rows matching ``where``, by
+    the main face's embedding: ArcFace where the table holds any, else dlib (vectors of two models are never
+    compared). ``threshold`` None: the model's own (:data:`~raycurate.analyzers.face_embedders.SAME_PERSON`)."""
+    from .analyzers.face_embedders import SAME_PERSON, VECTOR_COLUMNS as FACE_VECTORS
+
+    names = table.schema.names
+    family = next((fam for fam, (col, _) in FACE_VECTORS.items() if col in names
+                   and table.count_rows(f"({where}) AND {col} IS NOT NULL") > 0), None)
+    column = FACE_VECTORS[family][0] if family else None
     vectors: dict[str, np.ndarray | None] = {}
-    for row in iter_rows(table, where, ["id", "face_embedding"] if has else ["id"], batch_size=4096):
-        v = row.get("face_embedding")
+    for row in iter_rows(table, where, ["id", column] if column else ["id"], batch_size=4096):
+        v = row.get(column) if column else None
         if vectors.get(row["id"]) is None:
             vectors[row["id"]] = np.asarray(v, dtype=np.float32) if v is not None else None
     known = sorted(i for i, v in vectors.items() if v is not None)
     out = {i: "unknown" for i, v in vectors.items() if v is None}
     if known:
-        labels = cluster_identities(np.stack([vectors[i] for i in known]), threshold)
+        limit = threshold if threshold is not None else SAME_PERSON[family]
+        labels = cluster_identities(np.stack([vectors[i] for i in known]), limit)
         out.update({i: f"person_{label + 1}" for i, label in zip(known, labels)})
     return out
 

@@ -34,9 +34,10 @@ def build_gates(filter_cfg: Mapping[str, Any], analyzers: Sequence[str]) -> list
             gates.append(Gate("face.min_faces", "face", f"face_count >= {int(filter_cfg['min_faces'])}"))
         if filter_cfg.get("max_faces") is not None:
             gates.append(Gate("face.max_faces", "face", f"face_count <= {int(filter_cfg['max_faces'])}"))
-        if filter_cfg.get("max_abs_yaw") is not None:   # the largest face's yaw (InsightFace head pose)
-            gates.append(Gate("face.max_abs_yaw", "face",
-                              f"abs(face_pose[1][2]) <= {float(filter_cfg['max_abs_yaw'])!r}"))
+    if "face_features" in analyzers and filter_cfg.get("max_abs_yaw") is not None:
+        # the largest face's yaw: InsightFace's 3D head pose, else the 5-point estimate (face_pose_source)
+        gates.append(Gate("face_features.max_abs_yaw", "face_features",
+                          f"abs(face_pose[1][2]) <= {float(filter_cfg['max_abs_yaw'])!r}"))
     if "nsfw" in analyzers and filter_cfg.get("max_nsfw_score") is not None:
         gates.append(Gate("nsfw.max_score", "nsfw", f"nsfw_score <= {float(filter_cfg['max_nsfw_score'])!r}"))
     if filter_cfg.get("where"):

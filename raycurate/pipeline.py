@@ -660,7 +660,7 @@ def compute_stage3(db_uri: str, run_id: str, cfg: Mapping[str, Any]
     weights, thresholds and selection rules. Reads stored scores only: no model is loaded."""
     frames = open_table(db_uri, FRAMES_TABLE)
     columns = ["video_id", "video_uri", "frame_index", "timestamp", "scene_index", "near_cut", "quality_sharpness",
-               "quality_exposure", "quality_contrast", "face_count", "face_largest_area", "nsfw_score",
+               "quality_exposure", "quality_contrast", "face_count", "face_largest_area", "face_sharpness", "nsfw_score",
                "stage1_score", "stage2_score"]
     rows = frames.search().where(f"run_id = '{run_id}' AND stage2_passed = true").select(columns) \
         .limit(None).to_list()

@@ -188,7 +188,8 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
         "output": {"dir": out_dir, "db": db_uri, "table": "images"},
         "config": storage.redact(cfg),   # no secret in the manifest
         "models": {name: {"model": a.model_ref, "columns": [f.name for f in type(a).fields()],
-                          "fallback": getattr(a, "fallback_reason", None)}
+                          "fallback": getattr(a, "fallback_reason", None),
+                          "choice": getattr(a, "choice", None)}
                    for name, a in analyzers.items()},
         "skipped_analyzers": skipped,
         "gates": [{"name": g.name, "analyzer": g.analyzer or None, "sql": g.predicate} for g in gates],

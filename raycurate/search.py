@@ -29,7 +29,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from .analyzers.face_embedders import VECTOR_COLUMNS
 from .store.table import resolve_db, sql_str
+
+FACE_VECTORS = tuple(col for col, _ in VECTOR_COLUMNS.values())   # main-face embeddings, one column per model family
 
 THUMB_SIDE = 256
 NPROBES = 32           # least IVF partitions probed; more when a prefilter leaves too few candidates
@@ -151,9 +154,14 @@ class Curation:
                               f"vector columns: {', '.join(self.vector_columns())}")
 
         clip_model: str | None = None
+        face_model: str | None = None
         if kind == "id":
             assert id is not None
-            column, vec, clip_model = self._stored_query(id, column)
+            column, vec, model = self._stored_query(id, column)
+            if column in FACE_VECTORS:
+                face_model = model
+            else:
+                clip_model = model
         else:
             column, clip_model = self._column_for(kind, column)
             vec = (self._text_vector(text, clip_model) if kind == "text"
@@ -162,6 +170,8 @@ class Curation:
         if column == "clip_embedding" and clip_model is not None:
             refs = self.clip_models().get(clip_model, [])
             filters.append("clip_model IN (" + ", ".join(sql_str(r) for r in refs) + ")" if refs else "FALSE")
+        if face_model is not None:   # face vectors of another model live in the same column space: never mix
+            filters.append(f"face_embedding_model = {sql_str(face_model)}")
         hits, method = self._nearest(vec, column, " AND ".join(filters) or None, k, prefilter)
         return self._finish(hits, column, method, clip_model, thumbnails)
 
@@ -198,8 +208,8 @@ class Curation:
             raise SearchError(f"not a content id: {content_id!r} (the sha256 hex of a stored file, or a prefix)")
         content_id = content_id.lower()
         cond = f"id = '{content_id}'" if len(content_id) == 64 else f"starts_with(id, '{content_id}')"
-        vectors = [c for c in ("clip_embedding", "content_vector", "face_embedding") if c in self.vector_columns()]
-        cols = ["id", *vectors] + (["clip_model"] if "clip_model" in self.table.schema.names else [])
+        vectors = [c for c in ("clip_embedding", "content_vector", *FACE_VECTORS) if c in self.vector_columns()]
+        cols = ["id", *vectors] + [c for c in ("clip_model", "face_embedding_model") if c in self.table.schema.names]
         rows = self.table.search().where(cond).select(cols).limit(None).to_arrow().to_pylist()
         ids = sorted({r["id"] for r in rows})
         if not ids:
@@ -214,10 +224,12 @@ class Curation:
         row = next((r for r in rows if r.get(column) is not None), None)
         if row is None:
             raise SearchError(f"row {ids[0][:16]} has no {column} (its analyser did not run or failed on it)")
-        clip_model = None
+        model = None
         if column == "clip_embedding":
-            clip_model = str(row.get("clip_model") or "").split("@", 1)[0] or None
-        return column, np.asarray(row[column], dtype=np.float32), clip_model
+            model = str(row.get("clip_model") or "").split("@", 1)[0] or None
+        elif column in FACE_VECTORS:
+            model = row.get("face_embedding_model")
+        return column, np.asarray(row[column], dtype=np.float32), model
 
     def _image_vector(self, image: str | np.ndarray, column: str, clip_model: str | None) -> np.ndarray:
         rgb = self._query_pixels(image)

@@ -1,10 +1,12 @@
 """The 3-stage cascade over video frames: plain classes, no ray.
 
-Stage 1 (fast, low threshold, recall first): quality + face detection.
+Stage 1 (fast, low threshold, recall first): quality + face detection only, at
+its own detection size and threshold (``cascade.stage1.det_size``, ``det_thresh``).
 Stage 2 (medium threshold, quality and attribute sort): the content vector and
-NSFW always; CLIP (embedding, zero-shot attributes, aesthetic score) and DeepFace
-emotion on the Stage 1 face boxes when their weights are present (the same
-``models.profile`` rule as the image path decides; the manifest says which ran).
+NSFW always; on Stage 1's faces the identity embedding and head pose
+(face_features), and CLIP (embedding, zero-shot attributes, aesthetic score) and
+DeepFace emotion when their weights are present (the same ``models.profile`` rule
+as the image path decides; the manifest says which ran).
 Stage 3 (high threshold, best for training): an ensemble of the stored scores,
 computed per video after Stages 1-2 (see :mod:`raycurate.video.select`).
 
@@ -27,10 +29,23 @@ from .analyzers.base import Resources
 SHARPNESS_REF = 1000.0   # variance of the Laplacian that counts as fully sharp
 CONTRAST_REF = 0.25      # RMS contrast that counts as full contrast
 FACE_AREA_REF = 0.05     # a face covering 5% of the frame counts as a full-size face
+FACE_SHARPNESS_REF = 400.0  # face-crop sharpness (112 px crop) that counts as fully sharp
 
 
 def sharpness_part(sharpness: float) -> float:
     return min(1.0, math.log1p(max(0.0, sharpness)) / math.log1p(SHARPNESS_REF))
+
+
+def face_sharpness_part(row: Mapping[str, Any]) -> float:
+    """The main (largest) face's crop sharpness mapped onto 0..1 by sqrt(s / 400); 0 without a face."""
+    values = row.get("face_sharpness") or []
+    if not values or values[0] is None:
+        return 0.0
+    return min(1.0, math.sqrt(max(0.0, float(values[0])) / FACE_SHARPNESS_REF))
+
+
+def face_area_part(row: Mapping[str, Any]) -> float:
+    return min(1.0, float(row["face_largest_area"] or 0.0) / FACE_AREA_REF)
 
 
 def contrast_part(contrast: float) -> float:
@@ -44,6 +59,11 @@ class CascadeStage(abc.ABC):
     analyzer_names: ClassVar[tuple[str, ...]]
     optional_names: ClassVar[tuple[str, ...]] = ()   # run when active (enabled, weights present)
     uses: ClassVar[tuple[str, ...]] = ()   # columns of earlier stages that the score (or an analyser) reads
+
+    @classmethod
+    def analyzer_overrides(cls, section: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """Analyser settings the stage's own section overrides ({analyser: {key: value}})."""
+        return {}
 
     def __init__(self, analyzers: Sequence[Analyzer], *, threshold: float, batch_size: int, num_cpus: float,
                  device: str = "cpu") -> None:
@@ -67,7 +87,8 @@ class CascadeStage(abc.ABC):
                   "num_cpus": section["num_cpus"], "device": section["device"]}
         active = active_analyzers(cfg)[0] if cls.optional_names else []
         names = list(cls.analyzer_names) + [n for n in cls.optional_names if n in active]
-        analyzers = [build_analyzer(name, {**analyzer_sections[name], **common,
+        overrides = cls.analyzer_overrides(section)
+        analyzers = [build_analyzer(name, {**analyzer_sections[name], **common, **overrides.get(name, {}),
                                            # a CPU-only analyser stays on the CPU in a GPU stage
                                            "device": common["device"] if ANALYZERS[name].supports_gpu else "cpu"},
                                     cfg["models"])
@@ -122,13 +143,19 @@ class CascadeStage(abc.ABC):
 
 
 class Stage1(CascadeStage):
-    """Fast recall: 0.6 x sharpness + 0.4 x (a face is present)."""
+    """Fast recall: 0.3 x frame sharpness + 0.3 x main face's sharpness + 0.2 x face size + 0.2 x (a face is
+    present), from face detection alone."""
 
     name = "stage1"
     analyzer_names = ("quality", "face")
 
+    @classmethod
+    def analyzer_overrides(cls, section: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        return {"face": {k: section[k] for k in ("det_size", "det_thresh") if section.get(k) is not None}}
+
     def score(self, row: Mapping[str, Any]) -> float:
-        return 0.6 * sharpness_part(row["quality_sharpness"]) + 0.4 * min(1.0, float(row["face_count"]))
+        return (0.3 * sharpness_part(row["quality_sharpness"]) + 0.3 * face_sharpness_part(row)
+                + 0.2 * face_area_part(row) + 0.2 * min(1.0, float(row["face_count"])))
 
 
 AESTHETIC_LOW, AESTHETIC_HIGH = 3.0, 7.0   # LAION aesthetic scores mapped linearly onto 0..1
@@ -145,8 +172,8 @@ class Stage2(CascadeStage):
 
     name = "stage2"
     analyzer_names = ("content", "nsfw")
-    optional_names = ("emotion", "clip")
-    uses = ("quality_exposure", "quality_contrast", "face_boxes")
+    optional_names = ("face_features", "emotion", "clip")
+    uses = ("quality_exposure", "quality_contrast", "face_boxes", "face_kps", "face_scores", "face_sharpness")
 
     def score(self, row: Mapping[str, Any]) -> float:
         base = (0.4 * float(row["quality_exposure"]) + 0.3 * contrast_part(row["quality_contrast"])

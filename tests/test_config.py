@@ -5,7 +5,7 @@ from raycurate.config import ConfigError, load_config, parse_set
 
 def test_defaults_load_and_have_every_analyzer():
     cfg = load_config()
-    assert set(cfg["analyzers"]) == {"quality", "content", "face", "emotion", "nsfw", "pose", "clip"}
+    assert set(cfg["analyzers"]) == {"quality", "content", "face", "face_features", "emotion", "nsfw", "pose", "clip"}
     assert cfg["analyzers"]["face"]["detector"] == "auto" and cfg["models"]["profile"] == "auto"
 
 
@@ -35,7 +35,7 @@ def test_config_file_merges(tmp_path):
     ("analyzers.face.batch_size=0", "analyzers.face.batch_size must be a positive integer"),
     ("analyzers.nsfw.threshold=1.5", "analyzers.nsfw.threshold must be a number in [0, 1]"),
     ("analyzers.quality.enabled=1", "analyzers.quality.enabled must be bool"),
-    ("analyzers.face.detector=dlib", "analyzers.face.detector must be one of: opencv_haar, insightface, auto"),
+    ("analyzers.face.detector=dlib", "analyzers.face.detector must be one of: auto, insightface, centerface, opencv_haar"),
     ("analyzers.face=3", "analyzers.face is a section"),
     ("decode.max_side=null", "decode.max_side may not be null"),
 ])
@@ -65,7 +65,7 @@ def test_profiles_load_and_say_what_they_run(tmp_path):
 
     assert set(PROFILES) == {"fast-cpu", "full-cpu", "full-gpu"}
     fast = load_config(profile="fast-cpu", overrides=[("models.dir", str(tmp_path))])
-    assert active_analyzers(fast)[0] == ["quality", "content", "face", "nsfw"]
+    assert active_analyzers(fast)[0] == ["quality", "content", "face", "face_features", "nsfw"]
     check_analyzers(fast)
     check_stages(fast)
     full_cpu = load_config(profile="full-cpu", overrides=[("models.dir", str(tmp_path))])

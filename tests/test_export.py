@@ -57,5 +57,5 @@ def test_filter_spec_gates_run_inside_lancedb(tmp_path):
     table.add(pa.table(data, schema=schema))
     cfg = load_config(overrides=[("filter.max_faces", 1), ("filter.max_nsfw_score", 0.2),
                                  ("filter.min_sharpness", 100), ("filter.max_abs_yaw", 30)])
-    where = kept_predicate(build_gates(cfg["filter"], ["quality", "face", "nsfw"]), [])
+    where = kept_predicate(build_gates(cfg["filter"], ["quality", "face", "face_features", "nsfw"]), [])
     assert sorted(r["id"] for r in table.search().where(where).select(["id"]).limit(None).to_list()) == ["a"]

@@ -38,16 +38,20 @@ def _record_all(root):
 
 
 def test_auto_falls_back_until_weights_are_verified_and_strict_refuses(models_dir, tmp_path):
-    from raycurate.analyzers.face import resolve_detector
+    from raycurate.analyzers.face import choose_detector
+    from raycurate.analyzers.face_features import choose_embedder
 
-    assert resolve_detector("auto", models_dir=str(tmp_path), strict_models=False)[0] == "opencv_haar"
+    assert choose_detector("auto", pack="buffalo_l", models_dir=str(tmp_path), strict_models=False)[0] == "centerface"
+    assert choose_embedder("auto", pack="buffalo_l", models_dir=str(tmp_path))[0] == "dlib"
     with pytest.raises(m.MissingModelError, match="insightface-buffalo_l is missing"):
-        resolve_detector("auto", models_dir=str(tmp_path), strict_models=True)
+        choose_detector("auto", pack="buffalo_l", models_dir=str(tmp_path), strict_models=True)
     # present but not yet recorded: unverified weights are not used
-    name, why = resolve_detector("auto", models_dir=str(models_dir), strict_models=False)
-    assert name == "opencv_haar" and "unverified" in why
+    name, why = choose_detector("auto", pack="buffalo_l", models_dir=str(models_dir), strict_models=False)
+    assert name == "centerface" and "unverified" in why
     m.record("insightface-buffalo_l", models_dir)
-    assert resolve_detector("auto", models_dir=str(models_dir), strict_models=True) == ("insightface", None)
+    assert choose_detector("auto", pack="buffalo_l", models_dir=str(models_dir), strict_models=True)[0] == "insightface"
+    assert choose_embedder("auto", pack="buffalo_l", models_dir=str(models_dir))[0] == "insightface"
+    assert choose_detector("opencv_haar", pack="buffalo_l", models_dir=None, strict_models=True)[0] == "opencv_haar"
 
 
 def test_insightface_and_emotion_columns_through_ray_and_lancedb(models_dir, ray_session, tmp_path):
@@ -55,13 +59,15 @@ def test_insightface_and_emotion_columns_through_ray_and_lancedb(models_dir, ray
     out = tmp_path / "out"
     rc = main(["run", str(IMAGES / "faces"), "--out", str(out), "--models-dir", str(models_dir),
                "--strict-models", "--set", "analyzers.face.max_faces=3", "--set", "analyzers.clip.aesthetic=test-aesthetic",
+               "--set", "analyzers.face_features.min_face_px=0", "--set", "analyzers.face_features.min_face_sharpness=0",
                "--set", "analyzers.nsfw.enabled=false", "--set", "filter.min_faces=null",
                "--set", "analyzers.pose.conf=0.001", "--set", "analyzers.pose.max_people=3",
                "--set", "analyzers.pose.imgsz=320", "--set", "analyzers.clip.weights=test-tiny-clip"])
     assert rc == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["models"]["face"]["model"].startswith("insightface-buffalo_l@insightface-")
-    assert manifest["models"]["face"]["fallback"] is None
+    assert manifest["models"]["face"]["fallback"] is None and "verified" in manifest["models"]["face"]["choice"]
+    assert manifest["models"]["face_features"]["model"].startswith("insightface-buffalo_l@insightface-")
     assert manifest["models"]["emotion"]["model"].startswith("deepface-emotion@deepface-")
     assert manifest["skipped_analyzers"] == {}
     assert manifest["models"]["clip"]["model"].endswith("+test-aesthetic")
@@ -75,6 +81,11 @@ def test_insightface_and_emotion_columns_through_ray_and_lancedb(models_dir, ray
         assert r["face_error"] is None and 1 <= r["face_count"] <= 3   # random detector, capped by max_faces
         n = r["face_count"]
         assert len(r["face_kps"]) == n and all(len(k) == 10 for k in r["face_kps"])
+        assert len(r["face_sharpness"]) == n and r["face_features_error"] is None
+        assert r["face_pose_source"] == "insightface-1k3d68"
+        assert r["face_embedding_model"] == "insightface-buffalo_l:w600k_r50.onnx"
+        assert len(r["face_embeddings"]) == n and all(len(e) == 512 for e in r["face_embeddings"])
+        assert r["face_embedding_dlib"] is None
         assert len(r["face_landmarks"]) == n and all(len(k) == 212 for k in r["face_landmarks"])
         assert len(r["face_pose"]) == n and len(r["face_age"]) == n
         assert set(r["face_gender"]) <= {"male", "female"}
@@ -100,14 +111,15 @@ def test_insightface_and_emotion_columns_through_ray_and_lancedb(models_dir, ray
     assert hits[0]["id"] == rows[0]["id"]
 
 
-def test_haar_rows_leave_the_insightface_columns_null(tmp_path):
+def test_haar_rows_have_no_landmarks(tmp_path):
     from raycurate.analyzers import FaceAnalyzer
     from raycurate.decode import decode_image
 
     face = FaceAnalyzer(detector="opencv_haar")
     img = decode_image((IMAGES / "faces" / "skimage_astronaut.png").read_bytes()).rgb
     out = face({"image": [img], "error": [None]})
-    assert out["face_count"] == [1] and out["face_embedding"] == [None] and out["face_kps"] == [None]
+    assert out["face_count"] == [1] and out["face_kps"] == [None] and len(out["face_sharpness"][0]) == 1
+    assert out["face_views"] == [["frontal"]] and face.choice == "asked for by name"
 
 
 def test_emotion_is_skipped_without_weights_and_strict_refuses(tmp_path, capsys):

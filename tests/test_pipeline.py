@@ -84,7 +84,7 @@ def test_manifest(curated):
     assert m["input"]["video_files"][0].endswith("counter.mp4") and m["input"]["videos_analysed"] is False
     assert "video" not in m
     assert c["rows_written"] == 24 and c["decode_errors"] == 3
-    assert set(c["analyzers"]) == {"quality", "content", "face", "nsfw"}
+    assert set(c["analyzers"]) == {"quality", "content", "face", "face_features", "nsfw"}
     assert c["analyzers"]["face"]["analysed"] == 21 and c["analyzers"]["face"]["errored"] == 0
     assert c["analyzers"]["face"]["dropped"] == c["gates"]["face.min_faces"]["dropped"] >= 5
     assert m["models"]["nsfw"]["model"].startswith("nudenet-320n@")

@@ -214,7 +214,7 @@ def _images_table(db: Path, with_labels: bool = True):
                 nsfw_score=pa.array([r[2] for r in rows], pa.float32()),
                 quality_sharpness=pa.array([r[3] for r in rows], pa.float32()),
                 quality_is_blurry=pa.array([r[4] for r in rows]), duplicate_of=pa.array([r[6] for r in rows]),
-                **{f"{a}_model": pa.array([f"{a}-model"] * n) for a in ("quality", "face", "nsfw")})
+                **{f"{a}_model": pa.array([f"{a}-model"] * n) for a in ("quality", "face", "face_features", "nsfw")})
     table = lancedb.connect(str(db)).create_table("images", schema=schema)
     table.add(pa.table(data, schema=schema))
     return table
@@ -234,7 +234,7 @@ def test_filters_requery_lancedb(tmp_path):
     _images_table(tmp_path / "db")
     res = Results(str(tmp_path / "db"))
     f = Filters(run_id="20260101T000000Z-aaaa")
-    assert res.analysers(f.run_id) == ["quality", "face", "nsfw"]
+    assert res.analysers(f.run_id) == ["quality", "face", "face_features", "nsfw"]
     assert _ids(res, f) == ["a", "c"] and res.count(f) == 2
     assert _ids(res, f.with_(min_faces=None)) == ["a", "b", "c"]
     assert _ids(res, f.with_(min_sharpness=100.0)) == ["a"]

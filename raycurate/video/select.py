@@ -7,18 +7,19 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from ..stages import FACE_AREA_REF, contrast_part, sharpness_part
+from ..stages import contrast_part, face_area_part, face_sharpness_part, sharpness_part
 from .sampling import Candidate, select_frames
 
-PARTS = ("sharpness", "exposure", "face_area", "one_face", "contrast", "nsfw_safe")
+PARTS = ("face_sharpness", "sharpness", "exposure", "face_area", "one_face", "contrast", "nsfw_safe")
 
 
 def ensemble_parts(row: Mapping[str, Any]) -> dict[str, float]:
     """The parts of the Stage 3 score, each in [0, 1]."""
     return {
+        "face_sharpness": face_sharpness_part(row),
         "sharpness": sharpness_part(row["quality_sharpness"]),
         "exposure": float(row["quality_exposure"]),
-        "face_area": min(1.0, float(row["face_largest_area"] or 0.0) / FACE_AREA_REF),
+        "face_area": face_area_part(row),
         "one_face": 1.0 if row["face_count"] == 1 else 0.0,
         "contrast": contrast_part(row["quality_contrast"]),
         "nsfw_safe": 1.0 - float(row["nsfw_score"]),
@@ -33,7 +34,7 @@ def stage3_rows(frames: Sequence[Mapping[str, Any]], *, weights: Mapping[str, fl
     rows = []
     for f in frames:
         parts = ensemble_parts(f)
-        base = sum(weights[k] * parts[k] for k in PARTS) / total
+        base = sum(weights.get(k, 0.0) * parts[k] for k in PARTS) / total
         score = base * (1.0 + scene_bonus) if f["near_cut"] else base
         rows.append({"video_id": f["video_id"], "frame_index": f["frame_index"], "stage3_base": base,
                      "stage3_score": score, "stage3_passed": score >= threshold, "selected": False,
