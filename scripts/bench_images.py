@@ -10,6 +10,12 @@ reports its own peak RSS.
 
     .venv/bin/python scripts/bench_images.py            # ~200 images made from tests/data
     .venv/bin/python scripts/bench_images.py --n 400 --cpus 2
+
+With ``--against KEY=VALUE`` (repeatable) the loop is skipped: the Ray pipeline runs
+twice in one Ray session on the same images, first with that override, then with
+the defaults (plus any ``--set``), and the ratio of the two is printed, e.g.
+
+    .venv/bin/python scripts/bench_images.py --against analyzers.face.detector=opencv_haar
 """
 from __future__ import annotations
 
@@ -107,23 +113,55 @@ def single_process(files, cfg, db_dir: str) -> int:
     return LanceSink(db_dir, images_schema(), "bench").write(blocks, None)
 
 
+def compare(files, cfg, other, label: str, work: Path, cpus: int) -> int:
+    """The Ray pipeline with ``other``, then with ``cfg``, in one Ray session; images/s, memory, ratio."""
+    import ray
+
+    from raycurate.pipeline import run_pipeline
+
+    ray.init(num_cpus=cpus, include_dashboard=False, logging_level="ERROR")
+    results = []
+    for name, c in ((label, other), ("defaults", cfg)):
+        with MemoryPeak() as mem:
+            t = time.perf_counter()
+            # one run id per pipeline: workers cache the crash ledger's handle by its name, which holds the run id
+            result = run_pipeline(files, c, db_uri=str(work / f"db_{len(results)}"), run_id=f"bench{len(results)}")
+            seconds = time.perf_counter() - t
+        assert result.rows_written == len(files), (result.rows_written, len(files))
+        results.append((name, seconds, mem.peak))
+        print(f"  {name}: {seconds:.1f} s", flush=True)
+    ray.shutdown()
+    print()
+    print(f"{'Ray pipeline (local)':<44}{'seconds':>9}{'images/s':>10}{'peak mem MB':>13}")
+    for name, seconds, peak in results:
+        print(f"{name:<44}{seconds:>9.2f}{len(files) / seconds:>10.2f}{peak / 1e6:>13.0f}")
+    print(f"ratio defaults / {label}: {results[0][1] / results[1][1]:.2f}x images/s")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--cpus", type=int, default=os.cpu_count())
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (both sides)")
+    ap.add_argument("--against", action="append", default=[], metavar="KEY=VALUE",
+                    help="compare the Ray pipeline with these overrides against the defaults (no loop)")
     args = ap.parse_args()
 
-    from raycurate.config import load_config
+    from raycurate.config import load_config, parse_set
     from raycurate.sources import list_media
 
-    cfg = load_config()
+    cfg = load_config(overrides=[parse_set(s) for s in args.set])
     work = Path(tempfile.mkdtemp(prefix="rc-bench-"))
     try:
         (work / "images").mkdir()
         make_images(work / "images", args.n)
         files = [f for f in list_media(str(work / "images")) if f.media_type == "image"]
         print(f"{len(files)} images, {sum(f.size for f in files) / 1e6:.1f} MB, {args.cpus} CPUs", flush=True)
+        if args.against:
+            other = load_config(overrides=[parse_set(s) for s in args.set + args.against])
+            return compare(files, cfg, other, " ".join(args.against), work, args.cpus)
 
         with MemoryPeak() as mem_loop:
             t = time.perf_counter()

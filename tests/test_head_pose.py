@@ -143,3 +143,9 @@ def test_many_faces_and_views():
     assert poses[0] == estimate_pose(kps, size) and poses[1] is None and poses[2] is None and poses[3][1] > 35
     assert [view_of(y) for y in (None, float("nan"), 0.0, 29.9, -29.9, 30.0, 75.0, -30.0)] == [
         "unknown", "unknown", "frontal", "frontal", "frontal", "profile_right", "profile_right", "profile_left"]
+
+
+def test_landmarks_a_few_pixels_apart_give_none_not_an_error():
+    # seen with a detector on a tiny face: SQPnP raised instead of answering
+    assert estimate_pose([0, 0, 3, 0, 1.5, 1.5, 0.3, 3, 2.7, 3], (1024, 768)) is None
+    assert estimate_pose([100, 100, 103, 100, 101.5, 101.5, 100.3, 103, 102.7, 103], (4000, 3000)) is None

@@ -5,8 +5,9 @@ checked against its sha256). The network maps an RGB image (0-255, any size that
 multiple of 32) to four maps at a quarter of the input size: a face-centre heatmap, the
 log box size, the sub-pixel centre offset, and the 5 landmarks relative to the box.
 The file is exported with a fixed 10x3x32x32 input, so its input and output dimensions
-are made symbolic once when it is loaded. Images are scaled so that their longer side is
-``det_size`` and padded to a multiple of 32; images of one padded size run as one batch.
+are made symbolic once when it is loaded. Images larger than ``det_size`` are scaled down to it
+(longer side), smaller ones up to at least 320 px, then padded to a multiple of 32; images of one
+padded size run as one batch.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from .onnx import provider_label, providers_for, session_options
 MODEL_ID = "centerface"
 STRIDE = 4      # output maps are a quarter of the input
 ALIGN = 32      # input sides must be multiples of this
+MIN_SIDE = 320  # small images are scaled up to this longer side (faces of a thumbnail stay findable)
 
 
 def _dynamic_model(path: str) -> bytes:
@@ -74,7 +76,9 @@ class CenterFaceDetector(FaceDetector):
         return f"{package_version('onnxruntime')}+{provider_label(self.providers)}"
 
     def _blob_shape(self, h: int, w: int) -> tuple[float, int, int, int, int]:
-        scale = self.det_size / float(max(h, w))
+        # larger images come down to det_size; smaller ones are not blown up past MIN_SIDE (a face's pixels
+        # do not grow with the image, the cost does)
+        scale = min(self.det_size, max(MIN_SIDE, max(h, w))) / float(max(h, w))
         nh, nw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
         return scale, nh, nw, -(-nh // ALIGN) * ALIGN, -(-nw // ALIGN) * ALIGN
 

@@ -61,6 +61,9 @@ def angles(r: np.ndarray) -> tuple[float, float, float]:
     return math.degrees(pitch), math.degrees(yaw), math.degrees(roll)
 
 
+MIN_EXTENT_PX = 6.0   # landmarks spread over fewer pixels than this give no pose
+
+
 def estimate_pose(kps: Sequence[float] | np.ndarray,
                   image_size: tuple[int, int] | None = None) -> tuple[float, float, float] | None:
     """(pitch, yaw, roll) in degrees from 5 landmarks (10 numbers or 5 x, y pairs), or None.
@@ -87,12 +90,17 @@ def estimate_pose(kps: Sequence[float] | np.ndarray,
     sv = np.linalg.svd(centred, compute_uv=False)
     if sv[0] < 1.0 or sv[1] < 0.05 * sv[0]:          # under a pixel, or the points on a line
         return None
+    if float(np.ptp(pts, axis=0).max()) < MIN_EXTENT_PX:   # a face of a few pixels has no readable pose
+        return None
     extent = float(np.ptp(pts, axis=0).max())
     focal = float(max(image_size)) if image_size and max(image_size) > 0 else 12.0 * extent
     cx, cy = pts.mean(axis=0)
     camera = np.array([[focal, 0.0, cx], [0.0, focal, cy], [0.0, 0.0, 1.0]])
-    ok, rvec, _tvec = cv2.solvePnP((MODEL @ _FLIP_Z).reshape(5, 1, 3), pts.reshape(5, 1, 2), camera,
-                                   None, flags=cv2.SOLVEPNP_SQPNP)
+    try:
+        ok, rvec, _tvec = cv2.solvePnP((MODEL @ _FLIP_Z).reshape(5, 1, 3), pts.reshape(5, 1, 2), camera,
+                                       None, flags=cv2.SOLVEPNP_SQPNP)
+    except cv2.error:                 # SQPnP refuses points too close together for the focal length
+        return None
     if not ok:
         return None
     r = _FLIP_Z @ cv2.Rodrigues(rvec)[0] @ _FLIP_Z
