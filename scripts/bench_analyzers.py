@@ -66,7 +66,6 @@ Haar cascades and dlib (dlib-bin has no CUDA) run on the CPU only.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import json
 import math
@@ -260,14 +259,6 @@ def write_insightface(root: Path) -> None:
     models.record("insightface-buffalo_l", root)
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def prepare_face(name: str, section: dict, user_root: Path, tmp_root: Path, args: argparse.Namespace
                  ) -> tuple[dict, str]:
     """A face detector row: (models section, weights label); sets the section's detector and pack."""
@@ -302,7 +293,7 @@ def prepare_face(name: str, section: dict, user_root: Path, tmp_root: Path, args
         section["pack"] = str(folder)
         NOTES[name] = (f"detector: insightface, pack: a temporary folder linking {src.name} (det_size {size}x{size}, "
                        f"det_thresh {thresh}); onnxruntime threads: InsightFace's default (not --threads)")
-        digest = sha256_of(src)
+        digest = models.sha256_of(src)
         if digest != SCRFD500M_SHA256:
             return models_cfg, (f"UNVERIFIED file {src} (sha256 {digest[:12]}..., not the known SCRFD-500M "
                                 f"{SCRFD500M_SHA256[:12]}...)")

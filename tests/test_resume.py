@@ -14,7 +14,7 @@ N_COPIES = 4
 # Slow enough to be caught half-way (OpenCV faces with the profile cascade at 640 px), rows stored
 # four at a time so that the table grows while the run goes on.
 ARGS = ["--set", "decode.rows_per_write=4", "--set", "decode.batch_size=4", "--set", "analyzers.nsfw.enabled=false",
-        "--set", "video.enabled=false", "--set", "filter.min_faces=null"]
+        "--set", "video.enabled=false", "--set", "filter.min_faces=null", "--set", "analyzers.face.detector=opencv_haar"]
 
 
 def _images(folder):

@@ -8,7 +8,6 @@ files' sha256 go into the version string so the manifest records what ran.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,14 +53,6 @@ def available(pack: str, models_dir: str | None) -> tuple[bool, str]:
     return state == "ok", f"{model_id} is {state} in {root}"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def resolve(pack: str, models_dir: str | None, roles: tuple[str, ...] = ROLES) -> Pack:
     """The files of ``pack`` for ``roles`` (those the pack has); raises the registry's error for a
     registered pack that is missing or unverified, FileNotFoundError for an empty folder."""
@@ -86,5 +77,5 @@ def resolve(pack: str, models_dir: str | None, roles: tuple[str, ...] = ROLES) -
         task = getattr(model, "taskname", None)
         if task in roles and task not in out.files:
             out.files[task] = path
-            out.digests[task] = _sha256(path)
+            out.digests[task] = models.sha256_of(path)
     return out
