@@ -12,7 +12,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+# The defaults, presets, profiles, prompts and caption templates ship inside the package (a wheel carries
+# them); the top-level configs/ of the repository is the copy users read, kept equal by a test.
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 
 

@@ -3,7 +3,7 @@
 The client resolves the whole configuration here (defaults, profile, preset,
 ``--config``, ``--set``), so the cluster runs exactly what was asked, and ships
 it with the code as the job's ``working_dir``: a temporary folder holding the
-``raycurate`` package, ``configs/`` and ``job-config.yaml``. The cluster's
+``raycurate`` package (its defaults, presets and profiles inside) and ``job-config.yaml``. The cluster's
 nodes need the same Python packages (the Docker image, or ``scripts/setup.sh``
 on each node); ``INPUT`` and ``OUT`` are paths the cluster can read and write
 (a shared filesystem or a bucket); the entrypoint runs ``python`` from the
@@ -29,7 +29,6 @@ from typing import Any, Mapping
 import yaml
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-PROJECT_DIR = PACKAGE_DIR.parent
 JOB_CONFIG = "job-config.yaml"
 AGENT_WAIT_S = 90.0   # how long to wait for a freshly started head's job agent
 # The client's storage settings reach the job's driver through these (raycurate/storage.py reads them);
@@ -47,10 +46,9 @@ def job_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def stage_working_dir(cfg: Mapping[str, Any], dest: Path) -> Path:
-    """``dest`` with the package, the configs and the resolved config: what the cluster receives."""
+    """``dest`` with the package (configs included) and the resolved config: what the cluster receives."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(PACKAGE_DIR, dest / "raycurate", ignore=ignore)
-    shutil.copytree(PROJECT_DIR / "configs", dest / "configs", ignore=ignore)
     (dest / JOB_CONFIG).write_text(yaml.safe_dump(job_config(cfg), sort_keys=False))
     return dest
 

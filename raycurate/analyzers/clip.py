@@ -23,10 +23,11 @@ import numpy as np
 import pyarrow as pa
 import yaml
 
+from ..config import CONFIG_DIR
 from .base import Analyzer, package_version
 
 EMBED_DIM = 512
-PROMPTS_FILE = Path(__file__).resolve().parents[2] / "configs" / "prompts.yaml"
+PROMPTS_FILE = CONFIG_DIR / "prompts.yaml"
 SETS = ("clothing", "accessories", "shot", "angle", "lighting", "tattoos")
 
 
