@@ -75,15 +75,17 @@ def safe_name(uri: str, content_id: str, fmt: str | None) -> str:
     return f"{safe_stem(uri)}-{content_id[:16]}{ext}"
 
 
-def _jsonable(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """``value`` as JSON can hold it: timestamps as ISO text, non-finite floats as null, tuples as lists
+    (metadata.jsonl and the web UI's detail view)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -632,7 +634,7 @@ def export_kept(table: Any, where: str, out_dir: str, *, copy_images: bool, thre
                 if progress is not None:
                     progress.update(len(rows))
                 for row in rows:
-                    meta.write(json.dumps(_jsonable(row), ensure_ascii=False) + "\n")
+                    meta.write(json.dumps(json_safe(row), ensure_ascii=False) + "\n")
                 if pq_writer is not None and rows:
                     pq_writer.write_table(pa.Table.from_pylist(rows, schema=schema))
     finally:

@@ -256,19 +256,10 @@ def lineage(row: Mapping[str, Any]) -> str:
 
 
 def jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A row for a JSON view: timestamps as ISO text, non-finite floats as null."""
-    def conv(v: Any) -> Any:
-        if isinstance(v, datetime):
-            return v.isoformat()
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: conv(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [conv(x) for x in v]
-        return v
+    """A row for a JSON view: timestamps as ISO text, non-finite floats as null (the export's rule)."""
+    from ..export import json_safe
 
-    return {k: conv(v) for k, v in row.items()}
+    return {k: json_safe(v) for k, v in row.items()}
 
 
 __all__ = ["Filters", "LABELS", "MEDIA", "Results", "SHOW", "SORTS", "caption", "filter_sql", "jsonable",

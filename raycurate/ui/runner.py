@@ -19,12 +19,12 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from ..config import load_config
+from ..run import RUN_STATE as STATE_FILE   # OUT/.raycurate-run.json, written at the start and end of a run
 
 LOG_NAME = "run.log"
 # Ray's and Python's routine lines, left out of the log the page shows (run.log keeps everything)
 _NOISE = re.compile(r"^\d{4}-\d\d-\d\d [\d:,.]+\s+INFO\b|^\[\d{4}-\d\d-\d\d [\d:,.]+ [IW] \d+ \d+\]"
                     r"|^\s*warnings\.warn\(|UserWarning:|FutureWarning:|DeprecationWarning:")
-STATE_FILE = ".raycurate-run.json"   # written by raycurate.run at the start and end of a run
 
 
 @dataclass(frozen=True)
