@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 
 from raycurate.analyzers import ANALYZERS
 from raycurate.config import ConfigError, load_config
-from raycurate.export import (CaptionTemplate, _jsonable, cluster_identities, export_from_db, safe_name,
+from raycurate.export import (CaptionTemplate, json_safe, cluster_identities, export_from_db, safe_name,
                               square_region, upper_body_box)
 from raycurate.store import images_schema, open_or_create_images_table
 
@@ -130,7 +130,7 @@ def test_kohya_layout_and_captions(exported):
 def test_parquet_holds_the_jsonl_rows(exported):
     table = pq.read_table(exported["out"] / "metadata.parquet")
     assert table.column_names == list(exported["meta"][0])
-    rows = [json.loads(json.dumps(_jsonable(r))) for r in table.to_pylist()]
+    rows = [json.loads(json.dumps(json_safe(r))) for r in table.to_pylist()]
     assert rows == exported["meta"]
     assert "identity" in table.column_names and table.schema.field("face_crops").type == pa.list_(pa.string())
 
