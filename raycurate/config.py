@@ -16,6 +16,8 @@ import yaml
 # them); the top-level configs/ of the repository is the copy users read, kept equal by a test.
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
+PROMPTS_FILE = CONFIG_DIR / "prompts.yaml"      # CLIP's zero-shot prompt sets
+PROMPT_SETS = ("clothing", "accessories", "shot", "angle", "lighting", "tattoos")
 
 
 class ConfigError(ValueError):
@@ -207,6 +209,15 @@ def load_yaml(path: str | os.PathLike) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {p} must hold a mapping at the top level")
     return data
+
+
+def load_prompts(path: str | os.PathLike = PROMPTS_FILE) -> dict[str, dict[str, Any]]:
+    """CLIP's prompt sets (``configs/prompts.yaml``); every set of :data:`PROMPT_SETS` must be there."""
+    prompts = load_yaml(path)
+    missing = [s for s in PROMPT_SETS if s not in prompts]
+    if missing:
+        raise ValueError(f"{path} lacks the prompt sets {missing}")
+    return prompts
 
 
 def parse_set(item: str) -> tuple[str, Any]:

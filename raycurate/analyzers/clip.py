@@ -16,27 +16,17 @@ the manifest says why (``models.profile: strict`` fails instead).
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
-import yaml
 
-from ..config import CONFIG_DIR
+from ..config import PROMPT_SETS as SETS
+from ..config import PROMPTS_FILE, load_prompts
 from .base import Analyzer, package_version
 
 EMBED_DIM = 512
-PROMPTS_FILE = CONFIG_DIR / "prompts.yaml"
-SETS = ("clothing", "accessories", "shot", "angle", "lighting", "tattoos")
-
-
-def load_prompts(path: Path = PROMPTS_FILE) -> dict[str, dict[str, Any]]:
-    prompts = yaml.safe_load(path.read_text())
-    missing = [s for s in SETS if s not in prompts]
-    if missing:
-        raise ValueError(f"{path} lacks the prompt sets {missing}")
-    return prompts
+__all__ = ["ClipAnalyzer", "EMBED_DIM", "PROMPTS_FILE", "SETS", "load_prompts"]
 
 
 class ClipAnalyzer(Analyzer):
