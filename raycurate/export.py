@@ -36,6 +36,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
+from .analyzers.face_embedders import FACE_VECTOR_COLUMNS
 from .config import CONFIG_DIR
 from .sources import read_bytes
 from .storage import OutputDir
@@ -46,7 +47,7 @@ FORMAT_EXTENSIONS = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "GIF": ".gif"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 # Vector columns are never exported (every top-level fixed-size list column is one; these are the known ones,
 # with the per-face embeddings, a list of vectors).
-VECTOR_COLUMNS = ("content_vector", "face_embedding", "face_embedding_dlib", "clip_embedding", "face_embeddings")
+VECTOR_COLUMNS = ("content_vector", *FACE_VECTOR_COLUMNS, "clip_embedding", "face_embeddings")
 CAPTIONS_FILE = CONFIG_DIR / "captions.yaml"
 JPEG_QUALITY = 95
 VISIBLE = 0.5          # keypoint confidence that counts as visible (as the pose analyser's default)

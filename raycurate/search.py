@@ -29,10 +29,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .analyzers.face_embedders import VECTOR_COLUMNS
+from .analyzers.face_embedders import FACE_VECTOR_COLUMNS as FACE_VECTORS   # main-face vectors, one per family
 from .store.table import resolve_db, sql_str
-
-FACE_VECTORS = tuple(col for col, _ in VECTOR_COLUMNS.values())   # main-face embeddings, one column per model family
 
 THUMB_SIDE = 256
 NPROBES = 32           # least IVF partitions probed; more when a prefilter leaves too few candidates

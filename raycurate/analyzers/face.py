@@ -97,8 +97,6 @@ class FaceAnalyzer(Analyzer):
         chosen, self.choice = choose_detector(detector, pack=pack, models_dir=models_dir,
                                               strict_models=strict_models)
         self.fallback_reason = self.choice if detector == "auto" and chosen != "insightface" else None
-        if chosen == "opencv_haar" and device != "cpu":
-            raise ValueError("the OpenCV Haar face detector runs on the CPU only; set device: cpu")
         super().__init__(batch_size=batch_size, num_cpus=num_cpus, device=device)
         haar = dict(detection_side=detection_side, scale_factor=scale_factor, min_neighbors=min_neighbors,
                     min_face_fraction=min_face_fraction, use_profile=use_profile, nms_iou=nms_iou)

@@ -27,6 +27,7 @@ from .onnx import provider_label, providers_for
 DLIB_ID = "dlib-face-recognition-resnet-v1"
 # Main-face vector column and width per embedding family (a LanceDB vector column has one width).
 VECTOR_COLUMNS = {"arcface": ("face_embedding", 512), "dlib": ("face_embedding_dlib", 128)}
+FACE_VECTOR_COLUMNS = tuple(col for col, _ in VECTOR_COLUMNS.values())
 # Cosine distance at or below which two faces are one person, per family. ArcFace: 0.5. dlib: its published
 # rule is Euclidean <= 0.6 on its raw vectors, whose norms sit near 1.39 (measured on tests/data), so
 # cosine = d^2 / (2 |a| |b|) ~ 0.36 / 3.86 ~ 0.09.
