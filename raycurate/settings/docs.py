@@ -1,0 +1,50 @@
+"""The README's settings tables, written from the schema (``raycurate config --keys`` prints them)."""
+from __future__ import annotations
+
+from typing import Any
+
+from .schema import Key, keys, sections
+
+BEGIN = "<!-- settings:begin (written by `raycurate config --keys`; tests/test_settings.py keeps it equal) -->"
+END = "<!-- settings:end -->"
+
+
+def _value(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list):
+        return "[" + ", ".join(str(x) for x in v) + "]"
+    return str(v)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _top(path: str) -> str:
+    return path.split(".", 1)[0]
+
+
+def tables(root: type) -> str:
+    """One markdown table per top-level section: key, type, default, allowed values, help."""
+    helps = dict(sections(root))
+    by_top: dict[str, list[Key]] = {}
+    for k in keys(root):
+        by_top.setdefault(_top(k.path), []).append(k)
+    out: list[str] = []
+    for top, members in by_top.items():
+        out += [f"#### `{top}`: {helps.get(top, '')}", "",
+                "| key | type | default | allowed | what it does |", "|---|---|---|---|---|"]
+        for k in members:
+            allowed = k.check.text if k.check is not None else ""
+            out.append(f"| `{k.path}` | {k.type_name} | `{_cell(_value(k.default))}` | {_cell(allowed)} | "
+                       f"{_cell(k.help)} |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def readme_block(root: type) -> str:
+    """The README's block between the markers, markers included."""
+    return f"{BEGIN}\n{tables(root)}{END}"

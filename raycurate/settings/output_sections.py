@@ -1,0 +1,112 @@
+"""Settings of what a run keeps and writes: dedup, filter, export."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .schema import DISTANCE, FRACTION, Check, Widget, non_negative, positive, section, setting
+
+_FOLDER = Check(lambda v: v[:1] not in ("", ".") and all(c.isalnum() or c in "._-" for c in v),
+                "a folder name (letters, digits, . _ -; not starting with .)")
+_CLASS_NAME = Check(lambda v: v[:1] not in ("", ".", " ") and all(c.isalnum() or c in " ._-" for c in v),
+                    "a folder name (letters, digits, space, . _ -; not starting with . or space)")
+
+
+@dataclass(frozen=True)
+class DedupColumns:
+    """Vector column -> largest cosine distance that counts as a duplicate (null: unused)."""
+
+    content_vector: float | None = setting(
+        0.15, "Cosine distance under which two images count as near duplicates (only the best is kept). Higher "
+        "merges more; may merge different shots. No-download DCT vector: catches resizes and re-encodes.",
+        DISTANCE, widget=Widget("Near-duplicate distance", 0, 0.5, 0.01))
+    clip_embedding: float | None = setting(0.06, "when CLIP ran", DISTANCE)
+    face_embedding: float | None = setting(None, "ArcFace matches a person, not a picture: off (use identities)",
+                                           DISTANCE)
+    face_embedding_dlib: float | None = setting(None, "dlib's, likewise", DISTANCE)
+
+
+@dataclass(frozen=True)
+class DedupSettings:
+    enabled: bool = setting(True, "mark near duplicates (never deleted; not exported)")
+    columns: DedupColumns = section(DedupColumns, "vector column -> largest cosine distance of a duplicate")
+    keep_by: list[str] = setting(["stage3_score", "pixels", "quality_sharpness"],
+                                 "best member of a group: each descending, nulls last (pixels = w x h)",
+                                 Check(lambda v: all(isinstance(x, str) for x in v),
+                                       "a list of column names (or pixels)"))
+    k: int = setting(16, "neighbours asked per row and column", positive())
+    index_min_rows: int = setting(100000, "above this many rows a vector column gets an ANN index (cosine)",
+                                  positive())
+    index_type: str = setting("IVF_FLAT", "IVF_FLAT (exact distances, fastest here) | IVF_PQ | IVF_HNSW_SQ "
+                              "(compressed + refine)", Check(lambda v: v in ("IVF_FLAT", "IVF_PQ", "IVF_HNSW_SQ"),
+                                                             "IVF_FLAT, IVF_PQ or IVF_HNSW_SQ"))
+    nprobes: int = setting(8, "IVF partitions searched per query", positive())
+    refine_factor: int = setting(10, "IVF_PQ / IVF_HNSW_SQ: candidates re-ranked exactly, k x this", positive())
+
+
+@dataclass(frozen=True)
+class FilterSettings:
+    """Gates act on stored scores (LanceDB SQL), never by re-running a model."""
+
+    min_faces: int | None = setting(
+        1, "Images with fewer detected faces are dropped (0 or null keeps images without people).",
+        non_negative("an integer >= 0"), widget=Widget("Minimum faces", 0, 10, 1))
+    max_faces: int | None = setting(None, "images with more faces are dropped", non_negative("an integer >= 0"))
+    max_nsfw_score: float | None = setting(
+        0.5, "Images scoring above this are dropped. Lower is stricter; null: no NSFW gate.", FRACTION,
+        widget=Widget("Maximum NSFW score", 0, 1, 0.01))
+    drop_blurry: bool = setting(
+        True, "Drop images the quality analyser marks blurry (variance of the Laplacian under its threshold).",
+        widget=Widget("Drop blurry images"))
+    min_sharpness: float | None = setting(None, "variance of the Laplacian (quality_sharpness) at least this",
+                                          non_negative())
+    max_abs_yaw: float | None = setting(None, "degrees: the largest face's |yaw| at most this", non_negative())
+    min_side: int | None = setting(64, "Images smaller than this in width or height are dropped (pixels).",
+                                   non_negative("an integer >= 0"), widget=Widget("Minimum side (px)", 0, 2048, 16))
+    where: str | None = setting(None, 'extra SQL predicate over stored columns, e.g. "quality_brightness > 0.2"')
+
+
+@dataclass(frozen=True)
+class KohyaSettings:
+    enabled: bool = setting(True, "LoRA trainer folders: OUT/<dir>/<repeats>_<name>/ image + caption .txt")
+    dir: str = setting("train", "folder under OUT", _FOLDER)
+    repeats: int = setting(10, "times each image is seen per epoch (the folder's number)", positive())
+    name: str = setting("person", "the folder's class name", _CLASS_NAME)
+    trigger: str | None = setting(None, 'the caption\'s {trigger} word (e.g. "ohwx person"); null: name')
+    captions: str | None = setting(None, "caption template file; null: configs/captions.yaml",
+                                   Check(os.path.isfile, "an existing caption template file"))
+
+
+@dataclass(frozen=True)
+class CropSettings:
+    enabled: bool = setting(False, "write the crops")
+    size: int = setting(512, "pixels (side)", positive())
+    padding: float = setting(0.4, "added on each side, as a fraction of the box's larger side", non_negative())
+
+
+@dataclass(frozen=True)
+class BodyCropSettings(CropSettings):
+    size: int = setting(768, "pixels (side)", positive())
+    padding: float = setting(0.15, "added on each side, as a fraction of the box's larger side", non_negative())
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    enabled: bool = setting(False, "OUT/by_identity/person_<n>/ by the main face's embedding; metadata gets "
+                            "identity")
+    threshold: float | None = setting(None, "cosine distance at or below which two faces are one person; null: "
+                                      "the embedding model's own (ArcFace 0.5, dlib 0.09)", DISTANCE)
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    enabled: bool = setting(True, "write OUT/ (images, metadata, trainer folders)")
+    copy_images: bool = setting(True, "copy kept originals into OUT/images (bytes untouched)")
+    copy_threads: int = setting(8, "threads that copy, link, caption and crop", positive())
+    parquet: bool = setting(True, "also OUT/metadata.parquet: the rows and columns of metadata.jsonl")
+    include_duplicates: bool = setting(False, "also export rows dedup marked duplicate_of")
+    kohya: KohyaSettings = section(KohyaSettings, "LoRA trainer folders (kohya-ss sd-scripts, OneTrainer)")
+    face_crops: CropSettings = section(CropSettings, "OUT/face_crops/<stem>_f<k>.jpg: one square JPEG per face")
+    body_crops: BodyCropSettings = section(BodyCropSettings, "OUT/body_crops/<stem>_b0.jpg: upper body of the "
+                                           "largest person")
+    group_by_identity: IdentitySettings = section(IdentitySettings, "OUT/by_identity/person_<n>/")

@@ -1,0 +1,90 @@
+"""The settings schema is the one place a key's type, default, range and help live: the defaults
+file, --set, the UI's widgets and the README's tables agree with it."""
+from pathlib import Path
+
+import pytest
+
+from raycurate import config
+from raycurate.config import ConfigError, load_config, load_yaml, parse_set
+from raycurate.settings import KEYS, FaceSettings, Settings, Stage1Settings, default_mapping, settings_of
+from raycurate.settings.docs import BEGIN, END, readme_block
+from raycurate.settings.schema import check_value
+from raycurate.ui import params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _flat(d, prefix=""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _flat(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+def test_defaults_file_equals_the_schema():
+    on_file = dict(_flat(load_yaml(config.DEFAULT_CONFIG)))
+    schema = dict(_flat(default_mapping()))
+    assert on_file.keys() == schema.keys()
+    for key, value in schema.items():
+        assert on_file[key] == value and type(on_file[key]) is type(value), key
+
+
+def test_every_key_has_help_and_a_default_its_own_rule_accepts():
+    assert len(KEYS) > 150
+    for key in KEYS.values():
+        assert key.help.strip(), key.path
+        assert check_value(key, key.default) == key.default, key.path
+
+
+def test_readme_tables_are_written_from_the_schema():
+    text = (ROOT / "README.md").read_text()
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    assert text[start:end] == readme_block(Settings), "run `raycurate config --keys` and paste it into the README"
+
+
+def test_ui_widgets_come_from_the_schema():
+    for p in params.VIDEO_PARAMS + params.THRESHOLDS:
+        key = KEYS[p.key]
+        assert p.info == key.help and p.label == key.widget.label
+        if p.kind is not bool:   # the slider's ends are values the schema accepts
+            assert check_value(key, p.kind(p.minimum)) is not None and check_value(key, p.kind(p.maximum)) is not None
+
+
+@pytest.mark.parametrize("key", sorted(KEYS))
+def test_set_refuses_a_wrong_type_naming_the_key(key):
+    with pytest.raises(ConfigError, match=f"config key {key}"):
+        load_config(overrides=[(key, {"not": "a value"})])
+
+
+@pytest.mark.parametrize("item, message", [
+    ("video.sample_rate=0", "video.sample_rate must be a positive integer"),
+    ("cascade.stage1.det_size=100", "cascade.stage1.det_size must be a multiple of 32"),
+    ("analyzers.face.num_gpus=1.5", "a fraction in (0, 1] or a whole number of GPUs"),
+    ("export.group_by_identity.threshold=3", "a cosine distance in [0, 2]"),
+    ("video.decoders=[ffmpeg]", "a non-empty list of: decord, pyav, opencv"),
+    ("storage.s3.access_key_id=5", "must be str, got a int"),   # a secret is never echoed
+])
+def test_set_applies_the_schema_rules(item, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides=[parse_set(item)])
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("preset", config.PRESETS)
+def test_presets_use_schema_keys(preset):
+    assert settings_of(load_config(preset=preset)).video.sample_rate >= 1
+
+
+@pytest.mark.parametrize("profile", config.PROFILES)
+def test_profiles_use_schema_keys(profile):
+    assert isinstance(settings_of(load_config(profile=profile)), Settings)
+
+
+def test_typed_sections():
+    s = config.typed(load_config(overrides=[parse_set("cascade.stage1.det_size=512"),
+                                            parse_set("analyzers.quality.blur_threshold=10")]))
+    assert isinstance(s.analyzers.face, FaceSettings) and isinstance(s.cascade.stage1, Stage1Settings)
+    assert s.cascade.stage1.det_size == 512 and s.analyzers.quality.blur_threshold == 10.0
+    assert s.video.decoders == ("decord", "pyav", "opencv")   # frozen: lists become tuples
+    assert s.analyzers.face_features.pack == s.analyzers.face.pack   # resolved by load_config
