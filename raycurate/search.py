@@ -16,29 +16,27 @@ A model is loaded only when the query needs one: an image or text query on ``cli
 An ANN index on the column is used when there is one (at least :data:`NPROBES` partitions probed,
 more when a narrow prefilter needs them, and :data:`REFINE_FACTOR` x k candidates re-ranked on the
 full vectors, so the distances returned are exact); without one the search is exact.
+
+The hits' table, the thumbnails and the command line's text table are built in :mod:`raycurate.search_results`.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
-import uuid
-import warnings
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from .analyzers.face_embedders import FACE_VECTOR_COLUMNS as FACE_VECTORS   # main-face vectors, one per family
+from .search_results import (HIT_COLUMNS, THUMB_SIDE, format_hits, join_path, result_table, where_shown,
+                             write_thumbnail)
 from .store.table import resolve_db, sql_str
 
-THUMB_SIDE = 256
 NPROBES = 32           # least IVF partitions probed; more when a prefilter leaves too few candidates
 REFINE_FACTOR = 10     # ANN candidates re-ranked on the stored vectors: k x this
 HNSW_EF = 128
-# Stored columns returned with each hit (besides rank, distance and thumbnail).
-HIT_COLUMNS = ("id", "uri", "media_type", "width", "height", "source_video_uri", "frame_index", "frame_timestamp",
-               "face_count", "nsfw_score", "quality_sharpness", "clip_aesthetic", "stage3_score")
 # Index metric -> factor that turns its distance into cosine distance on L2-normalised vectors
 # (squared L2 = 2 - 2 cos; dot distance = 1 - dot). Every stored vector column is L2-normalised.
 METRIC_TO_COSINE = {"cosine": 1.0, "l2": 0.5, "dot": 1.0}
@@ -63,7 +61,7 @@ class Curation:
 
         self.db_uri = _resolve_db(db_uri)
         self.models_root = models.models_dir(models_dir)
-        self.thumbs_dir = thumbs_dir or _join(self.db_uri, "thumbnails")
+        self.thumbs_dir = thumbs_dir or join_path(self.db_uri, "thumbnails")
         self.max_side = max_side
         self.device = device
         self._cfg: dict[str, Any] | None = None
@@ -332,56 +330,14 @@ class Curation:
 
     def _finish(self, hits: pa.Table, column: str, method: str, clip_model: str | None,
                 thumbnails: bool) -> pa.Table:
-        n = hits.num_rows
-        rows = hits.to_pylist()
-        thumbs = [self.thumbnail(r["id"], r["uri"]) if thumbnails else None for r in rows]
-        stored = self.table.schema
-        arrays: dict[str, pa.Array] = {"rank": pa.array(range(1, n + 1), pa.int32()),
-                                       "distance": hits.column("distance").combine_chunks()}
-        for name in HIT_COLUMNS:
-            if name in hits.column_names:
-                arrays[name] = hits.column(name).combine_chunks()
-            else:   # a table written before the column existed
-                arrays[name] = pa.nulls(n, stored.field(name).type if name in stored.names else pa.string())
-            if name == "uri":
-                arrays["thumbnail"] = pa.array(thumbs, pa.string())
-        meta = {"raycurate.column": column, "raycurate.method": method, "raycurate.clip_model": clip_model or ""}
-        return pa.table(arrays).replace_schema_metadata(meta)
+        thumbs = [self.thumbnail(r["id"], r["uri"]) if thumbnails else None for r in hits.to_pylist()]
+        return result_table(hits, thumbs, self.table.schema, column, method, clip_model)
 
     # -- thumbnails -----------------------------------------------------------------------------
     def thumbnail(self, content_id: str, uri: str) -> str | None:
         """Path of a JPEG thumbnail (longest side :data:`THUMB_SIDE`) of the original at ``uri``,
         written under ``thumbs_dir`` the first time; None when the original cannot be read."""
-        import io
-
-        import pyarrow.fs as pafs
-        from PIL import Image
-
-        from .decode import DecodeError, decode_image
-        from .sources import open_filesystem, read_bytes
-
-        fs, folder = open_filesystem(self.thumbs_dir)
-        target = f"{folder.rstrip('/')}/{content_id[:16]}.jpg"
-        shown = _join(self.thumbs_dir, f"{content_id[:16]}.jpg")
-        if fs.get_file_info(target).type == pafs.FileType.File:
-            return shown
-        try:
-            rgb = decode_image(read_bytes(uri), max_side=THUMB_SIDE).rgb
-        except (DecodeError, OSError):
-            return None
-        buf = io.BytesIO()
-        Image.fromarray(rgb).save(buf, format="JPEG", quality=85)
-        partial = f"{target}.{uuid.uuid4().hex[:8]}.part"   # two searches may write the same thumbnail
-        try:
-            fs.create_dir(folder, recursive=True)
-            with fs.open_output_stream(partial) as out:
-                out.write(buf.getvalue())
-            fs.move(partial, target)
-        except OSError as exc:   # e.g. a read-only DB: the hits are still good, say why there is no thumbnail
-            warnings.warn(f"thumbnail not written to {shown}: {exc} (pass thumbs_dir / use a writable place)",
-                          RuntimeWarning, stacklevel=3)
-            return None
-        return shown
+        return write_thumbnail(self.thumbs_dir, content_id, uri)
 
 
 def _resolve_db(db_uri: str) -> str:
@@ -394,32 +350,7 @@ def _resolve_db(db_uri: str) -> str:
         raise SearchError(str(exc)) from exc
 
 
-def _join(base: str, name: str) -> str:
-    return f"{base.rstrip('/')}/{name}" if "://" in base else os.path.join(base, name)
-
-
-# -- command line -------------------------------------------------------------------------------
-def where_shown(row: dict[str, Any]) -> str:
-    """A hit's place: its uri, or ``video@timestamp`` for a video frame."""
-    video = row.get("source_video_uri")
-    if video:
-        ts = row.get("frame_timestamp")
-        return f"{video}@{ts:.3f}s" if ts is not None else f"{video}#frame{row.get('frame_index')}"
-    return str(row.get("uri"))
-
-
-def format_hits(hits: pa.Table) -> str:
-    """The hits as a text table, after one line naming the column and method."""
-    meta = {k.decode(): v.decode() for k, v in (hits.schema.metadata or {}).items()}
-    model = f", {meta['raycurate.clip_model']}" if meta.get("raycurate.clip_model") else ""
-    lines = [f"# {hits.num_rows} hits on {meta.get('raycurate.column')} ({meta.get('raycurate.method')}{model})",
-             f"{'rank':>4}  {'distance':>8}  {'id':<12}  {'uri':<48}  thumbnail"]
-    for row in hits.to_pylist():
-        lines.append(f"{row['rank']:>4}  {row['distance']:>8.4f}  {row['id'][:12]:<12}  {where_shown(row):<48}  "
-                     f"{row['thumbnail'] or '-'}")
-    return "\n".join(lines)
-
-
+# -- command line (the hits' text table: raycurate.search_results) ----------------------------
 def run_cli(db: str, *, image: str | None, id: str | None, text: str | None,  # noqa: A002
             where: str | None, k: int, column: str | None, models_dir: str | None, as_json: bool) -> int:
     """``raycurate search``: print the hits; raises :class:`SearchError` on bad input (exit 2)."""
@@ -432,4 +363,4 @@ def run_cli(db: str, *, image: str | None, id: str | None, text: str | None,  # 
     return 0
 
 
-__all__ = ["Curation", "HIT_COLUMNS", "SearchError", "format_hits", "run_cli", "where_shown"]
+__all__ = ["Curation", "HIT_COLUMNS", "SearchError", "THUMB_SIDE", "format_hits", "run_cli", "where_shown"]
