@@ -282,9 +282,10 @@ def _column_pairs(s: _Search, column: str, threshold: float, uf: UnionFind, edge
 def _touched_groups(uf: UnionFind, scope_ids: Iterable[str], copied: set[str]) -> dict[str, set[str]]:
     """The groups the scope touches: components of its ids with 2+ ids, and ids with several rows."""
     members = uf.components()
+    root_of = {cid: root for root, group in members.items() for cid in group}
     touched: dict[str, set[str]] = {}
     for cid in scope_ids:
-        root = uf.find(cid) if cid in uf else cid
+        root = root_of.get(cid, cid)
         group = members.get(root, {cid})
         if len(group) > 1 or cid in copied:
             touched[root] = group
