@@ -128,3 +128,18 @@ def test_planted_pairs_found_with_exact_search_and_with_the_ann_index(tmp_path, 
         if (a, b) in found and loser["width"] != winner["width"]:
             assert loser["duplicate_of"] == winner["id"] and winner["duplicate_of"] is None
     assert res.marked == sum(1 for r in rows.values() if r["duplicate_of"])
+
+
+def test_union_find_components_of_keys_and_of_rows():
+    from raycurate.store.unionfind import DisjointSets, UnionFind
+
+    uf = UnionFind()
+    uf.union(["a", "c", "x"], ["b", "d", "x"])
+    uf.union(["b"], ["d"])
+    assert "x" in uf and "y" not in uf
+    assert sorted(map(sorted, uf.components().values())) == [["a", "b", "c", "d"], ["x"]]
+    assert uf.find("d") == uf.find("a")
+    sets = DisjointSets(6)
+    sets.union([0, 4, 2], [4, 2, 0])
+    roots = sets.roots()
+    assert roots[0] == roots[2] == roots[4] and len(set(roots.tolist())) == 4

@@ -39,6 +39,7 @@ import numpy as np
 import pyarrow as pa
 
 from .table import sql_str
+from .unionfind import UnionFind
 
 KEY = ("id", "uri", "run_id")
 SCALAR_INDEXES = {"id": "BTREE", "run_id": "BITMAP", "media_type": "BITMAP", "face_count": "BTREE",
@@ -57,25 +58,6 @@ class DedupResult:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-class UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, x: str) -> str:
-        parent = self.parent
-        root = parent.setdefault(x, x)
-        while root != parent[root]:
-            root = parent[root]
-        while x != root:                       # path compression
-            parent[x], x = root, parent[x]
-        return root
-
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
 
 
 def has_vector_index(table: Any, column: str) -> bool:
@@ -195,8 +177,7 @@ def dedup_table(table: Any, *, run_id: str | None, columns: Mapping[str, float |
     base = table.search().where("error IS NULL").select(base_cols).limit(None).to_arrow()
     uf = UnionFind()
     earlier = base.filter(pc.is_valid(base.column("duplicate_group")))
-    for cid, group in zip(earlier.column("id").to_pylist(), earlier.column("duplicate_group").to_pylist()):
-        uf.union(cid, group)                            # groups written by earlier dedups
+    uf.union(earlier.column("id").to_pylist(), earlier.column("duplicate_group").to_pylist())  # earlier dedups
     in_scope = base if run_id is None else base.filter(pc.equal(base.column("run_id"), run_id))
     scope_ids = set(in_scope.column("id").to_pylist())
     result.rows_in_scope = in_scope.num_rows
@@ -204,65 +185,116 @@ def dedup_table(table: Any, *, run_id: str | None, columns: Mapping[str, float |
     copied = set(counts.filter(pc.greater(counts.column("uri_count"), 1)).column("id").to_pylist())
     result.exact_groups = len(copied & scope_ids)
 
-    edges: dict[tuple[str, str], tuple[float, str]] = {}
-    closest: dict[str, tuple[float, str]] = {}      # each id's nearest edge: (distance, column)
+    search = _Search(table, scope, k, index_min_rows, index_type, nprobes, refine_factor, progress)
+    edges = _Edges()
     for column, threshold in columns.items():
-        if threshold is None or column not in names:
-            continue
-        data = table.search().where(f"{scope} AND {column} IS NOT NULL").select(["id", column]) \
-            .limit(None).to_arrow()
-        first: dict[str, int] = {}
-        for i, cid in enumerate(data.column("id").to_pylist()):
-            first.setdefault(cid, i)
-        ids = list(first)
-        if not ids:
-            result.pairs[column] = 0
-            continue
-        flat = data.column(column).combine_chunks()
-        dim = flat.type.list_size
-        vectors = flat.values.to_numpy(zero_copy_only=False).reshape(-1, dim)
-        if len(first) != data.num_rows:
-            vectors = vectors[list(first.values())]
-        del data, flat
-        state = ensure_vector_index(table, column, min_rows=index_min_rows, index_type=index_type)
-        result.indexed[column] = state
-        kind = None
-        if state != "none (exact search)":
-            kind = next((str(i.index_type).upper().replace("IVFHNSWSQ", "IVF_HNSW_SQ")
-                         .replace("IVFPQ", "IVF_PQ").replace("IVFFLAT", "IVF_FLAT")
-                         for i in table.list_indices() if column in i.columns), index_type)
-        qs, hs, ds = near_pairs(table, column, ids, vectors.astype(np.float32, copy=False), threshold=threshold,
-                                k=k, index=kind, nprobes=nprobes, refine_factor=refine_factor, progress=progress)
-        before = len(edges)
-        for a, b, dist in zip(qs, hs, ds):
-            uf.union(a, b)
-            key = (a, b) if a < b else (b, a)
-            if key not in edges or dist < edges[key][0]:
-                edges[key] = (float(dist), column)
-                for node in key:
-                    if node not in closest or edges[key] < closest[node]:
-                        closest[node] = edges[key]
-        result.pairs[column] = len({(a, b) if a < b else (b, a) for a, b in zip(qs, hs)})
-        if progress is not None:
-            progress(f"[raycurate] dedup {column}: {len(ids)} vectors, {result.pairs[column]} pairs within "
-                     f"{threshold} ({len(edges) - before} new), index: {state}")
+        if threshold is not None and column in names:
+            _column_pairs(search, column, threshold, uf, edges, result)
 
-    # the groups the scope touches: components of its ids with 2+ ids, and ids with several rows
-    members: dict[str, set[str]] = {}
-    for cid in list(uf.parent):
-        members.setdefault(uf.find(cid), set()).add(cid)
-    touched: dict[str, set[str]] = {}
-    for cid in scope_ids:
-        root = uf.find(cid) if cid in uf.parent else cid
-        group = members.get(root, {cid})
-        if len(group) > 1 or cid in copied:
-            touched[root] = group
+    touched = _touched_groups(uf, scope_ids, copied)
     needed = set().union(*touched.values()) if touched else set()
     rows_of: dict[str, list[dict[str, Any]]] = {}
     if needed:
         for r in base.filter(pc.is_in(base.column("id"), value_set=pa.array(sorted(needed)))).to_pylist():
             rows_of.setdefault(r["id"], []).append(r)
     del base
+    _write_marks(table, _marks(table, touched, rows_of, keep_by, edges, result))
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+@dataclass(frozen=True)
+class _Search:
+    """How dedup asks LanceDB for near neighbours (the rows in ``scope`` query the whole table)."""
+
+    table: Any
+    scope: str
+    k: int
+    index_min_rows: int
+    index_type: str
+    nprobes: int
+    refine_factor: int
+    progress: Any
+
+
+@dataclass
+class _Edges:
+    """The near pairs found: each pair's smallest distance and its column, and each id's nearest edge."""
+
+    pairs: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
+    closest: dict[str, tuple[float, str]] = field(default_factory=dict)
+
+    def add(self, a: str, b: str, dist: float, column: str) -> None:
+        key = (a, b) if a < b else (b, a)
+        if key not in self.pairs or dist < self.pairs[key][0]:
+            self.pairs[key] = (float(dist), column)
+            for node in key:
+                if node not in self.closest or self.pairs[key] < self.closest[node]:
+                    self.closest[node] = self.pairs[key]
+
+
+def _scope_vectors(s: _Search, column: str) -> tuple[list[str], np.ndarray]:
+    """The content ids in scope with a vector in ``column`` and their vectors (one per id: its first row)."""
+    data = s.table.search().where(f"{s.scope} AND {column} IS NOT NULL").select(["id", column]) \
+        .limit(None).to_arrow()
+    first: dict[str, int] = {}
+    for i, cid in enumerate(data.column("id").to_pylist()):
+        first.setdefault(cid, i)
+    ids = list(first)
+    if not ids:
+        return ids, np.zeros((0, 0), dtype=np.float32)
+    flat = data.column(column).combine_chunks()
+    dim = flat.type.list_size
+    vectors = flat.values.to_numpy(zero_copy_only=False).reshape(-1, dim)
+    if len(first) != data.num_rows:
+        vectors = vectors[list(first.values())]
+    return ids, vectors
+
+
+def _column_pairs(s: _Search, column: str, threshold: float, uf: UnionFind, edges: _Edges,
+                  result: DedupResult) -> None:
+    """Find the near pairs in one vector column: join them in ``uf`` and record them in ``edges``."""
+    ids, vectors = _scope_vectors(s, column)
+    if not ids:
+        result.pairs[column] = 0
+        return
+    table = s.table
+    state = ensure_vector_index(table, column, min_rows=s.index_min_rows, index_type=s.index_type)
+    result.indexed[column] = state
+    kind = None
+    if state != "none (exact search)":
+        kind = next((str(i.index_type).upper().replace("IVFHNSWSQ", "IVF_HNSW_SQ")
+                     .replace("IVFPQ", "IVF_PQ").replace("IVFFLAT", "IVF_FLAT")
+                     for i in table.list_indices() if column in i.columns), s.index_type)
+    qs, hs, ds = near_pairs(table, column, ids, vectors.astype(np.float32, copy=False), threshold=threshold,
+                            k=s.k, index=kind, nprobes=s.nprobes, refine_factor=s.refine_factor,
+                            progress=s.progress)
+    before = len(edges.pairs)
+    uf.union(qs, hs)
+    for a, b, dist in zip(qs, hs, ds):
+        edges.add(a, b, dist, column)
+    result.pairs[column] = len({(a, b) if a < b else (b, a) for a, b in zip(qs, hs)})
+    if s.progress is not None:
+        s.progress(f"[raycurate] dedup {column}: {len(ids)} vectors, {result.pairs[column]} pairs within "
+                   f"{threshold} ({len(edges.pairs) - before} new), index: {state}")
+
+
+def _touched_groups(uf: UnionFind, scope_ids: Iterable[str], copied: set[str]) -> dict[str, set[str]]:
+    """The groups the scope touches: components of its ids with 2+ ids, and ids with several rows."""
+    members = uf.components()
+    root_of = {cid: root for root, group in members.items() for cid in group}
+    touched: dict[str, set[str]] = {}
+    for cid in scope_ids:
+        root = root_of.get(cid, cid)
+        group = members.get(root, {cid})
+        if len(group) > 1 or cid in copied:
+            touched[root] = group
+    return touched
+
+
+def _marks(table: Any, touched: Mapping[str, set[str]], rows_of: Mapping[str, list[dict[str, Any]]],
+           keep_by: Sequence[str], edges: _Edges, result: DedupResult) -> list[dict[str, Any]]:
+    """The dedup columns of every row of the touched groups: one keeper per group, the rest its duplicates."""
     marks: list[dict[str, Any]] = []
     for group in touched.values():
         group = {cid for cid in group if cid in rows_of}
@@ -275,7 +307,8 @@ def dedup_table(table: Any, *, run_id: str | None, columns: Mapping[str, float |
         keeper = min(rows_of[best], key=lambda r: (not (r["duplicate_group"] and r["duplicate_of"] is None),
                                                    r["uri"], r["run_id"]))
         for cid in group:
-            dist, col = (0.0, "id") if cid == best else _distance_to(table, cid, best, edges, closest)
+            dist, col = (0.0, "id") if cid == best else _distance_to(table, cid, best, edges.pairs,
+                                                                      edges.closest)
             for r in rows_of[cid]:
                 is_keeper = r is keeper
                 marks.append({"id": r["id"], "uri": r["uri"], "run_id": r["run_id"], "duplicate_group": best,
@@ -283,12 +316,15 @@ def dedup_table(table: Any, *, run_id: str | None, columns: Mapping[str, float |
                               "duplicate_distance": None if is_keeper else dist,
                               "duplicate_column": None if is_keeper else col})
                 result.marked += 0 if is_keeper else 1
+    return marks
+
+
+def _write_marks(table: Any, marks: list[dict[str, Any]]) -> None:
+    """Write the marks with one ``merge_insert`` on (id, uri, run_id)."""
     if marks:
         schema = pa.schema([table.schema.field(n) for n in (*KEY, "duplicate_group", "duplicate_of",
                                                               "duplicate_distance", "duplicate_column")])
         table.merge_insert(list(KEY)).when_matched_update_all().execute(pa.Table.from_pylist(marks, schema=schema))
-    result.seconds = time.perf_counter() - start
-    return result
 
 
 def _distance_to(table: Any, cid: str, best: str, edges: Mapping[tuple[str, str], tuple[float, str]],

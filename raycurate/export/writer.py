@@ -1,0 +1,200 @@
+"""The export's writer: ``metadata.jsonl`` / ``metadata.parquet``, the originals, the kohya folder (image and
+caption) and the identity folders, and the crops (:mod:`.crops`), one thread-pool job per exported image."""
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import pyarrow as pa
+
+from ..sources import read_bytes
+from ..storage import OutputDir
+from .crops import write_crops
+from .identity import identities
+from .names import safe_name
+from .options import CropOptions, IdentityOptions, KohyaOptions
+from .records import canonical_uris, json_safe, metadata_schema
+
+
+@dataclass
+class ExportResult:
+    kept: int = 0
+    exported: int = 0                # rows whose requested files were all written
+    exact_duplicates: int = 0
+    copy_errors: int = 0             # rows with an export_error
+    captions: int = 0
+    face_crops: int = 0
+    body_crops: int = 0
+    identities: int = 0              # person_<n> folders
+
+
+@dataclass
+class _Written:
+    file: str | None = None
+    face_crops: list[str] = field(default_factory=list)
+    body_crops: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _RowWriter:
+    """Writes one exported image's files; run in the export's thread pool."""
+
+    out: OutputDir
+    copy_images: bool
+    kohya: KohyaOptions | None
+    face_crops: CropOptions | None
+    body_crops: CropOptions | None
+    identity: bool
+
+    @property
+    def needed(self) -> bool:
+        return bool(self.copy_images or self.kohya or self.face_crops or self.body_crops or self.identity)
+
+    def write(self, row: Mapping[str, Any], name: str, caption: str | None, identity: str | None) -> _Written:
+        out = _Written()
+        try:
+            data = read_bytes(row["uri"])
+        except OSError as exc:
+            out.errors.append(f"export read failed: {exc}")
+            return out
+        src = None
+        if self.copy_images:
+            try:
+                self.out.write_bytes(f"images/{name}", data)
+                src = out.file = f"images/{name}"
+            except OSError as exc:
+                src = None
+                out.errors.append(f"export copy failed: {exc}")
+        stem = os.path.splitext(name)[0]
+        try:
+            if self.kohya is not None:
+                self.out.place(src, data, f"{self.kohya.folder}/{name}")
+                self.out.write_bytes(f"{self.kohya.folder}/{stem}.txt", (caption or "").encode("utf-8"))
+            if identity is not None:
+                self.out.place(src, data, f"by_identity/{identity}/{name}")
+        except OSError as exc:
+            out.errors.append(f"export link failed: {exc}")
+        if self.face_crops or self.body_crops:
+            faces, bodies, errors = write_crops(self.out, row, data, stem, self.face_crops, self.body_crops)
+            out.face_crops += faces
+            out.body_crops += bodies
+            out.errors += errors
+        return out
+
+
+@dataclass
+class _Records:
+    """Turns batches of kept rows into metadata records, writing the files of each content id's exported copy."""
+
+    writer: _RowWriter
+    canonical: Mapping[str, str]     # content id -> the uri exported
+    who: Mapping[str, str]           # content id -> identity folder
+    trigger: str | None
+    result: ExportResult
+    exported_ids: set[str] = field(default_factory=set)
+
+    def batch(self, pool: Executor, batch: pa.RecordBatch, names: list[str]) -> list[dict[str, Any]]:
+        rows = [{n: r.get(n) for n in names} for r in batch.to_pylist()]
+        jobs = {}
+        for i, row in enumerate(rows):
+            if self._exported(row) and self.writer.needed:
+                name = safe_name(row["uri"], row["id"], row.get("format"))
+                jobs[i] = pool.submit(self.writer.write, row, name, row["caption"], row["identity"])
+        for i, job in jobs.items():
+            self._written(rows[i], job.result())
+        return rows
+
+    def _exported(self, row: dict[str, Any]) -> bool:
+        """False for another copy of bytes already exported (marked an exact duplicate), else caption it."""
+        result = self.result
+        result.kept += 1
+        row["identity"] = self.who.get(row["id"])
+        if row["uri"] != self.canonical[row["id"]] or row["id"] in self.exported_ids:
+            if row["duplicate_of"] is None:
+                row.update(duplicate_of=row["id"], duplicate_group=row["id"], duplicate_column="id",
+                           duplicate_distance=0.0)
+            result.exact_duplicates += 1
+            return False
+        self.exported_ids.add(row["id"])
+        kohya = self.writer.kohya
+        if kohya is not None:
+            row["caption"] = kohya.template.render(row, self.trigger)
+            result.captions += 1
+        return True
+
+    def _written(self, row: dict[str, Any], done: _Written) -> None:
+        result = self.result
+        row["file"] = done.file
+        row["face_crops"] = done.face_crops if self.writer.face_crops is not None else None
+        row["body_crops"] = done.body_crops if self.writer.body_crops is not None else None
+        result.face_crops += len(done.face_crops)
+        result.body_crops += len(done.body_crops)
+        if done.errors:
+            row["export_error"] = "; ".join(done.errors)
+            result.copy_errors += 1
+        else:
+            result.exported += 1
+
+
+def _make_folders(out: OutputDir, copy_images: bool, kohya: KohyaOptions | None, face_crops: bool,
+                  body_crops: bool) -> None:
+    out.makedirs()
+    for sub, on in (("images", copy_images), (kohya.folder if kohya else "", kohya is not None),
+                    ("face_crops", face_crops), ("body_crops", body_crops)):
+        if on:
+            out.makedirs(sub)
+
+
+def export_kept(table: Any, where: str, out_dir: str, *, copy_images: bool, threads: int,
+                progress: Any = None, parquet: bool = True, include_duplicates: bool = False,
+                kohya: KohyaOptions | None = None, face_crops: CropOptions | None = None,
+                body_crops: CropOptions | None = None, identity: IdentityOptions | None = None) -> ExportResult:
+    """Write ``metadata.jsonl`` (and ``metadata.parquet``, the originals, captions, crops, identity folders)
+    for rows matching ``where`` into ``out_dir`` (a folder, or a prefix in a bucket).
+
+    Rows that dedup marked ``duplicate_of`` are left out unless ``include_duplicates``. The same
+    bytes under several names (one content id) are exported once, from the smallest uri; the
+    other rows are listed with ``file`` null and ``duplicate_of`` the id (``duplicate_column`` id).
+    """
+    names = table.schema.names
+    if not include_duplicates and "duplicate_of" in names:
+        where = f"({where}) AND duplicate_of IS NULL"
+    if kohya is not None:
+        kohya.template.check_columns(names)
+    out = OutputDir(out_dir)
+    _make_folders(out, copy_images, kohya, face_crops is not None, body_crops is not None)
+    schema = metadata_schema(table.schema)
+    columns = [f.name for f in table.schema if f.name in set(schema.names)]
+    canonical = canonical_uris(table, where)
+    who = identities(table, where, identity.threshold) if identity is not None else {}
+    for person in set(who.values()):
+        out.makedirs(f"by_identity/{person}")
+    records = _Records(writer=_RowWriter(out, copy_images, kohya, face_crops, body_crops, identity is not None),
+                       canonical=canonical, who=who,
+                       trigger=(kohya.trigger if kohya.trigger is not None else kohya.name) if kohya else None,
+                       result=ExportResult(identities=len(set(who.values()) - {"unknown"})))
+    pq_writer = None
+    if parquet:
+        import pyarrow.parquet as pq
+
+        where_pq, fs = out.sink("metadata.parquet")
+        pq_writer = pq.ParquetWriter(where_pq, schema, filesystem=fs)
+    try:
+        with out.open_text("metadata.jsonl") as meta, ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            reader = table.search().where(where).select(columns).limit(None).to_batches(batch_size=256)
+            for batch in reader:
+                rows = records.batch(pool, batch, schema.names)
+                if progress is not None:
+                    progress.update(len(rows))
+                for row in rows:
+                    meta.write(json.dumps(json_safe(row), ensure_ascii=False) + "\n")
+                if pq_writer is not None and rows:
+                    pq_writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+    finally:
+        if pq_writer is not None:
+            pq_writer.close()
+    return records.result
