@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from ..gates import Gate, kept_predicate, ok_predicate
-from ..run import stored_counts
+from ..run_report import stored_counts
 from ..store.table import sql_str
 
 COLUMNS = ["stage", "in", "kept", "dropped", "errors"]
