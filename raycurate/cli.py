@@ -175,7 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"input not readable: {args.input}")
 
     from .resources import ResourceError
-    from .run import curate, summary_table
+    from .run import curate
+    from .run_report import summary_table
 
     try:
         report = curate(args.input, out_dir=args.out, cfg=cfg, db_uri=args.db, argv=["raycurate", *argv],
@@ -213,7 +214,7 @@ def _submit(args: argparse.Namespace, argv: list[str]) -> int:
         cfg = _load_run_config(args)
     except ConfigError as exc:
         return _fail(str(exc))
-    from .jobs import submit
+    from .engine.jobs import submit
 
     try:
         job, status = submit(args.address, args.input, args.out, cfg, db=args.db, resume=not args.no_resume,

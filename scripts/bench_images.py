@@ -97,7 +97,9 @@ def single_process(files, cfg, db_dir: str) -> int:
     import pyarrow as pa
 
     from raycurate.analyzers import active_analyzers
-    from raycurate.pipeline import LanceSink, actor_class, read_and_decode
+    from raycurate.engine.actors import actor_class
+    from raycurate.engine.sink import LanceSink
+    from raycurate.rows import read_and_decode
     from raycurate.store.schema import images_schema
 
     stages = [actor_class(name, cfg["analyzers"][name], cfg["models"])() for name in active_analyzers(cfg)[0]]
@@ -117,7 +119,7 @@ def compare(files, cfg, other, label: str, work: Path, cpus: int) -> int:
     """The Ray pipeline with ``other``, then with ``cfg``, in one Ray session; images/s, memory, ratio."""
     import ray
 
-    from raycurate.pipeline import run_pipeline
+    from raycurate.engine import run_pipeline
 
     ray.init(num_cpus=cpus, include_dashboard=False, logging_level="ERROR")
     results = []
@@ -171,7 +173,7 @@ def main() -> int:
 
         import ray
 
-        from raycurate.pipeline import run_pipeline
+        from raycurate.engine import run_pipeline
 
         t = time.perf_counter()
         ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level="ERROR")

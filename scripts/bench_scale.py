@@ -29,7 +29,7 @@ from bench_images import make_images  # noqa: E402
 def run(files, cfg, cpus: int, db: str) -> tuple[float, int, dict]:
     import ray
 
-    from raycurate.pipeline import run_pipeline
+    from raycurate.engine import run_pipeline
 
     ray.init(num_cpus=cpus, include_dashboard=False, logging_level="ERROR")
     try:

@@ -111,8 +111,8 @@ def main() -> int:
     import ray
 
     from raycurate.config import load_config
-    from raycurate.pipeline import run_video_pipeline
-    from raycurate.run import video_report
+    from raycurate.engine import run_video_pipeline
+    from raycurate.run_report import video_report
     from raycurate.sources import FileRef
 
     cfg = load_config(preset="youtube")

@@ -217,12 +217,12 @@ def test_resume_state_lives_in_the_bucket(s3):
 
 
 def _no_ray(monkeypatch):
-    import raycurate.pipeline
+    import raycurate.engine
 
     def refuse(*_a, **_k):
         raise AssertionError("Ray was started before the storage error was found")
 
-    monkeypatch.setattr(raycurate.pipeline, "init_ray", refuse)
+    monkeypatch.setattr(raycurate.engine, "init_ray", refuse)
 
 
 def test_wrong_secret_is_one_clear_line_before_ray(s3, monkeypatch, capsys):

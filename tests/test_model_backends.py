@@ -199,7 +199,7 @@ def test_missing_aesthetic_head_leaves_the_column_null_and_strict_refuses(models
 
 
 def test_weights_are_checked_on_every_node_before_actors_start(models_dir, ray_session, tmp_path):
-    from raycurate.pipeline import ensure_models_on_nodes
+    from raycurate.engine import ensure_models_on_nodes
 
     _record_all(models_dir)
     report = ensure_models_on_nodes(["deepface-emotion", "nudenet-320n"], {"dir": str(models_dir),

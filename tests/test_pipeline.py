@@ -163,7 +163,7 @@ def test_second_run_appends_with_its_own_run_id(curated, ray_session, tmp_path):
 
 
 def test_pools_that_cannot_start_are_refused_before_work(ray_session, cfg, tmp_path):
-    from raycurate.pipeline import run_pipeline
+    from raycurate.engine import run_pipeline
     from raycurate.sources import list_media
 
     cfg["analyzers"]["face"]["min_actors"] = 8
@@ -189,7 +189,7 @@ def test_images_of_views_pixels_without_copy():
     import numpy as np
     import pyarrow as pa
 
-    from raycurate.pipeline import DECODE_SCHEMA, decode_row, images_of
+    from raycurate.rows import DECODE_SCHEMA, decode_row, images_of
 
     rows = [decode_row(str(IMAGES / "faces" / n), 0, max_side=2048, max_pixels=10**9)
             for n in ("pillow_hopper.jpg", "skimage_camera.png")]

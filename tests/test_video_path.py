@@ -117,9 +117,10 @@ def test_presets_fill_the_video_parameters():
 
 def test_a_long_video_split_into_segments_samples_the_same_frames(ray_session, tmp_path):
     from raycurate.config import load_config
-    from raycurate.pipeline import plan_segments, run_video_pipeline
-    from raycurate.run import video_report
+    from raycurate.engine import run_video_pipeline
+    from raycurate.run_report import video_report
     from raycurate.sources import FileRef
+    from raycurate.video.segments import plan_segments
 
     path = DATA / "videos" / "testvideo.mp4"
     ref = [FileRef(str(path), str(path), path.stat().st_size, "video")]
@@ -147,7 +148,7 @@ def test_a_long_video_split_into_segments_samples_the_same_frames(ray_session, t
 def test_reselecting_with_other_thresholds_runs_no_model(video_run, monkeypatch):
     from raycurate.analyzers.base import Analyzer
     from raycurate.config import load_config
-    from raycurate.pipeline import compute_stage3
+    from raycurate.video.stage3 import compute_stage3
 
     def no_model(self):
         raise AssertionError(f"{type(self).__name__} loaded a model during re-selection")

@@ -1,4 +1,4 @@
-"""Analysers: plain classes that score images. The Ray wiring lives in :mod:`raycurate.pipeline`."""
+"""Analysers: plain classes that score images. The Ray wiring lives in :mod:`raycurate.engine`."""
 from __future__ import annotations
 
 import inspect

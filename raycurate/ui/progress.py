@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from ..gates import Gate, kept_predicate, ok_predicate
-from ..run import stored_counts
+from ..run_report import stored_counts, video_stage_counts
 from ..store.table import sql_str
 
 COLUMNS = ["stage", "in", "kept", "dropped", "errors"]
@@ -96,17 +96,18 @@ def stage_rows(db: str, run_id: str, *, gates: Sequence[Gate], analysers: Sequen
                      _count(videos, f"{run} AND error IS NOT NULL")])
     frames = tables.get("frames")
     if frames is not None and _count(frames, run):
-        s1_in = _count(frames, run)
-        s1 = _count(frames, f"{run} AND stage1_passed = true")
-        s2 = _count(frames, f"{run} AND stage2_passed = true")
-        rows.append(["video stage 1", s1_in, s1, s1_in - s1, _stage_errors(frames, run, "stage1")])
-        rows.append(["video stage 2", s1, s2, s1 - s2, _stage_errors(frames, run, "stage2")])
         stage3 = tables.get("stage3")
-        if stage3 is not None and _count(stage3, run):
-            s3 = _count(stage3, f"{run} AND stage3_passed = true")
-            selected = _count(stage3, f"{run} AND selected = true")
-            rows.append(["video stage 3", s2, s3, s2 - s3, 0])
-            rows.append(["video winners (separation, max frames)", s3, selected, s3 - selected, 0])
+        if stage3 is not None and not _count(stage3, run):
+            stage3 = None
+        stages = video_stage_counts(frames, stage3, run, count=_count)   # as the manifest counts them
+        for n in (1, 2):
+            s = stages[f"stage{n}"]
+            rows.append([f"video stage {n}", s["in"], s["kept"], s["dropped"], _stage_errors(frames, run, f"stage{n}")])
+        if "stage3" in stages:
+            s = stages["stage3"]
+            selected = s["selected"]
+            rows.append(["video stage 3", s["in"], s["kept"], s["dropped"], 0])
+            rows.append(["video winners (separation, max frames)", s["kept"], selected, s["kept"] - selected, 0])
     images = tables.get("images")
     stored = _count(images, run) if images is not None else 0
     expected = (listing.images + selected) if listing is not None else stored

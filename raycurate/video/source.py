@@ -1,4 +1,4 @@
-"""One video -> batches of sampled frame rows (plain code; the Ray wiring is in pipeline.py).
+"""One video -> batches of sampled frame rows (plain code; the Ray wiring is in raycurate.engine).
 
 The frames are decoded sequentially and only every ``sample_rate``-th one is
 kept, then thinned by the motion filter; scene cuts (optional) give each frame

@@ -28,7 +28,7 @@ from typing import Any, Mapping
 
 import yaml
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent   # raycurate/, not raycurate/engine/
 JOB_CONFIG = "job-config.yaml"
 AGENT_WAIT_S = 90.0   # how long to wait for a freshly started head's job agent
 # The client's storage settings reach the job's driver through these (raycurate/storage.py reads them);

@@ -1,0 +1,86 @@
+"""The Ray actors: one pool per analyser (image path), one per cascade stage (video path). Each wraps a plain
+class, built once per actor, and runs its batches under the crash ledger."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..analyzers import ANALYZERS, build_analyzer
+from ..faults import crash_message
+from ..rows import images_of
+from ..stages import STAGES
+from .ledger import guarded_columns
+
+
+class AnalyzerActor:
+    """Ray actor around one plain analyser: builds it and loads its model once."""
+
+    name: str
+    section: Mapping[str, Any]
+    models_cfg: Mapping[str, Any]
+    ledger: str | None = None
+
+    def __init__(self) -> None:
+        self.analyzer = build_analyzer(self.name, self.section, self.models_cfg)
+        self.analyzer.setup()
+        self.fields = type(self.analyzer).fields()
+
+    def _analyze(self, batch: pa.Table) -> dict[str, list[Any]]:
+        columns = {k: batch.column(k).to_pylist() for k in self.analyzer.uses}
+        return self.analyzer({"image": images_of(batch), "error": batch.column("error").to_pylist(), **columns})
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return guarded_columns(batch, self.fields, self._analyze, ledger=self.ledger, scope=self.name,
+                               keys=[str(u) for u in batch.column("uri").to_pylist()],
+                               crashed={f"{self.name}_model": self.analyzer.model_ref,
+                                        f"{self.name}_error": crash_message("analysing")})
+
+
+def _bound(base: type, cls_name: str, **attrs: Any) -> type:
+    """A subclass of ``base`` holding ``attrs`` (its config), named so that each pool has a readable
+    name in Ray's logs and stats."""
+    return type(cls_name, (base,), {**attrs, "__qualname__": cls_name})
+
+
+def actor_class(name: str, section: Mapping[str, Any], models_cfg: Mapping[str, Any],
+                ledger: str | None = None) -> type[AnalyzerActor]:
+    """An :class:`AnalyzerActor` bound to one analyser's config (``FaceAnalyzerActor``)."""
+    return _bound(AnalyzerActor, f"{ANALYZERS[name].__name__}Actor", name=name, section=dict(section),
+                  models_cfg=dict(models_cfg), ledger=ledger)
+
+
+class StageActor:
+    """Ray actor around one cascade stage; frames the stage rejects lose their pixels here."""
+
+    stage_name: str
+    cfg: Mapping[str, Any]
+    ledger: str | None = None
+
+    def __init__(self) -> None:
+        self.stage = STAGES[self.stage_name].build(self.cfg)
+        self.stage.setup()
+        self.fields = type(self.stage).fields()
+
+    def _run(self, batch: pa.Table) -> dict[str, list[Any]]:
+        active = batch.column("pixels").is_valid().to_pylist()
+        previous = {c: batch.column(c).to_pylist() for c in self.stage.uses}
+        return self.stage(images_of(batch), active, previous)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        crashed: dict[str, Any] = {f"{a.name}_error": crash_message("analysing") for a in self.stage.analyzers}
+        crashed[f"{self.stage.name}_passed"] = False
+        keys = [f"{u}#{i}" for u, i in zip(batch.column("video_uri").to_pylist(),
+                                            batch.column("frame_index").to_pylist())]
+        batch = guarded_columns(batch, self.fields, self._run, ledger=self.ledger, scope=self.stage.name, keys=keys,
+                                crashed=crashed)
+        passed = pc.fill_null(batch.column(f"{self.stage.name}_passed"), False)
+        i = batch.schema.get_field_index("pixels")
+        pixels = pc.if_else(passed, batch.column("pixels"), pa.scalar(None, pa.large_binary()))
+        return batch.set_column(i, "pixels", pixels)
+
+
+def stage_actor_class(name: str, cfg: Mapping[str, Any], ledger: str | None = None) -> type[StageActor]:
+    """A :class:`StageActor` bound to one stage and the run's config (``Stage1Actor``)."""
+    return _bound(StageActor, f"{STAGES[name].__name__}Actor", stage_name=name, cfg=cfg, ledger=ledger)

@@ -1,0 +1,95 @@
+"""Ray itself: joining or starting the cluster, what it holds, the model check on every node, and the
+actor pools sized to fit it."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable, Mapping
+
+import ray
+from ray.data import ActorPoolStrategy
+
+from ..analyzers.base import Resources
+from ..resources import ActorRequest, actor_request
+
+
+def init_ray(ray_cfg: Mapping[str, Any]) -> None:
+    """Join the configured cluster, or start a local Ray (once per process)."""
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {"include_dashboard": False, "ignore_reinit_error": True,
+                              "logging_level": logging.WARNING}
+    if ray_cfg.get("address"):
+        ray.init(address=ray_cfg["address"], **kwargs)
+        return
+    if ray_cfg.get("num_cpus") is not None:
+        kwargs["num_cpus"] = ray_cfg["num_cpus"]
+    if ray_cfg.get("num_gpus") is not None:
+        kwargs["num_gpus"] = ray_cfg["num_gpus"]
+    ray.init(**kwargs)
+
+
+def cluster_resources() -> tuple[float, float]:
+    res = ray.cluster_resources()
+    return float(res.get("CPU", 0.0)), float(res.get("GPU", 0.0))
+
+
+def start_ray(cfg: Mapping[str, Any]) -> tuple[float, float]:
+    """Ray up, one progress display (ours: rows stored in LanceDB, not Ray's per-operator bars nor its
+    warning that they are off); the cluster's CPUs and GPUs."""
+    init_ray(cfg["ray"])
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
+    return cluster_resources()
+
+
+def ensure_models_on_nodes(model_ids: Iterable[str], models_cfg: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Check, before any actor starts, that every alive node holds the verified weights of ``model_ids``
+    in its models directory (``models.dir``, resolved on that node); with ``models.pull_on_nodes`` a node
+    pulls what it lacks first. Raises :class:`~raycurate.models.ModelError` naming each node and model that
+    is not ready; returns {node ip: {model id: status}}."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from ..models import ModelError, ensure_here
+
+    ids = sorted(set(model_ids))
+    if not ids:
+        return {}
+    check = ray.remote(num_cpus=0, max_retries=0)(ensure_here)
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    refs = {f"{n['NodeManagerAddress']} ({n['NodeID'][:8]})": check.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
+                ids, models_cfg["dir"], pull_missing=models_cfg["pull_on_nodes"])
+            for n in nodes}
+    report = dict(zip(refs, ray.get(list(refs.values()))))
+    bad = [f"{node}: {mid} is {state}" for node, states in report.items() for mid, state in states.items()
+           if state != "ok"]
+    if bad:
+        where = models_cfg["dir"] or "$RAYCURATE_MODELS or ~/.cache/raycurate/models"
+        raise ModelError("model weights are not ready on every Ray node (" + "; ".join(bad) + f"). Fill the models "
+                         f"directory ({where}) on each node with `raycurate models pull` (or copy it there and run "
+                         "`raycurate models verify --record`), or set models.pull_on_nodes: true on a cluster "
+                         "with internet")
+    return report
+
+
+def add_pool(ds: ray.data.Dataset, udf: type, resources: Resources, pool: Mapping[str, Any],
+              cfg: Mapping[str, Any], cpus: float, gpus: float) -> tuple[ray.data.Dataset, ActorRequest]:
+    """``ds`` followed by an actor pool running ``udf``, sized by ``resources`` and the ``pool`` section."""
+    req = actor_request(resources, cluster_cpus=cpus, cluster_gpus=gpus, gpu_memory_gb=cfg["ray"]["gpu_memory_gb"],
+                        min_actors=pool["min_actors"], max_actors=pool["max_actors"], num_gpus=pool.get("num_gpus"))
+    # Ray Data's defaults restart an actor that dies and resubmit the batch it held, without limit
+    # (max_restarts=-1, max_task_retries=-1); the crash ledger (faults.py) ends the loop for a file that
+    # keeps killing workers. tests/test_faults.py holds both to that.
+    ds = ds.map_batches(udf, batch_size=resources.batch_size, batch_format="pyarrow", num_cpus=req.num_cpus,
+                        num_gpus=req.num_gpus or None,
+                        compute=ActorPoolStrategy(min_size=req.min_actors, max_size=req.max_actors))
+    return ds, req
+
+
+def check_pools_fit(task_cpus: float, requests: Mapping[str, ActorRequest], cpus: float, what: str) -> None:
+    """Refuse, with a message, pools whose minimum sizes cannot start (Ray would wait forever)."""
+    needed = task_cpus + sum(r.num_cpus * r.min_actors for r in requests.values())
+    if needed > cpus + 1e-9:
+        raise RuntimeError(
+            f"{what} need {needed:g} CPUs for one task and the actor pools' minimum sizes but the Ray cluster "
+            f"has {cpus:g}; lower num_cpus or min_actors of the pools, or add CPUs")

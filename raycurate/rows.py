@@ -1,0 +1,107 @@
+"""Rows on their way through the pipeline (plain code, no ray; the Ray wiring is in :mod:`raycurate.engine`).
+
+A file becomes a decoded row (:func:`decode_row`, :func:`read_and_decode`); its pixels travel as raw
+bytes plus their shape (:data:`PIXEL_FIELDS`) and analysers see them as arrays (:func:`images_of`).
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pyarrow as pa
+
+from .decode import DecodeError, decode_image
+from .faults import Ledger, crash_message, guarded
+from .sources import content_id, read_bytes
+from .storage import configure as use_storage
+from .store.schema import CORE_FIELDS, FRAME_KEY_FIELDS, LINEAGE_FIELDS
+
+# Decoded pixels travel between stages as raw bytes plus their shape, so every
+# column has a plain, declared Arrow type (no tensor extension types).
+PIXEL_FIELDS = [pa.field("pixels", pa.large_binary()), pa.field("pixels_h", pa.int32()),
+                pa.field("pixels_w", pa.int32())]
+_DECODE_NAMES = ("id", "uri", "media_type", "file_size", "format", "mode", "width", "height",
+                 "exif_orientation", "n_frames", "error", "warning", "decode_ms")
+DECODE_SCHEMA = pa.schema([f for f in CORE_FIELDS if f.name in _DECODE_NAMES] + LINEAGE_FIELDS + PIXEL_FIELDS)
+# A sampled video frame on its way through the cascade.
+FRAME_ROW_SCHEMA = pa.schema([f for f in FRAME_KEY_FIELDS if f.name != "run_id"] + PIXEL_FIELDS)
+
+
+def decode_row(uri: str, size: int, *, max_side: int, max_pixels: int,
+               lineage: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Read one file, hash it, decode it; a failure becomes the row's ``error``.
+
+    ``lineage`` (for a video frame) fills the lineage columns and makes it a ``video_frame``.
+    """
+    start = time.perf_counter()
+    row: dict[str, Any] = {name: None for name in DECODE_SCHEMA.names}
+    row.update(uri=uri, media_type="video_frame" if lineage else "image", file_size=int(size))
+    row.update(lineage or {})
+    try:
+        data = read_bytes(uri)
+        row["id"] = content_id(data)
+        row["file_size"] = len(data)
+        img = decode_image(data, max_side=max_side, max_pixels=max_pixels)
+        row.update(format=img.format, mode=img.mode, width=img.width, height=img.height,
+                   exif_orientation=img.orientation, n_frames=img.n_frames, warning=img.warning,
+                   pixels=img.rgb.tobytes(), pixels_h=img.rgb.shape[0], pixels_w=img.rgb.shape[1])
+    except DecodeError as exc:
+        row["error"] = str(exc)
+    except OSError as exc:
+        row["id"] = row["id"] or content_id(uri.encode())  # unreadable: an id from its name
+        row["error"] = f"cannot read file: {exc}"
+    row["decode_ms"] = (time.perf_counter() - start) * 1000.0
+    return row
+
+
+def read_and_decode(batch: pa.Table, *, max_side: int, max_pixels: int,
+                    ledger: Callable[[], Ledger | None] | None = None,
+                    storage: Mapping[str, Any] | None = None) -> pa.Table:
+    """Decoded rows (:data:`DECODE_SCHEMA`) of a batch of ``uri``, ``size`` (and lineage) rows, under the crash
+    ledger that ``ledger()`` returns where the batch runs (a file that killed a worker twice becomes an error
+    row); the engine passes a lookup of the run's ledger actor."""
+    if storage is not None:   # buckets: the driver's resolved settings (raycurate.storage), not this worker's env
+        use_storage(storage)
+    lineage_names = [f.name for f in LINEAGE_FIELDS if f.name in batch.column_names]
+    uris = [str(u) for u in batch.column("uri").to_pylist()]
+    sizes = batch.column("size").to_pylist()
+
+    def lineage(i: int) -> dict[str, Any] | None:
+        found = {k: batch.column(k)[i].as_py() for k in lineage_names}
+        return found if found.get("source_video_id") else None
+
+    def process(indices: list[int]) -> list[dict[str, Any]]:
+        return [decode_row(uris[i], int(sizes[i]), max_side=max_side, max_pixels=max_pixels, lineage=lineage(i))
+                for i in indices]
+
+    def crashed(i: int) -> dict[str, Any]:
+        row: dict[str, Any] = {name: None for name in DECODE_SCHEMA.names}
+        row.update(lineage(i) or {})
+        row.update(id=content_id(uris[i].encode()), uri=uris[i], file_size=int(sizes[i]),
+                   media_type="video_frame" if lineage(i) else "image", error=crash_message("decoding"))
+        return row
+
+    rows = guarded(ledger() if ledger is not None else None, "decode", uris, process, crashed)
+    return pa.Table.from_pylist(rows, schema=DECODE_SCHEMA)
+
+
+def images_of(batch: pa.Table) -> list[np.ndarray]:
+    """The RGB arrays of a batch: read-only views on the Arrow buffers, no copy.
+
+    A row without pixels (it failed to decode) gives a 1x1 black image; analysers skip it.
+    """
+    heights = batch.column("pixels_h").to_pylist()
+    widths = batch.column("pixels_w").to_pylist()
+    out: list[np.ndarray] = []
+    for chunk in batch.column("pixels").chunks:
+        _, offsets_buf, data_buf = chunk.buffers()
+        offsets = np.frombuffer(offsets_buf, dtype=np.int64)[chunk.offset:chunk.offset + len(chunk) + 1]
+        data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.empty(0, np.uint8)
+        data.flags.writeable = False  # the batch is shared: analysers must not write into it
+        missing = chunk.is_null().to_numpy(zero_copy_only=False)
+        for j in range(len(chunk)):
+            i = len(out)
+            out.append(np.zeros((1, 1, 3), np.uint8) if missing[j]
+                       else data[offsets[j]:offsets[j + 1]].reshape(heights[i], widths[i], 3))
+    return out

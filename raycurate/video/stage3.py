@@ -1,0 +1,61 @@
+"""Stage 3 of a run's videos on their stored scores (plain code, no ray, no model): the ``stage3`` table and
+the winning frames. The scoring and the choice per video are :mod:`raycurate.video.select`'s."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import pyarrow as pa
+
+from ..store.schema import FRAMES_TABLE, STAGE3_SCHEMA, STAGE3_TABLE, VIDEOS_TABLE
+from ..store.table import open_or_create_table, open_table
+from .scenes import scene_of
+from .select import stage3_rows
+
+
+def select_stage3(db_uri: str, run_id: str, cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Stage 3 on the stored scores of each video; writes the ``stage3`` table, returns the winners."""
+    rows, winners = compute_stage3(db_uri, run_id, cfg)
+    if rows:
+        table = open_or_create_table(db_uri, STAGE3_TABLE, STAGE3_SCHEMA)
+        table.add(pa.Table.from_pylist(rows, schema=STAGE3_SCHEMA))
+    return winners
+
+
+def compute_stage3(db_uri: str, run_id: str, cfg: Mapping[str, Any]
+                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Stage 3 rows and winners from the ``frames`` and ``videos`` tables of a run, with ``cfg``'s
+    weights, thresholds and selection rules. Reads stored scores only: no model is loaded."""
+    frames = open_table(db_uri, FRAMES_TABLE)
+    columns = ["video_id", "video_uri", "frame_index", "timestamp", "scene_index", "near_cut", "quality_sharpness",
+               "quality_exposure", "quality_contrast", "face_count", "face_largest_area", "face_sharpness", "nsfw_score",
+               "stage1_score", "stage2_score"]
+    rows = frames.search().where(f"run_id = '{run_id}' AND stage2_passed = true").select(columns) \
+        .limit(None).to_list()
+    # scene numbers across the whole video (a split video's segments each saw only their own cuts)
+    cuts: dict[str, set[int]] = {}
+    for v in open_table(db_uri, VIDEOS_TABLE).search().where(f"run_id = '{run_id}'") \
+            .select(["video_id", "cuts"]).limit(None).to_list():
+        cuts.setdefault(v["video_id"], set()).update(v["cuts"] or [])
+    by_video: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        r["scene_index"] = scene_of(r["frame_index"], sorted(cuts.get(r["video_id"], ())))
+        by_video.setdefault(r["video_id"], []).append(r)
+    s3 = cfg["cascade"]["stage3"]
+    vcfg = cfg["video"]
+    out_rows: list[dict[str, Any]] = []
+    winners: list[dict[str, Any]] = []
+    for video_rows in by_video.values():
+        video_rows.sort(key=lambda r: r["frame_index"])
+        scored = stage3_rows(video_rows, weights=s3["weights"], threshold=s3["threshold"],
+                             scene_bonus=vcfg["scene_bonus"], min_separation=vcfg["min_separation"],
+                             max_frames=vcfg["max_frames"], per_scene=vcfg["scene_detection"])
+        by_index = {r["frame_index"]: r for r in video_rows}
+        for r in scored:
+            out_rows.append({**r, "run_id": run_id})
+            if r["selected"]:
+                f = by_index[r["frame_index"]]
+                winners.append({"video_id": f["video_id"], "video_uri": f["video_uri"],
+                                "frame_index": f["frame_index"], "timestamp": f["timestamp"],
+                                "scene_index": f["scene_index"], "stage1_score": f["stage1_score"],
+                                "stage2_score": f["stage2_score"], "stage3_score": r["stage3_score"]})
+    return out_rows, winners
