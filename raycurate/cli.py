@@ -150,15 +150,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(yaml.safe_dump(load_config(preset=args.preset, profile=args.profile), sort_keys=False), end="")
         return 0
 
-    from .analyzers import check_analyzers
-    from .stages import check_stages
-
+    from .config import typed
     from .models import ModelError
+    from .stages import check_runnable
 
     try:
         cfg = _load_run_config(args)
-        check_analyzers(cfg)
-        check_stages(cfg)
+        check_runnable(typed(cfg))
     except (ConfigError, ModelError) as exc:
         return _fail(str(exc))
 

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from . import storage
 from .analyzers import active_analyzers, build_analyzer
+from .config import typed
 from .gates import Gate, build_gates, kept_predicate
 from .run_report import (MAX_LISTED, RunReport, count_rows, error_list, mean_ms, start_manifest, stored_counts,
                          video_report)
@@ -200,10 +201,11 @@ def _list_input(ctx: _Run, input_uri: str) -> tuple[list[FileRef], dict[str, lis
 def _analysers(cfg: Mapping[str, Any], log: Callable[[str], None]
                ) -> tuple[list[str], dict[str, str], dict[str, Any], list[Gate]]:
     """The analysers that run (built on the driver: no model loaded), those skipped and why, the gates."""
-    enabled, skipped = active_analyzers(cfg)
+    settings = typed(cfg)
+    enabled, skipped = active_analyzers(settings.analyzers, settings.models)
     for name, why in skipped.items():
         log(f"[raycurate] analyser {name} skipped: {why}")
-    analyzers = {name: build_analyzer(name, cfg["analyzers"][name], cfg["models"])  # no model loaded
+    analyzers = {name: build_analyzer(name, getattr(settings.analyzers, name), settings.models)  # no model loaded
                  for name in enabled}
     return enabled, skipped, analyzers, build_gates(cfg["filter"], enabled)
 
@@ -217,7 +219,7 @@ def _check_models(ctx: _Run, analyzers: Mapping[str, Any], do_video: bool) -> No
     cfg = ctx.cfg
     needed = [mid for a in analyzers.values() for mid in a.required_models()]
     if do_video:
-        needed += [mid for cls in STAGES.values() for a in cls.build(cfg).analyzers
+        needed += [mid for cls in STAGES.values() for a in cls.build(typed(cfg)).analyzers
                    for mid in a.required_models()]
     init_ray(cfg["ray"])
     t = time.perf_counter()

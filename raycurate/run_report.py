@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Callable, Mapping, Sequence
 
 from . import __version__, storage
+from .config import typed
 from .gates import Gate, ok_predicate
 from .sources import IMAGE, OTHER, VIDEO, FileRef
 
@@ -139,7 +140,7 @@ def video_report(db_uri: str, run_id: str, cfg: Mapping[str, Any], *, frame_file
         "stages": video_stage_counts(frames, stage3, run),
         "frame_files": frame_files,
     }
-    built = {name: cls.build(cfg).analyzers for name, cls in STAGES.items()}   # no model is loaded
+    built = {name: cls.build(typed(cfg)).analyzers for name, cls in STAGES.items()}   # no model is loaded
     stages = {name: {"analyzers": [a.model_ref for a in analyzers],
                      "threshold": cfg["cascade"][name]["threshold"]} for name, analyzers in built.items()}
     missing = [n for n in STAGES["stage2"].optional_names if n not in {a.name for a in built["stage2"]}]

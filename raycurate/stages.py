@@ -17,7 +17,9 @@ measures, written out below so that a user can see why a frame won.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import math
+from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
@@ -25,6 +27,7 @@ import pyarrow as pa
 
 from .analyzers import Analyzer, build_analyzer
 from .analyzers.base import Resources
+from .settings import AnalyzerSettings, ModelsSettings, Settings, Stage1Settings, StageSettings
 
 SHARPNESS_REF = 1000.0   # variance of the Laplacian that counts as fully sharp
 CONTRAST_REF = 0.25      # RMS contrast that counts as full contrast
@@ -61,7 +64,7 @@ class CascadeStage(abc.ABC):
     uses: ClassVar[tuple[str, ...]] = ()   # columns of earlier stages that the score (or an analyser) reads
 
     @classmethod
-    def analyzer_overrides(cls, section: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    def analyzer_overrides(cls, section: StageSettings) -> dict[str, dict[str, Any]]:
         """Analyser settings the stage's own section overrides ({analyser: {key: value}})."""
         return {}
 
@@ -77,23 +80,34 @@ class CascadeStage(abc.ABC):
                                    gpu_item_mb=sum(a.resources.gpu_item_mb for a in self.analyzers))
 
     @classmethod
-    def build(cls, cfg: Mapping[str, Any]) -> "CascadeStage":
-        """The stage from a whole config: its ``cascade.stageN`` section and its analysers' sections."""
+    def plan(cls, settings: Settings) -> "StagePlan":
+        """What the stage is built from (on the driver): its own ``cascade.stageN`` section and the typed
+        sections of the analysers it runs, with the stage's batch size, CPUs, device and overrides applied.
+        Optional analysers are in when active (enabled, weights present)."""
         from .analyzers import ANALYZERS, active_analyzers
 
-        section = cfg["cascade"][cls.name]
-        analyzer_sections = cfg["analyzers"]
-        common = {"batch_size": section["batch_size"] or cfg["video"]["batch_size"],
-                  "num_cpus": section["num_cpus"], "device": section["device"]}
-        active = active_analyzers(cfg)[0] if cls.optional_names else []
+        section: StageSettings = getattr(settings.cascade, cls.name)
+        batch_size = section.batch_size or settings.video.batch_size
+        active = active_analyzers(settings.analyzers, settings.models)[0] if cls.optional_names else []
         names = list(cls.analyzer_names) + [n for n in cls.optional_names if n in active]
         overrides = cls.analyzer_overrides(section)
-        analyzers = [build_analyzer(name, {**analyzer_sections[name], **common, **overrides.get(name, {}),
-                                           # a CPU-only analyser stays on the CPU in a GPU stage
-                                           "device": common["device"] if ANALYZERS[name].supports_gpu else "cpu"},
-                                    cfg["models"])
-                     for name in names]
-        return cls(analyzers, threshold=section["threshold"], **common)
+        sections = tuple((name, dataclasses.replace(
+            getattr(settings.analyzers, name), batch_size=batch_size, num_cpus=section.num_cpus,
+            # a CPU-only analyser stays on the CPU in a GPU stage
+            device=section.device if ANALYZERS[name].supports_gpu else "cpu", **overrides.get(name, {})))
+            for name in names)
+        return StagePlan(cls.name, section, batch_size, sections, settings.models)
+
+    @classmethod
+    def from_plan(cls, plan: "StagePlan") -> "CascadeStage":
+        """The stage (its analysers built, no model loaded) from its plan: what a stage actor receives."""
+        analyzers = [build_analyzer(name, section, plan.models) for name, section in plan.analyzers]
+        return cls(analyzers, threshold=plan.section.threshold, batch_size=plan.batch_size,
+                   num_cpus=plan.section.num_cpus, device=plan.section.device)
+
+    @classmethod
+    def build(cls, settings: Settings) -> "CascadeStage":
+        return cls.from_plan(cls.plan(settings))
 
     @classmethod
     def fields(cls) -> list[pa.Field]:
@@ -150,8 +164,8 @@ class Stage1(CascadeStage):
     analyzer_names = ("quality", "face")
 
     @classmethod
-    def analyzer_overrides(cls, section: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-        return {"face": {k: section[k] for k in ("det_size", "det_thresh") if section.get(k) is not None}}
+    def analyzer_overrides(cls, section: Stage1Settings) -> dict[str, dict[str, Any]]:
+        return {"face": {k: getattr(section, k) for k in ("det_size", "det_thresh") if getattr(section, k) is not None}}
 
     def score(self, row: Mapping[str, Any]) -> float:
         return (0.3 * sharpness_part(row["quality_sharpness"]) + 0.3 * face_sharpness_part(row)
@@ -186,12 +200,35 @@ class Stage2(CascadeStage):
 STAGES: dict[str, type[CascadeStage]] = {"stage1": Stage1, "stage2": Stage2}
 
 
-def check_stages(cfg: Mapping[str, Any]) -> None:
+@dataclass(frozen=True)
+class StagePlan:
+    """Everything one stage is built from, typed: no other part of the config travels with it."""
+
+    name: str
+    section: StageSettings
+    batch_size: int
+    analyzers: tuple[tuple[str, AnalyzerSettings], ...]
+    models: ModelsSettings
+
+    def build(self) -> CascadeStage:
+        return STAGES[self.name].from_plan(self)
+
+
+def check_runnable(settings: Settings) -> None:
+    """Build every active analyser and every stage (no model is loaded): a bad section fails now, naming it;
+    under ``models.profile: strict`` a missing weight raises naming the fix."""
+    from .analyzers import check_analyzers
+
+    check_analyzers(settings.analyzers, settings.models)
+    check_stages(settings)
+
+
+def check_stages(settings: Settings) -> None:
     """Build every stage (no model is loaded) so that a bad ``cascade`` section fails now, naming it."""
     from .config import ConfigError
 
     for name, cls in STAGES.items():
         try:
-            cls.build(cfg)
+            cls.build(settings)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"config section cascade.{name}: {exc}") from exc

@@ -81,6 +81,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raycurate.settings import ModelsSettings
+
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_DIRS = [ROOT / "tests" / "data" / "images" / d
               for d in ("faces", "face_recognition", "negatives", "neardup/base_images")]
@@ -264,7 +266,7 @@ def prepare_face(name: str, section: dict, user_root: Path, tmp_root: Path, args
     """A face detector row: (models section, weights label); sets the section's detector and pack."""
     from raycurate import models
 
-    models_cfg = {"dir": str(user_root), "profile": "auto"}
+    models_cfg = ModelsSettings(dir=str(user_root))
     section["detector"] = FACE_ROWS[name]
     size, thresh = section.get("det_size"), section.get("det_thresh")
     if name == "face-haar":
@@ -321,7 +323,7 @@ def prepare(name: str, cfg: dict, user_root: Path, tmp_root: Path, args: argpars
     key = SECTION.get(name, name)
     section = dict(cfg["analyzers"][key])
     section["num_cpus"] = args.threads   # quality/face set cv2's threads from it, CenterFace its onnxruntime's
-    models_cfg = {"dir": str(user_root), "profile": "auto"}
+    models_cfg = ModelsSettings(dir=str(user_root))
     tmp_cfg = {"dir": str(tmp_root), "profile": "auto"}
     if name in ("quality", "content"):
         return key, section, models_cfg, "none (no model)"
@@ -533,7 +535,7 @@ def face_context(cfg: dict, root: Path, pool: list, threads: int) -> dict[str, l
     from raycurate.analyzers import build_analyzer
 
     section = {**cfg["analyzers"]["face"], "detector": "centerface", "device": "cpu", "num_cpus": threads}
-    face = build_analyzer("face", section, {"dir": str(root), "profile": "auto"})
+    face = build_analyzer("face", section, ModelsSettings(dir=str(root)))
     out = face({"image": pool, "error": [None] * len(pool)})
     error = next((e for e in out["face_error"] if e is not None), None)
     if error is not None:

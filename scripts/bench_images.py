@@ -97,12 +97,15 @@ def single_process(files, cfg, db_dir: str) -> int:
     import pyarrow as pa
 
     from raycurate.analyzers import active_analyzers
+    from raycurate.config import typed
     from raycurate.engine.actors import actor_class
     from raycurate.engine.sink import LanceSink
     from raycurate.rows import read_and_decode
     from raycurate.store.schema import images_schema
 
-    stages = [actor_class(name, cfg["analyzers"][name], cfg["models"])() for name in active_analyzers(cfg)[0]]
+    s = typed(cfg)
+    stages = [actor_class(name, getattr(s.analyzers, name), s.models)()
+              for name in active_analyzers(s.analyzers, s.models)[0]]
     dec = cfg["decode"]
     blocks = []
     for i in range(0, len(files), dec["batch_size"]):

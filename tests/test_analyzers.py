@@ -13,6 +13,7 @@ from raycurate.analyzers.base import Analyzer
 from raycurate.analyzers.content_vector import bits_to_hex, dct_block, hamming, phash_bits
 from raycurate.analyzers.nsfw import EXPLICIT_CLASSES
 from raycurate.decode import decode_image
+from raycurate.settings import FaceSettings
 
 from .conftest import IMAGES
 
@@ -90,10 +91,7 @@ def test_content_vector_column_and_distinct_bases():
 # -- faces (OpenCV Haar cascades) ------------------------------------------------------------
 @pytest.fixture(scope="module")
 def face_results():
-    analyzer = build_analyzer("face", {"enabled": True, "device": "cpu", "batch_size": 8, "num_cpus": 1.0,
-                                       "detector": "opencv_haar", "detection_side": 640, "scale_factor": 1.1,
-                                       "min_neighbors": 5, "min_face_fraction": 0.05, "use_profile": True,
-                                       "nms_iou": 0.3})
+    analyzer = build_analyzer("face", FaceSettings(detector="opencv_haar", num_cpus=1.0))
     paths = FACE_SETS + NEGATIVES
     out = run(analyzer, [load(p) for p in paths])
     return {p.name: {k: out[k][i] for k in out if k.startswith("face_")} for i, p in enumerate(paths)}

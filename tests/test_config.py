@@ -1,6 +1,6 @@
 import pytest
 
-from raycurate.config import ConfigError, load_config, parse_set
+from raycurate.config import ConfigError, load_config, parse_set, typed
 
 
 def test_defaults_load_and_have_every_analyzer():
@@ -58,23 +58,23 @@ def test_set_without_equals_is_refused():
 
 
 def test_profiles_load_and_say_what_they_run(tmp_path):
-    from raycurate.analyzers import active_analyzers, check_analyzers
+    from raycurate.analyzers import active_analyzers
     from raycurate.config import PROFILES
     from raycurate.models import MissingModelError
-    from raycurate.stages import check_stages
+    from raycurate.stages import check_runnable
 
     assert set(PROFILES) == {"fast-cpu", "full-cpu", "full-gpu"}
     fast = load_config(profile="fast-cpu", overrides=[("models.dir", str(tmp_path))])
-    assert active_analyzers(fast)[0] == ["quality", "content", "face", "face_features", "nsfw"]
-    check_analyzers(fast)
-    check_stages(fast)
-    full_cpu = load_config(profile="full-cpu", overrides=[("models.dir", str(tmp_path))])
-    active, skipped = active_analyzers(full_cpu)     # nothing pulled: auto skips, says why
+    assert active_analyzers(typed(fast).analyzers, typed(fast).models)[0] == [
+        "quality", "content", "face", "face_features", "nsfw"]
+    check_runnable(typed(fast))
+    full_cpu = typed(load_config(profile="full-cpu", overrides=[("models.dir", str(tmp_path))]))
+    active, skipped = active_analyzers(full_cpu.analyzers, full_cpu.models)     # nothing pulled: auto skips
     assert set(skipped) == {"emotion", "pose", "clip"} and all("missing" in why for why in skipped.values())
     gpu = load_config(profile="full-gpu", overrides=[("models.dir", str(tmp_path))])
     assert gpu["models"]["profile"] == "strict" and gpu["analyzers"]["clip"]["device"] == "cuda"
     with pytest.raises(MissingModelError, match="raycurate models pull"):
-        check_analyzers(gpu)                         # strict: no silent fallback
+        check_runnable(typed(gpu))                   # strict: no silent fallback
     # a later preset and --set still override a profile
     cfg = load_config(profile="fast-cpu", preset="youtube", overrides=[("analyzers.clip.enabled", True)])
     assert cfg["video"]["sample_rate"] == 5 and cfg["analyzers"]["clip"]["enabled"] is True
@@ -87,6 +87,6 @@ def test_gpu_stage_keeps_cpu_only_analysers_on_the_cpu(tmp_path):
 
     cfg = load_config(overrides=[("models.dir", str(tmp_path)), ("cascade.stage1.device", "cuda"),
                                  ("analyzers.face.detector", "insightface")])
-    stage = Stage1.build(cfg)
+    stage = Stage1.build(typed(cfg))
     devices = {a.name: a.resources.device for a in stage.analyzers}
     assert devices == {"quality": "cpu", "face": "cuda"}

@@ -124,13 +124,13 @@ def test_haar_rows_have_no_landmarks(tmp_path):
 
 def test_emotion_is_skipped_without_weights_and_strict_refuses(tmp_path, capsys):
     from raycurate.analyzers import active_analyzers
-    from raycurate.config import load_config
+    from raycurate.config import load_config, typed
 
-    cfg = load_config(overrides=[("models.dir", str(tmp_path))])
-    active, skipped = active_analyzers(cfg)
+    s = typed(load_config(overrides=[("models.dir", str(tmp_path))]))
+    active, skipped = active_analyzers(s.analyzers, s.models)
     assert "emotion" not in active and "deepface-emotion is missing" in skipped["emotion"]
-    cfg = load_config(overrides=[("analyzers.face.enabled", False)])
-    assert "needs the face analyser" in active_analyzers(cfg)[1]["emotion"]
+    s = typed(load_config(overrides=[("analyzers.face.enabled", False)]))
+    assert "needs the face analyser" in active_analyzers(s.analyzers, s.models)[1]["emotion"]
     rc = main(["run", str(IMAGES / "faces"), "--out", str(tmp_path / "o"), "--set", f"models.dir={tmp_path}",
                "--set", "models.profile=strict"])
     assert rc == 2 and "raycurate models pull deepface-emotion" in capsys.readouterr().err

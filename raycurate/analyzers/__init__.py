@@ -1,8 +1,12 @@
-"""Analysers: plain classes that score images. The Ray wiring lives in :mod:`raycurate.engine`."""
+"""Analysers: plain classes that score images, each built from its own typed settings section. The Ray
+wiring lives in :mod:`raycurate.engine`."""
 from __future__ import annotations
 
 import inspect
+from dataclasses import is_dataclass
 from typing import Any, Mapping
+
+from ..settings import POOL_KEYS, AnalyzerSettings, AnalyzersSettings, ModelsSettings, as_dict
 
 from .base import Analyzer, Resources
 from .clip import ClipAnalyzer
@@ -34,80 +38,87 @@ ANALYZERS: dict[str, type[Analyzer]] = {
 WEIGHTS: dict[str, str] = {"emotion": "deepface-emotion", "pose": "ultralytics-yolo11n-pose"}
 
 
-def weights_of(name: str, section: Mapping[str, Any], models_dir: str | None = None) -> str | None:
+def weights_of(name: str, section: AnalyzerSettings, models_dir: str | None = None) -> str | None:
     """The registry id of the weights an analyser needs (CLIP's and the face embedder's are configurable)."""
     if name == "clip":
-        return section["weights"]
+        return section.weights
     if name == "face_features":
         from .face_features import weights_for
 
-        return weights_for(section, models_dir)
+        return weights_for(section.embedder, section.pack, models_dir)
     return WEIGHTS.get(name)
+
+
 # Analysers that read another analyser's columns.
 NEEDS: dict[str, str] = {"emotion": "face", "face_features": "face"}
 
 
-# Keys of an analyser's config section that configure its actor pool, not the analyser.
-POOL_KEYS = frozenset({"enabled", "min_actors", "max_actors", "num_gpus"})
+def analyzer_kwargs(section: AnalyzerSettings | Mapping[str, Any]) -> dict[str, Any]:
+    """The constructor's keywords from an analyser's section (the pool keys are the engine's business)."""
+    values = as_dict(section) if is_dataclass(section) else dict(section)
+    return {k: v for k, v in values.items() if k not in POOL_KEYS}
 
 
-def build_analyzer(name: str, section: Mapping[str, Any], models_cfg: Mapping[str, Any] | None = None
-                   ) -> Analyzer:
-    """An analyser from its config section (the pool keys are the pipeline's business) and the
-    ``models`` section (models directory, strictness) for analysers that load weights."""
+def build_analyzer(name: str, section: AnalyzerSettings | Mapping[str, Any],
+                   models: ModelsSettings | None = None) -> Analyzer:
+    """An analyser from its own section (typed, as ``config.typed(cfg).analyzers.<name>``; a plain mapping of
+    its keys also serves a library user) and the ``models`` section (models directory, strictness) for
+    analysers that load weights."""
     cls = ANALYZERS[name]
-    kwargs = {k: v for k, v in section.items() if k not in POOL_KEYS}
+    kwargs = analyzer_kwargs(section)
     accepted = inspect.signature(cls.__init__).parameters
-    if models_cfg is not None and "models_dir" in accepted:
-        kwargs["models_dir"] = models_cfg["dir"]
-    if models_cfg is not None and "strict_models" in accepted:   # analysers that choose their own fallback
-        kwargs["strict_models"] = models_cfg["profile"] == "strict"
+    if models is not None and "models_dir" in accepted:
+        kwargs["models_dir"] = models.dir
+    if models is not None and "strict_models" in accepted:   # analysers that choose their own fallback
+        kwargs["strict_models"] = models.profile == "strict"
     return cls(**kwargs)
 
 
-def active_analyzers(cfg: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
+def active_analyzers(analyzers: AnalyzersSettings, models: ModelsSettings) -> tuple[list[str], dict[str, str]]:
     """The analysers that run, in pipeline order, and why each enabled one that does not run is skipped.
     Under ``models.profile: strict`` a missing or unverified weight raises instead."""
-    from .. import models
+    from .. import models as registry
 
-    root = models.models_dir(cfg["models"]["dir"])
+    root = registry.models_dir(models.dir)
     active: list[str] = []
     skipped: dict[str, str] = {}
     for name in ANALYZERS:
-        if not cfg["analyzers"][name]["enabled"]:
+        section = getattr(analyzers, name)
+        if not section.enabled:
             continue
         need = NEEDS.get(name)
         if need is not None and need not in active:
             skipped[name] = f"needs the {need} analyser, which is disabled"
             continue
-        model_id = weights_of(name, cfg["analyzers"][name], cfg["models"]["dir"])
+        model_id = weights_of(name, section, models.dir)
         if model_id is not None:
             try:
-                state = models.status(models.find_spec(model_id, root), root)
-            except models.ModelError:
+                state = registry.status(registry.find_spec(model_id, root), root)
+            except registry.ModelError:
                 state = "unknown"
             if state != "ok":
-                if cfg["models"]["profile"] == "strict":
-                    models.require(model_id, root)   # raises the error that names the fix
+                if models.profile == "strict":
+                    registry.require(model_id, root)   # raises the error that names the fix
                 skipped[name] = f"{model_id} is {state} in {root}"
                 continue
         active.append(name)
     return active, skipped
 
 
-def check_analyzers(cfg: Mapping[str, Any]) -> None:
+def check_analyzers(analyzers: AnalyzersSettings, models: ModelsSettings) -> None:
     """Build every enabled analyser (no model is loaded) so that a bad section fails now, naming it."""
     from ..config import ConfigError
 
-    for name in active_analyzers(cfg)[0]:
+    for name in active_analyzers(analyzers, models)[0]:
         try:
-            build_analyzer(name, cfg["analyzers"][name], cfg["models"])
+            build_analyzer(name, getattr(analyzers, name), models)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"config section analyzers.{name}: {exc}") from exc
 
 
-def enabled_analyzers(cfg: Mapping[str, Any]) -> list[Analyzer]:
-    return [build_analyzer(name, cfg["analyzers"][name], cfg["models"]) for name in active_analyzers(cfg)[0]]
+def enabled_analyzers(analyzers: AnalyzersSettings, models: ModelsSettings) -> list[Analyzer]:
+    return [build_analyzer(name, getattr(analyzers, name), models)
+            for name in active_analyzers(analyzers, models)[0]]
 
 
 __all__ = ["ANALYZERS", "Analyzer", "ClipAnalyzer", "EmotionAnalyzer", "active_analyzers", "check_analyzers", "ContentVectorAnalyzer", "Face", "FaceAnalyzer", "FaceDetector", "FaceFeaturesAnalyzer",

@@ -40,12 +40,12 @@ def choose_embedder(name: str, *, pack: str, models_dir: str | None) -> tuple[st
     return ("insightface", f"auto: InsightFace pack {pack} is verified") if ok else ("dlib", f"auto: {why}")
 
 
-def weights_for(section: Mapping[str, Any], models_dir: str | None) -> str | None:
-    """The registry id of the weights the section's embedder loads (None: a user's folder)."""
-    chosen, _ = choose_embedder(section["embedder"], pack=section["pack"], models_dir=models_dir)
+def weights_for(embedder: str, pack: str, models_dir: str | None) -> str | None:
+    """The registry id of the weights ``embedder`` loads (None: a user's folder)."""
+    chosen, _ = choose_embedder(embedder, pack=pack, models_dir=models_dir)
     if chosen == "dlib":
         return DLIB_ID
-    return None if insightface_pack.is_folder(section["pack"]) else insightface_pack.registry_id(section["pack"])
+    return None if insightface_pack.is_folder(pack) else insightface_pack.registry_id(pack)
 
 
 def _pixels(points: Sequence[float], w: int, h: int) -> tuple[float, ...]:

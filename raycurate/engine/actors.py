@@ -2,7 +2,7 @@
 class, built once per actor, and runs its batches under the crash ledger."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -10,7 +10,8 @@ import pyarrow.compute as pc
 from ..analyzers import ANALYZERS, build_analyzer
 from ..faults import crash_message
 from ..rows import images_of
-from ..stages import STAGES
+from ..settings import AnalyzerSettings, ModelsSettings
+from ..stages import STAGES, StagePlan
 from .ledger import guarded_columns
 
 
@@ -18,12 +19,12 @@ class AnalyzerActor:
     """Ray actor around one plain analyser: builds it and loads its model once."""
 
     name: str
-    section: Mapping[str, Any]
-    models_cfg: Mapping[str, Any]
+    section: AnalyzerSettings
+    models: ModelsSettings
     ledger: str | None = None
 
     def __init__(self) -> None:
-        self.analyzer = build_analyzer(self.name, self.section, self.models_cfg)
+        self.analyzer = build_analyzer(self.name, self.section, self.models)
         self.analyzer.setup()
         self.fields = type(self.analyzer).fields()
 
@@ -44,22 +45,21 @@ def _bound(base: type, cls_name: str, **attrs: Any) -> type:
     return type(cls_name, (base,), {**attrs, "__qualname__": cls_name})
 
 
-def actor_class(name: str, section: Mapping[str, Any], models_cfg: Mapping[str, Any],
+def actor_class(name: str, section: AnalyzerSettings, models: ModelsSettings,
                 ledger: str | None = None) -> type[AnalyzerActor]:
-    """An :class:`AnalyzerActor` bound to one analyser's config (``FaceAnalyzerActor``)."""
-    return _bound(AnalyzerActor, f"{ANALYZERS[name].__name__}Actor", name=name, section=dict(section),
-                  models_cfg=dict(models_cfg), ledger=ledger)
+    """An :class:`AnalyzerActor` bound to one analyser's own typed section (``FaceAnalyzerActor``)."""
+    return _bound(AnalyzerActor, f"{ANALYZERS[name].__name__}Actor", name=name, section=section, models=models,
+                  ledger=ledger)
 
 
 class StageActor:
     """Ray actor around one cascade stage; frames the stage rejects lose their pixels here."""
 
-    stage_name: str
-    cfg: Mapping[str, Any]
+    plan: StagePlan
     ledger: str | None = None
 
     def __init__(self) -> None:
-        self.stage = STAGES[self.stage_name].build(self.cfg)
+        self.stage = self.plan.build()
         self.stage.setup()
         self.fields = type(self.stage).fields()
 
@@ -81,6 +81,6 @@ class StageActor:
         return batch.set_column(i, "pixels", pixels)
 
 
-def stage_actor_class(name: str, cfg: Mapping[str, Any], ledger: str | None = None) -> type[StageActor]:
-    """A :class:`StageActor` bound to one stage and the run's config (``Stage1Actor``)."""
-    return _bound(StageActor, f"{STAGES[name].__name__}Actor", stage_name=name, cfg=cfg, ledger=ledger)
+def stage_actor_class(plan: StagePlan, ledger: str | None = None) -> type[StageActor]:
+    """A :class:`StageActor` bound to one stage's plan: its section and its analysers' (``Stage1Actor``)."""
+    return _bound(StageActor, f"{STAGES[plan.name].__name__}Actor", plan=plan, ledger=ledger)

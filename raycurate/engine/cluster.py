@@ -10,6 +10,7 @@ from ray.data import ActorPoolStrategy
 
 from ..analyzers.base import Resources
 from ..resources import ActorRequest, actor_request
+from ..settings import AnalyzerSettings, StageSettings
 
 
 def init_ray(ray_cfg: Mapping[str, Any]) -> None:
@@ -72,11 +73,12 @@ def ensure_models_on_nodes(model_ids: Iterable[str], models_cfg: Mapping[str, An
     return report
 
 
-def add_pool(ds: ray.data.Dataset, udf: type, resources: Resources, pool: Mapping[str, Any],
-              cfg: Mapping[str, Any], cpus: float, gpus: float) -> tuple[ray.data.Dataset, ActorRequest]:
-    """``ds`` followed by an actor pool running ``udf``, sized by ``resources`` and the ``pool`` section."""
-    req = actor_request(resources, cluster_cpus=cpus, cluster_gpus=gpus, gpu_memory_gb=cfg["ray"]["gpu_memory_gb"],
-                        min_actors=pool["min_actors"], max_actors=pool["max_actors"], num_gpus=pool.get("num_gpus"))
+def add_pool(ds: ray.data.Dataset, udf: type, resources: Resources, pool: AnalyzerSettings | StageSettings,
+              gpu_memory_gb: float, cpus: float, gpus: float) -> tuple[ray.data.Dataset, ActorRequest]:
+    """``ds`` followed by an actor pool running ``udf``, sized by ``resources`` and the pool keys of the
+    analyser's or stage's section (min_actors, max_actors, num_gpus)."""
+    req = actor_request(resources, cluster_cpus=cpus, cluster_gpus=gpus, gpu_memory_gb=gpu_memory_gb,
+                        min_actors=pool.min_actors, max_actors=pool.max_actors, num_gpus=pool.num_gpus)
     # Ray Data's defaults restart an actor that dies and resubmit the batch it held, without limit
     # (max_restarts=-1, max_task_retries=-1); the crash ledger (faults.py) ends the loop for a file that
     # keeps killing workers. tests/test_faults.py holds both to that.

@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 import ray
 
 from ..analyzers import active_analyzers, build_analyzer
+from ..config import typed
 from ..resources import ActorRequest
 from ..rows import read_and_decode
 from ..sources import FileRef
@@ -57,11 +58,12 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
                             num_cpus=dec["num_cpus"])
 
         requests: dict[str, ActorRequest] = {}
-        for name in active_analyzers(cfg)[0]:
-            section = cfg["analyzers"][name]
-            analyzer = build_analyzer(name, section, cfg["models"])  # validates on the driver; no model loaded
-            ds, requests[name] = add_pool(ds, actor_class(name, section, cfg["models"], ledger), analyzer.resources,
-                                           section, cfg, cpus, gpus)
+        settings = typed(cfg)
+        for name in active_analyzers(settings.analyzers, settings.models)[0]:
+            section = getattr(settings.analyzers, name)   # an actor receives its own typed section
+            analyzer = build_analyzer(name, section, settings.models)  # validates on the driver; no model loaded
+            ds, requests[name] = add_pool(ds, actor_class(name, section, settings.models, ledger),
+                                          analyzer.resources, section, settings.ray.gpu_memory_gb, cpus, gpus)
         check_pools_fit(dec["num_cpus"], requests, cpus, "the image path's decode task and analysers")
 
         schema = images_schema()

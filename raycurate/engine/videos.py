@@ -11,6 +11,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import pyarrow as pa
 import ray
 
+from ..config import typed
 from ..faults import KILL_LIMIT, crash_message, maybe_kill
 from ..resources import ActorRequest
 from ..rows import FRAME_ROW_SCHEMA
@@ -100,10 +101,12 @@ def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_
                                        "db_uri": db_uri, "run_id": run_id, "ledger": ledger,
                                        "storage": storage_settings(cfg.get("storage"))})
         requests: dict[str, ActorRequest] = {}
+        settings = typed(cfg)
         for name, stage_cls in STAGES.items():
-            stage = stage_cls.build(cfg)  # validates on the driver; no model loaded
-            ds, requests[name] = add_pool(ds, stage_actor_class(name, cfg, ledger), stage.resources,
-                                           cfg["cascade"][name], cfg, cpus, gpus)
+            plan = stage_cls.plan(settings)   # an actor receives its stage's plan, not the whole config
+            stage = plan.build()  # validates on the driver; no model loaded
+            ds, requests[name] = add_pool(ds, stage_actor_class(plan, ledger), stage.resources, plan.section,
+                                          settings.ray.gpu_memory_gb, cpus, gpus)
         check_pools_fit(vcfg["num_cpus"], requests, cpus, "the video path's decode task and cascade stages")
 
         schema = frames_schema()

@@ -40,12 +40,11 @@ class RunRequest:
 
     def config(self) -> dict[str, Any]:
         """The resolved configuration, validated as the CLI does (ConfigError / ModelError on a bad one)."""
-        from ..analyzers import check_analyzers
-        from ..stages import check_stages
+        from ..config import typed
+        from ..stages import check_runnable
 
         cfg = load_config(overrides=list(self.overrides), preset=self.preset, profile=self.profile)
-        check_analyzers(cfg)
-        check_stages(cfg)
+        check_runnable(typed(cfg))
         return cfg
 
 

@@ -107,6 +107,7 @@ class Session:
               values: Mapping[str, Any]) -> RunContext:
         """Validate everything, then start the run; raises PathRefused / UserError with the reason."""
         from ..analyzers import active_analyzers
+        from ..config import typed
         from ..models import ModelError
 
         if self.runner.busy():
@@ -118,7 +119,8 @@ class Session:
             cfg = req.config()
         except (ConfigError, ModelError, KeyError) as exc:
             raise UserError(f"bad settings: {exc}") from None
-        analysers = active_analyzers(cfg)[0]
+        settings = typed(cfg)
+        analysers = active_analyzers(settings.analyzers, settings.models)[0]
         try:
             process = self.runner.start(req)
         except RuntimeError as exc:

@@ -1,0 +1,77 @@
+"""The package's import rules (README "Architecture"): who may import what, read from the source."""
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1] / "raycurate"
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute module names a file imports (relative imports resolved against its package)."""
+    tree = ast.parse(path.read_text())
+    package = ".".join(path.relative_to(PKG.parent).with_suffix("").parts[:-1])
+    if path.name == "__init__.py":
+        package = ".".join(path.relative_to(PKG.parent).parts[:-1])
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            out.add(mod)
+            out.update(f"{mod}.{a.name}" for a in node.names)
+    return out
+
+
+def _files(under: str = "") -> list[Path]:
+    return sorted((PKG / under).rglob("*.py"))
+
+
+def _name(path: Path) -> str:
+    return str(path.relative_to(PKG.parent))
+
+
+def test_only_the_engine_imports_ray():
+    importers = [_name(p) for p in _files() if any(m == "ray" or m.startswith("ray.") for m in _imports(p))]
+    assert importers and all(p.startswith("raycurate/engine/") for p in importers), importers
+
+
+def test_settings_import_nothing_of_raycurate():
+    for p in _files("settings"):
+        bad = [m for m in _imports(p) if m.startswith("raycurate") and not m.startswith("raycurate.settings")]
+        assert not bad, (_name(p), bad)
+
+
+@pytest.mark.parametrize("layer", ["analyzers", "video", "store", "export", "settings"])
+def test_lower_layers_do_not_reach_up(layer):
+    """Analysers, the video path's plain parts, the store and the export writer know nothing of the engine,
+    the run, the CLI or the UI."""
+    above = ("raycurate.engine", "raycurate.run", "raycurate.cli", "raycurate.ui")
+    for p in _files(layer):
+        bad = [m for m in _imports(p) if m.startswith(above)]
+        assert not bad, (_name(p), bad)
+
+
+def test_only_config_reads_yaml():
+    readers = [_name(p) for p in _files() if "yaml.safe_load" in p.read_text() or "yaml.load(" in p.read_text()]
+    assert readers == ["raycurate/config.py"], readers   # others may write YAML (a job's config), never read it
+
+
+def test_modules_stay_small():
+    big = {_name(p): n for p in _files() if (n := len(p.read_text().splitlines())) > 420}
+    assert not big, big
+
+
+def test_functions_stay_short():
+    long = []
+    for p in _files():
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 90:
+                long.append(f"{_name(p)}:{node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert not long, long
