@@ -241,7 +241,8 @@ def _video_path(ctx: _Run, videos: Sequence[FileRef]) -> tuple[list[FileRef], di
     vres = None
     if ctx.state["video_done"]:
         ctx.log("[raycurate] video path: done before the interruption; winners read from the stored scores")
-        selected = compute_stage3(ctx.db_uri, ctx.run_id, cfg)[1]
+        settings = typed(cfg)
+        selected = compute_stage3(ctx.db_uri, ctx.run_id, settings.cascade.stage3, settings.video)[1]
     else:
         if ctx.resumed:
             _delete_run_rows(ctx.db_uri, ctx.run_id, (FRAMES_TABLE, VIDEOS_TABLE, STAGE3_TABLE))

@@ -1,14 +1,17 @@
 """The settings schema is the one place a key's type, default, range and help live: the defaults
 file, --set, the UI's widgets and the README's tables agree with it."""
+import inspect
 from pathlib import Path
 
 import pytest
 
 from raycurate import config
 from raycurate.config import ConfigError, load_config, load_yaml, parse_set
-from raycurate.settings import KEYS, FaceSettings, Settings, Stage1Settings, default_mapping, settings_of
+from raycurate.analyzers import ANALYZERS
+from raycurate.settings import (KEYS, POOL_KEYS, AnalyzersSettings, FaceSettings, Settings, Stage1Settings,
+                                default_mapping, settings_of)
 from raycurate.settings.docs import BEGIN, END, readme_block
-from raycurate.settings.schema import check_value
+from raycurate.settings.schema import check_value, keys
 from raycurate.ui import params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,3 +91,18 @@ def test_typed_sections():
     assert s.cascade.stage1.det_size == 512 and s.analyzers.quality.blur_threshold == 10.0
     assert s.video.decoders == ("decord", "pyav", "opencv")   # frozen: lists become tuples
     assert s.analyzers.face_features.pack == s.analyzers.face.pack   # resolved by load_config
+
+
+@pytest.mark.parametrize("name", sorted(ANALYZERS))
+def test_analyser_defaults_are_the_schemas(name):
+    """An analyser made by hand (a library user, a test) gets the defaults a run gets."""
+    section = type(getattr(AnalyzersSettings(), name))
+    schema = {k.path: k.default for k in keys(section)}
+    params = inspect.signature(ANALYZERS[name].__init__).parameters.values()
+    for p in params:
+        if p.name in ("self", "models_dir", "strict_models"):
+            continue
+        assert p.name in schema, f"{name}: constructor keyword {p.name} is not a key of analyzers.{name}"
+        if p.default is not inspect.Parameter.empty and schema[p.name] is not None:   # null: another key's value
+            assert p.default == schema[p.name], (name, p.name)
+    assert set(schema) - POOL_KEYS <= {p.name for p in params}, name

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from raycurate.video.reader import BACKENDS, VideoDecodeError, open_video, probe
-from raycurate.video.sampling import Candidate, MotionFilter, SamplingParams, select_frames
+from raycurate.settings import VideoSettings
+from raycurate.video.sampling import Candidate, MotionFilter, select_frames
 from raycurate.video.scenes import detect_cuts, near_cut, scene_of
 
 from .conftest import DATA
@@ -131,11 +132,12 @@ def test_motion_threshold_reduces_and_selection_limits_hold_exactly():
     assert len(select_frames(cands, min_separation=30, max_frames=4, per_scene=False)) == 4
 
 
-def test_sampling_params_refuse_bad_values():
-    with pytest.raises(ValueError):
-        SamplingParams(sample_rate=0)
-    with pytest.raises(ValueError):
-        SamplingParams(motion_threshold=120)
+def test_video_settings_refuse_bad_values():
+    with pytest.raises(ValueError, match="sample_rate must be a positive integer"):
+        VideoSettings(sample_rate=0)
+    with pytest.raises(ValueError, match=r"motion_threshold must be a number in \[0, 100\]"):
+        VideoSettings(motion_threshold=120)
+    assert VideoSettings(motion_threshold=5).motion_threshold == 5.0   # stored as a float
 
 
 def test_decord_gpu_request_falls_back_to_cpu_with_a_note():

@@ -116,7 +116,7 @@ def test_presets_fill_the_video_parameters():
 
 
 def test_a_long_video_split_into_segments_samples_the_same_frames(ray_session, tmp_path):
-    from raycurate.config import load_config
+    from raycurate.config import load_config, typed
     from raycurate.engine import run_video_pipeline
     from raycurate.run_report import video_report
     from raycurate.sources import FileRef
@@ -128,7 +128,7 @@ def test_a_long_video_split_into_segments_samples_the_same_frames(ray_session, t
             *FAST_FACES_OVERRIDES]
     whole_cfg = load_config(overrides=base + [("video.segment_s", None)])
     split_cfg = load_config(overrides=base + [("video.segment_s", 8)])
-    plan = plan_segments(ref, split_cfg["video"])
+    plan = plan_segments(ref, typed(split_cfg).video)
     assert [(p["start"], p["stop"]) for p in plan] == [(0, 240), (240, 480), (480, None)]   # 29.97 fps
     db = str(tmp_path / "db")
     run_video_pipeline(ref, whole_cfg, db_uri=db, run_id="whole")
@@ -146,19 +146,21 @@ def test_a_long_video_split_into_segments_samples_the_same_frames(ray_session, t
 
 
 def test_reselecting_with_other_thresholds_runs_no_model(video_run, monkeypatch):
+    import dataclasses
+
     from raycurate.analyzers.base import Analyzer
-    from raycurate.config import load_config
+    from raycurate.config import load_config, typed
     from raycurate.video.stage3 import compute_stage3
 
     def no_model(self):
         raise AssertionError(f"{type(self).__name__} loaded a model during re-selection")
 
     monkeypatch.setattr(Analyzer, "setup", no_model)
-    cfg = load_config(preset="youtube")
-    loose, _ = compute_stage3(video_run["db"], video_run["run"], cfg)
-    cfg["cascade"]["stage3"]["threshold"] = 0.9
-    cfg["video"]["max_frames"] = 1
-    strict, winners = compute_stage3(video_run["db"], video_run["run"], cfg)
+    s = typed(load_config(preset="youtube"))
+    loose, _ = compute_stage3(video_run["db"], video_run["run"], s.cascade.stage3, s.video)
+    strict, winners = compute_stage3(video_run["db"], video_run["run"],
+                                     dataclasses.replace(s.cascade.stage3, threshold=0.9),
+                                     dataclasses.replace(s.video, max_frames=1))
     assert len(strict) == len(loose) > 0
     assert sum(r["stage3_passed"] for r in strict) < sum(r["stage3_passed"] for r in loose)
     assert len({w["video_id"] for w in winners}) == len(winners)   # at most one per video now

@@ -36,7 +36,7 @@ class ClipAnalyzer(Analyzer):
 
     def __init__(self, *, weights: str = "open_clip-ViT-B-32-laion2b_s34b_b79k", multi_threshold: float = 0.5,
                  aesthetic: str | None = "laion-aesthetic-vit-b-32-linear", batch_size: int = 32,
-                 num_cpus: float = 0.5, device: str = "cpu", models_dir: str | None = None,
+                 num_cpus: float = 0.2, device: str = "cpu", models_dir: str | None = None,
                  strict_models: bool = False) -> None:
         super().__init__(batch_size=batch_size, num_cpus=num_cpus, device=device)
         self.weights = weights

@@ -58,7 +58,7 @@ class ContentVectorAnalyzer(Analyzer):
     name = "content"
     model_id = "dct-phash"
 
-    def __init__(self, *, batch_size: int = 32, num_cpus: float = 0.25, device: str = "cpu") -> None:
+    def __init__(self, *, batch_size: int = 32, num_cpus: float = 0.1, device: str = "cpu") -> None:
         super().__init__(batch_size=batch_size, num_cpus=num_cpus, device=device)
 
     @classmethod

@@ -28,7 +28,7 @@ class EmotionAnalyzer(Analyzer):
     uses = ("face_boxes",)
     supports_gpu = True
 
-    def __init__(self, *, crop_margin: float = 0.2, batch_size: int = 16, num_cpus: float = 0.5,
+    def __init__(self, *, crop_margin: float = 0.2, batch_size: int = 16, num_cpus: float = 0.2,
                  device: str = "cpu", models_dir: str | None = None) -> None:
         super().__init__(batch_size=batch_size, num_cpus=num_cpus, device=device)
         self.crop_margin = crop_margin

@@ -90,7 +90,7 @@ class FaceAnalyzer(Analyzer):
     supports_gpu = True
 
     def __init__(self, *, detector: str = "auto", pack: str = "buffalo_l", det_size: int = 640,
-                 det_thresh: float = 0.5, max_faces: int = 32, batch_size: int = 8, num_cpus: float = 1.0,
+                 det_thresh: float = 0.5, max_faces: int = 32, batch_size: int = 8, num_cpus: float = 0.35,
                  device: str = "cpu", models_dir: str | None = None, strict_models: bool = False,
                  detection_side: int = 640, scale_factor: float = 1.1, min_neighbors: int = 5,
                  min_face_fraction: float = 0.05, use_profile: bool = True, nms_iou: float = 0.3) -> None:

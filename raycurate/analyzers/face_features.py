@@ -59,7 +59,7 @@ class FaceFeaturesAnalyzer(Analyzer):
     uses = ("face_boxes", "face_kps", "face_scores", "face_sharpness")
 
     def __init__(self, *, embedder: str = "auto", pack: str = "buffalo_l", min_face_px: int = 40,
-                 min_face_sharpness: float = 20.0, batch_size: int = 8, num_cpus: float = 1.0, device: str = "cpu",
+                 min_face_sharpness: float = 20.0, batch_size: int = 8, num_cpus: float = 0.35, device: str = "cpu",
                  models_dir: str | None = None) -> None:
         chosen, self.choice = choose_embedder(embedder, pack=pack, models_dir=models_dir)
         self.fallback_reason = self.choice if embedder == "auto" and chosen == "dlib" else None

@@ -35,7 +35,7 @@ class NsfwAnalyzer(Analyzer):
     supports_gpu = True
 
     def __init__(self, *, threshold: float = 0.5, intra_op_threads: int = 1, batch_size: int = 16,
-                 num_cpus: float = 1.0, device: str = "cpu") -> None:
+                 num_cpus: float = 0.2, device: str = "cpu") -> None:
         super().__init__(batch_size=batch_size, num_cpus=num_cpus, device=device)
         self.threshold = threshold
         self.intra_op_threads = intra_op_threads

@@ -45,7 +45,7 @@ class PoseAnalyzer(Analyzer):
     supports_gpu = True
 
     def __init__(self, *, conf: float = 0.25, max_people: int = 10, imgsz: int = 640, visible: float = 0.5,
-                 batch_size: int = 8, num_cpus: float = 0.5, device: str = "cpu",
+                 batch_size: int = 8, num_cpus: float = 0.2, device: str = "cpu",
                  models_dir: str | None = None) -> None:
         super().__init__(batch_size=batch_size, num_cpus=num_cpus, device=device)
         self.conf = conf

@@ -45,7 +45,7 @@ class QualityAnalyzer(Analyzer):
     model_id = "opencv-classic-quality"
 
     def __init__(self, *, analysis_side: int = 512, blur_threshold: float = 60.0,
-                 batch_size: int = 16, num_cpus: float = 0.5, device: str = "cpu") -> None:
+                 batch_size: int = 16, num_cpus: float = 0.1, device: str = "cpu") -> None:
         super().__init__(batch_size=batch_size, num_cpus=num_cpus, device=device)
         self.analysis_side = analysis_side
         self.blur_threshold = blur_threshold

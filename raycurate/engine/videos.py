@@ -23,7 +23,8 @@ from ..storage import resolved as storage_settings
 from ..store.schema import FRAMES_TABLE, VIDEOS_SCHEMA, VIDEOS_TABLE, frames_schema
 from ..store.table import open_or_create_table
 from ..video.frames import frames_by_video, winner_files, write_frames
-from ..video.segments import local_copy, plan_segments, sampling_params
+from ..settings import VideoSettings
+from ..video.segments import local_copy, plan_segments
 from ..video.source import VideoSampler, empty_summary
 from ..video.stage3 import select_stage3
 from .actors import stage_actor_class
@@ -32,15 +33,13 @@ from .ledger import crash_ledger, worker_ledger
 from .sink import LanceSink, StoredRowsProgress
 
 
-def sample_videos(batch: pa.Table, *, video_cfg: Mapping[str, Any], max_side: int, db_uri: str,
-                  run_id: str, ledger: str | None = None, storage: Mapping[str, Any] | None = None
-                  ) -> Iterator[pa.Table]:
+def sample_videos(batch: pa.Table, *, video: VideoSettings, db_uri: str, run_id: str, ledger: str | None = None,
+                  storage: Mapping[str, Any] | None = None) -> Iterator[pa.Table]:
     """Each video (segment) of the batch -> batches of sampled frames; its summary row goes to ``videos``.
 
     A video (segment) that killed the decoding worker twice is not read again: its summary has the error."""
     if storage is not None:
         use_storage(storage)
-    params = sampling_params(video_cfg)
     led = worker_ledger(ledger)
     for item in batch.to_pylist():
         uri = item["uri"]
@@ -55,10 +54,8 @@ def sample_videos(batch: pa.Table, *, video_cfg: Mapping[str, Any], max_side: in
         maybe_kill("video", [uri])
         try:
             with local_copy(uri) as path:
-                sampler = VideoSampler(path, uri, params, batch_size=video_cfg["batch_size"], max_side=max_side,
-                                       decoders=tuple(video_cfg["decoders"]),
-                                       decord_device=video_cfg["decord_device"], start=item["start"],
-                                       stop=item["stop"], segment=item["segment"], video_id=item["video_id"])
+                sampler = VideoSampler(path, uri, video, start=item["start"], stop=item["stop"],
+                                       segment=item["segment"], video_id=item["video_id"])
                 summary = sampler.summary
                 for rows in sampler:
                     yield pa.Table.from_pylist(rows, schema=FRAME_ROW_SCHEMA)
@@ -91,32 +88,31 @@ def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_
     """Sample every video, run Stages 1-2 on Ray, store every frame's scores, then Stage 3 per video."""
     start = time.perf_counter()
     cpus, gpus = start_ray(cfg)
-    vcfg = cfg["video"]
+    settings = typed(cfg)
+    video = settings.video
 
-    items = plan_segments(videos, vcfg)
+    items = plan_segments(videos, video)
     with crash_ledger(run_id, "videos") as (ledger, faults):
         ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
-        ds = ds.map_batches(sample_videos, batch_size=1, batch_format="pyarrow", num_cpus=vcfg["num_cpus"],
-                            fn_kwargs={"video_cfg": dict(vcfg), "max_side": vcfg["analysis_side"],
-                                       "db_uri": db_uri, "run_id": run_id, "ledger": ledger,
+        ds = ds.map_batches(sample_videos, batch_size=1, batch_format="pyarrow", num_cpus=video.num_cpus,
+                            fn_kwargs={"video": video, "db_uri": db_uri, "run_id": run_id, "ledger": ledger,
                                        "storage": storage_settings(cfg.get("storage"))})
         requests: dict[str, ActorRequest] = {}
-        settings = typed(cfg)
         for name, stage_cls in STAGES.items():
             plan = stage_cls.plan(settings)   # an actor receives its stage's plan, not the whole config
             stage = plan.build()  # validates on the driver; no model loaded
             ds, requests[name] = add_pool(ds, stage_actor_class(plan, ledger), stage.resources, plan.section,
                                           settings.ray.gpu_memory_gb, cpus, gpus)
-        check_pools_fit(vcfg["num_cpus"], requests, cpus, "the video path's decode task and cascade stages")
+        check_pools_fit(video.num_cpus, requests, cpus, "the video path's decode task and cascade stages")
 
         schema = frames_schema()
         open_or_create_table(db_uri, VIDEOS_TABLE, VIDEOS_SCHEMA)
         table = open_or_create_table(db_uri, FRAMES_TABLE, schema)
         with StoredRowsProgress(table, total=None, label="video frames scored"):
-            ds.write_datasink(LanceSink(db_uri, schema, run_id, rows_per_write=cfg["decode"]["rows_per_write"],
+            ds.write_datasink(LanceSink(db_uri, schema, run_id, rows_per_write=settings.decode.rows_per_write,
                                         table_name=FRAMES_TABLE))
     written = table.count_rows(f"run_id = '{run_id}'")
-    selected = select_stage3(db_uri, run_id, cfg)
+    selected = select_stage3(db_uri, run_id, settings.cascade.stage3, video)
     return VideoPipelineResult(frames_written=written, selected=selected, seconds=time.perf_counter() - start,
                                actors=requests, faults=faults)
 

@@ -18,11 +18,11 @@ from .output_sections import (DedupColumns, DedupSettings, ExportSettings, Filte
 from .run_sections import (SECRET_KEYS, CascadeSettings, DecodeSettings, InputSettings, ModelsSettings,
                            RaySettings, Stage1Settings, Stage2Settings, Stage3Settings, StageSettings,
                            StorageSettings, VideoSettings)
-from .schema import ConfigError, Key, Widget, as_dict, defaults, keys, section, sections, typed, validate
+from .schema import ConfigError, Key, Section, Widget, as_dict, defaults, keys, section, sections, typed, validate
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(Section):
     ray: RaySettings = section(RaySettings, "null address: a local Ray; else join a cluster")
     input: InputSettings = section(InputSettings, "listing the input folder or bucket")
     decode: DecodeSettings = section(DecodeSettings, "reading and decoding images")

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .schema import DEVICE, FRACTION, GPUS, MULTIPLE_OF_32, Check, non_negative, one_of, positive, section, setting
+from .schema import (DEVICE, FRACTION, GPUS, MULTIPLE_OF_32, Check, Section, non_negative, one_of, positive, section,
+                     setting)
 
 PACKS = ("buffalo_l", "buffalo_m", "buffalo_s", "buffalo_sc", "antelopev2")
 PACK = Check(lambda v: v in PACKS or v.startswith(("/", "./", "../", "~")),
@@ -25,7 +26,7 @@ def _cpus(default: float) -> float:
 
 
 @dataclass(frozen=True)
-class AnalyzerSettings:
+class AnalyzerSettings(Section):
     """The keys every analyser has: whether it runs, where, in what batches, and its actor pool."""
 
     enabled: bool = setting(True, "run this analyser")
@@ -116,7 +117,7 @@ class ContentSettings(AnalyzerSettings):
 
 
 @dataclass(frozen=True)
-class AnalyzersSettings:
+class AnalyzersSettings(Section):
     quality: QualitySettings = section(QualitySettings, "sharpness, exposure, contrast, noise (OpenCV)")
     face: FaceSettings = section(FaceSettings, "detection: every face's box, score, 5 landmarks, view, "
                                  "face-crop sharpness")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .schema import DISTANCE, FRACTION, Check, Widget, non_negative, positive, section, setting
+from .schema import DISTANCE, FRACTION, Check, Section, Widget, non_negative, positive, section, setting
 
 _FOLDER = Check(lambda v: v[:1] not in ("", ".") and all(c.isalnum() or c in "._-" for c in v),
                 "a folder name (letters, digits, . _ -; not starting with .)")
@@ -13,7 +13,7 @@ _CLASS_NAME = Check(lambda v: v[:1] not in ("", ".", " ") and all(c.isalnum() or
 
 
 @dataclass(frozen=True)
-class DedupColumns:
+class DedupColumns(Section):
     """Vector column -> largest cosine distance that counts as a duplicate (null: unused)."""
 
     content_vector: float | None = setting(
@@ -27,7 +27,7 @@ class DedupColumns:
 
 
 @dataclass(frozen=True)
-class DedupSettings:
+class DedupSettings(Section):
     enabled: bool = setting(True, "mark near duplicates (never deleted; not exported)")
     columns: DedupColumns = section(DedupColumns, "vector column -> largest cosine distance of a duplicate")
     keep_by: list[str] = setting(["stage3_score", "pixels", "quality_sharpness"],
@@ -45,7 +45,7 @@ class DedupSettings:
 
 
 @dataclass(frozen=True)
-class FilterSettings:
+class FilterSettings(Section):
     """Gates act on stored scores (LanceDB SQL), never by re-running a model."""
 
     min_faces: int | None = setting(
@@ -67,7 +67,7 @@ class FilterSettings:
 
 
 @dataclass(frozen=True)
-class KohyaSettings:
+class KohyaSettings(Section):
     enabled: bool = setting(True, "LoRA trainer folders: OUT/<dir>/<repeats>_<name>/ image + caption .txt")
     dir: str = setting("train", "folder under OUT", _FOLDER)
     repeats: int = setting(10, "times each image is seen per epoch (the folder's number)", positive())
@@ -78,7 +78,7 @@ class KohyaSettings:
 
 
 @dataclass(frozen=True)
-class CropSettings:
+class CropSettings(Section):
     enabled: bool = setting(False, "write the crops")
     size: int = setting(512, "pixels (side)", positive())
     padding: float = setting(0.4, "added on each side, as a fraction of the box's larger side", non_negative())
@@ -91,7 +91,7 @@ class BodyCropSettings(CropSettings):
 
 
 @dataclass(frozen=True)
-class IdentitySettings:
+class IdentitySettings(Section):
     enabled: bool = setting(False, "OUT/by_identity/person_<n>/ by the main face's embedding; metadata gets "
                             "identity")
     threshold: float | None = setting(None, "cosine distance at or below which two faces are one person; null: "
@@ -99,7 +99,7 @@ class IdentitySettings:
 
 
 @dataclass(frozen=True)
-class ExportSettings:
+class ExportSettings(Section):
     enabled: bool = setting(True, "write OUT/ (images, metadata, trainer folders)")
     copy_images: bool = setting(True, "copy kept originals into OUT/images (bytes untouched)")
     copy_threads: int = setting(8, "threads that copy, link, caption and crop", positive())

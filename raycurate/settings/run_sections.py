@@ -4,15 +4,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .schema import (DEVICE, FRACTION, GPUS, MULTIPLE_OF_32, Check, Widget, between, non_negative, one_of,
-                     positive, section, setting)
+from .schema import (DEVICE, FRACTION, GPUS, MULTIPLE_OF_32, Check, Section, Widget, between, non_negative,
+                     one_of, positive, section, setting)
 
 _URL = Check(lambda v: v.startswith(("http://", "https://")) and len(v.split("://", 1)[1].strip("/")) > 0,
              "a URL such as http://host:9000 or https://host")
 
 
 @dataclass(frozen=True)
-class RaySettings:
+class RaySettings(Section):
     address: str | None = setting(None, 'null: start a local Ray; "auto" or "ray://host:10001": join a cluster')
     num_cpus: int | float | None = setting(None, "local Ray only; null: all cores", positive("a positive number"))
     num_gpus: int | float | None = setting(None, "local Ray only; null: detect", non_negative())
@@ -21,13 +21,13 @@ class RaySettings:
 
 
 @dataclass(frozen=True)
-class InputSettings:
+class InputSettings(Section):
     max_files: int | None = setting(None, "stop listing after this many files (a trial run)", positive())
     read_threads: int = setting(16, "threads used to sniff file types while listing", positive())
 
 
 @dataclass(frozen=True)
-class DecodeSettings:
+class DecodeSettings(Section):
     max_side: int = setting(2048, "images are analysed at most this large (originals are exported untouched)",
                             positive())
     max_pixels: int = setting(178956970, "larger images are refused (decompression-bomb guard)", positive())
@@ -37,7 +37,7 @@ class DecodeSettings:
 
 
 @dataclass(frozen=True)
-class VideoSettings:
+class VideoSettings(Section):
     enabled: bool = setting(True, "false: videos are listed and counted only")
     sample_rate: int = setting(
         15, "Frames stepped between candidates (1 = every frame, 5 = one in five). Lower finds more moments; "
@@ -78,7 +78,7 @@ class VideoSettings:
 
 
 @dataclass(frozen=True)
-class StageSettings:
+class StageSettings(Section):
     device: str = setting("cpu", "cpu, cuda or cuda:N", DEVICE)
     batch_size: int | None = setting(None, "null: video.batch_size", positive())
     num_cpus: float = setting(0.5, "logical CPUs per actor", positive("a positive number"))
@@ -110,7 +110,7 @@ def _weight(default: float, what: str) -> float:
 
 
 @dataclass(frozen=True)
-class Stage3Weights:
+class Stage3Weights(Section):
     face_sharpness: float = _weight(0.25, "main face's crop sharpness")
     sharpness: float = _weight(0.1, "frame sharpness")
     exposure: float = _weight(0.15, "exposure")
@@ -121,7 +121,7 @@ class Stage3Weights:
 
 
 @dataclass(frozen=True)
-class Stage3Settings:
+class Stage3Settings(Section):
     threshold: float = setting(
         0.45, "Ensemble score (sharpness, exposure, face size, ...) a frame needs to be a winner candidate.",
         FRACTION, widget=Widget("Video Stage 3 threshold", 0, 1, 0.01))
@@ -129,14 +129,14 @@ class Stage3Settings:
 
 
 @dataclass(frozen=True)
-class CascadeSettings:
+class CascadeSettings(Section):
     stage1: Stage1Settings = section(Stage1Settings, "quality + face detection: fast, recall first")
     stage2: Stage2Settings = section(Stage2Settings, "face features, content vector, NSFW; CLIP, emotion if present")
     stage3: Stage3Settings = section(Stage3Settings, "ensemble of stored scores, per video; no model")
 
 
 @dataclass(frozen=True)
-class ModelsSettings:
+class ModelsSettings(Section):
     dir: str | None = setting(None, "models directory; null: $RAYCURATE_MODELS or ~/.cache/raycurate/models")
     profile: str = setting("auto", "auto: full model where its weights are present, offline fallback otherwise; "
                            "strict: fail", one_of("auto", "strict"))
@@ -145,7 +145,7 @@ class ModelsSettings:
 
 
 @dataclass(frozen=True)
-class S3Settings:
+class S3Settings(Section):
     endpoint_url: str | None = setting(None, "e.g. http://minio:9000; null: $AWS_ENDPOINT_URL_S3, "
                                        "$AWS_ENDPOINT_URL, else AWS", _URL)
     region: str | None = setting(None, "null: $AWS_REGION, $AWS_DEFAULT_REGION, else found from the bucket")
@@ -158,7 +158,7 @@ class S3Settings:
 
 
 @dataclass(frozen=True)
-class GcsSettings:
+class GcsSettings(Section):
     endpoint_url: str | None = setting(None, "null: $STORAGE_EMULATOR_HOST (an emulator: anonymous), else Google",
                                        _URL)
     project: str | None = setting(None, "null: $GOOGLE_CLOUD_PROJECT (only needed to create buckets)")
@@ -168,7 +168,7 @@ class GcsSettings:
 
 
 @dataclass(frozen=True)
-class StorageSettings:
+class StorageSettings(Section):
     s3: S3Settings = section(S3Settings, "AWS S3 and S3-compatible stores (MinIO, Cloudflare R2, Ceph)")
     gcs: GcsSettings = section(GcsSettings, "Google Cloud Storage")
 

@@ -58,6 +58,24 @@ class Key:
         return f"{names} or null" if self.nullable else names
 
 
+@dataclass(frozen=True)
+class Section:
+    """The base of every section: made directly (``FaceSettings(det_thresh=0.3)``) it checks its own values
+    the way the config does, stores an int given for a float key as a float and a list as a tuple."""
+
+    def __post_init__(self) -> None:
+        cls = type(self)
+        for f in dataclasses.fields(self):
+            if is_section(f):
+                continue
+            value = getattr(self, f.name)
+            checked = check_value(_key(cls, f, f.name), value)
+            if isinstance(checked, list):
+                checked = tuple(checked)
+            if checked is not value:
+                object.__setattr__(self, f.name, checked)
+
+
 def setting(default: Any, help: str, check: Check | None = None, *, secret: bool = False,  # noqa: A002
             widget: Widget | None = None) -> Any:
     """A leaf key: its default, one line of help, an optional value rule and UI widget."""
@@ -134,6 +152,8 @@ def _accepts(kinds: tuple[type, ...], value: Any) -> bool:
         return bool in kinds
     if float in kinds and isinstance(value, int):
         return True   # 3 is a fine float
+    if list in kinds and isinstance(value, tuple):
+        return True   # a made section holds its lists as tuples
     return isinstance(value, kinds)
 
 
@@ -178,8 +198,7 @@ def typed(cls: type, cfg: Mapping[str, Any]) -> Any:
     kwargs = {}
     for f in dataclasses.fields(cls):
         value = cfg[f.name]
-        kwargs[f.name] = typed(hints[f.name], value) if is_section(f) else (
-            tuple(value) if isinstance(value, list) else value)
+        kwargs[f.name] = typed(hints[f.name], value) if is_section(f) else value
     return cls(**kwargs)
 
 

@@ -24,28 +24,6 @@ MOTION_THUMB_WIDTH = 64
 MOTION_PIXEL_DELTA = 8.0   # grey levels a thumbnail pixel must change by to count as changed
 
 
-@dataclass(frozen=True)
-class SamplingParams:
-    sample_rate: int = 1            # frames to step between candidates: 1 every frame, 5 one in five
-    min_separation: int = 0         # chosen frames are at least this many source frames apart
-    max_frames: int | None = None   # most frames kept per video
-    motion_threshold: float = 0.0   # 0-100: drop a candidate this similar to the last kept one
-    scene_detection: bool = False
-    scene_detector: str = "content"
-    scene_bonus: float = 0.2        # score bonus of a frame near a cut
-    scene_window_s: float = 0.5     # "near a cut": within this many seconds of it
-
-    def __post_init__(self) -> None:
-        if self.sample_rate < 1:
-            raise ValueError("sample_rate must be >= 1")
-        if self.min_separation < 0:
-            raise ValueError("min_separation must be >= 0")
-        if self.max_frames is not None and self.max_frames < 1:
-            raise ValueError("max_frames must be >= 1 or None")
-        if not 0.0 <= self.motion_threshold <= 100.0:
-            raise ValueError("motion_threshold must be in [0, 100]")
-
-
 def motion_thumb(rgb: np.ndarray) -> np.ndarray:
     """A small grey copy used to compare frames (64 px wide, float32)."""
     h, w = rgb.shape[:2]

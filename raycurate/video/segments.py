@@ -1,4 +1,4 @@
-"""Planning a video's work (plain code, no ray): its sampling parameters, its segments, a local copy to decode."""
+"""Planning a video's work (plain code, no ray): its segments, a local copy to decode."""
 from __future__ import annotations
 
 import math
@@ -6,19 +6,12 @@ import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Sequence
 
 from ..sources import FileRef, read_bytes
 from .reader import VideoDecodeError, probe
-from .sampling import SamplingParams
+from ..settings import VideoSettings
 from .source import file_sha256
-
-
-def sampling_params(video_cfg: Mapping[str, Any]) -> SamplingParams:
-    return SamplingParams(sample_rate=video_cfg["sample_rate"], min_separation=video_cfg["min_separation"],
-                          max_frames=video_cfg["max_frames"], motion_threshold=video_cfg["motion_threshold"],
-                          scene_detection=video_cfg["scene_detection"], scene_detector=video_cfg["scene_detector"],
-                          scene_bonus=video_cfg["scene_bonus"], scene_window_s=video_cfg["scene_window_s"])
 
 
 @contextmanager
@@ -34,12 +27,12 @@ def local_copy(uri: str) -> Iterator[str]:
         yield tmp.name
 
 
-def plan_segments(videos: Sequence[FileRef], video_cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
+def plan_segments(videos: Sequence[FileRef], video: VideoSettings) -> list[dict[str, Any]]:
     """One work item per video, or per segment of ``video.segment_s`` seconds for a long local video,
     so that one long video is decoded by several tasks at once. Segments start on a multiple of the
     sample rate, so the sampled frame indices are the same as without splitting."""
-    seg_s = video_cfg["segment_s"]
-    step = video_cfg["sample_rate"]
+    seg_s = video.segment_s
+    step = video.sample_rate
 
     def plan(f: FileRef) -> list[dict[str, Any]]:
         whole = [{"uri": f.uri, "start": 0, "stop": None, "segment": 0, "video_id": None}]

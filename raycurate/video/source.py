@@ -14,8 +14,9 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..decode import resize_max_side
-from .reader import BACKENDS, VideoDecodeError, open_video
-from .sampling import MotionFilter, SamplingParams
+from .reader import VideoDecodeError, open_video
+from ..settings import VideoSettings
+from .sampling import MotionFilter
 from .scenes import detect_cuts, near_cut, scene_of
 
 
@@ -39,16 +40,15 @@ class VideoSampler:
     """Iterate over lists of frame rows (at most ``batch_size`` each) for one local video file,
     or for its frames ``start`` to ``stop`` when a long video is split into segments."""
 
-    def __init__(self, path: str, uri: str, params: SamplingParams, *, batch_size: int, max_side: int,
-                 decoders: tuple[str, ...] = BACKENDS, decord_device: str = "cpu", start: int = 0,
-                 stop: int | None = None, segment: int = 0, video_id: str | None = None) -> None:
+    def __init__(self, path: str, uri: str, video: VideoSettings, *, start: int = 0, stop: int | None = None,
+                 segment: int = 0, video_id: str | None = None) -> None:
         self.path = path
         self.uri = uri
-        self.params = params
-        self.batch_size = batch_size
-        self.max_side = max_side
-        self.decoders = decoders
-        self.decord_device = decord_device
+        self.params = video   # sampling, batch size, analysis size and decoders: the typed ``video`` section
+        self.batch_size = video.batch_size
+        self.max_side = video.analysis_side
+        self.decoders = tuple(video.decoders)
+        self.decord_device = video.decord_device
         self.start = start
         self.stop = stop
         self.video_id = video_id

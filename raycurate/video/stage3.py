@@ -2,29 +2,31 @@
 the winning frames. The scoring and the choice per video are :mod:`raycurate.video.select`'s."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 import pyarrow as pa
 
+from ..settings import Stage3Settings, VideoSettings, as_dict
 from ..store.schema import FRAMES_TABLE, STAGE3_SCHEMA, STAGE3_TABLE, VIDEOS_TABLE
 from ..store.table import open_or_create_table, open_table
 from .scenes import scene_of
 from .select import stage3_rows
 
 
-def select_stage3(db_uri: str, run_id: str, cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
+def select_stage3(db_uri: str, run_id: str, stage3: Stage3Settings, video: VideoSettings) -> list[dict[str, Any]]:
     """Stage 3 on the stored scores of each video; writes the ``stage3`` table, returns the winners."""
-    rows, winners = compute_stage3(db_uri, run_id, cfg)
+    rows, winners = compute_stage3(db_uri, run_id, stage3, video)
     if rows:
         table = open_or_create_table(db_uri, STAGE3_TABLE, STAGE3_SCHEMA)
         table.add(pa.Table.from_pylist(rows, schema=STAGE3_SCHEMA))
     return winners
 
 
-def compute_stage3(db_uri: str, run_id: str, cfg: Mapping[str, Any]
+def compute_stage3(db_uri: str, run_id: str, stage3: Stage3Settings, video: VideoSettings
                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Stage 3 rows and winners from the ``frames`` and ``videos`` tables of a run, with ``cfg``'s
-    weights, thresholds and selection rules. Reads stored scores only: no model is loaded."""
+    """Stage 3 rows and winners from the ``frames`` and ``videos`` tables of a run, with the stage's own
+    section (weights, threshold) and the video section's selection rules (scene bonus, separation, most
+    frames, one per scene). Reads stored scores only: no model is loaded."""
     frames = open_table(db_uri, FRAMES_TABLE)
     columns = ["video_id", "video_uri", "frame_index", "timestamp", "scene_index", "near_cut", "quality_sharpness",
                "quality_exposure", "quality_contrast", "face_count", "face_largest_area", "face_sharpness", "nsfw_score",
@@ -40,15 +42,13 @@ def compute_stage3(db_uri: str, run_id: str, cfg: Mapping[str, Any]
     for r in rows:
         r["scene_index"] = scene_of(r["frame_index"], sorted(cuts.get(r["video_id"], ())))
         by_video.setdefault(r["video_id"], []).append(r)
-    s3 = cfg["cascade"]["stage3"]
-    vcfg = cfg["video"]
     out_rows: list[dict[str, Any]] = []
     winners: list[dict[str, Any]] = []
     for video_rows in by_video.values():
         video_rows.sort(key=lambda r: r["frame_index"])
-        scored = stage3_rows(video_rows, weights=s3["weights"], threshold=s3["threshold"],
-                             scene_bonus=vcfg["scene_bonus"], min_separation=vcfg["min_separation"],
-                             max_frames=vcfg["max_frames"], per_scene=vcfg["scene_detection"])
+        scored = stage3_rows(video_rows, weights=as_dict(stage3.weights), threshold=stage3.threshold,
+                             scene_bonus=video.scene_bonus, min_separation=video.min_separation,
+                             max_frames=video.max_frames, per_scene=video.scene_detection)
         by_index = {r["frame_index"]: r for r in video_rows}
         for r in scored:
             out_rows.append({**r, "run_id": run_id})
