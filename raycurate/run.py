@@ -332,7 +332,7 @@ def _export(ctx: _Run, table: Any, keep: str, counts: dict[str, Any]) -> None:
         with tqdm(total=count_rows(table, keep), desc="export", unit="img", disable=not sys.stderr.isatty()) as bar:
             exp = export_kept(table, keep, ctx.out_dir, copy_images=cfg["export"]["copy_images"],
                               threads=cfg["export"]["copy_threads"], progress=bar,
-                              **export_options(cfg["export"]))
+                              **export_options(typed(cfg).export))
         ctx.timings["export"] = time.perf_counter() - t
         counts.update(kept=exp.kept, exported=exp.exported, export_errors=exp.copy_errors)
         if not cfg["dedup"]["enabled"]:

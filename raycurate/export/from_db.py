@@ -16,11 +16,13 @@ def export_from_db(db_uri: str, out_dir: str, *, where: str | None, cfg: Mapping
     """
     from ..store.table import open_images_table
 
-    section = cfg["export"]
+    from ..config import typed
+
+    section = typed(cfg).export
     options = export_options(section)
     table = open_images_table(db_uri)
     keep = "error IS NULL" + (f" AND ({where})" if where and where.strip() else "")
-    return export_kept(table, keep, out_dir, copy_images=section["copy_images"], threads=section["copy_threads"],
+    return export_kept(table, keep, out_dir, copy_images=section.copy_images, threads=section.copy_threads,
                        **options)
 
 

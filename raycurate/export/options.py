@@ -1,48 +1,56 @@
-"""The export's options (kohya layout, crops, identity folders) and how the config's ``export`` section sets them."""
+"""The export's options (kohya layout, crops, identity folders) from the config's typed ``export`` section."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
+from ..settings import CropSettings, ExportSettings, IdentitySettings, KohyaSettings
 from .captions import CaptionTemplate
+
+
+# A crop's size and padding, and the identity threshold, are the settings sections themselves.
+CropOptions = CropSettings
+IdentityOptions = IdentitySettings
 
 
 @dataclass(frozen=True)
 class KohyaOptions:
-    """LoRA trainer layout: ``OUT/<dir>/<repeats>_<name>/`` with one caption ``.txt`` per image."""
+    """LoRA trainer layout: ``OUT/<dir>/<repeats>_<name>/`` with one caption ``.txt`` per image; the
+    ``export.kohya`` section and the caption template it names (read by the config module)."""
 
+    settings: KohyaSettings
     template: CaptionTemplate
-    dir: str = "train"
-    repeats: int = 10
-    name: str = "person"
-    trigger: str | None = None      # the caption's {trigger}; None: ``name``
+
+    @property
+    def dir(self) -> str:
+        return self.settings.dir
+
+    @property
+    def repeats(self) -> int:
+        return self.settings.repeats
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def trigger(self) -> str | None:   # the caption's {trigger}; None: ``name``
+        return self.settings.trigger
 
     @property
     def folder(self) -> str:
         return f"{self.dir}/{self.repeats}_{self.name}"
 
 
-@dataclass(frozen=True)
-class CropOptions:
-    size: int                       # side of the saved square, pixels
-    padding: float                  # added on each side, as a fraction of the box's larger side
-
-
-@dataclass(frozen=True)
-class IdentityOptions:
-    threshold: float | None = None  # cosine distance at or below which two faces are one person; None: the model's
-
-
-def export_options(section: Mapping[str, Any]) -> dict[str, Any]:
-    """``export_kept`` keyword options from the config's ``export`` section (reads the caption template,
-    so a bad one raises :class:`~raycurate.config.ConfigError` here, before any work)."""
-    k, f, b, g = (section["kohya"], section["face_crops"], section["body_crops"], section["group_by_identity"])
+def export_options(section: ExportSettings) -> dict[str, Any]:
+    """``export_kept`` keyword options from the typed ``export`` section (reads the caption template, so a
+    bad one raises :class:`~raycurate.config.ConfigError` here, before any work)."""
+    k = section.kohya
     return {
-        "parquet": section["parquet"],
-        "include_duplicates": section["include_duplicates"],
-        "kohya": KohyaOptions(template=CaptionTemplate.from_file(k["captions"]), dir=k["dir"],
-                              repeats=k["repeats"], name=k["name"], trigger=k["trigger"]) if k["enabled"] else None,
-        "face_crops": CropOptions(f["size"], f["padding"]) if f["enabled"] else None,
-        "body_crops": CropOptions(b["size"], b["padding"]) if b["enabled"] else None,
-        "identity": IdentityOptions(g["threshold"]) if g["enabled"] else None,
+        "parquet": section.parquet,
+        "include_duplicates": section.include_duplicates,
+        "kohya": KohyaOptions(k, CaptionTemplate.from_file(k.captions)) if k.enabled else None,
+        "face_crops": section.face_crops if section.face_crops.enabled else None,
+        "body_crops": section.body_crops if section.body_crops.enabled else None,
+        "identity": section.group_by_identity if section.group_by_identity.enabled else None,
     }

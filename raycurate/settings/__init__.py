@@ -13,8 +13,8 @@ from typing import Any, Mapping
 from .analyzer_sections import (POOL_KEYS, AnalyzerSettings, AnalyzersSettings, ClipSettings, ContentSettings,
                                 EmotionSettings, FaceFeaturesSettings, FaceSettings, NsfwSettings, PoseSettings,
                                 QualitySettings)
-from .output_sections import (DedupColumns, DedupSettings, ExportSettings, FilterSettings, IdentitySettings,
-                              KohyaSettings)
+from .output_sections import (BodyCropSettings, CropSettings, DedupColumns, DedupSettings, ExportSettings,
+                              FilterSettings, IdentitySettings, KohyaSettings)
 from .run_sections import (SECRET_KEYS, CascadeSettings, DecodeSettings, InputSettings, ModelsSettings,
                            RaySettings, Stage1Settings, Stage2Settings, Stage3Settings, StageSettings,
                            StorageSettings, VideoSettings)
@@ -54,7 +54,8 @@ def settings_of(cfg: Mapping[str, Any]) -> Settings:
     return typed(Settings, cfg)
 
 
-__all__ = ["AnalyzerSettings", "AnalyzersSettings", "CascadeSettings", "ClipSettings", "ConfigError",
+__all__ = ["AnalyzerSettings", "AnalyzersSettings", "BodyCropSettings", "CascadeSettings", "ClipSettings",
+           "ConfigError", "CropSettings",
            "ContentSettings", "DecodeSettings", "DedupColumns", "DedupSettings", "EmotionSettings",
            "ExportSettings", "FaceFeaturesSettings", "FaceSettings", "FilterSettings", "IdentitySettings", "InputSettings",
            "KEYS", "Key", "KohyaSettings", "ModelsSettings", "NsfwSettings", "POOL_KEYS", "PoseSettings",
