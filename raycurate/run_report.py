@@ -200,7 +200,7 @@ def summary_table(report: RunReport) -> str:
         f"input   {inp['uri']}: {inp['files']} files = {inp['images']} images, {inp['videos']} videos, "
         f"{inp['other']} other (skipped)",
         "",
-        f"{'step':<10} {'model':<46} {'in':>6} {'errors':>7} {'dropped':>8} {'ms/img':>8}",
+        f"{'step':<13} {'model':<46} {'in':>6} {'errors':>7} {'dropped':>8} {'ms/img':>8}",
     ]
     if "video" in m:
         vc = m["video"]["counts"]
@@ -212,10 +212,10 @@ def summary_table(report: RunReport) -> str:
                      f"({vc['frame_files']} frame files join the images)")
         lines.append("")
     ms = m.get("mean_ms_per_image", {})
-    lines.append(f"{'decode':<10} {'pillow':<46} {c['images']:>6} {c['decode_errors']:>7} {'-':>8} "
+    lines.append(f"{'decode':<13} {'pillow':<46} {c['images']:>6} {c['decode_errors']:>7} {'-':>8} "
                  f"{_fmt_ms(ms.get('decode')):>8}")
     for name, a in c["analyzers"].items():
-        lines.append(f"{name:<10} {m['models'][name]['model'][:46]:<46} {a['analysed'] + a['errored']:>6} "
+        lines.append(f"{name:<13} {m['models'][name]['model'][:46]:<46} {a['analysed'] + a['errored']:>6} "
                      f"{a['errored']:>7} {a['dropped']:>8} {_fmt_ms(ms.get(name)):>8}")
     served = [f"{name}: {info['model']} (fallback: {info['fallback']})" for name, info in m["models"].items()
               if info.get("fallback")]
