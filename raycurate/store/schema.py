@@ -124,7 +124,10 @@ def images_schema(analyzers: Iterable[type[Analyzer] | Analyzer] | None = None) 
     """
     classes = ANALYZERS.values() if analyzers is None else [a if isinstance(a, type) else type(a)
                                                             for a in analyzers]
-    fields = list(CORE_FIELDS) + list(LINEAGE_FIELDS) + list(DEDUP_FIELDS) + list(CURATION_FIELDS)
+    from .people_schema import PEOPLE_FIELDS
+
+    fields = list(CORE_FIELDS) + list(LINEAGE_FIELDS) + list(DEDUP_FIELDS) + list(CURATION_FIELDS) + \
+        list(PEOPLE_FIELDS)
     for cls in classes:
         fields.extend(cls.fields())
     return pa.schema(fields)
