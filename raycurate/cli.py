@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="curate a folder (or bucket) of images into OUT and a LanceDB table")
     _run_args(run)
+    run.add_argument("--person", dest="persons", action="append", default=[], metavar="NAME=REF[,REF...]",
+                     help="keep only images and video frames showing this person, defined by reference photos "
+                     "of them (one face each); repeatable for several people")
     submit = sub.add_parser("submit", help="the same run as a Ray job on a cluster (code and resolved config "
                             "shipped; logs streamed)")
     submit.add_argument("--address", default=os.environ.get("RAY_API_SERVER_ADDRESS"), metavar="URL",
@@ -172,14 +175,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "://" not in args.input and not os.access(args.input, os.R_OK):
         return _fail(f"input not readable: {args.input}")
 
+    from .people.targets import ReferenceError, parse_person
     from .resources import ResourceError
     from .run import curate
     from .run_report import summary_table
 
     try:
+        persons = dict(parse_person(spec) for spec in args.persons)
         report = curate(args.input, out_dir=args.out, cfg=cfg, db_uri=args.db, argv=["raycurate", *argv],
-                        resume=not args.no_resume)
-    except (ModelError, ResourceError, SourceError) as exc:   # found before any actor started
+                        resume=not args.no_resume, persons=persons)
+    except (ModelError, ResourceError, SourceError, ReferenceError) as exc:   # found before any actor started
         return _fail(str(exc))
     print(summary_table(report))
     if report.counts["images"] == 0:

@@ -96,6 +96,7 @@ class _Run:
     state: dict[str, Any]
     resumed: dict[str, Any] | None
     manifest: dict[str, Any] = field(default_factory=dict)
+    targets: Sequence[Any] = ()           # --person targets (raycurate.people.targets.PersonTarget)
     timings: dict[str, float] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
 
@@ -106,7 +107,8 @@ class _Run:
 
 
 def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str | None = None,
-           argv: list[str] | None = None, log: Any = None, resume: bool = True) -> RunReport:
+           argv: list[str] | None = None, log: Any = None, resume: bool = True,
+           persons: Mapping[str, Sequence[str]] | None = None) -> RunReport:
     """Curate the images under ``input_uri`` into ``out_dir`` and the LanceDB at ``db_uri``.
 
     ``input_uri``, ``out_dir`` and ``db_uri`` may be ``s3://`` / ``gs://`` URIs (``cfg["storage"]``, else the
@@ -117,6 +119,11 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     run's id and skips the images whose rows it already stored (LanceDB appends are atomic: a row is stored
     whole or not at all); the video path, unless it had finished, is redone after its rows are deleted.
     ``resume=False`` starts afresh.
+
+    ``persons`` (name -> reference photos, ``--person``): only images and video frames showing one of them
+    are kept (the gate ``person.target``); in the video path a target must be the main face and the winners
+    spread across head-pose bins. A reference photo that cannot define its person raises
+    :class:`~raycurate.people.targets.ReferenceError` before any work.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     t_start = time.perf_counter()
@@ -127,11 +134,13 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     db_uri = db_uri or storage.join(out_dir, "db")
     if not exists(input_uri):
         raise SourceError(f"input not found: {input_uri}")
+    targets = _targets(cfg, persons, log)
     out = _prepare_output(out_dir, db_uri)
-    ctx = _start_state(out, out_dir, run_id, input_uri, db_uri, cfg, started_at, resume, log)
+    ctx = _start_state(out, out_dir, run_id, input_uri, db_uri, cfg, started_at, resume, log, persons)
+    ctx.targets = targets
 
     files, by_type, do_video = _list_input(ctx, input_uri)
-    enabled, skipped, analyzers, gates = _analysers(cfg, log)
+    enabled, skipped, analyzers, gates = _analysers(cfg, log, bool(targets))
     ctx.manifest = start_manifest(ctx.run_id, input_uri, ctx.out_dir, db_uri, cfg, files, by_type, do_video,
                                   started_at=started_at, argv=argv, analyzers=analyzers, skipped=skipped, gates=gates)
     images = list(by_type[IMAGE])
@@ -157,11 +166,27 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     return _finish(ctx, counts, t_start)
 
 
+def _targets(cfg: Mapping[str, Any], persons: Mapping[str, Sequence[str]] | None, log: Callable[[str], None]
+             ) -> list[Any]:
+    """The ``--person`` targets, embedded with the run's face models (before any work: a bad reference fails)."""
+    if not persons:
+        return []
+    from .people.targets import ReferenceError, load_targets
+
+    s = typed(cfg)
+    if not (s.analyzers.face.enabled and s.analyzers.face_features.enabled):
+        raise ReferenceError("--person needs the face and face_features analysers (analyzers.*.enabled)")
+    targets = load_targets(persons, s)
+    log(f"[raycurate] target people: {', '.join(f'{t.name} ({len(t.references)} reference photos)' for t in targets)}")
+    return targets
+
+
 def _start_state(out: storage.OutputDir, out_dir: str, run_id: str, input_uri: str, db_uri: str,
-                 cfg: Mapping[str, Any], started_at: datetime, resume: bool, log: Callable[[str], None]) -> _Run:
+                 cfg: Mapping[str, Any], started_at: datetime, resume: bool, log: Callable[[str], None],
+                 persons: Mapping[str, Sequence[str]] | None = None) -> _Run:
     """The run, its state file written: a killed run in OUT with the same input, DB and configuration is
     resumed (its id, its start and whether its video path was done are taken)."""
-    digest = _state_digest(input_uri, db_uri, cfg)
+    digest = _state_digest(input_uri, db_uri, {**cfg, "persons": dict(persons or {})})
     previous = _read_state(out_dir) if resume else None
     resumed = previous if previous and previous.get("state") == "running" and previous.get("digest") == digest \
         else None
@@ -198,7 +223,7 @@ def _list_input(ctx: _Run, input_uri: str) -> tuple[list[FileRef], dict[str, lis
     return files, by_type, do_video
 
 
-def _analysers(cfg: Mapping[str, Any], log: Callable[[str], None]
+def _analysers(cfg: Mapping[str, Any], log: Callable[[str], None], person_gate: bool = False
                ) -> tuple[list[str], dict[str, str], dict[str, Any], list[Gate]]:
     """The analysers that run (built on the driver: no model loaded), those skipped and why, the gates."""
     settings = typed(cfg)
@@ -207,7 +232,12 @@ def _analysers(cfg: Mapping[str, Any], log: Callable[[str], None]
         log(f"[raycurate] analyser {name} skipped: {why}")
     analyzers = {name: build_analyzer(name, getattr(settings.analyzers, name), settings.models)  # no model loaded
                  for name in enabled}
-    return enabled, skipped, analyzers, build_gates(cfg["filter"], enabled)
+    gates = build_gates(cfg["filter"], enabled)
+    if person_gate:
+        from .people.persons import PERSON_GATE
+
+        gates.append(PERSON_GATE)
+    return enabled, skipped, analyzers, gates
 
 
 def _check_models(ctx: _Run, analyzers: Mapping[str, Any], do_video: bool) -> None:
@@ -242,12 +272,13 @@ def _video_path(ctx: _Run, videos: Sequence[FileRef]) -> tuple[list[FileRef], di
     if ctx.state["video_done"]:
         ctx.log("[raycurate] video path: done before the interruption; winners read from the stored scores")
         settings = typed(cfg)
-        selected = compute_stage3(ctx.db_uri, ctx.run_id, settings.cascade.stage3, settings.video)[1]
+        selected = compute_stage3(ctx.db_uri, ctx.run_id, settings.cascade.stage3, settings.video,
+                                  ctx.targets)[1]
     else:
         if ctx.resumed:
             _delete_run_rows(ctx.db_uri, ctx.run_id, (FRAMES_TABLE, VIDEOS_TABLE, STAGE3_TABLE))
         ctx.log(f"[raycurate] video path: {len(videos)} videos through the cascade")
-        vres = run_video_pipeline(videos, cfg, db_uri=ctx.db_uri, run_id=ctx.run_id)
+        vres = run_video_pipeline(videos, cfg, db_uri=ctx.db_uri, run_id=ctx.run_id, targets=ctx.targets)
         selected = vres.selected
         manifest.setdefault("faults", {})["video"] = vres.faults
         ctx.state["video_done"] = True
@@ -297,6 +328,10 @@ def _select(ctx: _Run, counts: dict[str, Any], enabled: list[str], gates: Sequen
     t = time.perf_counter()
     table = open_images_table(ctx.db_uri)
     run = ctx.where
+    if ctx.targets:
+        from .people.persons import mark_persons
+
+        ctx.manifest["persons"] = mark_persons(table, run, ctx.targets)
     counts.update(stored_counts(table, run, enabled, gates))
     ctx.errors += error_list(table, run, enabled)
     keep = f"{run} AND {kept_predicate(gates, enabled)}"

@@ -128,8 +128,13 @@ def video_report(db_uri: str, run_id: str, cfg: Mapping[str, Any], *, frame_file
     frames = open_table(db_uri, FRAMES_TABLE)
     stage3 = open_table(db_uri, STAGE3_TABLE)
     selected: dict[str, int] = {}
-    for r in stage3.search().where(f"{run} AND selected = true").select(["video_id"]).limit(None).to_list():
+    bins: dict[str, int] = {}   # --person: the winners' head-pose / expression bins
+    has_bins = "stage3_bin" in stage3.schema.names
+    for r in stage3.search().where(f"{run} AND selected = true") \
+            .select(["video_id"] + (["stage3_bin"] if has_bins else [])).limit(None).to_list():
         selected[r["video_id"]] = selected.get(r["video_id"], 0) + 1
+        if r.get("stage3_bin"):
+            bins[r["stage3_bin"]] = bins.get(r["stage3_bin"], 0) + 1
     counts = {
         "videos": len(videos),
         "video_errors": sum(1 for v in videos if v["error"]),
@@ -140,6 +145,8 @@ def video_report(db_uri: str, run_id: str, cfg: Mapping[str, Any], *, frame_file
         "stages": video_stage_counts(frames, stage3, run),
         "frame_files": frame_files,
     }
+    if bins:
+        counts["pose_bins"] = dict(sorted(bins.items(), key=lambda kv: -kv[1]))
     built = {name: cls.build(typed(cfg)).analyzers for name, cls in STAGES.items()}   # no model is loaded
     stages = {name: {"analyzers": [a.model_ref for a in analyzers],
                      "threshold": cfg["cascade"][name]["threshold"]} for name, analyzers in built.items()}
@@ -190,6 +197,18 @@ def mean_ms(table: Any, where: str, steps: list[str]) -> dict[str, float | None]
     return out
 
 
+def _person_lines(m: Mapping[str, Any]) -> list[str]:
+    """--person: images showing each target, and the video winners' head-pose bins."""
+    if "persons" not in m:
+        return []
+    shown = ", ".join(f"{name} in {n}" for name, n in m["persons"]["images_showing"].items())
+    lines = [f"persons {shown} images (stored rows); the others dropped by person.target"]
+    bins = m.get("video", {}).get("counts", {}).get("pose_bins")
+    if bins:
+        lines.append("video winners by pose bin: " + ", ".join(f"{b} {n}" for b, n in bins.items()))
+    return lines
+
+
 def summary_table(report: RunReport) -> str:
     """The end-of-run summary, as plain text."""
     m = report.manifest
@@ -226,6 +245,7 @@ def summary_table(report: RunReport) -> str:
     if c["gates"]:
         lines.append("")
         lines.append("gates: " + ", ".join(f"{g} dropped {v['dropped']}" for g, v in c["gates"].items()))
+    lines += _person_lines(m)
     lines += [
         "",
         f"kept    {c['kept']} of {c['images']} images ({c['exact_duplicates']} exact and "

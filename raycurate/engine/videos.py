@@ -23,6 +23,7 @@ from ..storage import resolved as storage_settings
 from ..store.schema import FRAMES_TABLE, VIDEOS_SCHEMA, VIDEOS_TABLE, frames_schema
 from ..store.table import open_or_create_table
 from ..video.frames import frames_by_video, winner_files, write_frames
+from ..people.targets import PersonTarget
 from ..settings import VideoSettings
 from ..video.segments import local_copy, plan_segments
 from ..video.source import VideoSampler, empty_summary
@@ -84,8 +85,9 @@ class VideoPipelineResult:
 
 
 def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: str,
-                       run_id: str) -> VideoPipelineResult:
-    """Sample every video, run Stages 1-2 on Ray, store every frame's scores, then Stage 3 per video."""
+                       run_id: str, targets: Sequence[PersonTarget] = ()) -> VideoPipelineResult:
+    """Sample every video, run Stages 1-2 on Ray, store every frame's scores, then Stage 3 per video (with
+    ``targets``: frames whose main face is one of them, spread across head-pose bins)."""
     start = time.perf_counter()
     cpus, gpus = start_ray(cfg)
     settings = typed(cfg)
@@ -112,7 +114,7 @@ def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_
             ds.write_datasink(LanceSink(db_uri, schema, run_id, rows_per_write=settings.decode.rows_per_write,
                                         table_name=FRAMES_TABLE))
     written = table.count_rows(f"run_id = '{run_id}'")
-    selected = select_stage3(db_uri, run_id, settings.cascade.stage3, video)
+    selected = select_stage3(db_uri, run_id, settings.cascade.stage3, video, targets)
     return VideoPipelineResult(frames_written=written, selected=selected, seconds=time.perf_counter() - start,
                                actors=requests, faults=faults)
 

@@ -38,10 +38,10 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from .table import sql_str
+from .table import ROW_KEY, sql_str, write_columns
 from .unionfind import UnionFind
 
-KEY = ("id", "uri", "run_id")
+KEY = ROW_KEY
 SCALAR_INDEXES = {"id": "BTREE", "run_id": "BITMAP", "media_type": "BITMAP", "face_count": "BTREE",
                   "nsfw_score": "BTREE", "quality_sharpness": "BTREE", "duplicate_of": "BTREE"}
 
@@ -321,10 +321,7 @@ def _marks(table: Any, touched: Mapping[str, set[str]], rows_of: Mapping[str, li
 
 def _write_marks(table: Any, marks: list[dict[str, Any]]) -> None:
     """Write the marks with one ``merge_insert`` on (id, uri, run_id)."""
-    if marks:
-        schema = pa.schema([table.schema.field(n) for n in (*KEY, "duplicate_group", "duplicate_of",
-                                                              "duplicate_distance", "duplicate_column")])
-        table.merge_insert(list(KEY)).when_matched_update_all().execute(pa.Table.from_pylist(marks, schema=schema))
+    write_columns(table, marks, ("duplicate_group", "duplicate_of", "duplicate_distance", "duplicate_column"), KEY)
 
 
 def _distance_to(table: Any, cid: str, best: str, edges: Mapping[tuple[str, str], tuple[float, str]],

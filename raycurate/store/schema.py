@@ -110,6 +110,8 @@ STAGE3_SCHEMA = pa.schema([
     pa.field("stage3_score", pa.float32()),    # base, with the scene bonus where near a cut
     pa.field("stage3_passed", pa.bool_()),
     pa.field("selected", pa.bool_()),          # one of the video's winners
+    pa.field("stage3_target", pa.string()),    # --person: the target(s) the main face shows (null: none / no target)
+    pa.field("stage3_bin", pa.string()),       # --person: head-pose / expression bin of the main face
     *[pa.field(f"stage3_{p}", pa.float32()) for p in
       ("face_sharpness", "sharpness", "exposure", "face_area", "one_face", "contrast", "nsfw_safe")],
 ])

@@ -9,7 +9,9 @@ Two steps, both plain functions of stored numbers:
    the best frames are chosen greedily, at least ``min_separation`` source
    frames apart, at most ``max_frames`` of them, and, with scene detection,
    the best frame of every scene first, so each scene keeps one where the
-   separation allows.
+   separation allows; with ``spread`` (a ``--person`` run), then one frame of
+   each pose/expression bin in turn (best bins first) before any bin gets a
+   second, so the winners are not 30 near-identical frontal frames.
 """
 from __future__ import annotations
 
@@ -61,10 +63,11 @@ class Candidate:
     index: int
     score: float    # with the scene bonus already applied where the frame is near a cut
     scene: int = 0
+    bin: str = ""   # head-pose / expression bin (``spread``)
 
 
 def select_frames(candidates: Sequence[Candidate], *, min_separation: int, max_frames: int | None,
-                  per_scene: bool) -> list[Candidate]:
+                  per_scene: bool, spread: bool = False) -> list[Candidate]:
     """The chosen frames, in index order (see the module docstring for the rule)."""
     limit = max_frames if max_frames is not None else len(candidates)
     chosen: list[Candidate] = []
@@ -89,6 +92,18 @@ def select_frames(candidates: Sequence[Candidate], *, min_separation: int, max_f
             pick = next((o for o in ranked if o.scene == c.scene and fits(o)), None)
             if pick is not None:
                 take(pick)
+    if spread:
+        by_bin: dict[str, list[Candidate]] = {}
+        for c in ranked:
+            by_bin.setdefault(c.bin, []).append(c)
+        progress = True
+        while progress and len(chosen) < limit:   # one frame per bin per round, best bins first
+            progress = False
+            for members in by_bin.values():
+                pick = next((o for o in members if fits(o)), None)
+                if pick is not None and len(chosen) < limit:
+                    take(pick)
+                    progress = True
     for c in ranked:
         if len(chosen) >= limit:
             break

@@ -2,10 +2,11 @@
 the winning frames. The scoring and the choice per video are :mod:`raycurate.video.select`'s."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import pyarrow as pa
 
+from ..people.targets import PersonTarget
 from ..settings import Stage3Settings, VideoSettings, as_dict
 from ..store.schema import FRAMES_TABLE, STAGE3_SCHEMA, STAGE3_TABLE, VIDEOS_TABLE
 from ..store.table import open_or_create_table, open_table
@@ -13,24 +14,29 @@ from .scenes import scene_of
 from .select import stage3_rows
 
 
-def select_stage3(db_uri: str, run_id: str, stage3: Stage3Settings, video: VideoSettings) -> list[dict[str, Any]]:
+def select_stage3(db_uri: str, run_id: str, stage3: Stage3Settings, video: VideoSettings,
+                  targets: Sequence[PersonTarget] = ()) -> list[dict[str, Any]]:
     """Stage 3 on the stored scores of each video; writes the ``stage3`` table, returns the winners."""
-    rows, winners = compute_stage3(db_uri, run_id, stage3, video)
+    rows, winners = compute_stage3(db_uri, run_id, stage3, video, targets)
     if rows:
         table = open_or_create_table(db_uri, STAGE3_TABLE, STAGE3_SCHEMA)
         table.add(pa.Table.from_pylist(rows, schema=STAGE3_SCHEMA))
     return winners
 
 
-def compute_stage3(db_uri: str, run_id: str, stage3: Stage3Settings, video: VideoSettings
-                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def compute_stage3(db_uri: str, run_id: str, stage3: Stage3Settings, video: VideoSettings,
+                   targets: Sequence[PersonTarget] = ()) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Stage 3 rows and winners from the ``frames`` and ``videos`` tables of a run, with the stage's own
     section (weights, threshold) and the video section's selection rules (scene bonus, separation, most
-    frames, one per scene). Reads stored scores only: no model is loaded."""
+    frames, one per scene); with ``targets`` (``--person``) the main face must be one of them and the winners
+    spread across head-pose bins. Reads stored scores only: no model is loaded."""
     frames = open_table(db_uri, FRAMES_TABLE)
     columns = ["video_id", "video_uri", "frame_index", "timestamp", "scene_index", "near_cut", "quality_sharpness",
                "quality_exposure", "quality_contrast", "face_count", "face_largest_area", "face_sharpness", "nsfw_score",
                "stage1_score", "stage2_score"]
+    if targets:   # who is the main face, and its pose and expression
+        columns += [c for c in ("face_embeddings", "face_embedding_model", "face_pose", "emotion_dominant")
+                    if c in frames.schema.names]
     rows = frames.search().where(f"run_id = '{run_id}' AND stage2_passed = true").select(columns) \
         .limit(None).to_list()
     # scene numbers across the whole video (a split video's segments each saw only their own cuts)
@@ -48,7 +54,7 @@ def compute_stage3(db_uri: str, run_id: str, stage3: Stage3Settings, video: Vide
         video_rows.sort(key=lambda r: r["frame_index"])
         scored = stage3_rows(video_rows, weights=as_dict(stage3.weights), threshold=stage3.threshold,
                              scene_bonus=video.scene_bonus, min_separation=video.min_separation,
-                             max_frames=video.max_frames, per_scene=video.scene_detection)
+                             max_frames=video.max_frames, per_scene=video.scene_detection, targets=targets)
         by_index = {r["frame_index"]: r for r in video_rows}
         for r in scored:
             out_rows.append({**r, "run_id": run_id})

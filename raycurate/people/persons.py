@@ -1,0 +1,27 @@
+"""Which target people (``--person``) each stored image shows, and the gate that keeps only those images."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..gates import Gate
+from ..store.table import write_columns
+from .targets import PersonTarget, persons_in
+
+PERSON_GATE = Gate("person.target", "face_features", "persons IS NOT NULL")   # dropped: shows no target
+
+
+def mark_persons(table: Any, where: str, targets: Sequence[PersonTarget]) -> dict[str, Any]:
+    """Write ``persons`` (the targets any face of the image shows; null: none) on the rows ``where`` picks;
+    how many images show each target."""
+    rows = table.search().where(f"{where} AND error IS NULL") \
+        .select(["id", "uri", "run_id", "face_embeddings", "face_embedding_model"]).limit(None).to_list()
+    marks = []
+    shown: dict[str, int] = {t.name: 0 for t in targets}
+    for r in rows:
+        names = persons_in(r["face_embeddings"], r["face_embedding_model"], targets)
+        for n in names:
+            shown[n] += 1
+        marks.append({"id": r["id"], "uri": r["uri"], "run_id": r["run_id"], "persons": names or None})
+    write_columns(table, marks, ("persons",))
+    return {"targets": {t.name: t.manifest() for t in targets}, "images_showing": shown,
+            "images_showing_any": sum(1 for m in marks if m["persons"])}

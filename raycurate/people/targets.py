@@ -1,0 +1,130 @@
+"""Target people (``--person NAME=ref1.jpg,ref2.jpg``): their reference faces, and who appears where.
+
+A target is the unit mean of its reference photos' face embeddings, made with the same face detector
+and embedder as the run (so it compares with the stored vectors). A reference photo must show one
+face: no face, or several of similar size, is a :class:`ReferenceError` before any work starts. A
+face shows a target when its cosine distance to the target's mean is at most the embedding family's
+threshold (``people.threshold_<family>``; :data:`~raycurate.analyzers.face_embedders.SAME_PERSON`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..analyzers.face_embedders import DLIB_ID, SAME_PERSON
+
+DOMINANT_AREA = 2.0   # with several faces in a reference photo, the largest is taken when this many times larger
+
+
+class ReferenceError(ValueError):
+    """A reference photo that cannot define a person; the message names the photo and the fix."""
+
+
+@dataclass(frozen=True)
+class PersonTarget:
+    name: str
+    family: str                 # arcface | dlib: the embedding family of the vectors it compares with
+    model: str                  # the embedding model (face_embedding_model)
+    centroid: np.ndarray        # unit mean of the references' embeddings
+    references: tuple[str, ...]
+    threshold: float            # cosine distance at or below which a face is this person
+
+    def distance(self, vectors: np.ndarray) -> np.ndarray:
+        """Cosine distance of each row of ``vectors`` to this person."""
+        v = np.asarray(vectors, dtype=np.float32).reshape(-1, self.centroid.shape[0])
+        norms = np.linalg.norm(v, axis=1)
+        norms[norms == 0] = 1.0
+        return 1.0 - (v @ self.centroid) / norms
+
+    def manifest(self) -> dict[str, Any]:
+        return {"references": list(self.references), "model": self.model, "family": self.family,
+                "threshold": self.threshold}
+
+
+def family_of_model(model: str | None) -> str | None:
+    """The embedding family of a stored ``face_embedding_model``."""
+    if not model:
+        return None
+    return "dlib" if model.startswith(DLIB_ID) else "arcface"
+
+
+def parse_person(spec: str) -> tuple[str, list[str]]:
+    """``NAME=ref1.jpg,ref2.jpg`` -> (name, [refs]); a bad spec is a ReferenceError saying the form."""
+    name, sep, refs = spec.partition("=")
+    name = name.strip()
+    paths = [p.strip() for p in refs.split(",") if p.strip()]
+    if not sep or not name or not paths:
+        raise ReferenceError(f"--person expects NAME=ref1.jpg[,ref2.jpg...], got {spec!r}")
+    if not all(c.isalnum() or c in " ._-" for c in name) or name[0] in ". ":
+        raise ReferenceError(f"--person name {name!r}: letters, digits, space, . _ - only (it names folders)")
+    return name, paths
+
+
+def _reference_vector(path: str, name: str, face: Any, features: Any, max_side: int) -> tuple[np.ndarray, str]:
+    from ..decode import DecodeError, decode_image
+    from ..sources import read_bytes
+
+    try:
+        rgb = decode_image(read_bytes(path), max_side=max_side).rgb
+    except (OSError, DecodeError) as exc:
+        raise ReferenceError(f"reference photo {path} of {name} cannot be read: {exc}") from None
+    batch = face({"image": [rgb], "error": [None]})
+    if batch["face_error"][0]:
+        raise ReferenceError(f"reference photo {path} of {name}: face detection failed: {batch['face_error'][0]}")
+    boxes = batch["face_boxes"][0] or []
+    if not boxes:
+        raise ReferenceError(f"reference photo {path} of {name} shows no face the detector finds: use a photo "
+                             "where the face is clear and at least ~80 px wide")
+    areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in boxes]   # largest first
+    if len(boxes) > 1 and areas[0] < DOMINANT_AREA * areas[1]:
+        raise ReferenceError(f"reference photo {path} of {name} shows {len(boxes)} faces of similar size: crop it "
+                             "to the person")
+    out = features(batch)
+    vec = (out["face_embeddings"][0] or [None])[0]
+    if vec is None:
+        why = (out["face_embedding_reasons"][0] or ["no vector"])[0]
+        raise ReferenceError(f"reference photo {path} of {name}: its face cannot be embedded ({why})")
+    return np.asarray(vec, dtype=np.float32), out["face_embedding_model"][0]
+
+
+def load_targets(persons: Mapping[str, Sequence[str]], settings: Any) -> list[PersonTarget]:
+    """The targets of ``persons`` (name -> reference photos), embedded with the run's face detector and
+    embedder (``settings``: the run's typed settings). Loads those two models once, on this machine."""
+    if not persons:
+        return []
+    from ..analyzers import build_analyzer
+
+    face = build_analyzer("face", settings.analyzers.face, settings.models)
+    features = build_analyzer("face_features", settings.analyzers.face_features, settings.models)
+    face.setup()
+    features.setup()
+    targets = []
+    for name, refs in persons.items():
+        vectors, models = zip(*(_reference_vector(p, name, face, features, settings.decode.max_side) for p in refs))
+        mean = np.mean([v / (np.linalg.norm(v) or 1.0) for v in vectors], axis=0)
+        family = family_of_model(models[0]) or "dlib"
+        threshold = getattr(getattr(settings, "people", None), f"threshold_{family}", None)
+        targets.append(PersonTarget(name=name, family=family, model=models[0],
+                                    centroid=(mean / (np.linalg.norm(mean) or 1.0)).astype(np.float32),
+                                    references=tuple(refs),
+                                    threshold=float(threshold if threshold is not None else SAME_PERSON[family])))
+    return targets
+
+
+def persons_in(embeddings: Sequence[Sequence[float] | None] | None, model: str | None,
+               targets: Sequence[PersonTarget], *, main_only: bool = False) -> list[str]:
+    """The targets shown by the faces of one image (``face_embeddings``, largest face first): every face,
+    or only the main one."""
+    if not embeddings or not targets:
+        return []
+    family = family_of_model(model)
+    faces = [e for e in (embeddings[:1] if main_only else embeddings) if e is not None]
+    if not faces:
+        return []
+    found = []
+    for t in targets:
+        if t.family == family and float(np.min(t.distance(np.asarray(faces)))) <= t.threshold:
+            found.append(t.name)
+    return found
