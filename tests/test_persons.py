@@ -116,3 +116,9 @@ def test_person_end_to_end_on_photos_and_a_video(tmp_path, capsys):
     assert all(not 20 <= r["frame_index"] < 40 for r in s3)   # biden's part of the video gives no winner
     assert sum(m["video"]["counts"]["pose_bins"].values()) == len(s3)
     assert "persons obama in" in printed
+    # a kohya folder per target, its name the trigger word of every caption; a JSONL per target
+    folder = out / "train" / "10_obama"
+    captions = sorted(folder.glob("*.txt"))
+    assert len(captions) == len(rows) and all("obama" in c.read_text() for c in captions)
+    assert not (out / "train" / "10_person").exists()
+    assert len((out / "people" / "obama.jsonl").read_text().splitlines()) == len(rows)

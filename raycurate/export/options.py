@@ -39,7 +39,15 @@ class KohyaOptions:
 
     @property
     def folder(self) -> str:
-        return f"{self.dir}/{self.repeats}_{self.name}"
+        return self.folder_for(None)
+
+    def folder_for(self, person: str | None) -> str:
+        """``<dir>/<repeats>_<person>``: one folder per --person target (their name is the trigger word),
+        ``<repeats>_<name>`` for images of a run without targets."""
+        return f"{self.dir}/{self.repeats}_{person or self.name}"
+
+    def trigger_for(self, person: str | None) -> str:
+        return person or (self.trigger if self.trigger is not None else self.name)
 
 
 def export_options(section: ExportSettings) -> dict[str, Any]:

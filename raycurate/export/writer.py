@@ -2,11 +2,12 @@
 caption) and the identity folders, and the crops (:mod:`.crops`), one thread-pool job per exported image."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import pyarrow as pa
 
@@ -54,7 +55,9 @@ class _RowWriter:
     def needed(self) -> bool:
         return bool(self.copy_images or self.kohya or self.face_crops or self.body_crops or self.identity)
 
-    def write(self, row: Mapping[str, Any], name: str, caption: str | None, identity: str | None) -> _Written:
+    def write(self, row: Mapping[str, Any], name: str, captions: Mapping[str | None, str],
+              identity: str | None) -> _Written:
+        """The image's files; ``captions``: the caption per kohya folder (per --person target, or None)."""
         out = _Written()
         try:
             data = read_bytes(row["uri"])
@@ -72,8 +75,11 @@ class _RowWriter:
         stem = os.path.splitext(name)[0]
         try:
             if self.kohya is not None:
-                self.out.place(src, data, f"{self.kohya.folder}/{name}")
-                self.out.write_bytes(f"{self.kohya.folder}/{stem}.txt", (caption or "").encode("utf-8"))
+                for person, caption in captions.items():
+                    folder = self.kohya.folder_for(person)
+                    self.out.makedirs(folder)
+                    self.out.place(src, data, f"{folder}/{name}")
+                    self.out.write_bytes(f"{folder}/{stem}.txt", caption.encode("utf-8"))
             if identity is not None:
                 self.out.place(src, data, f"by_identity/{identity}/{name}")
         except OSError as exc:
@@ -93,9 +99,9 @@ class _Records:
     writer: _RowWriter
     canonical: Mapping[str, str]     # content id -> the uri exported
     who: Mapping[str, str]           # content id -> identity folder
-    trigger: str | None
     result: ExportResult
     exported_ids: set[str] = field(default_factory=set)
+    captions: dict[str, dict[str | None, str]] = field(default_factory=dict)   # row id -> folder -> caption
 
     def batch(self, pool: Executor, batch: pa.RecordBatch, names: list[str]) -> list[dict[str, Any]]:
         rows = [{n: r.get(n) for n in names} for r in batch.to_pylist()]
@@ -103,7 +109,8 @@ class _Records:
         for i, row in enumerate(rows):
             if self._exported(row) and self.writer.needed:
                 name = safe_name(row["uri"], row["id"], row.get("format"))
-                jobs[i] = pool.submit(self.writer.write, row, name, row["caption"], row["identity"])
+                jobs[i] = pool.submit(self.writer.write, row, name, self.captions.pop(row["id"], {}),
+                                      row["identity"])
         for i, job in jobs.items():
             self._written(rows[i], job.result())
         return rows
@@ -121,9 +128,11 @@ class _Records:
             return False
         self.exported_ids.add(row["id"])
         kohya = self.writer.kohya
-        if kohya is not None:
-            row["caption"] = kohya.template.render(row, self.trigger)
-            result.captions += 1
+        if kohya is not None:   # one caption per target the image shows, with the target's name as trigger
+            captions = {p: kohya.template.render(row, kohya.trigger_for(p)) for p in (row.get("persons") or [None])}
+            self.captions[row["id"]] = captions
+            row["caption"] = next(iter(captions.values()))
+            result.captions += len(captions)
         return True
 
     def _written(self, row: dict[str, Any], done: _Written) -> None:
@@ -140,11 +149,26 @@ class _Records:
             result.exported += 1
 
 
-def _make_folders(out: OutputDir, copy_images: bool, kohya: KohyaOptions | None, face_crops: bool,
-                  body_crops: bool) -> None:
+class _PersonFiles(contextlib.ExitStack):
+    """``people/<name>.jsonl``: the metadata records of each --person target's images, opened on first use."""
+
+    def __init__(self, out: OutputDir) -> None:
+        super().__init__()
+        self.out = out
+        self.files: dict[str, Any] = {}
+
+    def write(self, persons: Sequence[str] | None, line: str) -> None:
+        for name in persons or ():
+            if name not in self.files:
+                self.out.makedirs("people")
+                self.files[name] = self.enter_context(self.out.open_text(f"people/{name}.jsonl"))
+            self.files[name].write(line)
+
+
+def _make_folders(out: OutputDir, copy_images: bool, face_crops: bool, body_crops: bool) -> None:
     out.makedirs()
-    for sub, on in (("images", copy_images), (kohya.folder if kohya else "", kohya is not None),
-                    ("face_crops", face_crops), ("body_crops", body_crops)):
+    # the kohya folders are made as images land in them (one per --person target)
+    for sub, on in (("images", copy_images), ("face_crops", face_crops), ("body_crops", body_crops)):
         if on:
             out.makedirs(sub)
 
@@ -166,7 +190,7 @@ def export_kept(table: Any, where: str, out_dir: str, *, copy_images: bool, thre
     if kohya is not None:
         kohya.template.check_columns(names)
     out = OutputDir(out_dir)
-    _make_folders(out, copy_images, kohya, face_crops is not None, body_crops is not None)
+    _make_folders(out, copy_images, face_crops is not None, body_crops is not None)
     schema = metadata_schema(table.schema)
     columns = [f.name for f in table.schema if f.name in set(schema.names)]
     canonical = canonical_uris(table, where)
@@ -174,9 +198,7 @@ def export_kept(table: Any, where: str, out_dir: str, *, copy_images: bool, thre
     for person in set(who.values()):
         out.makedirs(f"by_identity/{person}")
     records = _Records(writer=_RowWriter(out, copy_images, kohya, face_crops, body_crops, identity is not None),
-                       canonical=canonical, who=who,
-                       trigger=(kohya.trigger if kohya.trigger is not None else kohya.name) if kohya else None,
-                       result=ExportResult(identities=len(set(who.values()) - {"unknown"})))
+                       canonical=canonical, who=who, result=ExportResult(identities=len(set(who.values()) - {"unknown"})))
     pq_writer = None
     if parquet:
         import pyarrow.parquet as pq
@@ -184,14 +206,17 @@ def export_kept(table: Any, where: str, out_dir: str, *, copy_images: bool, thre
         where_pq, fs = out.sink("metadata.parquet")
         pq_writer = pq.ParquetWriter(where_pq, schema, filesystem=fs)
     try:
-        with out.open_text("metadata.jsonl") as meta, ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        with out.open_text("metadata.jsonl") as meta, ThreadPoolExecutor(max_workers=max(1, threads)) as pool, \
+                _PersonFiles(out) as per_person:
             reader = table.search().where(where).select(columns).limit(None).to_batches(batch_size=256)
             for batch in reader:
                 rows = records.batch(pool, batch, schema.names)
                 if progress is not None:
                     progress.update(len(rows))
                 for row in rows:
-                    meta.write(json.dumps(json_safe(row), ensure_ascii=False) + "\n")
+                    line = json.dumps(json_safe(row), ensure_ascii=False) + "\n"
+                    meta.write(line)
+                    per_person.write(row.get("persons"), line)
                 if pq_writer is not None and rows:
                     pq_writer.write_table(pa.Table.from_pylist(rows, schema=schema))
     finally:
