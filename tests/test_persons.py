@@ -122,3 +122,24 @@ def test_person_end_to_end_on_photos_and_a_video(tmp_path, capsys):
     assert len(captions) == len(rows) and all("obama" in c.read_text() for c in captions)
     assert not (out / "train" / "10_person").exists()
     assert len((out / "people" / "obama.jsonl").read_text().splitlines()) == len(rows)
+
+
+def test_the_ui_stages_reference_photos_and_passes_person_to_the_run(tmp_path):
+    from raycurate import cli
+    from raycurate.ui import make_session
+    from raycurate.ui.runner import RunRequest, build_argv
+    from raycurate.ui.session import UserError
+
+    session = make_session(db=None, workdir=str(tmp_path / "work"), roots=[str(tmp_path)], max_upload_mb=5,
+                           host="127.0.0.1", port=0)
+    assert session.person("", None) == []
+    with pytest.raises(UserError, match="both a name and at least one reference photo"):
+        session.person("ada", [])
+    with pytest.raises(UserError, match="letters, digits"):
+        session.person("../ada", [str(FR / "obama.jpg")])
+    ((name, refs),) = session.person("obama", [str(FR / "obama.jpg"), str(FR / "obama2.jpg")])
+    assert name == "obama" and len(refs) == 2 and all(r.startswith(str(tmp_path / "work" / "uploads")) for r in refs)
+    req = RunRequest(input_uri=str(tmp_path), out_dir=str(tmp_path / "o"), db=str(tmp_path / "db"), preset="youtube",
+                     profile=None, persons=[(name, refs)])
+    args = cli._parser().parse_args(build_argv(req)[3:])
+    assert [parse_person(p) for p in args.persons] == [("obama", refs)]

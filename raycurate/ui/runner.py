@@ -37,6 +37,7 @@ class RunRequest:
     preset: str
     profile: str | None
     overrides: Sequence[tuple[str, Any]] = ()
+    persons: Sequence[tuple[str, Sequence[str]]] = ()   # --person: (name, reference photos)
 
     def config(self) -> dict[str, Any]:
         """The resolved configuration, validated as the CLI does (ConfigError / ModelError on a bad one)."""
@@ -67,6 +68,8 @@ def build_argv(req: RunRequest, python: str | None = None) -> list[str]:
         argv += ["--profile", req.profile]
     for key, value in req.overrides:
         argv += ["--set", f"{key}={set_value(value)}"]
+    for name, refs in req.persons:
+        argv += ["--person", f"{name}={','.join(refs)}"]
     return argv
 
 

@@ -103,9 +103,27 @@ class Session:
             raise UserError("nothing to curate: upload files or type a folder path inside the roots")
         return self.settings.roots.resolve(path)
 
+    def person(self, name: str | None, refs: Sequence[str] | None) -> list[tuple[str, list[str]]]:
+        """The target person of a run (``--person``): a name and uploaded reference photos, staged; or none."""
+        from ..people.targets import ReferenceError, parse_person
+
+        name, refs = (name or "").strip(), [r for r in (refs or []) if r]
+        if not name and not refs:
+            return []
+        if not (name and refs):
+            raise UserError("a target person needs both a name and at least one reference photo")
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        folder = stage_uploads(refs, os.path.join(self.settings.folder("uploads"), f"references-{stamp}"))
+        try:
+            return [parse_person(f"{name}={','.join(sorted(os.path.join(folder, f) for f in os.listdir(folder)))}")]
+        except ReferenceError as exc:
+            raise UserError(str(exc)) from None
+
     def start(self, uploads: Sequence[str] | None, path: str | None, preset: str, profile: str | None,
-              values: Mapping[str, Any]) -> RunContext:
-        """Validate everything, then start the run; raises PathRefused / UserError with the reason."""
+              values: Mapping[str, Any], person: tuple[str | None, Sequence[str] | None] = (None, None)
+              ) -> RunContext:
+        """Validate everything, then start the run; raises PathRefused / UserError with the reason.
+        ``person``: a target's name and reference photos (optional)."""
         from ..analyzers import active_analyzers
         from ..config import typed
         from ..models import ModelError
@@ -113,9 +131,11 @@ class Session:
         if self.runner.busy():
             raise UserError("a run is already going: wait for it or cancel it")
         input_uri = self.resolve_input(uploads, path)
+        persons = self.person(*person)
         try:
             req = RunRequest(input_uri=input_uri, out_dir=self.runner.new_out_dir(), db=self.settings.db,
-                             preset=preset, profile=profile or None, overrides=params.overrides(values))
+                             preset=preset, profile=profile or None, overrides=params.overrides(values),
+                             persons=persons)
             cfg = req.config()
         except (ConfigError, ModelError, KeyError) as exc:
             raise UserError(f"bad settings: {exc}") from None
@@ -125,7 +145,12 @@ class Session:
             process = self.runner.start(req)
         except RuntimeError as exc:
             raise UserError(str(exc)) from None
-        self.run = RunContext(process, cfg, analysers, build_gates(cfg["filter"], analysers))
+        gates = build_gates(cfg["filter"], analysers)
+        if persons:
+            from ..people.persons import PERSON_GATE
+
+            gates.append(PERSON_GATE)
+        self.run = RunContext(process, cfg, analysers, gates)
         return self.run
 
     def poll(self) -> Poll:

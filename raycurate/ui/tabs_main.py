@@ -56,6 +56,12 @@ def _input_column(ui: SimpleNamespace, session: Session, profile0: str, preset0:
     ui.path = gr.Textbox(value=s.roots.sample() or "", label="…or a folder or bucket path",
                          info="Read only inside: " + ", ".join(s.roots.describe()),
                          placeholder="a folder inside the roots", elem_id="input-path")
+    with gr.Accordion("Target person (optional): keep only the images and frames that show them", open=False,
+                      elem_id="person"):
+        ui.person_name = gr.Textbox(label="Name", info="Their kohya folder and the trigger word of every caption",
+                                    placeholder="e.g. ada", elem_id="person-name")
+        ui.person_refs = gr.File(label="Reference photos of them (one clear face each)", file_count="multiple",
+                                 file_types=["image"], elem_id="person-refs")
     gr.Markdown("### 2. Video sampling")
     ui.preset = gr.Radio(params.PRESET_CHOICES, value=preset0, label="Preset",
                          info="Fills the parameters below; each can then be changed.", elem_id="preset")
@@ -99,13 +105,14 @@ def wire_main(ui: SimpleNamespace, session: Session) -> None:
     def fill_profile(name: str) -> list[Any]:
         return analyser_boxes(name)
 
-    def on_start(files: list[str] | None, folder: str, preset_name: str, profile_name: str, *vals: Any):
+    def on_start(files: list[str] | None, folder: str, person_name: str, person_refs: list[str] | None,
+                 preset_name: str, profile_name: str, *vals: Any):
         values = {p.key: v for p, v in zip(params.VIDEO_PARAMS, vals[:len(params.VIDEO_PARAMS)])}
         rest = vals[len(params.VIDEO_PARAMS):]
         values.update({f"analyzers.{name}.enabled": v for (name, _), v in zip(params.ANALYSERS, rest)})
         values.update({p.key: v for p, v in zip(params.THRESHOLDS, rest[len(params.ANALYSERS):])})
         try:
-            ctx = session.start(files, folder, preset_name, profile_name, values)
+            ctx = session.start(files, folder, preset_name, profile_name, values, (person_name, person_refs))
         except PathRefused as exc:
             return f"**Refused.** {exc}", progress_frame([]), "", "", gr.Timer(active=False)
         except UserError as exc:
@@ -125,7 +132,8 @@ def wire_main(ui: SimpleNamespace, session: Session) -> None:
 
     ui.preset.change(fill_preset, ui.preset, ui.video)
     ui.profile.change(fill_profile, ui.profile, ui.toggles)
-    ui.start.click(on_start, [ui.uploads, ui.path, ui.preset, ui.profile, *ui.video, *ui.toggles, *ui.thresholds],
+    ui.start.click(on_start, [ui.uploads, ui.path, ui.person_name, ui.person_refs, ui.preset, ui.profile, *ui.video,
+                              *ui.toggles, *ui.thresholds],
                    [ui.status, ui.progress_df, ui.log, ui.command, ui.timer])
     ui.timer.tick(on_tick, None, [ui.status, ui.progress_df, ui.log, ui.timer, ui.finished])
     ui.cancel.click(on_cancel, None, ui.status)
