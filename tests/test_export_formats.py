@@ -233,3 +233,28 @@ def test_export_config_is_validated():
                        ("export.face_crops.padding", -1)):
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
             load_config(overrides=[(key, value)])
+
+
+def test_crops_at_training_sizes_and_aspect_buckets_record_their_boxes(tmp_path):
+    from raycurate.export import write_crops
+    from raycurate.settings import CropSettings
+    from raycurate.storage import OutputDir
+
+    data = OBAMA.read_bytes()
+    rgb = _upright(OBAMA)
+    h, w = rgb.shape[:2]
+    face = [0.35, 0.2, 0.6, 0.55]   # a face box (fractions)
+    opt = CropSettings(enabled=True, size=512, sizes=[768], buckets=["1:1", "3:4", "4:3"], padding=0.4)
+    out = OutputDir(str(tmp_path))
+    out.makedirs("face_crops")
+    faces, bodies, errors, crops = write_crops(out, {"face_boxes": [face]}, data, "obama", opt, None)
+    assert not errors and bodies == []
+    sizes = {(c["width"], c["height"]) for c in crops}
+    assert sizes == {(512, 512), (384, 512), (512, 384), (768, 768), (576, 768), (768, 576)}
+    px = [face[0] * w, face[1] * h, face[2] * w, face[3] * h]
+    for c in crops:
+        assert Image.open(tmp_path / c["file"]).size == (c["width"], c["height"])
+        x1, y1, x2, y2 = c["box"]
+        assert x1 <= px[0] and y1 <= px[1] and px[2] <= x2 and px[3] <= y2          # the face is inside
+        assert abs((x2 - x1) / (y2 - y1) - c["width"] / c["height"]) < 0.1           # the bucket's aspect
+        assert c["kind"] == "face" and c["face_index"] == 0 and c["file"].endswith(f"_{c['width']}x{c['height']}.jpg")

@@ -23,6 +23,9 @@ EXPORT_FIELDS: list[pa.Field] = [
     pa.field("identity", pa.string()),               # person_<n> | unknown (group_by_identity)
     pa.field("face_crops", pa.list_(pa.string())),   # face_crops/<stem>_f<k>.jpg, one per face box
     pa.field("body_crops", pa.list_(pa.string())),
+    pa.field("crops", pa.list_(pa.struct([          # every crop written: its box in the upright original's pixels
+        pa.field("file", pa.string()), pa.field("kind", pa.string()), pa.field("face_index", pa.int32()),
+        pa.field("box", pa.list_(pa.int32(), 4)), pa.field("width", pa.int32()), pa.field("height", pa.int32())]))),
 ]
 
 

@@ -37,6 +37,7 @@ class _Written:
     file: str | None = None
     face_crops: list[str] = field(default_factory=list)
     body_crops: list[str] = field(default_factory=list)
+    crops: list[dict[str, Any]] = field(default_factory=list)   # each crop's file, kind, box, size
     errors: list[str] = field(default_factory=list)
 
 
@@ -85,9 +86,10 @@ class _RowWriter:
         except OSError as exc:
             out.errors.append(f"export link failed: {exc}")
         if self.face_crops or self.body_crops:
-            faces, bodies, errors = write_crops(self.out, row, data, stem, self.face_crops, self.body_crops)
+            faces, bodies, errors, crops = write_crops(self.out, row, data, stem, self.face_crops, self.body_crops)
             out.face_crops += faces
             out.body_crops += bodies
+            out.crops += crops
             out.errors += errors
         return out
 
@@ -140,6 +142,7 @@ class _Records:
         row["file"] = done.file
         row["face_crops"] = done.face_crops if self.writer.face_crops is not None else None
         row["body_crops"] = done.body_crops if self.writer.body_crops is not None else None
+        row["crops"] = done.crops or None
         result.face_crops += len(done.face_crops)
         result.body_crops += len(done.body_crops)
         if done.errors:

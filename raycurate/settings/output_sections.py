@@ -77,16 +77,27 @@ class KohyaSettings(Section):
                                    Check(os.path.isfile, "an existing caption template file"))
 
 
+_BUCKET = Check(lambda v: bool(v) and all(isinstance(b, str) and len(b.split(":")) == 2 and
+                                          all(p.strip().isdigit() and int(p) > 0 for p in b.split(":")) for b in v),
+                "a non-empty list of aspect ratios W:H, e.g. [\"1:1\", \"3:4\", \"4:3\"]")
+_SIZES = Check(lambda v: all(isinstance(s, int) and not isinstance(s, bool) and s >= 64 for s in v),
+               "a list of sizes in pixels (>= 64), e.g. [768, 1024]")
+
+
 @dataclass(frozen=True)
 class CropSettings(Section):
     enabled: bool = setting(False, "write the crops")
-    size: int = setting(512, "pixels (side)", positive())
+    size: int = setting(512, "pixels: the longer side of every crop", positive())
+    sizes: list[int] = setting([], "more training sizes, each crop also written at these (e.g. [768, 1024])",
+                               _SIZES)
+    buckets: list[str] = setting(["1:1"], "aspect buckets W:H (width:height) of the crops, e.g. [1:1, 3:4, 4:3]; "
+                                 "the shorter side is a multiple of 64", _BUCKET)
     padding: float = setting(0.4, "added on each side, as a fraction of the box's larger side", non_negative())
 
 
 @dataclass(frozen=True)
 class BodyCropSettings(CropSettings):
-    size: int = setting(768, "pixels (side)", positive())
+    size: int = setting(768, "pixels: the longer side of every crop", positive())
     padding: float = setting(0.15, "added on each side, as a fraction of the box's larger side", non_negative())
 
 
