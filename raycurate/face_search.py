@@ -260,6 +260,11 @@ def face_where(row: dict[str, Any]) -> str:
     return str(row.get("uri"))
 
 
+def short_face_id(face_id: str) -> str:
+    """``<id[:12]>:<k>`` (``<video id[:12]>@<frame>:<k>``) of ``<64-hex id>:<k>``, as the hits' table shows it."""
+    return face_id[:12] + face_id[64:] if len(face_id) > 64 else face_id
+
+
 def format_face_hits(hits: pa.Table) -> str:
     """Face hits as a text table, after one line saying what served them."""
     meta = {k.decode(): v.decode() for k, v in (hits.schema.metadata or {}).items()}
@@ -275,7 +280,7 @@ def format_face_hits(hits: pa.Table) -> str:
     for r in hits.to_pylist():
         dist = "-" if r["distance"] is None else f"{r['distance']:.4f}"
         lines.append(f"{r['rank']:>4}  {dist:>8}  {'yes' if r['same_person'] else 'no':<4}  "
-                     f"{r['identity_id'] or '-':<12}  {r['face_id'][:20]:<20}  {face_where(r):<48}  "
+                     f"{r['identity_id'] or '-':<12}  {short_face_id(r['face_id']):<20}  {face_where(r):<48}  "
                      f"{r['thumbnail'] or '-'}")
     return "\n".join(lines)
 
