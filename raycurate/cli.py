@@ -77,12 +77,15 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--config", metavar="FILE", help="YAML file overriding configs/default.yaml (export: ...)")
     export.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config key, e.g. --set export.face_crops.enabled=true")
-    search = sub.add_parser("search", help="similar images in a curated DB: by image, stored id or text (CLIP)")
+    search = sub.add_parser("search", help="similar images in a curated DB: by image, stored id or text (CLIP); "
+                            "faces: by a face or an identity")
     search.add_argument("db", metavar="DB", help="LanceDB directory (OUT/db, or OUT)")
     query = search.add_mutually_exclusive_group(required=True)
     query.add_argument("--image", metavar="PATH", help="query image (path or URI)")
     query.add_argument("--id", metavar="ID", help="a stored row's content id (or a unique prefix)")
     query.add_argument("--text", metavar="TEXT", help="text query (needs CLIP vectors and weights)")
+    query.add_argument("--face", metavar="IMG", help="faces nearest to the largest face of IMG (faces table)")
+    query.add_argument("--identity", metavar="ID", help="the faces of identity ID, sharpest first (faces table)")
     search.add_argument("--where", metavar="SQL", help="SQL over stored columns, applied before the search")
     search.add_argument("-k", type=int, default=10, help="hits to return (default 10)")
     search.add_argument("--column", metavar="C", help="vector column (default: clip_embedding when usable, "
@@ -138,7 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             _use_storage(load_config(args.config, [parse_set(item) for item in args.overrides]))
             return run_cli(args.db, image=args.image, id=args.id, text=args.text, where=args.where, k=args.k,
-                           column=args.column, models_dir=args.models_dir, as_json=args.json)
+                           column=args.column, models_dir=args.models_dir, as_json=args.json,
+                           face=args.face, identity=args.identity)
         except (SearchError, ConfigError, SourceError) as exc:
             return _fail(str(exc))
     if args.command == "config":

@@ -71,6 +71,7 @@ class Curation:
             raise SearchError(str(exc)) from None
         self._clip: dict[str, Any] = {}   # model id -> loaded ClipAnalyzer
         self._clip_models: dict[str, list[str]] | None = None
+        self._faces: Any = None   # raycurate.face_search.FaceSearch, opened on the first face query
 
     def _config(self) -> dict[str, Any]:
         """The default configuration (decode sizes, default CLIP id), read when a query needs it."""
@@ -129,7 +130,8 @@ class Curation:
 
     # -- the search ---------------------------------------------------------------------------
     def search(self, *, image: str | np.ndarray | None = None, id: str | None = None,  # noqa: A002
-               text: str | None = None, where: str | None = None, k: int = 10, column: str | None = None,
+               text: str | None = None, face: str | np.ndarray | None = None, identity: str | None = None,
+               where: str | None = None, k: int = 10, column: str | None = None,
                prefilter: bool = True, thumbnails: bool = True) -> pa.Table:
         """The ``k`` rows nearest to the query, nearest first.
 
@@ -138,13 +140,20 @@ class Curation:
         ``where``: SQL over the stored columns, applied before the vector search (``prefilter``).
         Columns: rank, distance (cosine), thumbnail, and :data:`HIT_COLUMNS`; the schema metadata
         says which column and method served (``raycurate.column``, ``raycurate.method``).
+
+        ``face`` (a picture: its largest face is the query) and ``identity`` (an identity id: its faces)
+        search the ``faces`` table instead (``where`` over its columns): see :mod:`raycurate.face_search`.
         """
-        given = [name for name, v in (("image", image), ("id", id), ("text", text)) if v is not None]
+        given = [name for name, v in (("image", image), ("id", id), ("text", text), ("face", face),
+                                      ("identity", identity)) if v is not None]
         if len(given) != 1:
-            raise SearchError(f"give exactly one of image, id, text (got {', '.join(given) or 'none'})")
+            raise SearchError(f"give exactly one of image, id, text, face, identity (got {', '.join(given) or 'none'})")
         if k < 1:
             raise SearchError(f"k must be at least 1, got {k}")
         kind = given[0]
+        if kind in ("face", "identity"):
+            return self.faces().search(face=face, identity=identity, where=where, k=k, column=column,
+                                       prefilter=prefilter, thumbnails=thumbnails)
         if column is not None and column not in self.vector_columns():
             raise SearchError(f"{column!r} is not a vector column of the images table; "
                               f"vector columns: {', '.join(self.vector_columns())}")
@@ -170,6 +179,14 @@ class Curation:
             filters.append(f"face_embedding_model = {sql_str(face_model)}")
         hits, method = self._nearest(vec, column, " AND ".join(filters) or None, k, prefilter)
         return self._finish(hits, column, method, clip_model, thumbnails)
+
+    def faces(self) -> Any:
+        """Search over the ``faces`` table (:class:`raycurate.face_search.FaceSearch`), opened on first use."""
+        if self._faces is None:
+            from .face_search import FaceSearch
+
+            self._faces = FaceSearch(self)
+        return self._faces
 
     def _column_for(self, kind: str, column: str | None) -> tuple[str, str | None]:
         """The column and CLIP model of an image or text query."""
@@ -283,33 +300,17 @@ class Curation:
         except DecodeError as exc:
             raise SearchError(f"query image {path}: {exc}") from None
 
-    def _vector_index(self, column: str) -> tuple[str, str, str] | None:
-        """(name, type, metric) of a vector index on ``column``, or None."""
-        for index in self.table.list_indices():
-            if list(index.columns) != [column]:
-                continue
-            stats = self.table.index_stats(index.name)
-            metric = getattr(stats, "distance_type", None)
-            if metric:
-                return index.name, str(index.index_type), str(metric).lower()
-        return None
-
     def _nearest(self, vec: np.ndarray, column: str, where: str | None, k: int, prefilter: bool
                  ) -> tuple[pa.Table, str]:
         norm = float(np.linalg.norm(vec))
         if not np.isfinite(norm) or norm == 0.0:
             raise SearchError("the query vector is zero or not finite")
         query = self.table.search((vec / norm).astype(np.float32), vector_column_name=column)
-        index = self._vector_index(column)
+        index = vector_index(self.table, column)
         scale = 1.0
         if index is not None and index[2] in METRIC_TO_COSINE:
-            name, index_type, metric = index
-            scale = METRIC_TO_COSINE[metric]
-            query = (query.distance_type(metric).minimum_nprobes(NPROBES).maximum_nprobes(0)
-                     .refine_factor(REFINE_FACTOR))
-            if "hnsw" in index_type.lower():
-                query = query.ef(max(HNSW_EF, k * REFINE_FACTOR))
-            method = f"ann:{name} ({index_type}, {metric})"
+            scale = METRIC_TO_COSINE[index[2]]
+            query, method = ann_query(query, index, k)
         else:
             query = query.distance_type("cosine")
             if index is not None:   # e.g. a hamming index: its distances are not cosine
@@ -340,6 +341,27 @@ class Curation:
         return write_thumbnail(self.thumbs_dir, content_id, uri)
 
 
+def vector_index(table: Any, column: str) -> tuple[str, str, str] | None:
+    """(name, type, metric) of a vector index on ``column`` of ``table``, or None."""
+    for index in table.list_indices():
+        if list(index.columns) != [column]:
+            continue
+        metric = getattr(table.index_stats(index.name), "distance_type", None)
+        if metric:
+            return index.name, str(index.index_type), str(metric).lower()
+    return None
+
+
+def ann_query(query: Any, index: tuple[str, str, str], k: int) -> tuple[Any, str]:
+    """``query`` served by ``index`` (its metric, :data:`NPROBES`, :data:`REFINE_FACTOR` re-ranking), and
+    the method's name."""
+    name, index_type, metric = index
+    query = query.distance_type(metric).minimum_nprobes(NPROBES).maximum_nprobes(0).refine_factor(REFINE_FACTOR)
+    if "hnsw" in index_type.lower():
+        query = query.ef(max(HNSW_EF, k * REFINE_FACTOR))
+    return query, f"ann:{name} ({index_type}, {metric})"
+
+
 def _resolve_db(db_uri: str) -> str:
     """The DB folder (or bucket prefix: its endpoint and credentials come from raycurate.storage)."""
     from .sources import SourceError
@@ -352,12 +374,18 @@ def _resolve_db(db_uri: str) -> str:
 
 # -- command line (the hits' text table: raycurate.search_results) ----------------------------
 def run_cli(db: str, *, image: str | None, id: str | None, text: str | None,  # noqa: A002
-            where: str | None, k: int, column: str | None, models_dir: str | None, as_json: bool) -> int:
+            where: str | None, k: int, column: str | None, models_dir: str | None, as_json: bool,
+            face: str | None = None, identity: str | None = None) -> int:
     """``raycurate search``: print the hits; raises :class:`SearchError` on bad input (exit 2)."""
-    hits = Curation(db, models_dir=models_dir).search(image=image, id=id, text=text, where=where, k=k, column=column)
+    hits = Curation(db, models_dir=models_dir).search(image=image, id=id, text=text, face=face, identity=identity,
+                                                      where=where, k=k, column=column)
     if as_json:
         for row in hits.to_pylist():
             print(json.dumps(row, default=str))
+    elif face is not None or identity is not None:
+        from .face_search import format_face_hits
+
+        print(format_face_hits(hits))
     else:
         print(format_hits(hits))
     return 0

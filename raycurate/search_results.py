@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import uuid
 import warnings
-from typing import Any
+from typing import Any, Sequence
 
 import pyarrow as pa
 
 THUMB_SIDE = 256
+CROP_MARGIN = 0.25        # a face thumbnail: its box grown by this fraction of its size on each side
+CROP_DECODE_SIDE = 2048   # the original is decoded at this size before a face is cropped from it
 # Stored columns returned with each hit (besides rank, distance and thumbnail).
 HIT_COLUMNS = ("id", "uri", "media_type", "width", "height", "source_video_uri", "frame_index", "frame_timestamp",
                "face_count", "nsfw_score", "quality_sharpness", "clip_aesthetic", "stage3_score")
@@ -39,9 +41,11 @@ def result_table(hits: pa.Table, thumbs: list[str | None], stored: pa.Schema, co
     return pa.table(arrays).replace_schema_metadata(meta)
 
 
-def write_thumbnail(thumbs_dir: str, content_id: str, uri: str) -> str | None:
+def write_thumbnail(thumbs_dir: str, content_id: str, uri: str, box: Sequence[float] | None = None) -> str | None:
     """Path of a JPEG thumbnail (longest side :data:`THUMB_SIDE`) of the original at ``uri``,
-    written under ``thumbs_dir`` the first time; None when the original cannot be read."""
+    written under ``thumbs_dir`` the first time; None when the original cannot be read. With ``box``
+    (x1, y1, x2, y2 as fractions): the thumbnail of that region with a margin of :data:`CROP_MARGIN`
+    (a face), named ``<content_id[:16]>.jpg`` too, so ``content_id`` names the crop."""
     import io
 
     import pyarrow.fs as pafs
@@ -56,9 +60,11 @@ def write_thumbnail(thumbs_dir: str, content_id: str, uri: str) -> str | None:
     if fs.get_file_info(target).type == pafs.FileType.File:
         return shown
     try:
-        rgb = decode_image(read_bytes(uri), max_side=THUMB_SIDE).rgb
+        rgb = decode_image(read_bytes(uri), max_side=THUMB_SIDE if box is None else CROP_DECODE_SIDE).rgb
     except (DecodeError, OSError):
         return None
+    if box is not None:
+        rgb = _crop(rgb, box)
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="JPEG", quality=85)
     partial = f"{target}.{uuid.uuid4().hex[:8]}.part"   # two searches may write the same thumbnail
@@ -73,6 +79,19 @@ def write_thumbnail(thumbs_dir: str, content_id: str, uri: str) -> str | None:
                       RuntimeWarning, stacklevel=4)
         return None
     return shown
+
+
+def _crop(rgb: Any, box: Sequence[float]) -> Any:
+    """The region ``box`` (fractions) of ``rgb`` with its margin, at most :data:`THUMB_SIDE` on its longest side."""
+    from .decode import resize_max_side
+
+    h, w = rgb.shape[:2]
+    mx, my = (box[2] - box[0]) * CROP_MARGIN, (box[3] - box[1]) * CROP_MARGIN
+    x1, x2 = max(0, int((box[0] - mx) * w)), min(w, int(round((box[2] + mx) * w)))
+    y1, y2 = max(0, int((box[1] - my) * h)), min(h, int(round((box[3] + my) * h)))
+    if x2 - x1 < 1 or y2 - y1 < 1:
+        return resize_max_side(rgb, THUMB_SIDE)
+    return resize_max_side(rgb[y1:y2, x1:x2].copy(), THUMB_SIDE)
 
 
 # -- command line -------------------------------------------------------------------------------

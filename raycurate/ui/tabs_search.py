@@ -1,5 +1,6 @@
-"""The Search tab: nearest frames to an uploaded picture, a stored row or a CLIP text query; and
-Results' "Find similar frames", which opens it."""
+"""The Search tab: nearest frames to an uploaded picture, a stored row or a CLIP text query; nearest faces
+to an uploaded face ("Find this face") and an identity's faces; and Results' "Find similar frames", which
+opens it."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -7,6 +8,7 @@ from typing import Any
 
 import gradio as gr
 
+from .face_hits import face_search
 from .session import Session, UserError
 from .tabs_results import filters_from
 
@@ -29,6 +31,11 @@ def build_search_tab(ui: SimpleNamespace, session: Session) -> None:
                 ui.search_text = gr.Textbox(label="Text query (CLIP)", interactive=text_ok,
                                             placeholder="a person in a red coat, full body", elem_id="search-text")
                 ui.text_btn = gr.Button("Search by text", interactive=text_ok, elem_id="search-text-go")
+                ui.face_img = gr.Image(type="filepath", label="Find this face (its largest face; faces table)",
+                                       sources=["upload", "clipboard"], elem_id="search-face")
+                ui.identity_id = gr.Textbox(label="…or an identity id (its faces, sharpest first)",
+                                            placeholder="id-000001", elem_id="search-identity")
+                ui.face_btn = gr.Button("Find this face", elem_id="search-face-go")
             with gr.Column(scale=3):
                 ui.search_msg = gr.Markdown("", elem_id="search-status")
                 ui.search_gallery = gr.Gallery(label="Nearest frames (click one to search from it)",
@@ -46,6 +53,14 @@ def run_search(session: Session, *, k: float, only_kept: bool, fvals: Any, **que
         return [], f"**Search refused.** {exc}", []
 
 
+def run_face_search(session: Session, *, k: float, face: str | None = None, identity: str | None = None):
+    """The face hits' gallery, a status line and the hits' image ids (the Results filters do not apply)."""
+    try:
+        return face_search(session, face=face, identity=identity, k=int(k))
+    except UserError as exc:
+        return [], f"**Face search refused.** {exc}", []
+
+
 def wire_search(ui: SimpleNamespace, session: Session) -> None:
     """Find similar (from Results), a click on a hit, Search similar and Search by text."""
     def on_similar(key: Any, kk: float, only_kept: bool, *fvals: Any):
@@ -55,7 +70,7 @@ def wire_search(ui: SimpleNamespace, session: Session) -> None:
                 *run_search(session, content_id=key[0], k=kk, only_kept=only_kept, fvals=fvals))
 
     def on_pick_hit(evt: gr.SelectData, ids: list[str], kk: float, only_kept: bool, *fvals: Any):
-        if not ids or evt.index is None or evt.index >= len(ids):
+        if not ids or evt.index is None or evt.index >= len(ids) or not ids[evt.index]:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return None, ids[evt.index], *run_search(session, content_id=ids[evt.index], k=kk, only_kept=only_kept,
                                                  fvals=fvals)
@@ -64,6 +79,11 @@ def wire_search(ui: SimpleNamespace, session: Session) -> None:
         if image:
             return run_search(session, image=image, k=kk, only_kept=only_kept, fvals=fvals)
         return run_search(session, content_id=content_id, k=kk, only_kept=only_kept, fvals=fvals)
+
+    def on_face(face: str | None, identity: str, kk: float):
+        if face:
+            return run_face_search(session, face=face, k=kk)
+        return run_face_search(session, identity=identity, k=kk)
 
     def on_text(text: str, kk: float, only_kept: bool, *fvals: Any):
         return run_search(session, text=text, k=kk, only_kept=only_kept, fvals=fvals)
@@ -77,6 +97,8 @@ def wire_search(ui: SimpleNamespace, session: Session) -> None:
     ui.search_img.upload(lambda: "", None, ui.search_id)
     ui.search_btn.click(on_search, [ui.search_img, ui.search_id, ui.k, ui.restrict, *inputs], hits_out)
     ui.text_btn.click(on_text, [ui.search_text, ui.k, ui.restrict, *inputs], hits_out)
+    ui.face_img.upload(lambda: "", None, ui.identity_id)
+    ui.face_btn.click(on_face, [ui.face_img, ui.identity_id, ui.k], hits_out)
 
 
-__all__ = ["build_search_tab", "run_search", "wire_search"]
+__all__ = ["build_search_tab", "run_face_search", "run_search", "wire_search"]
