@@ -69,6 +69,13 @@ def report(title: str, emb: data.Embedded, cluster, *, fine: bool) -> None:
         print(f"    {kind:9s} pairs {n:6d}: cosine distance min {lo:.4f}  median {med:.4f}  max {hi:.4f}")
     iu = np.triu_indices(len(truth), k=1)
     same = (truth[:, None] == truth[None, :])[iu]
+    t0 = SAME_PERSON["dlib"]
+    for person in people:
+        own = truth == person
+        inner, cross = d[np.ix_(own, own)][np.triu_indices(int(own.sum()), k=1)], d[np.ix_(own, ~own)]
+        if len(inner):
+            print(f"    {person:9s} same-person {len(inner):5d}: median {np.median(inner):.4f} max {inner.max():.4f}"
+                  f" (<= {t0}: {np.mean(inner <= t0):.4f});  nearest other person {cross.min():.4f}")
     order = np.argsort(d[iu])
     worst_same = [k for k in order[::-1] if same[k]][:3]
     worst_diff = [k for k in order if not same[k]][:3]
@@ -115,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     augmented = data.embed_augmented(faces, paths, args.copies, seed=args.seed)
     report(f"augmented ({args.copies} copies of each of the {len(paths)} photos, seed {args.seed})",
            augmented, cluster, fine=True)
+    if args.copies >= data.TEST_COPIES and args.seed == 0:
+        report(f"augmented, the part tests/test_identity_real.py measures ({data.TEST_COPIES} copies of each of "
+               f"the {len(data.DISTINCT)} distinct photos)",
+               data.subset(augmented, data.DISTINCT, data.TEST_COPIES), cluster, fine=True)
     print(f"\n({time.perf_counter() - start:.0f} s)")
     return 0
 

@@ -51,6 +51,10 @@ OBAMA_BIDEN = [FR / n for n in ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.
 DISTINCT = [p for p in LABELS if p.name != "32bit.png" and not
             (p.parent == EXIF and p.name != "hopper_orientation_6.jpg")]
 
+# What tests/test_identity_real.py measures (fixed before its first run, kept small for 2 cores): copies
+# 0..7 of each distinct photo, seed 0 (the same images as the first 8 of the script's copies).
+TEST_COPIES = 8
+
 AUGMENTATIONS = ("crop", "flip", "blur", "jpeg", "light", "rotate", "downscale")
 
 
@@ -215,6 +219,22 @@ def embed_augmented(faces: RealFaces, paths: Sequence[Path], copies: int, *, see
         augmented = [augment(img, path.name, i, seed=seed, box=box) for i in range(copies)]
         for (copy, ops), (i, (vec, why)) in zip(augmented, enumerate(faces.vectors([a for a, _ in augmented]))):
             _add(res, f"{path.name}#{i}:{ops}", LABELS[path], vec, why)
+    return res
+
+
+def subset(emb: Embedded, paths: Sequence[Path], copies: int) -> Embedded:
+    """The part of an augmented set made from ``paths``' first ``copies`` copies (no new inference:
+    a copy depends only on its photo, index and seed)."""
+    names = {p.name for p in paths}
+
+    def keep(name: str) -> bool:
+        photo, rest = name.split("#", 1)
+        return photo in names and int(rest.split(":", 1)[0]) < copies
+
+    res = Embedded(missing=[(n, why) for n, why in emb.missing if keep(n)])
+    for n, person, vec in zip(emb.names, emb.people, emb.vectors):
+        if keep(n):
+            _add(res, n, person, vec, None)
     return res
 
 
