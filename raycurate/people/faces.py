@@ -117,6 +117,7 @@ def write_faces(db_uri: str, run_id: str) -> FacesWritten:
         result.image_ids |= {f["image_id"] for f in faces if f["image_id"]}
         before = table.count_rows()
         data = pa.Table.from_pylist(faces, schema=FACES_SCHEMA)
-        table.merge_insert("face_id").when_not_matched_insert_all().execute(data)
+        # null vectors (a face not embedded, or of the other family) stay null
+        table.merge_insert("face_id").when_not_matched_insert_all().execute(data, on_bad_vectors="null")
         result.written[source] += table.count_rows() - before
     return result
