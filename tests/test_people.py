@@ -214,17 +214,19 @@ def test_rename_merge_and_split(people_db):
         split(db, ["sha-d.jpg:0"])
 
 
-def test_an_older_images_table_gets_the_people_columns(tmp_path):
+def test_an_older_images_table_gets_the_people_columns_and_a_file_twice_has_its_faces_once(tmp_path):
     rng = np.random.default_rng(6)
     x, _, _ = _people(1, 2, rng)
     db = str(tmp_path / "db")
     old = pa.schema([f for f in images_schema() if f.name not in ("identity_id", "identity_ids", "persons")])
     from raycurate.store import conform
 
-    open_or_create_table(db, "images", old).add(conform(pa.Table.from_pylist([_image("a.jpg", [x[0]], "r")]), old))
-    index_run(db, "r")
-    row = open_images_table(db).to_arrow().to_pylist()[0]
-    assert row["identity_id"] == "id-000001" and row["identity_ids"] == ["id-000001"]
+    copy = {**_image("a.jpg", [x[0]], "r"), "uri": "/photos/copy_of_a.jpg"}    # one file at two URIs
+    open_or_create_table(db, "images", old).add(conform(pa.Table.from_pylist([_image("a.jpg", [x[0]], "r"), copy]),
+                                                        old))
+    assert index_run(db, "r")["written"] == {"image": 1, "frame": 0}
+    rows = open_images_table(db).to_arrow().to_pylist()
+    assert [(r["identity_id"], r["identity_ids"]) for r in rows] == [("id-000001", ["id-000001"])] * 2
 
 
 def test_the_identities_command(people_db, capsys):

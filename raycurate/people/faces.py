@@ -109,7 +109,9 @@ def write_faces(db_uri: str, run_id: str) -> FacesWritten:
     """The run's faces appended to the ``faces`` table (made when absent); faces already there are kept."""
     table = open_or_create_table(db_uri, FACES_TABLE, FACES_SCHEMA)
     result = FacesWritten()
+    seen: set[str] = set()   # a file stored twice in one run (two URIs, one content id) has its faces once
     for source, faces in faces_of_run(db_uri, run_id):
+        faces = [f for f in faces if f["face_id"] not in seen and not seen.add(f["face_id"])]
         if not faces:
             continue
         result.rows[source] += len(faces)
