@@ -88,7 +88,9 @@ def _rows(db_uri: str, table_name: str, where: str, columns: tuple[str, ...]) ->
     except FileNotFoundError:
         return
     have = set(table.schema.names)
-    if not {"face_boxes", "face_embeddings"} <= have:
+    needs = {"face_boxes", "face_embeddings", "face_embedding_model"} | \
+        ({"face_count", "error"} if table_name == TABLE_NAME else set())   # what ``where`` reads
+    if not needs <= have:
         return
     cols = [c for c in columns if c in have]
     data = table.search().where(where).select(cols).limit(None).to_arrow()
