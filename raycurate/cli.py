@@ -12,6 +12,7 @@ import sys
 from typing import Sequence
 
 from .config import PRESETS, PROFILES, ConfigError, load_config, parse_set
+from .people import cli as people_cli
 
 
 def _run_args(run: argparse.ArgumentParser) -> None:
@@ -96,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
                         "for a DB in a bucket)")
     search.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config key, e.g. --set storage.s3.endpoint_url=http://minio:9000")
+    people_cli.add_parser(sub)
     _ui_args(sub.add_parser("ui", help="the web UI (Gradio): runs with live progress, results, filters, search, "
                             "export; needs pip install 'raycurate[ui]'"))
     return parser
@@ -130,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                      max_upload_mb=args.max_upload_mb, host=args.host, port=args.port, profile=args.profile)
     if args.command == "models":
         return _models(args)
+    if args.command == "identities":
+        return people_cli.run(args)
     if args.command == "export":
         return _export(args)
     if args.command == "submit":

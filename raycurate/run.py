@@ -158,6 +158,7 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     if images:
         _analyse_images(ctx, images, lineage)
         table, keep = _select(ctx, counts, enabled, gates)
+        _people(ctx)
         _export(ctx, table, keep, counts)
         _maintain_indexes(ctx, table)
     else:
@@ -355,6 +356,17 @@ def _dedup(ctx: _Run, table: Any, counts: dict[str, Any]) -> None:
     ctx.manifest["dedup"] = dres.as_dict()
     counts["exact_duplicates"] = count_rows(table, f"{run} AND duplicate_column = 'id' AND duplicate_of IS NOT NULL")
     counts["near_duplicates"] = count_rows(table, f"{run} AND duplicate_of IS NOT NULL AND duplicate_column != 'id'")
+
+
+def _people(ctx: _Run) -> None:
+    """Faces to the faces table, grouped into identities (:mod:`raycurate.people`); its summary in the manifest."""
+    people = typed(ctx.cfg).people
+    if people.enabled:
+        from .people import index_run
+
+        t = time.perf_counter()
+        ctx.manifest["people"] = index_run(ctx.db_uri, ctx.run_id, people)
+        ctx.timings["people"] = time.perf_counter() - t
 
 
 def _export(ctx: _Run, table: Any, keep: str, counts: dict[str, Any]) -> None:

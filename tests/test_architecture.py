@@ -48,7 +48,7 @@ def test_settings_import_nothing_of_raycurate():
         assert not bad, (_name(p), bad)
 
 
-@pytest.mark.parametrize("layer", ["analyzers", "video", "store", "export", "settings"])
+@pytest.mark.parametrize("layer", ["analyzers", "video", "store", "export", "settings", "people"])
 def test_lower_layers_do_not_reach_up(layer):
     """Analysers, the video path's plain parts, the store and the export writer know nothing of the engine,
     the run, the CLI or the UI."""

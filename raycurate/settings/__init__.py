@@ -15,6 +15,7 @@ from .analyzer_sections import (POOL_KEYS, AnalyzerSettings, AnalyzersSettings, 
                                 QualitySettings)
 from .output_sections import (BodyCropSettings, CropSettings, DedupColumns, DedupSettings, ExportSettings,
                               FilterSettings, IdentitySettings, KohyaSettings)
+from .people_sections import PeopleSettings
 from .run_sections import (SECRET_KEYS, CascadeSettings, DecodeSettings, InputSettings, ModelsSettings,
                            RaySettings, Stage1Settings, Stage2Settings, Stage3Settings, StageSettings,
                            StorageSettings, VideoSettings)
@@ -30,6 +31,7 @@ class Settings(Section):
     cascade: CascadeSettings = section(CascadeSettings, "the 3-stage cascade over video frames")
     models: ModelsSettings = section(ModelsSettings, "where weights live and what happens when one is missing")
     analyzers: AnalyzersSettings = section(AnalyzersSettings, "the image analysers")
+    people: PeopleSettings = section(PeopleSettings, "faces in LanceDB, grouped into identities that do not chain")
     dedup: DedupSettings = section(DedupSettings, "near duplicates by vector similarity inside LanceDB")
     filter: FilterSettings = section(FilterSettings, "gates over stored scores")
     export: ExportSettings = section(ExportSettings, "the output folder")
@@ -58,7 +60,7 @@ __all__ = ["AnalyzerSettings", "AnalyzersSettings", "BodyCropSettings", "Cascade
            "ConfigError", "CropSettings",
            "ContentSettings", "DecodeSettings", "DedupColumns", "DedupSettings", "EmotionSettings",
            "ExportSettings", "FaceFeaturesSettings", "FaceSettings", "FilterSettings", "IdentitySettings", "InputSettings",
-           "KEYS", "Key", "KohyaSettings", "ModelsSettings", "NsfwSettings", "POOL_KEYS", "PoseSettings",
+           "KEYS", "Key", "KohyaSettings", "ModelsSettings", "NsfwSettings", "POOL_KEYS", "PeopleSettings", "PoseSettings",
            "QualitySettings", "RaySettings", "SECRET_KEYS", "Settings", "Stage1Settings", "Stage2Settings",
            "Stage3Settings", "StageSettings", "StorageSettings", "VideoSettings", "Widget", "as_dict", "check",
            "default_mapping", "sections", "settings_of", "typed"]

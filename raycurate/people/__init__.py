@@ -1,0 +1,38 @@
+"""People: faces exploded into the ``faces`` table (:mod:`.faces`) and grouped into identities that do not
+chain (:mod:`.cluster`), stored in the ``identities`` table and on the ``images`` rows (:mod:`.identities`).
+No Ray: a run calls :func:`index_run` after dedup. Imports are lazy (the CLI registers :mod:`.cli` from
+here without numpy or LanceDB)."""
+from __future__ import annotations
+
+import importlib
+import time
+from typing import Any
+
+_LAZY = {"assign_identities": "cluster", "cluster_embeddings": "cluster", "pair_precision_recall": "cluster",
+         "write_faces": "faces", "assign_new_faces": "identities", "list_identities": "identities",
+         "merge": "identities", "refresh": "identities", "rename": "identities", "split": "identities",
+         "thresholds_of": "identities", "write_image_identities": "identities"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def index_run(db_uri: str, run_id: str, people: Any = None) -> dict[str, Any]:
+    """The run's faces written to ``faces``, every ungrouped face assigned to an identity, the images rows
+    given their identities. ``people``: the ``people`` settings section (thresholds). Returns the manifest's
+    ``people`` summary."""
+    from .faces import write_faces
+    from .identities import assign_new_faces, thresholds_of, write_image_identities
+
+    t = time.perf_counter()
+    written = write_faces(db_uri, run_id)
+    assigned = assign_new_faces(db_uri, thresholds_of(people), run_id=run_id)
+    images = write_image_identities(db_uri, written.image_ids | assigned.pop("image_ids"))
+    assigned.pop("touched")
+    return {**written.as_dict(), **assigned, "images_written": images, "seconds": round(time.perf_counter() - t, 3)}
+
+
+__all__ = ["index_run", *sorted(_LAZY)]
