@@ -25,6 +25,7 @@ from tqdm import tqdm
 from . import storage
 from .analyzers import active_analyzers, build_analyzer
 from .config import typed
+from .people.targets import load_targets
 from .gates import Gate, build_gates, kept_predicate
 from .run_report import (MAX_LISTED, RunReport, count_rows, error_list, mean_ms, start_manifest, stored_counts,
                          video_report)
@@ -134,7 +135,7 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     db_uri = db_uri or storage.join(out_dir, "db")
     if not exists(input_uri):
         raise SourceError(f"input not found: {input_uri}")
-    targets = _targets(cfg, persons, log)
+    targets = load_targets(persons or {}, typed(cfg), log)   # before any work: a bad reference photo fails
     out = _prepare_output(out_dir, db_uri)
     ctx = _start_state(out, out_dir, run_id, input_uri, db_uri, cfg, started_at, resume, log, persons)
     ctx.targets = targets
@@ -165,21 +166,6 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
         out.write_bytes("metadata.jsonl", b"")
         log("[raycurate] no images to analyse: empty result")
     return _finish(ctx, counts, t_start)
-
-
-def _targets(cfg: Mapping[str, Any], persons: Mapping[str, Sequence[str]] | None, log: Callable[[str], None]
-             ) -> list[Any]:
-    """The ``--person`` targets, embedded with the run's face models (before any work: a bad reference fails)."""
-    if not persons:
-        return []
-    from .people.targets import ReferenceError, load_targets
-
-    s = typed(cfg)
-    if not (s.analyzers.face.enabled and s.analyzers.face_features.enabled):
-        raise ReferenceError("--person needs the face and face_features analysers (analyzers.*.enabled)")
-    targets = load_targets(persons, s)
-    log(f"[raycurate] target people: {', '.join(f'{t.name} ({len(t.references)} reference photos)' for t in targets)}")
-    return targets
 
 
 def _start_state(out: storage.OutputDir, out_dir: str, run_id: str, input_uri: str, db_uri: str,
@@ -379,7 +365,7 @@ def _export(ctx: _Run, table: Any, keep: str, counts: dict[str, Any]) -> None:
         with tqdm(total=count_rows(table, keep), desc="export", unit="img", disable=not sys.stderr.isatty()) as bar:
             exp = export_kept(table, keep, ctx.out_dir, copy_images=cfg["export"]["copy_images"],
                               threads=cfg["export"]["copy_threads"], progress=bar,
-                              **export_options(typed(cfg).export))
+                              db_uri=ctx.db_uri, **export_options(typed(cfg).export))
         ctx.timings["export"] = time.perf_counter() - t
         counts.update(kept=exp.kept, exported=exp.exported, export_errors=exp.copy_errors)
         if not cfg["dedup"]["enabled"]:

@@ -4,7 +4,7 @@
 k people are Gaussian clusters on the unit sphere in 128-d, like dlib vectors: people's centres share a
 common direction so that two different people sit ~0.2 apart in cosine distance (dlib: Euclidean ~0.9 on
 vectors of norm ~1.39), and each person's faces scatter so that two faces of one person are ~0.06 apart
-(most under dlib's 0.09; the script prints the share). Per size: ``cluster_embeddings`` from scratch (faces
+(most under dlib's 0.095; the script prints the share). Per size: ``cluster_embeddings`` from scratch (faces
 in random order), then an incremental second batch of 10% more faces (half of known people, half of new
 ones) through ``assign_identities`` against the first batch's centroids. Pair precision and recall are
 exact (from the contingency counts, every pair), printed for both.

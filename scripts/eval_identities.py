@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from raycurate.analyzers.face_embedders import SAME_PERSON  # noqa: E402
 from tests import identity_data as data  # noqa: E402
 
-SWEEP = (0.05, 0.06, 0.07, 0.08, 0.09, 0.10, 0.11, 0.12, 0.14, 0.16, 0.20)
+SWEEP = (0.05, 0.06, 0.07, 0.08, 0.09, 0.095, 0.10, 0.11, 0.12, 0.14, 0.16, 0.20)
 FINE = np.round(np.arange(0.01, 0.3001, 0.0025), 4)
 TARGET = 0.98
 

@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 
 from raycurate.analyzers import ANALYZERS
 from raycurate.config import ConfigError, load_config
-from raycurate.export import (CaptionTemplate, json_safe, cluster_identities, export_from_db, safe_name,
+from raycurate.export import (CaptionTemplate, json_safe, export_from_db, safe_name,
                               square_region, upper_body_box)
 from raycurate.store import images_schema, open_or_create_images_table
 
@@ -53,11 +53,12 @@ E1 = _unit(1)
 ROWS = {
     "astronaut": dict(face_count=1, face_boxes=[ASTRONAUT_BOX], face_pose=[[0.0, 30.0, 0.0]], face_embedding=E1,
                       clip_shot=["close-up"], emotion_dominant="happy", clip_clothing=["a suit"],
-                      clip_accessories=["glasses", "a hat"], clip_lighting=["daylight"], content_vector=[0.1] * 63),
+                      clip_accessories=["glasses", "a hat"], clip_lighting=["daylight"], content_vector=[0.1] * 63,
+                      identity_id="id-000001"),
     "obama": dict(face_count=1, face_boxes=[OBAMA_BOX], face_views=["frontal"], face_embedding=_unit(2, near=E1),
                   pose_full_body=[True], pose_orientation=["front"], clip_clothing=["no visible clothing"],
-                  clip_accessories=[]),
-    "biden": dict(face_count=1, face_boxes=[[0.0, 0.3, 0.3, 0.4]], face_embedding=_unit(3)),
+                  clip_accessories=[], identity_id="id-000002"),
+    "biden": dict(face_count=1, face_boxes=[[0.0, 0.3, 0.3, 0.4]], face_embedding=_unit(3), identity_id="id-000003"),
     "hopper6": dict(face_count=1, face_boxes=[[0.25, 0.2, 0.7, 0.65]], face_pose=[[0.0, -75.0, 0.0]],
                     emotion_dominant="surprise",
                     pose_keypoints=[[0.5, 0.3, 0.9] + [0, 0, 0.1] * 4 + [0.3, 0.5, 0.9, 0.7, 0.5, 0.9]
@@ -79,6 +80,12 @@ def exported(tmp_path_factory):
     db = str(tmp / "db")
     table = open_or_create_images_table(db)
     table.add(pa.Table.from_pylist(rows, schema=images_schema()))
+    from raycurate.store.people_schema import IDENTITIES_SCHEMA, IDENTITIES_TABLE
+    from raycurate.store.table import open_or_create_table
+
+    open_or_create_table(db, IDENTITIES_TABLE, IDENTITIES_SCHEMA).add(pa.Table.from_pylist(
+        [{"identity_id": "id-000002", "family": "arcface", "name": "Barack"},
+         {"identity_id": "id-000003", "family": "arcface", "name": "../bad name"}], schema=IDENTITIES_SCHEMA))
     cfg = load_config(overrides=[("export.kohya.trigger", "ohwx"), ("export.face_crops.enabled", True),
                                  ("export.body_crops.enabled", True), ("export.body_crops.size", 256),
                                  ("export.group_by_identity.enabled", True)])
@@ -177,15 +184,15 @@ def test_body_crops(exported):
     assert all(len(by[n]["body_crops"]) == 1 for n in ("obama.jpg", "biden.jpg", "skimage_astronaut.png"))
 
 
-def test_identity_grouping(exported):
+def test_identity_folders_follow_the_stored_identities(exported):
     by, out = exported["by"], exported["out"]
-    assert by["skimage_astronaut.png"]["identity"] == by["obama.jpg"]["identity"] == "person_1"   # near vectors
-    assert by["biden.jpg"]["identity"] == "person_2"
-    assert by["hopper_orientation_6.jpg"]["identity"] == "unknown"                 # no embedding
-    assert by["copy_of_astronaut.png"]["identity"] == "person_1"
-    assert sorted(p.name for p in (out / "by_identity").iterdir()) == ["person_1", "person_2", "unknown"]
-    assert len(list((out / "by_identity" / "person_1").iterdir())) == 2
-    assert exported["result"].identities == 2
+    assert by["skimage_astronaut.png"]["identity"] == by["copy_of_astronaut.png"]["identity"] == "id-000001"
+    assert by["obama.jpg"]["identity"] == "Barack"                  # the name a user gave the identity
+    assert by["biden.jpg"]["identity"] == "id-000003"               # a name that is not a safe folder: the id
+    assert by["hopper_orientation_6.jpg"]["identity"] == "unknown"  # no stored identity
+    assert sorted(p.name for p in (out / "by_identity").iterdir()) == ["Barack", "id-000001", "id-000003", "unknown"]
+    assert len(list((out / "by_identity" / "id-000001").iterdir())) == 1   # the copy's bytes are exported once
+    assert exported["result"].identities == 3
 
 
 def test_include_duplicates_and_where(exported, tmp_path):
@@ -219,16 +226,8 @@ def test_caption_template_rules():
             CaptionTemplate.from_mapping(bad)
 
 
-def test_cluster_identities_single_linkage():
-    a = _unit(10)
-    vecs = np.stack([_unit(11), a, _unit(12, near=a), _unit(13), _unit(14, near=a)])
-    labels = cluster_identities(vecs, 0.5)
-    assert labels[1] == labels[2] == labels[4] == 0 and len({labels[0], labels[3], 0}) == 3
-    assert list(cluster_identities(vecs, 2.0)) == [0] * 5 and len(cluster_identities(vecs[:0], 0.5)) == 0
-
-
 def test_export_config_is_validated():
-    for key, value in (("export.group_by_identity.threshold", 3), ("export.kohya.repeats", 0),
+    for key, value in (("export.kohya.repeats", 0),
                        ("export.kohya.dir", "../x"), ("export.kohya.captions", "/nope.yaml"),
                        ("export.face_crops.padding", -1)):
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

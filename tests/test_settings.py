@@ -64,7 +64,7 @@ def test_set_refuses_a_wrong_type_naming_the_key(key):
     ("video.sample_rate=0", "video.sample_rate must be a positive integer"),
     ("cascade.stage1.det_size=100", "cascade.stage1.det_size must be a multiple of 32"),
     ("analyzers.face.num_gpus=1.5", "a fraction in (0, 1] or a whole number of GPUs"),
-    ("export.group_by_identity.threshold=3", "a cosine distance in [0, 2]"),
+    ("dedup.columns.clip_embedding=3", "a cosine distance in [0, 2]"),
     ("video.decoders=[ffmpeg]", "a non-empty list of: decord, pyav, opencv"),
     ("storage.s3.access_key_id=5", "must be str, got a int"),   # a secret is never echoed
 ])

@@ -23,13 +23,13 @@ What is written under ``OUT`` (each part but ``metadata.jsonl`` is optional)::
 
 The modules: :mod:`.names` (safe output names), :mod:`.records` (the metadata columns and rows),
 :mod:`.captions` (the caption template language), :mod:`.crops` (crop geometry and files),
-:mod:`.identity` (group_by_identity), :mod:`.options` (the ``export`` config section), :mod:`.writer`
+:mod:`.identity` (group_by_identity: the stored identities), :mod:`.options` (the ``export`` config section), :mod:`.writer`
 (``export_kept``) and :mod:`.from_db` (re-export from a table, no model).
 """
 from .captions import CAPTIONS_FILE, DERIVED, CaptionPart, CaptionTemplate, head_yaw
 from .crops import JPEG_QUALITY, VISIBLE, crop_square, square_region, upper_body_box, write_crops
 from .from_db import export_filtered, export_from_db
-from .identity import cluster_identities, identities
+from .identity import identities, identity_names
 from .names import FORMAT_EXTENSIONS, safe_name, safe_stem
 from .options import CropOptions, IdentityOptions, KohyaOptions, export_options
 from .records import (EXPORT_FIELDS, VECTOR_COLUMNS, canonical_uris, iter_rows, json_safe, metadata_schema,
@@ -38,7 +38,7 @@ from .writer import ExportResult, export_kept
 
 __all__ = ["CAPTIONS_FILE", "DERIVED", "EXPORT_FIELDS", "FORMAT_EXTENSIONS", "JPEG_QUALITY", "VECTOR_COLUMNS",
            "VISIBLE", "CaptionPart", "CaptionTemplate", "CropOptions", "ExportResult", "IdentityOptions",
-           "KohyaOptions", "canonical_uris", "cluster_identities", "crop_square", "export_filtered",
+           "KohyaOptions", "canonical_uris", "crop_square", "export_filtered", "identity_names",
            "export_from_db", "export_kept", "export_options", "head_yaw", "identities", "iter_rows", "json_safe",
            "metadata_schema", "safe_name", "safe_stem", "square_region", "upper_body_box", "vector_columns",
            "write_crops"]

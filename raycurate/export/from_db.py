@@ -23,7 +23,7 @@ def export_from_db(db_uri: str, out_dir: str, *, where: str | None, cfg: Mapping
     table = open_images_table(db_uri)
     keep = "error IS NULL" + (f" AND ({where})" if where and where.strip() else "")
     return export_kept(table, keep, out_dir, copy_images=section.copy_images, threads=section.copy_threads,
-                       **options)
+                       db_uri=db_uri, **options)
 
 
 def export_filtered(db_uri: str, out_dir: str, *, cfg: Mapping[str, Any], where: str | None = None

@@ -8,7 +8,7 @@ from ..settings import CropSettings, ExportSettings, IdentitySettings, KohyaSett
 from .captions import CaptionTemplate
 
 
-# A crop's size and padding, and the identity threshold, are the settings sections themselves.
+# A crop's sizes, buckets and padding, and the identity folders' switch, are the settings sections themselves.
 CropOptions = CropSettings
 IdentityOptions = IdentitySettings
 

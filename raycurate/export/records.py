@@ -20,7 +20,7 @@ EXPORT_FIELDS: list[pa.Field] = [
     pa.field("file", pa.string()),                   # images/<name>; null: not copied (or an exact duplicate)
     pa.field("export_error", pa.string()),
     pa.field("caption", pa.string()),                # the kohya caption
-    pa.field("identity", pa.string()),               # person_<n> | unknown (group_by_identity)
+    pa.field("identity", pa.string()),               # identity folder: its name or id | unknown (group_by_identity)
     pa.field("face_crops", pa.list_(pa.string())),   # face_crops/<stem>_f<k>.jpg, one per face box
     pa.field("body_crops", pa.list_(pa.string())),
     pa.field("crops", pa.list_(pa.struct([          # every crop written: its box in the upright original's pixels

@@ -14,7 +14,7 @@ import pyarrow as pa
 from ..sources import read_bytes
 from ..storage import OutputDir
 from .crops import write_crops
-from .identity import identities
+from .identity import identities, identity_names
 from .names import safe_name
 from .options import CropOptions, IdentityOptions, KohyaOptions
 from .records import canonical_uris, json_safe, metadata_schema
@@ -179,7 +179,8 @@ def _make_folders(out: OutputDir, copy_images: bool, face_crops: bool, body_crop
 def export_kept(table: Any, where: str, out_dir: str, *, copy_images: bool, threads: int,
                 progress: Any = None, parquet: bool = True, include_duplicates: bool = False,
                 kohya: KohyaOptions | None = None, face_crops: CropOptions | None = None,
-                body_crops: CropOptions | None = None, identity: IdentityOptions | None = None) -> ExportResult:
+                body_crops: CropOptions | None = None, identity: IdentityOptions | None = None,
+                db_uri: str | None = None) -> ExportResult:
     """Write ``metadata.jsonl`` (and ``metadata.parquet``, the originals, captions, crops, identity folders)
     for rows matching ``where`` into ``out_dir`` (a folder, or a prefix in a bucket).
 
@@ -197,7 +198,7 @@ def export_kept(table: Any, where: str, out_dir: str, *, copy_images: bool, thre
     schema = metadata_schema(table.schema)
     columns = [f.name for f in table.schema if f.name in set(schema.names)]
     canonical = canonical_uris(table, where)
-    who = identities(table, where, identity.threshold) if identity is not None else {}
+    who = identities(table, where, identity_names(db_uri)) if identity is not None else {}
     for person in set(who.values()):
         out.makedirs(f"by_identity/{person}")
     records = _Records(writer=_RowWriter(out, copy_images, kohya, face_crops, body_crops, identity is not None),

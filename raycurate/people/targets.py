@@ -4,16 +4,16 @@ A target is the unit mean of its reference photos' face embeddings, made with th
 and embedder as the run (so it compares with the stored vectors). A reference photo must show one
 face: no face, or several of similar size, is a :class:`ReferenceError` before any work starts. A
 face shows a target when its cosine distance to the target's mean is at most the embedding family's
-threshold (``people.threshold_<family>``; :data:`~raycurate.analyzers.face_embedders.SAME_PERSON`).
+threshold (``people.threshold_<family>``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..analyzers.face_embedders import DLIB_ID, SAME_PERSON
+from .faces import family_of
 
 DOMINANT_AREA = 2.0   # with several faces in a reference photo, the largest is taken when this many times larger
 
@@ -41,13 +41,6 @@ class PersonTarget:
     def manifest(self) -> dict[str, Any]:
         return {"references": list(self.references), "model": self.model, "family": self.family,
                 "threshold": self.threshold}
-
-
-def family_of_model(model: str | None) -> str | None:
-    """The embedding family of a stored ``face_embedding_model``."""
-    if not model:
-        return None
-    return "dlib" if model.startswith(DLIB_ID) else "arcface"
 
 
 def parse_person(spec: str) -> tuple[str, list[str]]:
@@ -89,12 +82,16 @@ def _reference_vector(path: str, name: str, face: Any, features: Any, max_side: 
     return np.asarray(vec, dtype=np.float32), out["face_embedding_model"][0]
 
 
-def load_targets(persons: Mapping[str, Sequence[str]], settings: Any) -> list[PersonTarget]:
+def load_targets(persons: Mapping[str, Sequence[str]], settings: Any, log: Callable[[str], None] | None = None
+                 ) -> list[PersonTarget]:
     """The targets of ``persons`` (name -> reference photos), embedded with the run's face detector and
     embedder (``settings``: the run's typed settings). Loads those two models once, on this machine."""
     if not persons:
         return []
+    if not (settings.analyzers.face.enabled and settings.analyzers.face_features.enabled):
+        raise ReferenceError("--person needs the face and face_features analysers (analyzers.*.enabled)")
     from ..analyzers import build_analyzer
+    from .identities import thresholds_of
 
     face = build_analyzer("face", settings.analyzers.face, settings.models)
     features = build_analyzer("face_features", settings.analyzers.face_features, settings.models)
@@ -104,12 +101,13 @@ def load_targets(persons: Mapping[str, Sequence[str]], settings: Any) -> list[Pe
     for name, refs in persons.items():
         vectors, models = zip(*(_reference_vector(p, name, face, features, settings.decode.max_side) for p in refs))
         mean = np.mean([v / (np.linalg.norm(v) or 1.0) for v in vectors], axis=0)
-        family = family_of_model(models[0]) or "dlib"
-        threshold = getattr(getattr(settings, "people", None), f"threshold_{family}", None)
+        family = family_of(models[0]) or "dlib"
         targets.append(PersonTarget(name=name, family=family, model=models[0],
                                     centroid=(mean / (np.linalg.norm(mean) or 1.0)).astype(np.float32),
-                                    references=tuple(refs),
-                                    threshold=float(threshold if threshold is not None else SAME_PERSON[family])))
+                                    references=tuple(refs), threshold=thresholds_of(settings.people)[family]))
+    if log is not None:
+        log("[raycurate] target people: " + ", ".join(f"{t.name} ({len(t.references)} reference photos)"
+                                                     for t in targets))
     return targets
 
 
@@ -119,7 +117,7 @@ def persons_in(embeddings: Sequence[Sequence[float] | None] | None, model: str |
     or only the main one."""
     if not embeddings or not targets:
         return []
-    family = family_of_model(model)
+    family = family_of(model)
     faces = [e for e in (embeddings[:1] if main_only else embeddings) if e is not None]
     if not faces:
         return []

@@ -103,10 +103,8 @@ class BodyCropSettings(CropSettings):
 
 @dataclass(frozen=True)
 class IdentitySettings(Section):
-    enabled: bool = setting(False, "OUT/by_identity/person_<n>/ by the main face's embedding; metadata gets "
-                            "identity")
-    threshold: float | None = setting(None, "cosine distance at or below which two faces are one person; null: "
-                                      "the embedding model's own (ArcFace 0.5, dlib 0.09)", DISTANCE)
+    enabled: bool = setting(False, "OUT/by_identity/<identity>/: the kept images by their main face's stored "
+                            "identity (its name, or id); metadata gets identity")
 
 
 @dataclass(frozen=True)
@@ -120,4 +118,4 @@ class ExportSettings(Section):
     face_crops: CropSettings = section(CropSettings, "OUT/face_crops/<stem>_f<k>.jpg: one square JPEG per face")
     body_crops: BodyCropSettings = section(BodyCropSettings, "OUT/body_crops/<stem>_b0.jpg: upper body of the "
                                            "largest person")
-    group_by_identity: IdentitySettings = section(IdentitySettings, "OUT/by_identity/person_<n>/")
+    group_by_identity: IdentitySettings = section(IdentitySettings, "OUT/by_identity/<identity>/")
