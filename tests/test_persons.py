@@ -116,6 +116,7 @@ def test_person_end_to_end_on_photos_and_a_video(tmp_path, capsys):
     assert all(not 20 <= r["frame_index"] < 40 for r in s3)   # biden's part of the video gives no winner
     assert sum(m["video"]["counts"]["pose_bins"].values()) == len(s3)
     assert "persons obama in" in printed
+    assert set(m["people"]["named"]) == {"obama"}   # the identity of obama's faces now bears the name
     # a kohya folder per target, its name the trigger word of every caption; a JSONL per target
     folder = out / "train" / "10_obama"
     captions = sorted(folder.glob("*.txt"))

@@ -20,10 +20,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def index_run(db_uri: str, run_id: str, people: Any = None) -> dict[str, Any]:
+def index_run(db_uri: str, run_id: str, people: Any = None, targets: Any = ()) -> dict[str, Any]:
     """The run's faces written to ``faces``, every ungrouped face assigned to an identity, the images rows
-    given their identities. ``people``: the ``people`` settings section (thresholds). Returns the manifest's
-    ``people`` summary."""
+    given their identities; each ``--person`` target's name given to the identity its reference faces fall in
+    (``named``). ``people``: the ``people`` settings section (thresholds). Returns the manifest's ``people``
+    summary."""
     from .faces import write_faces
     from .identities import assign_new_faces, thresholds_of, write_image_identities
 
@@ -32,7 +33,12 @@ def index_run(db_uri: str, run_id: str, people: Any = None) -> dict[str, Any]:
     assigned = assign_new_faces(db_uri, thresholds_of(people), run_id=run_id)
     images = write_image_identities(db_uri, written.image_ids | assigned.pop("image_ids"))
     assigned.pop("touched")
-    return {**written.as_dict(), **assigned, "images_written": images, "seconds": round(time.perf_counter() - t, 3)}
+    summary = {**written.as_dict(), **assigned, "images_written": images}
+    if targets:
+        from .persons import name_identities
+
+        summary["named"] = name_identities(db_uri, targets)
+    return {**summary, "seconds": round(time.perf_counter() - t, 3)}
 
 
 __all__ = ["index_run", *sorted(_LAZY)]

@@ -25,3 +25,31 @@ def mark_persons(table: Any, where: str, targets: Sequence[PersonTarget]) -> dic
     write_columns(table, marks, ("persons",))
     return {"targets": {t.name: t.manifest() for t in targets}, "images_showing": shown,
             "images_showing_any": sum(1 for m in marks if m["persons"])}
+
+
+def name_identities(db_uri: str, targets: Sequence[PersonTarget]) -> dict[str, str]:
+    """Each target's name given to the stored identity nearest its reference faces (within its threshold),
+    unless that identity already has a name; target -> identity id named (or already named so)."""
+    import numpy as np
+
+    from ..store.people_schema import IDENTITIES_TABLE
+    from ..store.table import open_table
+    from .identities import rename
+
+    try:
+        table = open_table(db_uri, IDENTITIES_TABLE)
+    except (FileNotFoundError, ValueError):
+        return {}
+    rows = table.search().select(["identity_id", "family", "name", "centroid"]).limit(None).to_list()
+    named: dict[str, str] = {}
+    for t in targets:
+        mine = [r for r in rows if r["family"] == t.family and r["centroid"]]
+        if not mine:
+            continue
+        dist = t.distance(np.asarray([r["centroid"] for r in mine], dtype=np.float32))
+        best = int(np.argmin(dist))
+        if dist[best] <= t.threshold and mine[best]["name"] in (None, t.name):
+            rename(db_uri, mine[best]["identity_id"], t.name)
+            mine[best]["name"] = t.name
+            named[t.name] = mine[best]["identity_id"]
+    return named
