@@ -25,8 +25,8 @@ from tqdm import tqdm
 from . import storage
 from .analyzers import active_analyzers, build_analyzer
 from .config import typed
-from .people.targets import load_targets
 from .gates import Gate, build_gates, kept_predicate
+from .people.targets import load_targets
 from .run_report import (MAX_LISTED, RunReport, count_rows, error_list, mean_ms, start_manifest, stored_counts,
                          video_report)
 from .sources import IMAGE, OTHER, VIDEO, FileRef, SourceError, exists, list_media

@@ -13,6 +13,7 @@ import ray
 
 from ..config import typed
 from ..faults import KILL_LIMIT, crash_message, maybe_kill
+from ..people.targets import PersonTarget
 from ..resources import ActorRequest
 from ..rows import FRAME_ROW_SCHEMA
 from ..sources import FileRef, content_id
@@ -22,9 +23,8 @@ from ..storage import configure as use_storage
 from ..storage import resolved as storage_settings
 from ..store.schema import FRAMES_TABLE, VIDEOS_SCHEMA, VIDEOS_TABLE, frames_schema
 from ..store.table import open_or_create_table
-from ..video.frames import frames_by_video, winner_files, write_frames
-from ..people.targets import PersonTarget
 from ..settings import VideoSettings
+from ..video.frames import frames_by_video, winner_files, write_frames
 from ..video.segments import local_copy, plan_segments
 from ..video.source import VideoSampler, empty_summary
 from ..video.stage3 import select_stage3

@@ -69,7 +69,7 @@ def _reference_vector(path: str, name: str, face: Any, features: Any, max_side: 
     boxes = batch["face_boxes"][0] or []
     if not boxes:
         raise ReferenceError(f"reference photo {path} of {name} shows no face the detector finds: use a photo "
-                             "where the face is clear and at least ~80 px wide")
+                             "where the face is clear, lit and large (well over 40 px)")
     areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in boxes]   # largest first
     if len(boxes) > 1 and areas[0] < DOMINANT_AREA * areas[1]:
         raise ReferenceError(f"reference photo {path} of {name} shows {len(boxes)} faces of similar size: crop it "
