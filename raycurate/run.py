@@ -351,7 +351,7 @@ def _people(ctx: _Run) -> None:
         from .people import index_run
 
         t = time.perf_counter()
-        ctx.manifest["people"] = index_run(ctx.db_uri, ctx.run_id, people, ctx.targets)
+        ctx.manifest["people"] = index_run(ctx.db_uri, ctx.run_id, people, ctx.targets, typed(ctx.cfg).dedup)
         ctx.timings["people"] = time.perf_counter() - t
 
 

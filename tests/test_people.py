@@ -269,3 +269,23 @@ def test_a_default_run_groups_obama_and_biden(ray_session, tmp_path):
     assert len(obama) == 1 and faces["biden.jpg"]["identity_id"] not in obama | {None}
     rows = {Path(r["uri"]).name: r for r in open_images_table(str(out / "db")).to_arrow().to_pylist()}
     assert rows["obama2.jpg"]["identity_ids"] == list(obama) and rows["biden.jpg"]["identity_id"] is not None
+
+
+def test_the_faces_table_gets_a_vector_index_once_large(tmp_path):
+    import pyarrow as pa
+
+    from raycurate.people import _index_faces
+    from raycurate.settings import DedupSettings
+    from raycurate.store.people_schema import FACES_SCHEMA, FACES_TABLE
+    from raycurate.store.table import open_or_create_table
+
+    rng = np.random.default_rng(0)
+    rows = [{"face_id": f"x{i}:0", "run_id": "r", "source": "image", "embedding_model": "dlib-face-recognition-resnet-v1",
+             "face_embedding_dlib": rng.normal(size=128).astype(np.float32).tolist()} for i in range(300)]
+    db = str(tmp_path / "db")
+    open_or_create_table(db, FACES_TABLE, FACES_SCHEMA).add(pa.Table.from_pylist(rows, schema=FACES_SCHEMA))
+    small = _index_faces(db, DedupSettings(index_min_rows=1000))
+    assert small["vector"]["face_embedding_dlib"] == "none (exact search)"
+    built = _index_faces(db, DedupSettings(index_min_rows=256))
+    assert built["vector"]["face_embedding_dlib"].startswith("built IVF_FLAT")
+    assert built["vector"]["face_embedding"] == "none (exact search)"   # no ArcFace faces

@@ -20,10 +20,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def index_run(db_uri: str, run_id: str, people: Any = None, targets: Any = ()) -> dict[str, Any]:
+def index_run(db_uri: str, run_id: str, people: Any = None, targets: Any = (), dedup: Any = None
+              ) -> dict[str, Any]:
     """The run's faces written to ``faces``, every ungrouped face assigned to an identity, the images rows
     given their identities; each ``--person`` target's name given to the identity its reference faces fall in
-    (``named``). ``people``: the ``people`` settings section (thresholds). Returns the manifest's ``people``
+    (``named``); the ``faces`` table's indexes (a vector index per family once ``dedup.index_min_rows`` faces
+    have one). ``people``: the ``people`` settings section (thresholds). Returns the manifest's ``people``
     summary."""
     from .faces import write_faces
     from .identities import assign_new_faces, thresholds_of, write_image_identities
@@ -38,7 +40,19 @@ def index_run(db_uri: str, run_id: str, people: Any = None, targets: Any = ()) -
         from .persons import name_identities
 
         summary["named"] = name_identities(db_uri, targets)
+    if dedup is not None and any(written.written.values()):
+        summary["indexes"] = _index_faces(db_uri, dedup)
     return {**summary, "seconds": round(time.perf_counter() - t, 3)}
+
+
+def _index_faces(db_uri: str, dedup: Any) -> dict[str, Any]:
+    from ..analyzers.face_embedders import FACE_VECTOR_COLUMNS
+    from ..store.dedup import maintain
+    from ..store.people_schema import FACES_TABLE
+    from ..store.table import open_table
+
+    return maintain(open_table(db_uri, FACES_TABLE), vector_columns=FACE_VECTOR_COLUMNS,
+                    index_min_rows=dedup.index_min_rows, index_type=dedup.index_type)
 
 
 __all__ = ["index_run", *sorted(_LAZY)]
