@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from .analyzers.face_embedders import DLIB_ID, SAME_PERSON, VECTOR_COLUMNS
+from .people.faces import family_of
 from .search import SearchError, ann_query, vector_index
 from .search_results import write_thumbnail
 from .store.people_schema import FACES_SCHEMA, FACES_TABLE, IDENTITIES_TABLE
@@ -30,11 +31,6 @@ from .store.table import open_table, sql_str
 FACE_HIT_COLUMNS = ("face_id", "identity_id", "identity_distance", "source", "image_id", "uri", "video_id",
                     "frame_index", "timestamp", "face_index", "box", "score", "sharpness", "embedding_model")
 COLUMN_FAMILY = {col: family for family, (col, _) in VECTOR_COLUMNS.items()}
-
-
-def family_of(model: str) -> str:
-    """The embedding family (key of ``VECTOR_COLUMNS``) of a stored ``embedding_model``."""
-    return "dlib" if model.split("@", 1)[0] == DLIB_ID else "arcface"
 
 
 def pack_of(model: str) -> str | None:
@@ -285,5 +281,5 @@ def format_face_hits(hits: pa.Table) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["COLUMN_FAMILY", "FACE_HIT_COLUMNS", "FaceSearch", "face_where", "family_of", "format_face_hits",
+__all__ = ["COLUMN_FAMILY", "FACE_HIT_COLUMNS", "FaceSearch", "face_where", "format_face_hits",
            "pack_of"]

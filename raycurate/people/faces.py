@@ -27,7 +27,7 @@ def family_of(model: str | None, dim: int | None = None) -> str | None:
     ``dlib``, any other (an InsightFace pack's ArcFace) ``arcface``; None when ``dim`` does not fit it."""
     if not model:
         return None
-    family = "dlib" if model == DLIB_ID else "arcface"
+    family = "dlib" if model.split("@", 1)[0] == DLIB_ID else "arcface"
     return family if dim is None or VECTOR_COLUMNS[family][1] == dim else None
 
 
