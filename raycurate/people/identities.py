@@ -16,9 +16,9 @@ import numpy as np
 import pyarrow as pa
 
 from ..analyzers.face_embedders import SAME_PERSON, VECTOR_COLUMNS
-from ..store.people_schema import FACES_SCHEMA, FACES_TABLE, IDENTITIES_SCHEMA, IDENTITIES_TABLE, PEOPLE_FIELDS
+from ..store.people_schema import FACES_SCHEMA, FACES_TABLE, IDENTITIES_SCHEMA, IDENTITIES_TABLE
 from ..store.schema import TABLE_NAME
-from ..store.table import open_or_create_table, open_table, sql_str
+from ..store.table import open_or_create_table, open_table, sql_str, write_columns
 from .cluster import _unit, assign_identities
 
 FRONTAL_YAW = 20.0      # |yaw| (degrees) of a face counted frontal when choosing an identity's best face
@@ -111,12 +111,9 @@ def assign_new_faces(db_uri: str, thresholds: Mapping[str, float], *, run_id: st
 
 def _write_face_ids(faces: Any, face_ids: Sequence[str], identity_ids: Sequence[str | None],
                     distances: Sequence[float | None]) -> None:
-    if not face_ids:
-        return
-    schema = pa.schema([FACES_SCHEMA.field(n) for n in ("face_id", "identity_id", "identity_distance")])
-    data = pa.Table.from_pydict({"face_id": list(face_ids), "identity_id": list(identity_ids),
-                                 "identity_distance": list(distances)}, schema=schema)
-    faces.merge_insert("face_id").when_matched_update_all().execute(data)
+    rows = [{"face_id": f, "identity_id": i, "identity_distance": d}
+            for f, i, d in zip(face_ids, identity_ids, distances)]
+    write_columns(faces, rows, ("identity_id", "identity_distance"), key=("face_id",), schema=FACES_SCHEMA)
 
 
 def _best_face(rows: Sequence[Mapping[str, Any]]) -> str | None:
@@ -182,9 +179,6 @@ def write_image_identities(db_uri: str, image_ids: Iterable[str]) -> int:
     if not image_ids:
         return 0
     images = open_table(db_uri, TABLE_NAME)
-    missing = [f for f in PEOPLE_FIELDS if f.name not in images.schema.names]
-    if missing:
-        images.add_columns([f.with_nullable(True) for f in missing])
     faces = faces_table(db_uri)
     per: dict[str, dict[int, str | None]] = {i: {} for i in image_ids}
     for r in _read_in(faces, "image_id", image_ids, ["image_id", "face_index", "identity_id"]):
@@ -194,8 +188,9 @@ def write_image_identities(db_uri: str, image_ids: Iterable[str]) -> int:
         listed = [by_k.get(k) for k in range(max(by_k) + 1)] if by_k else None
         rows.append({"id": iid, "identity_id": listed[0] if listed else None,
                      "identity_ids": listed if listed and any(listed) else None})
-    schema = pa.schema([images.schema.field("id")] + [f for f in PEOPLE_FIELDS if f.name != "persons"])
-    images.merge_insert("id").when_matched_update_all().execute(pa.Table.from_pylist(rows, schema=schema))
+    # every images row of the content id (the same bytes under two URIs) gets them; a table made before the
+    # columns existed gets them added
+    write_columns(images, rows, ("identity_id", "identity_ids"), key=("id",))
     return len(rows)
 
 

@@ -72,16 +72,15 @@ def open_images_table(db_uri: str) -> Any:
 ROW_KEY = ("id", "uri", "run_id")   # what names one row of ``images`` (the same bytes may come from two URIs)
 
 
-def write_columns(table: Any, rows: list[dict[str, Any]], columns: tuple[str, ...], key: tuple[str, ...] = ROW_KEY
-                  ) -> None:
-    """Set ``columns`` on the rows ``key`` names (one ``merge_insert``); a column an older table lacks is added."""
+def write_columns(table: Any, rows: list[dict[str, Any]], columns: tuple[str, ...], key: tuple[str, ...] = ROW_KEY,
+                  schema: pa.Schema | None = None) -> None:
+    """Set ``columns`` on the rows ``key`` names (one ``merge_insert``); a column an older table lacks is added,
+    typed as in ``schema`` (default: the ``images`` table's)."""
     if not rows:
         return
     missing = [c for c in columns if c not in table.schema.names]
     if missing:
-        from .schema import images_schema
-
-        full = images_schema()
+        full = schema or images_schema()
         table.add_columns([full.field(c).with_nullable(True) for c in missing])
     schema = pa.schema([table.schema.field(n) for n in (*key, *columns)])
     table.merge_insert(list(key)).when_matched_update_all().execute(pa.Table.from_pylist(rows, schema=schema))
