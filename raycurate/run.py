@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
@@ -24,7 +25,7 @@ from tqdm import tqdm
 
 from . import storage
 from .analyzers import active_analyzers, build_analyzer
-from .config import typed
+from .config import Settings, typed
 from .gates import Gate, build_gates, kept_predicate
 from .people.targets import load_targets
 from .run_report import (MAX_LISTED, RunReport, count_rows, error_list, mean_ms, start_manifest, stored_counts,
@@ -101,6 +102,11 @@ class _Run:
     timings: dict[str, float] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
 
+    @cached_property
+    def settings(self) -> Settings:
+        """The run's typed settings (made once from ``cfg``)."""
+        return typed(self.cfg)
+
     @property
     def where(self) -> str:
         """The SQL that picks this run's rows."""
@@ -141,7 +147,7 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     ctx.targets = targets
 
     files, by_type, do_video = _list_input(ctx, input_uri)
-    enabled, skipped, analyzers, gates = _analysers(cfg, log, bool(targets))
+    enabled, skipped, analyzers, gates = _analysers(ctx, bool(targets))
     ctx.manifest = start_manifest(ctx.run_id, input_uri, ctx.out_dir, db_uri, cfg, files, by_type, do_video,
                                   started_at=started_at, argv=argv, analyzers=analyzers, skipped=skipped, gates=gates)
     images = list(by_type[IMAGE])
@@ -210,13 +216,13 @@ def _list_input(ctx: _Run, input_uri: str) -> tuple[list[FileRef], dict[str, lis
     return files, by_type, do_video
 
 
-def _analysers(cfg: Mapping[str, Any], log: Callable[[str], None], person_gate: bool = False
+def _analysers(ctx: _Run, person_gate: bool = False
                ) -> tuple[list[str], dict[str, str], dict[str, Any], list[Gate]]:
     """The analysers that run (built on the driver: no model loaded), those skipped and why, the gates."""
-    settings = typed(cfg)
+    settings, cfg = ctx.settings, ctx.cfg
     enabled, skipped = active_analyzers(settings.analyzers, settings.models)
     for name, why in skipped.items():
-        log(f"[raycurate] analyser {name} skipped: {why}")
+        ctx.log(f"[raycurate] analyser {name} skipped: {why}")
     analyzers = {name: build_analyzer(name, getattr(settings.analyzers, name), settings.models)  # no model loaded
                  for name in enabled}
     gates = build_gates(cfg["filter"], enabled)
@@ -236,7 +242,7 @@ def _check_models(ctx: _Run, analyzers: Mapping[str, Any], do_video: bool) -> No
     cfg = ctx.cfg
     needed = [mid for a in analyzers.values() for mid in a.required_models()]
     if do_video:
-        needed += [mid for cls in STAGES.values() for a in cls.build(typed(cfg)).analyzers
+        needed += [mid for cls in STAGES.values() for a in cls.build(ctx.settings).analyzers
                    for mid in a.required_models()]
     init_ray(cfg["ray"])
     t = time.perf_counter()
@@ -258,8 +264,7 @@ def _video_path(ctx: _Run, videos: Sequence[FileRef]) -> tuple[list[FileRef], di
     vres = None
     if ctx.state["video_done"]:
         ctx.log("[raycurate] video path: done before the interruption; winners read from the stored scores")
-        settings = typed(cfg)
-        selected = compute_stage3(ctx.db_uri, ctx.run_id, settings.cascade.stage3, settings.video,
+        selected = compute_stage3(ctx.db_uri, ctx.run_id, ctx.settings.cascade.stage3, ctx.settings.video,
                                   ctx.targets)[1]
     else:
         if ctx.resumed:
@@ -346,12 +351,12 @@ def _dedup(ctx: _Run, table: Any, counts: dict[str, Any]) -> None:
 
 def _people(ctx: _Run) -> None:
     """Faces to the faces table, grouped into identities (:mod:`raycurate.people`); its summary in the manifest."""
-    people = typed(ctx.cfg).people
+    people = ctx.settings.people
     if people.enabled:
         from .people import index_run
 
         t = time.perf_counter()
-        ctx.manifest["people"] = index_run(ctx.db_uri, ctx.run_id, people, ctx.targets, typed(ctx.cfg).dedup)
+        ctx.manifest["people"] = index_run(ctx.db_uri, ctx.run_id, people, ctx.targets, ctx.settings.dedup)
         ctx.timings["people"] = time.perf_counter() - t
 
 
@@ -365,7 +370,7 @@ def _export(ctx: _Run, table: Any, keep: str, counts: dict[str, Any]) -> None:
         with tqdm(total=count_rows(table, keep), desc="export", unit="img", disable=not sys.stderr.isatty()) as bar:
             exp = export_kept(table, keep, ctx.out_dir, copy_images=cfg["export"]["copy_images"],
                               threads=cfg["export"]["copy_threads"], progress=bar,
-                              db_uri=ctx.db_uri, **export_options(typed(cfg).export))
+                              db_uri=ctx.db_uri, **export_options(ctx.settings.export))
         ctx.timings["export"] = time.perf_counter() - t
         counts.update(kept=exp.kept, exported=exp.exported, export_errors=exp.copy_errors)
         if not cfg["dedup"]["enabled"]:
