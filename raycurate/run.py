@@ -75,13 +75,15 @@ def _prepare_output(out_dir: str, db_uri: str) -> storage.OutputDir:
     return out
 
 
-def _delete_run_rows(db_uri: str, run_id: str, tables: tuple[str, ...]) -> None:
-    """Forget what a killed run wrote to ``tables`` (the video path is redone whole)."""
-    from .store.table import open_table
+def _forget_unfinished_videos(db_uri: str, run_id: str, finished: set[str]) -> None:
+    """Forget what a killed run wrote about the videos it had not finished (they are done again)."""
+    from .store import FRAMES_TABLE, STAGE3_TABLE, VIDEOS_TABLE
+    from .store.table import open_table, sql_str
 
-    for name in tables:
+    keep = f" AND video_id NOT IN ({', '.join(sql_str(v) for v in sorted(finished))})" if finished else ""
+    for name in (FRAMES_TABLE, VIDEOS_TABLE, STAGE3_TABLE):
         try:
-            open_table(db_uri, name).delete(f"run_id = '{run_id}'")
+            open_table(db_uri, name).delete(f"run_id = {sql_str(run_id)}{keep}")
         except (FileNotFoundError, ValueError):
             continue
 
@@ -124,7 +126,8 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     Resume: while a run works, ``OUT/.raycurate-run.json`` names it (in the bucket, for a bucket OUT). A run
     started again with the same input, output, DB and configuration after a crash or a kill takes the killed
     run's id and skips the images whose rows it already stored (LanceDB appends are atomic: a row is stored
-    whole or not at all); the video path, unless it had finished, is redone after its rows are deleted.
+    whole or not at all); in the video path it skips the videos it had finished (their frames are stored)
+    and does the others again, after deleting what it had stored of them.
     ``resume=False`` starts afresh.
 
     ``persons`` (name -> reference photos, ``--person``): only images and video frames showing one of them
@@ -178,7 +181,7 @@ def _start_state(out: storage.OutputDir, out_dir: str, run_id: str, input_uri: s
                  cfg: Mapping[str, Any], started_at: datetime, resume: bool, log: Callable[[str], None],
                  persons: Mapping[str, Sequence[str]] | None = None) -> _Run:
     """The run, its state file written: a killed run in OUT with the same input, DB and configuration is
-    resumed (its id, its start and whether its video path was done are taken)."""
+    resumed (its id and its start are taken)."""
     digest = _state_digest(input_uri, db_uri, {**cfg, "persons": dict(persons or {})})
     previous = _read_state(out_dir) if resume else None
     resumed = previous if previous and previous.get("state") == "running" and previous.get("digest") == digest \
@@ -186,11 +189,10 @@ def _start_state(out: storage.OutputDir, out_dir: str, run_id: str, input_uri: s
     if previous and previous.get("state") == "running" and not resumed and resume:
         log(f"[raycurate] an unfinished run {previous.get('run_id')} is in {out_dir} with another input or "
             "configuration: starting a new run")
-    state = {"run_id": run_id, "digest": digest, "state": "running", "video_done": False,
-             "started_at": started_at.isoformat()}
+    state = {"run_id": run_id, "digest": digest, "state": "running", "started_at": started_at.isoformat()}
     if resumed:
         run_id = resumed["run_id"]
-        state.update(run_id=run_id, video_done=bool(resumed.get("video_done")), started_at=resumed["started_at"])
+        state.update(run_id=run_id, started_at=resumed["started_at"])
         log(f"[raycurate] resuming run {run_id} (started {resumed['started_at']})")
     try:
         _write_state(out_dir, state)
@@ -253,33 +255,35 @@ def _check_models(ctx: _Run, analyzers: Mapping[str, Any], do_video: bool) -> No
 
 
 def _video_path(ctx: _Run, videos: Sequence[FileRef]) -> tuple[list[FileRef], dict[str, dict[str, Any]]]:
-    """The cascade over ``videos`` (or, resumed after it was done, its stored winners), the winners written as
-    image files; those files and their lineage, for the image path."""
-    from .engine import extract_winners, run_video_pipeline
-    from .store import FRAMES_TABLE, STAGE3_TABLE, VIDEOS_TABLE
-    from .video.stage3 import compute_stage3
+    """The cascade over ``videos``, each finished (Stage 3, its winners written to OUT/frames) as soon as its
+    frames are scored; resumed, the videos finished before the interruption are skipped and their stored
+    winners taken. The winners' files and their lineage, for the image path."""
+    from .engine import run_video_pipeline
+    from .video.frames import winner_files
+    from .video.stage3 import finished_videos, stored_winners
 
     cfg, manifest = ctx.cfg, ctx.manifest
     t = time.perf_counter()
-    vres = None
-    if ctx.state["video_done"]:
-        ctx.log("[raycurate] video path: done before the interruption; winners read from the stored scores")
-        selected = compute_stage3(ctx.db_uri, ctx.run_id, ctx.settings.cascade.stage3, ctx.settings.video,
-                                  ctx.targets)[1]
-    else:
-        if ctx.resumed:
-            _delete_run_rows(ctx.db_uri, ctx.run_id, (FRAMES_TABLE, VIDEOS_TABLE, STAGE3_TABLE))
-        ctx.log(f"[raycurate] video path: {len(videos)} videos through the cascade")
-        vres = run_video_pipeline(videos, cfg, db_uri=ctx.db_uri, run_id=ctx.run_id, targets=ctx.targets)
-        selected = vres.selected
+    todo, winners, vres = list(videos), [], None
+    if ctx.resumed:
+        done = finished_videos(ctx.db_uri, ctx.run_id)
+        _forget_unfinished_videos(ctx.db_uri, ctx.run_id, set(done.values()))
+        todo = [v for v in videos if v.uri not in done]
+        winners = stored_winners(ctx.db_uri, ctx.run_id)
+        manifest.setdefault("resumed", {})["videos_skipped"] = len(videos) - len(todo)
+        ctx.log(f"[raycurate] video path: {len(videos) - len(todo)} videos finished before the interruption "
+                f"(their {len(winners)} winners kept); {len(todo)} to go")
+    if todo:
+        ctx.log(f"[raycurate] video path: {len(todo)} videos through the cascade")
+        vres = run_video_pipeline(todo, cfg, db_uri=ctx.db_uri, run_id=ctx.run_id,
+                                  frames_dir=storage.join(ctx.out_dir, "frames"), targets=ctx.targets)
+        winners += vres.winners
         manifest.setdefault("faults", {})["video"] = vres.faults
-        ctx.state["video_done"] = True
-        _write_state(ctx.out_dir, ctx.state)
-    ctx.timings["video_cascade"] = time.perf_counter() - t
-    t = time.perf_counter()
-    frame_files, lineage = extract_winners(selected, cfg, storage.join(ctx.out_dir, "frames"))
-    ctx.timings["video_frames"] = time.perf_counter() - t
-    manifest["video"] = video_report(ctx.db_uri, ctx.run_id, cfg, frame_files=len(frame_files))
+    ctx.timings["video_path"] = time.perf_counter() - t
+    frame_files, lineage = winner_files(winners)
+    manifest["video"] = video_report(ctx.db_uri, ctx.run_id, cfg, frame_files=len(frame_files),
+                                     people=bool(ctx.targets))
+    manifest["video"]["counts"]["winners_read_again"] = sum(1 for w in winners if w.get("read_again"))
     manifest["ray_video"] = {name: {"num_cpus": r.num_cpus, "num_gpus": r.num_gpus, "min_actors": r.min_actors,
                                     "max_actors": r.max_actors} for name, r in (vres.actors if vres else {}).items()}
     ctx.errors += [{"uri": v["uri"], "stage": "video", "error": v["error"]}

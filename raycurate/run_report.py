@@ -118,7 +118,8 @@ def video_stage_counts(frames: Any, stage3: Any, run: str,
     return stages
 
 
-def video_report(db_uri: str, run_id: str, cfg: Mapping[str, Any], *, frame_files: int) -> dict[str, Any]:
+def video_report(db_uri: str, run_id: str, cfg: Mapping[str, Any], *, frame_files: int,
+                 people: bool = False) -> dict[str, Any]:
     """Per-stage counts of the video path, and one line per video, from the stored tables."""
     from .store import FRAMES_TABLE, STAGE3_TABLE, VIDEOS_TABLE, open_table
     from .stages import STAGES
@@ -147,10 +148,13 @@ def video_report(db_uri: str, run_id: str, cfg: Mapping[str, Any], *, frame_file
     }
     if bins:
         counts["pose_bins"] = dict(sorted(bins.items(), key=lambda kv: -kv[1]))
-    built = {name: cls.build(typed(cfg)).analyzers for name, cls in STAGES.items()}   # no model is loaded
+    built = {name: cls.build(typed(cfg), people).analyzers for name, cls in STAGES.items()}   # no model is loaded
     stages = {name: {"analyzers": [a.model_ref for a in analyzers],
                      "threshold": cfg["cascade"][name]["threshold"]} for name, analyzers in built.items()}
-    missing = [n for n in STAGES["stage2"].optional_names if n not in {a.name for a in built["stage2"]}]
+    missing = [n for n in STAGES["stage2"].optional_names if n not in {a.name for a in built["stage2"]}
+               and (people or n != "face_features")]
+    if not people:
+        stages["stage2"]["face_features"] = "only with --person: the winners get them in the image path"
     if missing:
         stages["stage2"]["note"] = (f"{', '.join(missing)} not in Stage 2 (disabled or weights absent: see "
                                     "skipped_analyzers); their Stage 2 columns are null")

@@ -69,9 +69,11 @@ class CascadeStage(abc.ABC):
         return {}
 
     def __init__(self, analyzers: Sequence[Analyzer], *, threshold: float, batch_size: int, num_cpus: float,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", section: StageSettings | None = None, window: int = 0) -> None:
         self.analyzers = list(analyzers)
         self.threshold = threshold
+        self.section = section
+        self.window = window   # video.min_separation: frames closer than this cannot both win
         # the stage asks for a GPU only when one of its analysers really runs there (a CPU-only analyser,
         # or a face detector that fell back to OpenCV, stays on the CPU)
         device = next((a.resources.device for a in self.analyzers if a.resources.device != "cpu"), "cpu")
@@ -80,34 +82,41 @@ class CascadeStage(abc.ABC):
                                    gpu_item_mb=sum(a.resources.gpu_item_mb for a in self.analyzers))
 
     @classmethod
-    def plan(cls, settings: Settings) -> "StagePlan":
+    def optional(cls, active: Sequence[str], people: bool) -> list[str]:
+        """The optional analysers the stage runs: those active (enabled, weights present)."""
+        return [n for n in cls.optional_names if n in active]
+
+    @classmethod
+    def plan(cls, settings: Settings, people: bool = False) -> "StagePlan":
         """What the stage is built from (on the driver): its own ``cascade.stageN`` section and the typed
         sections of the analysers it runs, with the stage's batch size, CPUs, device and overrides applied.
-        Optional analysers are in when active (enabled, weights present)."""
+        Optional analysers are in when active (enabled, weights present); ``people``: the run looks for
+        named people (``--person``)."""
         from .analyzers import ANALYZERS, active_analyzers
 
         section: StageSettings = getattr(settings.cascade, cls.name)
         batch_size = section.batch_size or settings.video.batch_size
         active = active_analyzers(settings.analyzers, settings.models)[0] if cls.optional_names else []
-        names = list(cls.analyzer_names) + [n for n in cls.optional_names if n in active]
+        names = list(cls.analyzer_names) + cls.optional(active, people)
         overrides = cls.analyzer_overrides(section)
         sections = tuple((name, dataclasses.replace(
             getattr(settings.analyzers, name), batch_size=batch_size, num_cpus=section.num_cpus,
             # a CPU-only analyser stays on the CPU in a GPU stage
             device=section.device if ANALYZERS[name].supports_gpu else "cpu", **overrides.get(name, {})))
             for name in names)
-        return StagePlan(cls.name, section, batch_size, sections, settings.models)
+        return StagePlan(cls.name, section, batch_size, sections, settings.models, settings.video.min_separation)
 
     @classmethod
     def from_plan(cls, plan: "StagePlan") -> "CascadeStage":
         """The stage (its analysers built, no model loaded) from its plan: what a stage actor receives."""
         analyzers = [build_analyzer(name, section, plan.models) for name, section in plan.analyzers]
         return cls(analyzers, threshold=plan.section.threshold, batch_size=plan.batch_size,
-                   num_cpus=plan.section.num_cpus, device=plan.section.device)
+                   num_cpus=plan.section.num_cpus, device=plan.section.device, section=plan.section,
+                   window=plan.window)
 
     @classmethod
-    def build(cls, settings: Settings) -> "CascadeStage":
-        return cls.from_plan(cls.plan(settings))
+    def build(cls, settings: Settings, people: bool = False) -> "CascadeStage":
+        return cls.from_plan(cls.plan(settings, people))
 
     @classmethod
     def fields(cls) -> list[pa.Field]:
@@ -124,6 +133,14 @@ class CascadeStage(abc.ABC):
     def score(self, row: Mapping[str, Any]) -> float:
         """The stage's score of one frame from its analysers' columns (and ``uses``)."""
 
+    def passes(self, row: Mapping[str, Any], score: float) -> bool:
+        """Whether a frame goes on: its score reaches the threshold."""
+        return score >= self.threshold
+
+    def narrow(self, rows: Sequence[Mapping[str, Any] | None], scores: Sequence[float | None],
+               passed: list[bool | None]) -> None:
+        """A last say over the batch's verdicts (in place); by default none."""
+
     def __call__(self, images: Sequence[np.ndarray], active: Sequence[bool],
                  previous: Mapping[str, Sequence[Any]] | None = None) -> dict[str, list]:
         """Columns for every row; rows not ``active`` (rejected earlier or undecodable) get nulls.
@@ -137,19 +154,20 @@ class CascadeStage(abc.ABC):
         n = len(images)
         scores: list[float | None] = [None] * n
         passed: list[bool | None] = [None] * n
+        rows: list[dict[str, Any] | None] = [None] * n
         for i in range(n):
             if not active[i]:
                 continue
-            row = {k: v[i] for k, v in batch.items() if k not in ("image", "error")}
+            row = rows[i] = {k: v[i] for k, v in batch.items() if k not in ("image", "error")}
             if any(row.get(f"{a.name}_error") for a in self.analyzers if a.name in self.analyzer_names):
                 passed[i] = False
                 continue
             try:
                 scores[i] = self.score(row)
+                passed[i] = self.passes(row, scores[i])
             except (TypeError, ValueError, KeyError):  # a missing measure: the frame does not pass
                 passed[i] = False
-                continue
-            passed[i] = scores[i] >= self.threshold
+        self.narrow(rows, scores, passed)
         out = {f.name: batch.get(f.name, [None] * n) for f in self.fields()}
         out[f"{self.name}_score"] = scores
         out[f"{self.name}_passed"] = passed
@@ -158,10 +176,16 @@ class CascadeStage(abc.ABC):
 
 class Stage1(CascadeStage):
     """Fast recall: 0.3 x frame sharpness + 0.3 x main face's sharpness + 0.2 x face size + 0.2 x (a face is
-    present), from face detection alone."""
+    present), from face detection alone, at its low detection threshold.
+
+    It narrows the cascade: a frame without a face stops here (``keep_faceless`` keeps it, for scenery),
+    and of the frames of one video that lie in one window of ``video.min_separation`` source frames (which
+    cannot both win), only the ``best_per_window`` best by this score go on (within a batch of consecutive
+    frames). So Stage 2's costlier models see a fraction of the sampled frames."""
 
     name = "stage1"
     analyzer_names = ("quality", "face")
+    uses = ("video_id", "frame_index")
 
     @classmethod
     def analyzer_overrides(cls, section: Stage1Settings) -> dict[str, dict[str, Any]]:
@@ -170,6 +194,23 @@ class Stage1(CascadeStage):
     def score(self, row: Mapping[str, Any]) -> float:
         return (0.3 * sharpness_part(row["quality_sharpness"]) + 0.3 * face_sharpness_part(row)
                 + 0.2 * face_area_part(row) + 0.2 * min(1.0, float(row["face_count"])))
+
+    def passes(self, row: Mapping[str, Any], score: float) -> bool:
+        keep_faceless = getattr(self.section, "keep_faceless", False)
+        return score >= self.threshold and (keep_faceless or int(row["face_count"] or 0) > 0)
+
+    def narrow(self, rows: Sequence[Mapping[str, Any] | None], scores: Sequence[float | None],
+               passed: list[bool | None]) -> None:
+        best = getattr(self.section, "best_per_window", None)
+        if not best or self.window <= 1:
+            return
+        windows: dict[tuple[Any, int], list[int]] = {}
+        for i, row in enumerate(rows):
+            if passed[i] and row is not None and row.get("frame_index") is not None:
+                windows.setdefault((row.get("video_id"), int(row["frame_index"]) // self.window), []).append(i)
+        for members in windows.values():
+            for i in sorted(members, key=lambda i: (-float(scores[i] or 0.0), i))[best:]:
+                passed[i] = False
 
 
 AESTHETIC_LOW, AESTHETIC_HIGH = 3.0, 7.0   # LAION aesthetic scores mapped linearly onto 0..1
@@ -187,6 +228,13 @@ class Stage2(CascadeStage):
     name = "stage2"
     analyzer_names = ("content", "nsfw")
     optional_names = ("face_features", "emotion", "clip")
+
+    @classmethod
+    def optional(cls, active: Sequence[str], people: bool) -> list[str]:
+        """Identity embeddings and head pose (face_features) only when the run looks for named people: they
+        decide a frame there; otherwise a winner gets them in the image path, at full size, and the frames
+        that do not win need none."""
+        return [n for n in super().optional(active, people) if people or n != "face_features"]
     uses = ("quality_exposure", "quality_contrast", "face_boxes", "face_kps", "face_scores", "face_sharpness")
 
     def score(self, row: Mapping[str, Any]) -> float:
@@ -209,6 +257,7 @@ class StagePlan:
     batch_size: int
     analyzers: tuple[tuple[str, AnalyzerSettings], ...]
     models: ModelsSettings
+    window: int = 0   # video.min_separation (Stage 1's windows)
 
     def build(self) -> CascadeStage:
         return STAGES[self.name].from_plan(self)

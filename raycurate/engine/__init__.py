@@ -4,11 +4,13 @@
 :mod:`.ledger` is the crash ledger on Ray; :mod:`.actors` the analyser and stage actors; :mod:`.sink` the
 LanceDB sink and its progress display; :mod:`.images` the image path; :mod:`.videos` the video path;
 :mod:`.jobs` ``raycurate submit``. What needs no Ray lives outside: :mod:`raycurate.rows`,
-:mod:`raycurate.video.segments`, :mod:`raycurate.video.stage3`, :mod:`raycurate.video.frames`.
+:mod:`raycurate.video.segments`, :mod:`raycurate.video.finisher` (Stage 3 per video),
+:mod:`raycurate.video.stage3` (re-selection on stored scores, a resumed run's stored winners),
+:mod:`raycurate.video.frames`.
 """
 from .cluster import ensure_models_on_nodes, init_ray
 from .images import PipelineResult, run_pipeline
-from .videos import VideoPipelineResult, extract_winners, run_video_pipeline
+from .videos import VideoPipelineResult, run_video_pipeline
 
-__all__ = ["PipelineResult", "VideoPipelineResult", "ensure_models_on_nodes", "extract_winners", "init_ray",
-           "run_pipeline", "run_video_pipeline"]
+__all__ = ["PipelineResult", "VideoPipelineResult", "ensure_models_on_nodes", "init_ray", "run_pipeline",
+           "run_video_pipeline"]

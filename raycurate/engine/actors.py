@@ -76,9 +76,32 @@ class StageActor:
         batch = guarded_columns(batch, self.fields, self._run, ledger=self.ledger, scope=self.stage.name, keys=keys,
                                 crashed=crashed)
         passed = pc.fill_null(batch.column(f"{self.stage.name}_passed"), False)
-        i = batch.schema.get_field_index("pixels")
-        pixels = pc.if_else(passed, batch.column("pixels"), pa.scalar(None, pa.large_binary()))
-        return batch.set_column(i, "pixels", pixels)
+        for name in ("pixels", "full_pixels"):   # a rejected frame's pixels go no further
+            if name in batch.column_names:
+                i = batch.schema.get_field_index(name)
+                batch = batch.set_column(i, name, pc.if_else(passed, batch.column(name),
+                                                             pa.scalar(None, pa.large_binary())))
+        return batch
+
+
+class FinisherActor:
+    """Ray actor around the video path's Stage 3 step (:class:`~raycurate.video.finisher.VideoFinisher`):
+    one per run, so that each video's frames meet in one place."""
+
+    kwargs: dict[str, Any]
+
+    def __init__(self) -> None:
+        from ..video.finisher import VideoFinisher
+
+        self.finisher = VideoFinisher(**self.kwargs)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return self.finisher(batch)
+
+
+def finisher_actor_class(**kwargs: Any) -> type[FinisherActor]:
+    """A :class:`FinisherActor` bound to its run: database, run id, Stage 3 and video sections, targets."""
+    return _bound(FinisherActor, "Stage3Actor", kwargs=kwargs)
 
 
 def stage_actor_class(plan: StagePlan, ledger: str | None = None) -> type[StageActor]:

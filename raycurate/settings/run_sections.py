@@ -55,12 +55,12 @@ class VideoSettings(Section):
         widget=Widget("Motion threshold (%)", 0, 100, 0.5))
     scene_detection: bool = setting(
         False, "Find cuts (PySceneDetect): frames near a cut score higher and each scene keeps its best frame. "
-        "Costs one more decode of each video.", widget=Widget("Scene detection"))
+        "Fed while decoding (no second read); costs a small copy of every frame.", widget=Widget("Scene detection"))
     scene_detector: str = setting("content", "PySceneDetect's detector", one_of("content", "adaptive"))
     scene_bonus: float = setting(0.2, "score bonus (fraction) of a frame near a cut", non_negative())
     scene_window_s: float = setting(0.5, '"near a cut": within this many seconds of it', non_negative())
-    analysis_side: int = setting(960, "frames go through the cascade at most this large (winners are re-read "
-                                 "at full size)", positive())
+    analysis_side: int = setting(960, "frames go through the cascade at most this large (a winner is written "
+                                 "from its full-size pixels, kept through the cascade)", positive())
     batch_size: int = setting(
         16, "Frames analysed together by each stage (and so each stage's GPU fraction, unless set per stage). "
         "Larger is faster on a GPU; uses more memory.", positive(), widget=Widget("Batch size", 1, 256, 1))
@@ -97,6 +97,11 @@ class Stage1Settings(StageSettings):
     det_size: int | None = setting(640, "face detection input in Stage 1 (detection only); null: "
                                    "analyzers.face.det_size", MULTIPLE_OF_32)
     det_thresh: int | float | None = setting(0.4, "low, recall first; null: analyzers.face.det_thresh", FRACTION)
+    keep_faceless: bool = setting(False, "true: frames without a face go on to Stage 2 too (scenery datasets); "
+                                  "false: they stop at Stage 1")
+    best_per_window: int | None = setting(
+        2, "of one video's frames within one window of video.min_separation source frames (which cannot both "
+        "win), only this many best by the Stage 1 score go on to Stage 2; null: all that pass", positive())
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,7 @@ STAGE3_SCHEMA = pa.schema([
     pa.field("selected", pa.bool_()),          # one of the video's winners
     pa.field("stage3_target", pa.string()),    # --person: the target(s) the main face shows (null: none / no target)
     pa.field("stage3_bin", pa.string()),       # --person: head-pose / expression bin of the main face
+    pa.field("frame_path", pa.string()),       # a winner: the file it was written to (OUT/frames)
     *[pa.field(f"stage3_{p}", pa.float32()) for p in
       ("face_sharpness", "sharpness", "exposure", "face_area", "one_face", "contrast", "nsfw_safe")],
 ])

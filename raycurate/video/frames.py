@@ -1,79 +1,70 @@
-"""The winning frames of the video path as JPEG files (plain code, no ray; :mod:`raycurate.engine` runs
-:func:`write_frames` as Ray tasks, one video each), and their lineage for the image path."""
+"""The winning frames of the video path as JPEG files (plain code, no ray), from the pixels kept through the
+cascade, or, for a winner whose pixels were not kept, from an exact seek to it; and their lineage for the
+image path."""
 from __future__ import annotations
 
 import os
-import sys
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
-import pyarrow as pa
+import numpy as np
 
 from ..export import safe_stem
 from ..sources import FileRef
 from ..storage import OutputDir, is_remote
-from ..storage import configure as use_storage
 from ..storage import join as join_uri
 from .reader import open_video
 from .segments import local_copy
 
 
-def write_frames(batch: pa.Table, *, frames_dir: str, quality: int, decoders: Sequence[str],
-                 storage: Mapping[str, Any] | None = None) -> pa.Table:
-    """Decode the winning frames of each video (one video per row) and write them as JPEG files
-    (``frames_dir`` may be a bucket prefix)."""
+def frame_name(video_uri: str, video_id: str, frame_index: int) -> str:
+    """The file name of a winning frame: its video's name, id and frame index."""
+    return f"{safe_stem(video_uri)}-{video_id[:12]}-f{frame_index:07d}.jpg"
+
+
+def write_frame(rgb: np.ndarray, frames_dir: str, name: str, quality: int) -> tuple[str, int] | None:
+    """One frame as a JPEG file in ``frames_dir`` (a folder or a bucket prefix): (its path, its size)."""
     import cv2
 
-    if storage is not None:
-        use_storage(storage)
-    out = []
-    for row in batch.to_pylist():
-        wanted = set(row["frame_indices"])
-        stem = safe_stem(row["video_uri"])
-        try:
-            with local_copy(row["video_uri"]) as path:
-                reader = open_video(path, tuple(decoders))
-                for frame in reader.frames(step=1, stop=max(wanted) + 1):
-                    if frame.index not in wanted:
-                        continue
-                    name = f"{stem}-{row['video_id'][:12]}-f{frame.index:07d}.jpg"
-                    dest = join_uri(frames_dir, name)
-                    bgr = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR)
-                    if is_remote(frames_dir):
-                        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
-                        if ok:
-                            OutputDir(frames_dir).write_bytes(name, buf.tobytes())
-                            out.append({"video_id": row["video_id"], "frame_index": frame.index, "path": dest,
-                                        "size": len(buf)})
-                    elif cv2.imwrite(dest, bgr, [cv2.IMWRITE_JPEG_QUALITY, quality]):
-                        out.append({"video_id": row["video_id"], "frame_index": frame.index, "path": dest,
-                                    "size": os.path.getsize(dest)})
-        except Exception as exc:  # the frames written so far still count; the rest are reported missing
-            print(f"[raycurate] writing frames of {row['video_uri']} failed: {exc}", file=sys.stderr)
-    return pa.Table.from_pylist(out, schema=pa.schema([("video_id", pa.string()), ("frame_index", pa.int64()),
-                                                        ("path", pa.string()), ("size", pa.int64())]))
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        return None
+    if is_remote(frames_dir):
+        OutputDir(frames_dir).write_bytes(name, buf.tobytes())
+    else:
+        os.makedirs(frames_dir, exist_ok=True)
+        with open(os.path.join(frames_dir, name), "wb") as f:
+            f.write(buf.tobytes())
+    return join_uri(frames_dir, name), len(buf)
 
 
-def frames_by_video(winners: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One work item per video for :func:`write_frames`: its id, uri and winning frame indices."""
-    per_video: dict[str, dict[str, Any]] = {}
-    for w in winners:
-        v = per_video.setdefault(w["video_id"], {"video_id": w["video_id"], "video_uri": w["video_uri"],
-                                                 "frame_indices": []})
-        v["frame_indices"].append(w["frame_index"])
-    return list(per_video.values())
+def frames_at(video_uri: str, indices: Iterable[int], decoders: Sequence[str]) -> dict[int, np.ndarray]:
+    """The frames ``indices`` of a video at full size: decord seeks exactly to each; PyAV and OpenCV read
+    once up to the last of them (they cannot seek exactly)."""
+    wanted = sorted(set(indices))
+    out: dict[int, np.ndarray] = {}
+    if not wanted:
+        return out
+    with local_copy(video_uri) as path:
+        reader = open_video(path, tuple(decoders))
+        if reader.name == "decord":
+            for index in wanted:
+                out.update((f.index, f.rgb) for f in reader.frames(step=1, start=index, stop=index + 1))
+        else:
+            want = set(wanted)
+            out.update((f.index, f.rgb) for f in reader.frames(step=1, stop=wanted[-1] + 1) if f.index in want)
+    return out
 
 
-def winner_files(winners: Sequence[Mapping[str, Any]], written: Mapping[tuple[str, int], Mapping[str, Any]]
-                 ) -> tuple[list[FileRef], dict[str, dict[str, Any]]]:
-    """The frame files :func:`write_frames` wrote (``written``: by (video id, frame index)) and their lineage."""
+def winner_files(winners: Sequence[Mapping[str, Any]]) -> tuple[list[FileRef], dict[str, dict[str, Any]]]:
+    """The frame files of ``winners`` (rows with ``path`` and ``size``, as the Stage 3 step returns them or
+    the ``stage3`` table holds them) and their lineage, for the image path."""
     files: list[FileRef] = []
     lineage: dict[str, dict[str, Any]] = {}
     for w in winners:
-        r = written.get((w["video_id"], w["frame_index"]))
-        if r is None:
+        if not w.get("path"):
             continue
-        files.append(FileRef(uri=r["path"], path=r["path"], size=r["size"], media_type="image"))
-        lineage[r["path"]] = {"source_video_id": w["video_id"], "source_video_uri": w["video_uri"],
+        files.append(FileRef(uri=w["path"], path=w["path"], size=int(w.get("size") or 0), media_type="image"))
+        lineage[w["path"]] = {"source_video_id": w["video_id"], "source_video_uri": w["video_uri"],
                               "frame_index": w["frame_index"], "frame_timestamp": w["timestamp"],
                               "scene_index": w["scene_index"], "stage1_score": w["stage1_score"],
                               "stage2_score": w["stage2_score"], "stage3_score": w["stage3_score"]}

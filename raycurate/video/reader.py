@@ -41,6 +41,24 @@ class Frame:
     index: int                 # 0-based index in decode order
     timestamp: float           # seconds, true presentation time
     rgb: np.ndarray            # H x W x 3 uint8, upright
+    sampled: bool = True       # False: a frame between samples, given as a small copy (``thumbs``)
+
+
+THUMB_WIDTH = 256   # width of the small copies of the frames between samples (``thumbs``)
+
+
+def thumb_size(width: int, height: int) -> tuple[int, int]:
+    """(width, height) of a frame's small copy: :data:`THUMB_WIDTH` wide (even), aspect kept."""
+    if width <= THUMB_WIDTH:
+        return width, height
+    return THUMB_WIDTH, max(2, 2 * round(height * THUMB_WIDTH / width / 2))
+
+
+def _thumb(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    w, h = thumb_size(rgb.shape[1], rgb.shape[0])
+    return rgb if w == rgb.shape[1] else cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 @dataclass
@@ -100,9 +118,12 @@ class VideoBackend(abc.ABC):
         self.stats = DecodeStats(backend=self.name)
 
     @abc.abstractmethod
-    def frames(self, step: int = 1, start: int = 0, stop: int | None = None) -> Iterator[Frame]:
+    def frames(self, step: int = 1, start: int = 0, stop: int | None = None, thumbs: bool = False
+               ) -> Iterator[Frame]:
         """Frames ``start, start+step, ...`` (< ``stop``); ``stats`` counts the frames of that range
-        that decoded (decord seeks to ``start``; PyAV and OpenCV decode their way there)."""
+        that decoded (decord seeks to ``start``; PyAV and OpenCV decode their way there). With ``thumbs``
+        the frames between them come too, as small copies (``sampled=False``): PyAV scales them in the
+        decoder's colour conversion; decord and OpenCV convert them whole first (slower)."""
 
 
 class DecordBackend(VideoBackend):
@@ -131,7 +152,8 @@ class DecordBackend(VideoBackend):
         # decord reports times from the stream's first frame; add the stream's own start back.
         self._offset = self.info.start_time if abs(first) < 1e-6 else 0.0
 
-    def frames(self, step: int = 1, start: int = 0, stop: int | None = None) -> Iterator[Frame]:
+    def frames(self, step: int = 1, start: int = 0, stop: int | None = None, thumbs: bool = False
+               ) -> Iterator[Frame]:
         vr = self._reader
         n = len(vr) if stop is None else min(stop, len(vr))
         if start:
@@ -148,7 +170,16 @@ class DecordBackend(VideoBackend):
             ts = float(vr.get_frame_timestamp(index)[0]) + self._offset
             yield Frame(index, ts, rgb)  # decord applies the display rotation itself
             skip = min(step - 1, n - index - 1)
-            if skip > 0:
+            if skip > 0 and thumbs:   # decord converts whole frames only
+                for k in range(1, skip + 1):
+                    try:
+                        small = _thumb(vr.next().asnumpy())
+                    except Exception as exc:
+                        self.stats.errors.append(f"frame {index + k}: {exc}")
+                        return
+                    self.stats.frames_decoded += 1
+                    yield Frame(index + k, float(vr.get_frame_timestamp(index + k)[0]) + self._offset, small, False)
+            elif skip > 0:
                 try:
                     vr.skip_frames(skip)
                 except Exception as exc:
@@ -161,7 +192,8 @@ class DecordBackend(VideoBackend):
 class PyAVBackend(VideoBackend):
     name = "pyav"
 
-    def frames(self, step: int = 1, start: int = 0, stop: int | None = None) -> Iterator[Frame]:
+    def frames(self, step: int = 1, start: int = 0, stop: int | None = None, thumbs: bool = False
+               ) -> Iterator[Frame]:
         import av
 
         with av.open(self.path) as container:
@@ -176,12 +208,17 @@ class PyAVBackend(VideoBackend):
                     if index < start:
                         continue  # decoded to reach the range, not counted as the range's
                     self.stats.frames_decoded += 1
-                    if (index - start) % step:
+                    sampled = not (index - start) % step
+                    if not sampled and not thumbs:
                         continue
                     ts = float(frame.pts * frame.time_base) if frame.pts is not None else (
                         self.info.start_time + index / (self.info.fps or 1.0))
-                    # to_ndarray applies no rotation: do it here as for every backend
-                    yield Frame(index, ts, upright(frame.to_ndarray(format="rgb24"), self.info.rotation))
+                    if sampled:   # to_ndarray applies no rotation: do it here as for every backend
+                        yield Frame(index, ts, upright(frame.to_ndarray(format="rgb24"), self.info.rotation))
+                    else:         # scaled while converted from YUV: cheap
+                        w, h = thumb_size(frame.width, frame.height)
+                        yield Frame(index, ts, upright(frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="BILINEAR"),
+                                                       self.info.rotation), False)
             except av.error.FFmpegError as exc:
                 self.stats.errors.append(f"frame {index + 1}: {exc}")
 
@@ -189,7 +226,8 @@ class PyAVBackend(VideoBackend):
 class OpenCVBackend(VideoBackend):
     name = "opencv"
 
-    def frames(self, step: int = 1, start: int = 0, stop: int | None = None) -> Iterator[Frame]:
+    def frames(self, step: int = 1, start: int = 0, stop: int | None = None, thumbs: bool = False
+               ) -> Iterator[Frame]:
         import cv2
 
         cap = cv2.VideoCapture(self.path)
@@ -209,14 +247,16 @@ class OpenCVBackend(VideoBackend):
                 if index < start:
                     continue
                 self.stats.frames_decoded += 1
-                if (index - start) % step:
+                sampled = not (index - start) % step
+                if not sampled and not thumbs:
                     continue
                 ok, bgr = cap.retrieve()
                 if not ok:
                     self.stats.errors.append(f"frame {index}: cannot retrieve")
                     return
                 ts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 + offset
-                yield Frame(index, ts, upright(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.info.rotation))
+                rgb = upright(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.info.rotation)
+                yield Frame(index, ts, rgb if sampled else _thumb(rgb), sampled)
         finally:
             cap.release()
 

@@ -1,9 +1,14 @@
 """One video -> batches of sampled frame rows (plain code; the Ray wiring is in raycurate.engine).
 
-The frames are decoded sequentially and only every ``sample_rate``-th one is
-kept, then thinned by the motion filter; scene cuts (optional) give each frame
-its scene number and mark those near a cut. What happened to the video is
-summarised in :attr:`VideoSampler.summary`, an error included.
+The frames are decoded once, sequentially; every ``sample_rate``-th one is a
+candidate, thinned by the motion filter (on a 64 px grey copy). Scene detection
+(optional) is fed every decoded frame as a small copy while decoding
+(:mod:`raycurate.video.scenes`). A row carries the frame at the analysis size
+for the cascade and, when larger, at full size for the Stage 3 step to write if
+it wins. Scene numbers and "near a cut" are set by the Stage 3 step once the
+video's cuts are all known. What happened to the video is summarised in
+:attr:`VideoSampler.summary`, an error included; :meth:`VideoSampler.end_row`
+closes the segment.
 """
 from __future__ import annotations
 
@@ -14,10 +19,12 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..decode import resize_max_side
-from .reader import VideoDecodeError, open_video
 from ..settings import VideoSettings
+from .reader import Frame, VideoDecodeError, open_video
 from .sampling import MotionFilter
-from .scenes import detect_cuts, near_cut, scene_of
+from .scenes import CutDetector
+
+END_OF_SEGMENT = -1   # ``frame_index`` of the row that closes a segment (:meth:`VideoSampler.end_row`)
 
 
 def file_sha256(path: str, chunk: int = 1 << 20) -> str:
@@ -53,6 +60,7 @@ class VideoSampler:
         self.stop = stop
         self.video_id = video_id
         self.summary = empty_summary(uri, segment, start, stop)
+        self.rows_emitted = 0
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:
         start = time.perf_counter()
@@ -69,35 +77,34 @@ class VideoSampler:
                  rotation=info.rotation, start_time=info.start_time, duration=info.duration,
                  frames_claimed=info.frame_count_claimed)
         p = self.params
-        cuts: list[int] = []
-        if p.scene_detection:
-            try:
-                cuts = detect_cuts(self.path, p.scene_detector, self.start, self.stop)
-            except Exception as exc:  # scene detection is optional: the video still goes on
-                s["warning"] = f"scene detection failed: {exc}"
-        s["cuts"] = cuts
-        window = max(1, round(p.scene_window_s * (info.fps or 25.0)))
+        cuts = CutDetector(p.scene_detector, info.fps) if p.scene_detection else None
         motion = MotionFilter(p.motion_threshold)
         rows: list[dict[str, Any]] = []
-        for frame in reader.frames(step=p.sample_rate, start=self.start, stop=self.stop):
+        last = self.start
+        for frame in reader.frames(step=p.sample_rate, start=self.start, stop=self.stop, thumbs=cuts is not None):
+            last = frame.index
+            if cuts is not None:
+                try:
+                    cuts.add(frame.index, frame.rgb)
+                except Exception as exc:  # scene detection is optional: the video still goes on
+                    s["warning"] = f"scene detection failed: {exc}"
+                    cuts = None
+            if not frame.sampled:
+                continue
             s["candidates"] += 1
             keep, score = motion(frame.rgb)
             if not keep:
                 s["motion_dropped"] += 1
                 continue
-            h, w = frame.rgb.shape[:2]
-            rgb = np.ascontiguousarray(resize_max_side(frame.rgb, self.max_side))
-            rows.append({"video_id": s["video_id"], "video_uri": self.uri, "segment": s["segment"],
-                         "frame_index": frame.index,
-                         "timestamp": frame.timestamp, "scene_index": scene_of(frame.index, cuts),
-                         "near_cut": near_cut(frame.index, cuts, window), "motion": score, "width": w,
-                         "height": h, "pixels": rgb.tobytes(), "pixels_h": rgb.shape[0],
-                         "pixels_w": rgb.shape[1]})
+            rows.append(self._row(frame, score))
             if len(rows) >= self.batch_size:
+                self.rows_emitted += len(rows)
                 yield rows
                 rows = []
         if rows:
+            self.rows_emitted += len(rows)
             yield rows
+        s["cuts"] = cuts.finish(last) if cuts is not None else []
         s["frames_decoded"] = reader.stats.frames_decoded
         if reader.stats.errors:
             s["warning"] = "; ".join(reader.stats.errors)[:500]
@@ -108,3 +115,23 @@ class VideoSampler:
         if reader.stats.frames_decoded == 0 and self.start == 0:
             s["error"] = "no frame could be decoded"
         s["decode_s"] = time.perf_counter() - start
+
+    def _row(self, frame: Frame, motion: float | None) -> dict[str, Any]:
+        """A sampled frame's row: the analysis copy in ``pixels``; the frame at full size in ``full_pixels``
+        when it is larger (so that a winner is written from these pixels, never decoded again)."""
+        h, w = frame.rgb.shape[:2]
+        rgb = np.ascontiguousarray(resize_max_side(frame.rgb, self.max_side))
+        full = frame.rgb if rgb.shape[:2] != (h, w) else None
+        return {"video_id": self.summary["video_id"], "video_uri": self.uri, "segment": self.summary["segment"],
+                "frame_index": frame.index, "timestamp": frame.timestamp, "scene_index": None, "near_cut": None,
+                "motion": motion, "width": w, "height": h, "pixels": rgb.tobytes(), "pixels_h": rgb.shape[0],
+                "pixels_w": rgb.shape[1], "full_pixels": None if full is None else np.ascontiguousarray(full).tobytes()}
+
+    def end_row(self, segments: int) -> dict[str, Any]:
+        """The row that closes this segment (``frame_index`` -1, no pixels): how many frame rows it sent,
+        how many segments its video has, its cuts and frame rate. The Stage 3 step finishes a video once it
+        has seen every segment's end row and every frame row they announce."""
+        s = self.summary
+        return {"video_id": s["video_id"] or hashlib.sha256(self.uri.encode()).hexdigest(), "video_uri": self.uri,
+                "segment": s["segment"], "frame_index": END_OF_SEGMENT, "segment_rows": self.rows_emitted,
+                "segments": segments, "cuts": list(s["cuts"] or []), "fps": s["fps"], "video_error": s["error"]}

@@ -1,27 +1,17 @@
-"""Stage 3 of a run's videos on their stored scores (plain code, no ray, no model): the ``stage3`` table and
-the winning frames. The scoring and the choice per video are :mod:`raycurate.video.select`'s."""
+"""Stage 3 of a run's videos on their stored scores (plain code, no ray, no model): re-selection with other
+weights or thresholds, and what a resumed run takes from the tables (the videos already finished and their
+winners). A run's own Stage 3 happens per video while it streams (:mod:`raycurate.video.finisher`); the
+scoring and the choice per video are :mod:`raycurate.video.select`'s."""
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-import pyarrow as pa
-
 from ..people.targets import PersonTarget
 from ..settings import Stage3Settings, VideoSettings, as_dict
-from ..store.schema import FRAMES_TABLE, STAGE3_SCHEMA, STAGE3_TABLE, VIDEOS_TABLE
-from ..store.table import open_or_create_table, open_table
+from ..store.schema import FRAMES_TABLE, STAGE3_TABLE, VIDEOS_TABLE
+from ..store.table import open_table, sql_str
 from .scenes import scene_of
 from .select import stage3_rows
-
-
-def select_stage3(db_uri: str, run_id: str, stage3: Stage3Settings, video: VideoSettings,
-                  targets: Sequence[PersonTarget] = ()) -> list[dict[str, Any]]:
-    """Stage 3 on the stored scores of each video; writes the ``stage3`` table, returns the winners."""
-    rows, winners = compute_stage3(db_uri, run_id, stage3, video, targets)
-    if rows:
-        table = open_or_create_table(db_uri, STAGE3_TABLE, STAGE3_SCHEMA)
-        table.add(pa.Table.from_pylist(rows, schema=STAGE3_SCHEMA))
-    return winners
 
 
 def compute_stage3(db_uri: str, run_id: str, stage3: Stage3Settings, video: VideoSettings,
@@ -65,3 +55,38 @@ def compute_stage3(db_uri: str, run_id: str, stage3: Stage3Settings, video: Vide
                                 "scene_index": f["scene_index"], "stage1_score": f["stage1_score"],
                                 "stage2_score": f["stage2_score"], "stage3_score": r["stage3_score"]})
     return out_rows, winners
+
+
+def finished_videos(db_uri: str, run_id: str) -> dict[str, str]:
+    """{video uri: video id} of the run's videos that were finished (their frames are stored last)."""
+    try:
+        frames = open_table(db_uri, FRAMES_TABLE)
+    except (FileNotFoundError, ValueError):
+        return {}
+    data = frames.search().where(f"run_id = {sql_str(run_id)}").select(["video_uri", "video_id"]).limit(None) \
+        .to_arrow()
+    return dict(zip(data.column("video_uri").to_pylist(), data.column("video_id").to_pylist()))
+
+
+def stored_winners(db_uri: str, run_id: str) -> list[dict[str, Any]]:
+    """The winners (path, size, lineage) of the run's finished videos, as the Stage 3 step returned them."""
+    import os
+
+    run = f"run_id = {sql_str(run_id)}"
+    done = set(finished_videos(db_uri, run_id).values())
+    chosen = [r for r in open_table(db_uri, STAGE3_TABLE).search()
+              .where(f"{run} AND selected = true AND frame_path IS NOT NULL")
+              .select(["video_id", "frame_index", "stage3_score", "frame_path"]).limit(None).to_list()
+              if r["video_id"] in done]
+    frames = {(r["video_id"], r["frame_index"]): r for r in open_table(db_uri, FRAMES_TABLE).search().where(run)
+              .select(["video_id", "video_uri", "frame_index", "timestamp", "scene_index", "stage1_score",
+                       "stage2_score"]).limit(None).to_list()}
+    out = []
+    for c in chosen:
+        f = frames.get((c["video_id"], c["frame_index"]))
+        if f is None:
+            continue
+        path = c["frame_path"]
+        size = os.path.getsize(path) if "://" not in path and os.path.exists(path) else 0
+        out.append({**f, "stage3_score": c["stage3_score"], "path": path, "size": size})
+    return out

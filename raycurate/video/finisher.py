@@ -1,0 +1,194 @@
+"""Stage 3 of each video as soon as all its frames have come through Stages 1-2 (plain code, no ray; the
+engine runs one :class:`VideoFinisher` as the last actor of the video path).
+
+Frame rows of many videos arrive in any order, each batch from whichever stage actor finished it. The row
+that closes a segment (``frame_index`` -1, from :meth:`raycurate.video.source.VideoSampler.end_row`) says how
+many frame rows the segment sent, how many segments its video has, and the segment's cuts. Once a video's
+segments are all closed and all their rows have arrived, the finisher
+
+1. numbers the scenes and marks the frames near a cut from the cuts of the whole video;
+2. writes each winner as a JPEG from the full-size pixels kept through the cascade (the best
+   ``KEEP_FACTOR x max_frames`` of the video by Stage 3 base score are kept; a winner outside them is read
+   by an exact seek, never by a re-read from frame 0);
+3. stores its Stage 3 rows (scores, the winners marked with their files) in the ``stage3`` table, then,
+   last, its frame rows (pixels dropped) in the ``frames`` table: a video with frames stored is done, and
+   a resumed run skips it;
+4. returns the winners (path, size, lineage), which join the image path.
+
+A video whose decoder died for good sends no rows and no end row: its error is in the ``videos`` table.
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from ..people.targets import PersonTarget
+from ..settings import Stage3Settings, VideoSettings, as_dict
+from ..store.schema import FRAMES_TABLE, STAGE3_SCHEMA, STAGE3_TABLE, conform, frames_schema
+from ..store.table import open_or_create_table
+from .frames import frame_name, frames_at, write_frame
+from .scenes import near_cut, scene_of
+from .select import ensemble_parts, stage3_rows
+from .source import END_OF_SEGMENT
+
+KEEP_FACTOR = 2   # full-size pixels kept per video: the best KEEP_FACTOR x max_frames candidates
+DROPPED = ("pixels", "pixels_h", "pixels_w", "full_pixels", "segment_rows", "segments", "cuts", "fps",
+           "video_error")
+WINNER_SCHEMA = pa.schema([
+    pa.field("video_id", pa.string()), pa.field("video_uri", pa.string()), pa.field("frame_index", pa.int64()),
+    pa.field("timestamp", pa.float64()), pa.field("scene_index", pa.int32()), pa.field("stage1_score", pa.float32()),
+    pa.field("stage2_score", pa.float32()), pa.field("stage3_score", pa.float32()), pa.field("path", pa.string()),
+    pa.field("size", pa.int64()), pa.field("read_again", pa.bool_())])
+
+
+@dataclass
+class _Video:
+    uri: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    segments: int | None = None
+    closed: int = 0
+    expected: int = 0
+    cuts: set[int] = field(default_factory=set)
+    fps: float | None = None
+    kept: list[tuple[float, int]] = field(default_factory=list)     # min-heap of (base score, frame index)
+    pixels: dict[int, np.ndarray] = field(default_factory=dict)     # frame index -> full-size RGB
+
+    def done(self) -> bool:
+        return self.segments is not None and self.closed >= self.segments and len(self.rows) >= self.expected
+
+
+class VideoFinisher:
+    """Collects each video's scored frames and finishes it (module docstring) when the last one arrives."""
+
+    def __init__(self, *, db_uri: str, run_id: str, stage3: Stage3Settings, video: VideoSettings,
+                 frames_dir: str, targets: Sequence[PersonTarget] = ()) -> None:
+        self.db_uri = db_uri
+        self.run_id = run_id
+        self.stage3 = stage3
+        self.video = video
+        self.frames_dir = frames_dir
+        self.targets = list(targets)
+        self.keep = KEEP_FACTOR * video.max_frames if video.max_frames else None
+        self._videos: dict[str, _Video] = {}
+        self._frames_schema = frames_schema()
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        """Take one batch of scored frame rows; the winners of every video it completes."""
+        touched: set[str] = set()
+        images = _full_images(batch)
+        for i, row in enumerate(batch.drop_columns([c for c in DROPPED if c in batch.column_names]).to_pylist()):
+            vid = row["video_id"]
+            v = self._videos.setdefault(vid, _Video(row["video_uri"]))
+            touched.add(vid)
+            if row["frame_index"] == END_OF_SEGMENT:
+                end = {k: batch.column(k)[i].as_py() for k in ("segment_rows", "segments", "cuts", "fps")}
+                v.segments = int(end["segments"] or 1)
+                v.closed += 1
+                v.expected += int(end["segment_rows"] or 0)
+                v.cuts.update(end["cuts"] or [])
+                v.fps = v.fps or end["fps"]
+                continue
+            v.rows.append(row)
+            if row.get("stage2_passed") and images[i] is not None:
+                self._maybe_keep(v, row, images[i])
+        winners: list[dict[str, Any]] = []
+        for vid in touched:
+            if self._videos[vid].done():
+                winners += self._finish(vid, self._videos.pop(vid))
+        return pa.Table.from_pylist(winners, schema=WINNER_SCHEMA)
+
+    @property
+    def pending(self) -> list[str]:
+        """Videos seen but not finished (their uris)."""
+        return [v.uri for v in self._videos.values()]
+
+    def _maybe_keep(self, v: _Video, row: Mapping[str, Any], rgb: np.ndarray) -> None:
+        """Keep a candidate's full-size pixels while it is among the video's best ``keep`` by base score."""
+        w = self.stage3.weights
+        try:
+            parts = ensemble_parts(row)
+        except (TypeError, ValueError, KeyError):
+            return
+        weights = as_dict(w)
+        base = sum(weights[k] * parts[k] for k in parts) / (sum(weights.values()) or 1.0)
+        entry = (base, int(row["frame_index"]))
+        if self.keep is None or len(v.kept) < self.keep:
+            heapq.heappush(v.kept, entry)
+        elif entry > v.kept[0]:
+            dropped = heapq.heapreplace(v.kept, entry)
+            v.pixels.pop(dropped[1], None)
+        else:
+            return
+        v.pixels[entry[1]] = rgb
+
+    def _finish(self, vid: str, v: _Video) -> list[dict[str, Any]]:
+        cuts = sorted(v.cuts)
+        window = max(1, round(self.video.scene_window_s * (v.fps or 25.0)))
+        v.rows.sort(key=lambda r: r["frame_index"])
+        for r in v.rows:
+            r["scene_index"] = scene_of(r["frame_index"], cuts)
+            r["near_cut"] = near_cut(r["frame_index"], cuts, window)
+            r["run_id"] = self.run_id
+        winners = self._stage3(vid, v)
+        if v.rows:   # last: a video with frames stored is done (a resumed run skips it)
+            open_or_create_table(self.db_uri, FRAMES_TABLE, self._frames_schema).add(
+                conform(pa.Table.from_pylist(v.rows), self._frames_schema))
+        return winners
+
+    def _stage3(self, vid: str, v: _Video) -> list[dict[str, Any]]:
+        """The video's Stage 3 rows stored, its winners written; the winners."""
+        passed = [r for r in v.rows if r.get("stage2_passed")]
+        if not passed:
+            return []
+        s3 = self.stage3
+        scored = stage3_rows(passed, weights=as_dict(s3.weights), threshold=s3.threshold,
+                             scene_bonus=self.video.scene_bonus, min_separation=self.video.min_separation,
+                             max_frames=self.video.max_frames, per_scene=self.video.scene_detection,
+                             targets=self.targets)
+        by_index = {r["frame_index"]: r for r in passed}
+        chosen = [r["frame_index"] for r in scored if r["selected"]]
+        missing = [i for i in chosen if i not in v.pixels]
+        pixels = dict(v.pixels)
+        if missing:   # not kept: an exact seek to each (decord), never a re-read of the whole video
+            pixels.update(frames_at(v.uri, missing, self.video.decoders))
+        winners = []
+        for r in scored:
+            r["run_id"] = self.run_id
+            if not r["selected"] or r["frame_index"] not in pixels:
+                continue
+            f = by_index[r["frame_index"]]
+            out = write_frame(pixels[r["frame_index"]], self.frames_dir, frame_name(v.uri, vid, f["frame_index"]),
+                              self.video.frame_quality)
+            if out is None:
+                continue
+            r["frame_path"] = out[0]
+            winners.append({"video_id": vid, "video_uri": v.uri, "frame_index": f["frame_index"],
+                            "timestamp": f["timestamp"], "scene_index": f["scene_index"],
+                            "stage1_score": f["stage1_score"], "stage2_score": f["stage2_score"],
+                            "stage3_score": r["stage3_score"], "path": out[0], "size": out[1],
+                            "read_again": r["frame_index"] in missing})
+        table = open_or_create_table(self.db_uri, STAGE3_TABLE, STAGE3_SCHEMA)
+        table.add(conform(pa.Table.from_pylist(scored, schema=STAGE3_SCHEMA), table.schema))
+        return winners
+
+
+def _full_images(batch: pa.Table) -> list[np.ndarray | None]:
+    """Each row's frame at full size: ``full_pixels`` (width x height), else the analysis copy when the frame
+    was no larger; None without pixels (a rejected frame, an end row)."""
+    n = batch.num_rows
+    out: list[np.ndarray | None] = [None] * n
+    cols = batch.column_names
+    full = batch.column("full_pixels").to_pylist() if "full_pixels" in cols else [None] * n
+    small = batch.column("pixels").to_pylist() if "pixels" in cols else [None] * n
+    for i in range(n):
+        if full[i] is not None:
+            h, w = batch.column("height")[i].as_py(), batch.column("width")[i].as_py()
+            out[i] = np.frombuffer(full[i], np.uint8).reshape(h, w, 3)
+        elif small[i] is not None:
+            h, w = batch.column("pixels_h")[i].as_py(), batch.column("pixels_w")[i].as_py()
+            out[i] = np.frombuffer(small[i], np.uint8).reshape(h, w, 3)
+    return out
