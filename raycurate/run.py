@@ -303,8 +303,9 @@ def _analyse_images(ctx: _Run, images: Sequence[FileRef], lineage: Mapping[str, 
             .select(["uri"]).limit(None).to_arrow().column("uri").to_pylist()
         done = set(stored)
         todo = [f for f in images if f.uri not in done]
-        manifest["resumed"] = {"run_started_at": ctx.state["started_at"], "rows_already_stored": len(stored),
-                               "images_skipped": len(images) - len(todo)}
+        manifest.setdefault("resumed", {}).update(run_started_at=ctx.state["started_at"],
+                                                  rows_already_stored=len(stored),
+                                                  images_skipped=len(images) - len(todo))
         ctx.log(f"[raycurate] {len(images) - len(todo)} images already stored by this run: skipped; "
                 f"{len(todo)} to go")
     t = time.perf_counter()

@@ -167,3 +167,40 @@ def test_reselecting_with_other_thresholds_runs_no_model(video_run, monkeypatch)
     assert len(strict) == len(loose) > 0
     assert sum(r["stage3_passed"] for r in strict) < sum(r["stage3_passed"] for r in loose)
     assert len({w["video_id"] for w in winners}) == len(winners)   # at most one per video now
+
+
+def test_a_resumed_run_skips_the_videos_it_had_finished(tmp_path):
+    """A run killed after finishing one of its two videos: resumed, it does only the other, and keeps the
+    first one's winners (the kill is simulated: the run's state put back to running, the second video's rows
+    deleted as if it had never finished)."""
+    from raycurate.store.table import open_table as table_of
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for name in ("counter.mp4", "fades.mp4"):
+        shutil.copy(DATA / "videos" / name, inp / name)
+    out = tmp_path / "out"
+    args = ["run", str(inp), "--out", str(out), "--preset", "youtube", *FAST_FACES, "--set", "filter.min_faces=null",
+            "--set", "video.max_frames=2", "--set", "dedup.enabled=false"]
+    assert main(args) == 0
+    first = json.loads((out / "manifest.json").read_text())
+    run, db = first["run_id"], str(out / "db")
+    state = out / ".raycurate-run.json"
+    saved = json.loads(state.read_text())
+    assert saved["state"] == "finished" and saved["run_id"] == run
+    frames = table_of(db, FRAMES_TABLE)
+    counter = frames.search().where("video_uri LIKE '%counter.mp4'").limit(1).to_list()[0]["video_id"]
+    for name in (FRAMES_TABLE, STAGE3_TABLE, VIDEOS_TABLE):   # counter.mp4 "had not finished"
+        table_of(db, name).delete(f"video_id = '{counter}'")
+    before = {n: table_of(db, n).count_rows() for n in (FRAMES_TABLE, STAGE3_TABLE)}
+    state.write_text(json.dumps({**saved, "state": "running"}))
+    assert main(args) == 0
+    second = json.loads((out / "manifest.json").read_text())
+    assert second["run_id"] == run and second["resumed"]["videos_skipped"] == 1
+    uris = {r["video_uri"].rsplit("/", 1)[1] for r in table_of(db, FRAMES_TABLE).search().limit(None).to_list()}
+    assert uris == {"counter.mp4", "fades.mp4"}
+    for name in (FRAMES_TABLE, STAGE3_TABLE):   # fades.mp4's rows are there once, counter.mp4's again
+        rows = table_of(db, name).search().limit(None).to_list()
+        keys = [(r["video_id"], r["frame_index"]) for r in rows]
+        assert len(keys) == len(set(keys)) and len(rows) > before[name]
+    assert second["video"]["counts"]["frame_files"] == first["video"]["counts"]["frame_files"]

@@ -20,6 +20,7 @@ A video whose decoder died for good sends no rows and no end row: its error is i
 from __future__ import annotations
 
 import heapq
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -118,7 +119,7 @@ class VideoFinisher:
         entry = (base, int(row["frame_index"]))
         if self.keep is None or len(v.kept) < self.keep:
             heapq.heappush(v.kept, entry)
-        elif entry > v.kept[0]:
+        elif v.kept and entry > v.kept[0]:
             dropped = heapq.heapreplace(v.kept, entry)
             v.pixels.pop(dropped[1], None)
         else:
@@ -154,7 +155,11 @@ class VideoFinisher:
         missing = [i for i in chosen if i not in v.pixels]
         pixels = dict(v.pixels)
         if missing:   # not kept: an exact seek to each (decord), never a re-read of the whole video
-            pixels.update(frames_at(v.uri, missing, self.video.decoders))
+            try:
+                pixels.update(frames_at(v.uri, missing, self.video.decoders))
+            except Exception as exc:  # the video went away or broke since: those winners have no file
+                print(f"[raycurate] {v.uri}: {len(missing)} winning frames could not be read again: {exc}",
+                      file=sys.stderr)
         winners = []
         for r in scored:
             r["run_id"] = self.run_id
@@ -177,8 +182,8 @@ class VideoFinisher:
 
 
 def _full_images(batch: pa.Table) -> list[np.ndarray | None]:
-    """Each row's frame at full size: ``full_pixels`` (width x height), else the analysis copy when the frame
-    was no larger; None without pixels (a rejected frame, an end row)."""
+    """Each row's frame at full size: ``full_pixels`` (width x height), else the analysis copy when it is the
+    frame's full size; None without pixels (a rejected frame, an end row)."""
     n = batch.num_rows
     out: list[np.ndarray | None] = [None] * n
     cols = batch.column_names
@@ -190,5 +195,6 @@ def _full_images(batch: pa.Table) -> list[np.ndarray | None]:
             out[i] = np.frombuffer(full[i], np.uint8).reshape(h, w, 3)
         elif small[i] is not None:
             h, w = batch.column("pixels_h")[i].as_py(), batch.column("pixels_w")[i].as_py()
-            out[i] = np.frombuffer(small[i], np.uint8).reshape(h, w, 3)
+            if (h, w) == (batch.column("height")[i].as_py(), batch.column("width")[i].as_py()):
+                out[i] = np.frombuffer(small[i], np.uint8).reshape(h, w, 3)
     return out
