@@ -177,7 +177,7 @@ def test_a_resumed_run_skips_the_videos_it_had_finished(tmp_path):
 
     inp = tmp_path / "in"
     inp.mkdir()
-    for name in ("counter.mp4", "fades.mp4"):
+    for name in ("counter.mp4", "delayed_start.mp4"):
         shutil.copy(DATA / "videos" / name, inp / name)
     out = tmp_path / "out"
     args = ["run", str(inp), "--out", str(out), "--preset", "youtube", *FAST_FACES, "--set", "filter.min_faces=null",
@@ -198,8 +198,8 @@ def test_a_resumed_run_skips_the_videos_it_had_finished(tmp_path):
     second = json.loads((out / "manifest.json").read_text())
     assert second["run_id"] == run and second["resumed"]["videos_skipped"] == 1
     uris = {r["video_uri"].rsplit("/", 1)[1] for r in table_of(db, FRAMES_TABLE).search().limit(None).to_list()}
-    assert uris == {"counter.mp4", "fades.mp4"}
-    for name in (FRAMES_TABLE, STAGE3_TABLE):   # fades.mp4's rows are there once, counter.mp4's again
+    assert uris == {"counter.mp4", "delayed_start.mp4"}
+    for name in (FRAMES_TABLE, STAGE3_TABLE):   # delayed_start.mp4's rows are there once, counter.mp4's again
         rows = table_of(db, name).search().limit(None).to_list()
         keys = [(r["video_id"], r["frame_index"]) for r in rows]
         assert len(keys) == len(set(keys)) and len(rows) > before[name]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -51,7 +52,9 @@ def crash_ledger(run_id: str, what: str) -> Iterator[tuple[str, dict[str, Any]]]
     gone anyway); yields its name and a dict that holds its report once the pipeline is done."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    name = f"raycurate-crash-ledger-{what}-{run_id}-{os.getpid()}"
+    # unique per pipeline: a worker process outlives a pipeline and keeps its handle by name (worker_ledger),
+    # so a resumed run in the same process must not meet the killed ledger of its first try
+    name = f"raycurate-crash-ledger-{what}-{run_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     actor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(CrashLedger).options(
         name=name, scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(),
                                                                       soft=False)).remote()
