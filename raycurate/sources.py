@@ -1,8 +1,10 @@
-"""Where files come from: listing a folder or bucket, sniffing types, content ids.
+"""Where files come from: listing a folder or bucket, sniffing types, reading (whole, by ranges, or streamed
+to a local file in chunks), content ids.
 
 Every location goes through :func:`open_filesystem`, which uses ``pyarrow.fs``: local paths,
 ``s3://`` and ``gs://`` by the same calls, with the endpoint and credentials of
-:mod:`raycurate.storage` (the config's ``storage`` section, else the environment).
+:mod:`raycurate.storage` (the config's ``storage`` section, else the environment); other fsspec
+schemes (``memory://``) through fsspec.
 """
 from __future__ import annotations
 
