@@ -1,17 +1,21 @@
-"""Where files come from: listing a folder or bucket, sniffing types, content ids.
+"""Where files come from: listing a folder or bucket, sniffing types, reading (whole, by ranges, or streamed
+to a local file in chunks), content ids.
 
 Every location goes through :func:`open_filesystem`, which uses ``pyarrow.fs``: local paths,
 ``s3://`` and ``gs://`` by the same calls, with the endpoint and credentials of
-:mod:`raycurate.storage` (the config's ``storage`` section, else the environment).
+:mod:`raycurate.storage` (the config's ``storage`` section, else the environment); other fsspec
+schemes (``memory://``) through fsspec.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from . import storage
@@ -24,6 +28,7 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".dib", ".t
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".flv", ".wmv", ".asf",
                     ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".3gp", ".3g2", ".ogv"}
 SNIFF_BYTES = 64
+SPOOL_CHUNK = 8 << 20   # bytes per read when a remote file is copied to a local one (copy_to)
 
 # ISO base media ("ftyp") brands that hold still images rather than video.
 _IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
@@ -140,6 +145,30 @@ def read_bytes(uri: str, length: int | None = None) -> bytes:
     fs, path = open_filesystem(uri)
     with fs.open_input_file(path) as f:
         return f.read(length) if length is not None else f.read()
+
+
+@contextmanager
+def open_input(uri: str) -> Iterator[pa.NativeFile]:
+    """``uri`` as a seekable file object: each read fetches only the bytes asked for (a range request in a
+    bucket), so a reader that needs a file's header, or its end, does not download the rest."""
+    fs, path = open_filesystem(uri)
+    with fs.open_input_file(path) as f:
+        yield f
+
+
+def copy_to(uri: str, out: BinaryIO, chunk: int = SPOOL_CHUNK) -> int:
+    """Stream ``uri`` into the binary file ``out``, ``chunk`` bytes at a time, so memory holds about one
+    chunk whatever the file's size; the number of bytes copied."""
+    fs, path = open_filesystem(uri)
+    copied = 0
+    with fs.open_input_stream(path) as f:
+        while True:
+            block = f.read(chunk)
+            if not block:
+                return copied
+            out.write(block)
+            copied += len(block)
+            del block   # before the next read, so two chunks are never held at once
 
 
 def content_id(data: bytes) -> str:

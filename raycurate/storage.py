@@ -3,7 +3,8 @@
 One place turns the configuration's ``storage:`` section plus the environment into
 
 * a ``pyarrow.fs`` filesystem for a URI (:func:`filesystem`): listing and reading the input,
-  writing the export, the manifest and the resume state;
+  writing the export, the manifest and the resume state (a scheme that pyarrow does not know, such as
+  ``memory://``, through fsspec when it has one);
 * LanceDB ``storage_options`` (:func:`lance_storage_options`): the table in a bucket.
 
 The settings themselves (the config section, filled from the environment; :func:`configure`,
@@ -127,7 +128,13 @@ def filesystem(uri: str, storage: Mapping[str, Any] | None = None) -> tuple[pafs
         return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(uri))
     scheme, rest = split_uri(uri)
     if "?" in rest or scheme not in S3_SCHEMES + GCS_SCHEMES:   # pyarrow's own URI options, other schemes
-        return pafs.FileSystem.from_uri(uri)
+        try:
+            return pafs.FileSystem.from_uri(uri)
+        except ValueError:   # a scheme pyarrow does not know (ArrowInvalid): fsspec's, when it has one
+            fsspec_fs = _fsspec_filesystem(uri)
+            if fsspec_fs is None:
+                raise
+            return fsspec_fs
     path = rest.rstrip("/") or rest
     settings = resolve(storage)
     if scheme in S3_SCHEMES:
@@ -150,6 +157,18 @@ def filesystem(uri: str, storage: Mapping[str, Any] | None = None) -> tuple[pafs
         with _lock:
             fs = _filesystems.setdefault(key, fs)
     return fs, path
+
+
+def _fsspec_filesystem(uri: str) -> tuple[pafs.FileSystem, str] | None:
+    """An fsspec filesystem (``memory://``, a plugin's scheme) seen through ``pyarrow.fs``; None
+    when fsspec has no implementation for the scheme (or lacks the package it needs)."""
+    try:
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(uri)
+    except (ImportError, ValueError):
+        return None
+    return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
 
 
 # -- LanceDB --------------------------------------------------------------------------------------

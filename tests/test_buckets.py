@@ -350,3 +350,24 @@ def test_uri_helpers():
     assert storage.join("s3://b/out", "images", "x.jpg") == "s3://b/out/images/x.jpg"
     assert storage.join("/tmp/out", "db") == os.path.join("/tmp/out", "db")
     assert storage.split_uri("S3://b/k") == ("s3", "b/k") and storage.bucket_of("gs://bkt/a/b") == "bkt"
+
+
+def test_a_long_bucket_video_is_split_into_segments_with_one_id(s3, ray_session, tmp_path):
+    """A bucket video longer than video.segment_s is probed by range reads and split like a local one; each
+    segment's task spools it and decodes its frames, and every segment gets the id of the video's bytes."""
+    import hashlib
+
+    import lancedb
+
+    long_video = DATA / "videos" / "testvideo.mp4"   # 24 s: three segments of 8 s
+    s3.client.upload_file(str(long_video), IN, f"long/{long_video.name}")
+    out = tmp_path / "out"
+    rc = main(["run", f"s3://{IN}/long", "--out", str(out), *FAST, "--set", "video.segment_s=8",
+               "--set", "video.sample_rate=10", *_by_config(s3)])
+    assert rc == 0
+    videos = lancedb.connect(str(out / "db")).open_table("videos").search().limit(None).to_list()
+    assert sorted((v["segment"], v["frame_start"], v["frame_stop"]) for v in videos) == [
+        (0, 0, 240), (1, 240, 480), (2, 480, None)]
+    assert {v["uri"] for v in videos} == {f"s3://{IN}/long/{long_video.name}"}
+    assert {v["video_id"] for v in videos} == {hashlib.sha256(long_video.read_bytes()).hexdigest()}
+    assert all(v["error"] is None for v in videos) and sum(v["frames_decoded"] for v in videos) == 720

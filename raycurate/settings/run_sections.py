@@ -65,7 +65,7 @@ class VideoSettings(Section):
         16, "Frames analysed together by each stage (and so each stage's GPU fraction, unless set per stage). "
         "Larger is faster on a GPU; uses more memory.", positive(), widget=Widget("Batch size", 1, 256, 1))
     num_cpus: float = setting(1.0, "logical CPUs per video decode task", positive("a positive number"))
-    segment_s: int | float | None = setting(120, "a longer local video is split into segments of this many "
+    segment_s: int | float | None = setting(120, "a longer video is split into segments of this many "
                                             "seconds, decoded in parallel (null: never)",
                                             positive("a positive number"))
     decoders: list[str] = setting(["decord", "pyav", "opencv"], "tried in this order",

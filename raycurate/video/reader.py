@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 import numpy as np
 
@@ -68,12 +68,14 @@ class DecodeStats:
     errors: list[str] = field(default_factory=list)
 
 
-def probe(path: str) -> VideoInfo:
-    """Container metadata; raises :class:`VideoDecodeError` when nothing can be read."""
+def probe(source: str | BinaryIO) -> VideoInfo:
+    """Container metadata of a local path or a seekable file object (e.g. :func:`raycurate.sources.open_input`
+    on a bucket object: only the ranges the container needs are read); raises :class:`VideoDecodeError` when
+    nothing can be read."""
     import av
 
     try:
-        with av.open(path) as container:
+        with av.open(source) as container:
             if not container.streams.video:
                 raise VideoDecodeError("no video stream")
             s = container.streams.video[0]
