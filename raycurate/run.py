@@ -154,6 +154,7 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     lineage: dict[str, dict[str, Any]] = {}
     if images or do_video:
         _check_models(ctx, analyzers, do_video)
+        _size_pools(ctx)
     if do_video:
         frame_files, lineage = _video_path(ctx, by_type[VIDEO])
         images += frame_files
@@ -250,6 +251,21 @@ def _check_models(ctx: _Run, analyzers: Mapping[str, Any], do_video: bool) -> No
     ctx.timings["model_check"] = time.perf_counter() - t
     ctx.log(f"[raycurate] weights verified on {len(ctx.manifest['model_check'])} Ray node(s): "
             f"{', '.join(sorted(set(needed)))}")
+
+
+def _size_pools(ctx: _Run) -> None:
+    """Every ``auto`` batch size and ``ray.gpu_memory_gb`` resolved once, on the driver, from the cards Ray's
+    nodes hold (:mod:`raycurate.gpu_sizing`): the run goes on with numbers; the manifest says why."""
+    from .engine import sized_config
+
+    ctx.cfg, sizing = sized_config(ctx.cfg)
+    ctx.__dict__.pop("settings", None)   # the typed settings follow the sized config
+    if sizing:
+        ctx.manifest["gpu_sizing"] = sizing
+        gpu = [f"{pool.split('.')[-1]} {r['batch_size']} ({r['gpu_fraction']:g} GPU)"
+               for pool, r in sizing["pools"].items() if r["gpu_fraction"]]
+        ctx.log(f"[raycurate] GPU sizing: {sizing['gpu_memory_gb']}" + (f"; batch sizes {', '.join(gpu)}" if gpu
+                                                                         else "; every pool on the CPU"))
 
 
 def _video_path(ctx: _Run, videos: Sequence[FileRef]) -> tuple[list[FileRef], dict[str, dict[str, Any]]]:

@@ -6,9 +6,9 @@ LanceDB sink and its progress display; :mod:`.images` the image path; :mod:`.vid
 :mod:`.jobs` ``raycurate submit``. What needs no Ray lives outside: :mod:`raycurate.rows`,
 :mod:`raycurate.video.segments`, :mod:`raycurate.video.stage3`, :mod:`raycurate.video.frames`.
 """
-from .cluster import ensure_models_on_nodes, init_ray
+from .cluster import ensure_models_on_nodes, init_ray, sized_config
 from .images import PipelineResult, run_pipeline
 from .videos import VideoPipelineResult, extract_winners, run_video_pipeline
 
 __all__ = ["PipelineResult", "VideoPipelineResult", "ensure_models_on_nodes", "extract_winners", "init_ray",
-           "run_pipeline", "run_video_pipeline"]
+           "run_pipeline", "run_video_pipeline", "sized_config"]

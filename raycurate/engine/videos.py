@@ -29,7 +29,7 @@ from ..video.segments import local_copy, plan_segments
 from ..video.source import VideoSampler, empty_summary
 from ..video.stage3 import select_stage3
 from .actors import stage_actor_class
-from .cluster import add_pool, check_pools_fit, start_ray
+from .cluster import add_pool, check_pools_fit, sized_config, start_ray
 from .ledger import crash_ledger, worker_ledger
 from .sink import LanceSink, StoredRowsProgress
 
@@ -90,6 +90,7 @@ def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_
     ``targets``: frames whose main face is one of them, spread across head-pose bins)."""
     start = time.perf_counter()
     cpus, gpus = start_ray(cfg)
+    cfg = sized_config(cfg)[0]   # a run has sized its pools already (run.py); a direct call sizes them here
     settings = typed(cfg)
     video = settings.video
 
