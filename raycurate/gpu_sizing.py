@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from .analyzers.base import Resources
 from .resources import HEADROOM, gpu_fraction
@@ -110,6 +110,7 @@ def size_pools(cfg: Mapping[str, Any], readings: Mapping[str, Mapping[str, Any]]
     cfg = copy.deepcopy(dict(cfg))
     card = smallest_card(readings)
     report: dict[str, Any] = {"readings": {n: dict(r) for n, r in readings.items()}, "smallest_card_gb": card,
+                              "unread_nodes": sorted(n for n, r in readings.items() if not r["gpus_gb"]),
                               "pools": {}}
     ray_cfg = cfg["ray"]
     gpu_gb = card   # the memory auto batch sizes follow: the user's number, else the card read

@@ -103,7 +103,10 @@ def test_the_smallest_card_governs():
                                           "b": {"gpus_gb": [7.8], "source": "torch"}})
     assert report["smallest_card_gb"] == 7.8 and cfg["ray"]["gpu_memory_gb"] == 7.8
     assert cfg["analyzers"]["face"]["batch_size"] == 8   # the 6-8 GB class
-    assert report["readings"]["b"]["source"] == "torch"
+    assert report["readings"]["b"]["source"] == "torch" and report["unread_nodes"] == []
+    # a node whose cards could not be read (neither NVML nor torch) is named; the others govern
+    report = size_pools(_gpu_cfg(), {**_readings(24), "c": {"gpus_gb": [], "source": "none"}})[1]
+    assert report["unread_nodes"] == ["c"] and report["smallest_card_gb"] == 24
 
 
 def test_a_number_given_by_the_user_wins():
@@ -166,3 +169,15 @@ def test_the_engine_sizes_a_config_that_still_says_auto(monkeypatch):
     cfg, report = cluster.sized_config(_gpu_cfg())
     assert cfg["analyzers"]["nsfw"]["batch_size"] == 32 and report["smallest_card_gb"] == 24
     assert cluster.sized_config(cfg) == (cfg, None)   # nothing auto left: no reading, nothing changed
+
+
+@pytest.mark.gpu
+def test_the_cards_are_read_on_a_machine_with_a_gpu(ray_session):
+    from raycurate.engine import cluster
+
+    cards, source = gpu_sizing.read_local_gpus()
+    assert cards and all(gb > 1 for gb in cards) and source in ("nvml", "torch")
+    readings = cluster.gpu_readings()   # the same, read by a zero-CPU task on each node
+    assert readings and all(r["gpus_gb"] and r["source"] != "none" for r in readings.values())
+    cfg, report = cluster.sized_config(_gpu_cfg())
+    assert report["smallest_card_gb"] == round(min(cards), 1) and not gpu_sizing.pending(cfg)
