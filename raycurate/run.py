@@ -10,7 +10,6 @@ What the run reports (counts, errors, the end-of-run summary) is :mod:`raycurate
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -30,36 +29,8 @@ from .gates import Gate, build_gates, kept_predicate
 from .people.targets import load_targets
 from .run_report import (MAX_LISTED, RunReport, count_rows, error_list, mean_ms, start_manifest, stored_counts,
                          video_report)
+from .run_state import RUN_STATE, read_state, state_digest, write_state
 from .sources import IMAGE, OTHER, VIDEO, FileRef, SourceError, exists, list_media
-
-RUN_STATE = ".raycurate-run.json"   # in OUT (a folder or a bucket prefix): the run in progress, so a killed
-                                    # run can resume
-
-
-def _state_digest(input_uri: str, db_uri: str, cfg: Mapping[str, Any]) -> str:
-    # storage settings (endpoint, credentials that may rotate) do not change what a run computes
-    what = {k: v for k, v in cfg.items() if k != "storage"}
-    return hashlib.sha256(json.dumps({"input": input_uri, "db": db_uri, "config": what}, sort_keys=True,
-                                     default=str).encode()).hexdigest()
-
-
-def _read_state(out_dir: str) -> dict[str, Any] | None:
-    try:
-        return json.loads(storage.OutputDir(out_dir).read_bytes(RUN_STATE).decode("utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def _write_state(out_dir: str, state: Mapping[str, Any]) -> None:
-    out = storage.OutputDir(out_dir)
-    if out.remote:   # one PUT: a reader sees the old object or the new one
-        out.write_bytes(RUN_STATE, json.dumps(state).encode("utf-8"))
-        return
-    path = os.path.join(out_dir, RUN_STATE)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(state, f)
-    os.replace(path + ".tmp", path)   # atomic: a kill leaves the old state or the new one
-
 
 def _prepare_output(out_dir: str, db_uri: str) -> storage.OutputDir:
     """OUT made (a folder) or its bucket checked, and a bucket DB's bucket checked, before Ray starts: a wrong
@@ -73,19 +44,6 @@ def _prepare_output(out_dir: str, db_uri: str) -> storage.OutputDir:
     if "://" in db_uri:
         storage.check_bucket(db_uri)
     return out
-
-
-def _forget_unfinished_videos(db_uri: str, run_id: str, finished: set[str]) -> None:
-    """Forget what a killed run wrote about the videos it had not finished (they are done again)."""
-    from .store import FRAMES_TABLE, STAGE3_TABLE, VIDEOS_TABLE
-    from .store.table import open_table, sql_str
-
-    keep = f" AND video_id NOT IN ({', '.join(sql_str(v) for v in sorted(finished))})" if finished else ""
-    for name in (FRAMES_TABLE, VIDEOS_TABLE, STAGE3_TABLE):
-        try:
-            open_table(db_uri, name).delete(f"run_id = {sql_str(run_id)}{keep}")
-        except (FileNotFoundError, ValueError):
-            continue
 
 
 @dataclass
@@ -157,6 +115,7 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     lineage: dict[str, dict[str, Any]] = {}
     if images or do_video:
         _check_models(ctx, analyzers, do_video)
+        _size_pools(ctx)
     if do_video:
         frame_files, lineage = _video_path(ctx, by_type[VIDEO])
         images += frame_files
@@ -182,8 +141,8 @@ def _start_state(out: storage.OutputDir, out_dir: str, run_id: str, input_uri: s
                  persons: Mapping[str, Sequence[str]] | None = None) -> _Run:
     """The run, its state file written: a killed run in OUT with the same input, DB and configuration is
     resumed (its id and its start are taken)."""
-    digest = _state_digest(input_uri, db_uri, {**cfg, "persons": dict(persons or {})})
-    previous = _read_state(out_dir) if resume else None
+    digest = state_digest(input_uri, db_uri, {**cfg, "persons": dict(persons or {})})
+    previous = read_state(out_dir) if resume else None
     resumed = previous if previous and previous.get("state") == "running" and previous.get("digest") == digest \
         else None
     if previous and previous.get("state") == "running" and not resumed and resume:
@@ -195,7 +154,7 @@ def _start_state(out: storage.OutputDir, out_dir: str, run_id: str, input_uri: s
         state.update(run_id=run_id, started_at=resumed["started_at"])
         log(f"[raycurate] resuming run {run_id} (started {resumed['started_at']})")
     try:
-        _write_state(out_dir, state)
+        write_state(out_dir, state)
     except OSError as exc:
         raise SourceError(storage.describe_error(out.uri(RUN_STATE), exc, "write")) from None
     return _Run(run_id=run_id, out_dir=out_dir, db_uri=db_uri, cfg=cfg, log=log, out=out, state=state,
@@ -254,20 +213,35 @@ def _check_models(ctx: _Run, analyzers: Mapping[str, Any], do_video: bool) -> No
             f"{', '.join(sorted(set(needed)))}")
 
 
+def _size_pools(ctx: _Run) -> None:
+    """Every ``auto`` batch size and ``ray.gpu_memory_gb`` resolved once, on the driver, from the cards Ray's
+    nodes hold (:mod:`raycurate.gpu_sizing`): the run goes on with numbers; the manifest says why."""
+    from .engine import sized_config
+
+    ctx.cfg, sizing = sized_config(ctx.cfg)
+    ctx.__dict__.pop("settings", None)   # the typed settings follow the sized config
+    if sizing:
+        ctx.manifest["gpu_sizing"] = sizing
+        gpu = [f"{pool.split('.')[-1]} {r['batch_size']} ({r['gpu_fraction']:g} GPU)"
+               for pool, r in sizing["pools"].items() if r["gpu_fraction"]]
+        ctx.log(f"[raycurate] GPU sizing: {sizing['gpu_memory_gb']}" + (f"; batch sizes {', '.join(gpu)}" if gpu
+                                                                         else "; every pool on the CPU"))
+
+
 def _video_path(ctx: _Run, videos: Sequence[FileRef]) -> tuple[list[FileRef], dict[str, dict[str, Any]]]:
     """The cascade over ``videos``, each finished (Stage 3, its winners written to OUT/frames) as soon as its
     frames are scored; resumed, the videos finished before the interruption are skipped and their stored
     winners taken. The winners' files and their lineage, for the image path."""
     from .engine import run_video_pipeline
     from .video.frames import winner_files
-    from .video.stage3 import finished_videos, stored_winners
+    from .video.stage3 import finished_videos, forget_unfinished_videos, stored_winners
 
     cfg, manifest = ctx.cfg, ctx.manifest
     t = time.perf_counter()
     todo, winners, vres = list(videos), [], None
     if ctx.resumed:
         done = finished_videos(ctx.db_uri, ctx.run_id)
-        _forget_unfinished_videos(ctx.db_uri, ctx.run_id, set(done.values()))
+        forget_unfinished_videos(ctx.db_uri, ctx.run_id, set(done.values()))
         todo = [v for v in videos if v.uri not in done]
         winners = stored_winners(ctx.db_uri, ctx.run_id)
         manifest.setdefault("resumed", {})["videos_skipped"] = len(videos) - len(todo)
@@ -405,5 +379,5 @@ def _finish(ctx: _Run, counts: dict[str, Any], t_start: float) -> RunReport:
                     timings_s={k: round(v, 3) for k, v in ctx.timings.items()},
                     finished_at=datetime.now(timezone.utc).isoformat())
     ctx.out.write_bytes("manifest.json", json.dumps(manifest, indent=2, default=str).encode("utf-8"))
-    _write_state(ctx.out_dir, {**ctx.state, "state": "finished", "finished_at": manifest["finished_at"]})
+    write_state(ctx.out_dir, {**ctx.state, "state": "finished", "finished_at": manifest["finished_at"]})
     return RunReport(run_id=ctx.run_id, out_dir=ctx.out_dir, db_uri=ctx.db_uri, manifest=manifest)

@@ -204,7 +204,7 @@ def test_run_by_environment_in_a_subprocess(s3, by_env):
 
 
 def test_resume_state_lives_in_the_bucket(s3):
-    from raycurate.run import RUN_STATE, _read_state, _write_state
+    from raycurate.run_state import RUN_STATE, read_state as _read_state, write_state as _write_state
 
     cfg = load_config(overrides=[parse_set(a) for a in _by_config(s3)[1::2]])   # the --set values
     storage.configure(cfg["storage"])

@@ -31,8 +31,9 @@ def test_config_file_merges(tmp_path):
 @pytest.mark.parametrize("item, message", [
     ("analyzers.face.min_neighbours=3", "unknown config key: analyzers.face.min_neighbours"),
     ("nope.key=1", "unknown config key: nope"),
-    ("analyzers.face.batch_size=big", "analyzers.face.batch_size must be int"),
-    ("analyzers.face.batch_size=0", "analyzers.face.batch_size must be a positive integer"),
+    ("analyzers.face.batch_size=big", "analyzers.face.batch_size must be 'auto' or a positive integer, got 'big'"),
+    ("analyzers.face.batch_size=2.5", "analyzers.face.batch_size must be int or str"),
+    ("analyzers.face.batch_size=0", "analyzers.face.batch_size must be 'auto' or a positive integer"),
     ("analyzers.nsfw.threshold=1.5", "analyzers.nsfw.threshold must be a number in [0, 1]"),
     ("analyzers.quality.enabled=1", "analyzers.quality.enabled must be bool"),
     ("analyzers.face.detector=dlib", "analyzers.face.detector must be one of: auto, insightface, centerface, opencv_haar"),

@@ -92,6 +92,12 @@ def test_manifest(curated):
     assert {e["stage"] for e in m["errors"]} == {"decode"} and m["errors_total"] == 3
     assert set(m["timings_s"]) >= {"list", "pipeline", "export", "total"}
     assert m["ray"]["face"]["num_gpus"] == 0.0
+    # batch_size: auto on a cluster without GPUs: the CPU batch sizes; the user's number wins; the manifest says why
+    sizing = m["gpu_sizing"]
+    assert m["ray"]["face"]["batch_size"] == 4 and m["ray"]["quality"]["batch_size"] == 16
+    assert sizing["pools"]["analyzers.face"]["reason"] == "set by the user: 4"
+    assert sizing["pools"]["analyzers.quality"]["reason"] == "auto: runs on the CPU -> 16"
+    assert sizing["readings"] == {} and sizing["gpu_memory_gb"].startswith("auto: no GPU memory read")
 
 
 def test_export_folder(curated):

@@ -99,13 +99,12 @@ def test_presets_fill_the_video_parameters(preset):
     declared = yaml.safe_load((CONFIG_DIR / "presets" / f"{preset}.yaml").read_text())["video"]
     defaults = load_config()["video"]
     values = dict(zip([p.key.split(".")[1] for p in params.VIDEO_PARAMS], params.preset_values(preset)))
-    assert set(values) == {"sample_rate", "min_separation", "max_frames", "scene_detection", "batch_size",
-                           "motion_threshold"}
+    assert set(values) == {"sample_rate", "min_separation", "max_frames", "scene_detection", "motion_threshold"}
     for key, value in values.items():
         assert value == declared.get(key, defaults[key]), key
     if preset == "youtube":
         assert values == {"sample_rate": 5, "min_separation": 30, "max_frames": 60, "scene_detection": True,
-                          "batch_size": 16, "motion_threshold": 5.0}
+                          "motion_threshold": 5.0}
     assert all(p.info and len(p.info) > 40 for p in params.VIDEO_PARAMS)   # each explains itself
 
 

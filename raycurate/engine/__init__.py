@@ -8,9 +8,9 @@ LanceDB sink and its progress display; :mod:`.images` the image path; :mod:`.vid
 :mod:`raycurate.video.stage3` (re-selection on stored scores, a resumed run's stored winners),
 :mod:`raycurate.video.frames`.
 """
-from .cluster import ensure_models_on_nodes, init_ray
+from .cluster import ensure_models_on_nodes, init_ray, sized_config
 from .images import PipelineResult, run_pipeline
 from .videos import VideoPipelineResult, run_video_pipeline
 
 __all__ = ["PipelineResult", "VideoPipelineResult", "ensure_models_on_nodes", "init_ray", "run_pipeline",
-           "run_video_pipeline"]
+           "run_video_pipeline", "sized_config"]

@@ -9,6 +9,7 @@ import ray
 from ray.data import ActorPoolStrategy
 
 from ..analyzers.base import Resources
+from ..gpu_sizing import pending, read_local_gpus, size_pools
 from ..resources import ActorRequest, actor_request
 from ..settings import AnalyzerSettings, StageSettings
 
@@ -41,6 +42,29 @@ def start_ray(cfg: Mapping[str, Any]) -> tuple[float, float]:
     ray.data.DataContext.get_current().enable_progress_bars = False
     logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
     return cluster_resources()
+
+
+def gpu_readings() -> dict[str, dict[str, Any]]:
+    """Each alive node's GPUs' memory, read on the node (a zero-CPU task: NVML, else torch) where Ray counts
+    a GPU: {node: {"gpus_gb": [...], "source": "nvml" | "torch" | "none", "ray_gpus": n}}."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    read = ray.remote(num_cpus=0, max_retries=0)(read_local_gpus)
+    nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("GPU", 0) > 0]
+    refs = {f"{n['NodeManagerAddress']} ({n['NodeID'][:8]})": read.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote()
+            for n in nodes}
+    counts = {f"{n['NodeManagerAddress']} ({n['NodeID'][:8]})": n["Resources"]["GPU"] for n in nodes}
+    return {node: {"gpus_gb": [round(gb, 2) for gb in cards], "source": source, "ray_gpus": counts[node]}
+            for node, (cards, source) in zip(refs, ray.get(list(refs.values())))}
+
+
+def sized_config(cfg: Mapping[str, Any]) -> tuple[Mapping[str, Any], dict[str, Any] | None]:
+    """``cfg`` with its ``auto`` batch sizes and GPU memory resolved from the cluster's cards (Ray up), and
+    the report for the manifest; ``cfg`` itself and None when nothing is ``auto``."""
+    if not pending(cfg):
+        return cfg, None
+    return size_pools(cfg, gpu_readings())
 
 
 def ensure_models_on_nodes(model_ids: Iterable[str], models_cfg: Mapping[str, Any]) -> dict[str, dict[str, str]]:

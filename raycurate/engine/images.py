@@ -19,7 +19,7 @@ from ..storage import resolved as storage_settings
 from ..store.schema import LINEAGE_FIELDS, TABLE_NAME, images_schema
 from ..store.table import open_or_create_table
 from .actors import actor_class
-from .cluster import add_pool, check_pools_fit, start_ray
+from .cluster import add_pool, check_pools_fit, sized_config, start_ray
 from .ledger import crash_ledger, worker_ledger
 from .sink import LanceSink, StoredRowsProgress
 
@@ -40,6 +40,7 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
     """
     start = time.perf_counter()
     cpus, gpus = start_ray(cfg)
+    cfg = sized_config(cfg)[0]   # a run has sized its pools already (run.py); a direct call sizes them here
     dec = cfg["decode"]
 
     lineage = lineage or {}

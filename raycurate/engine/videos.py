@@ -30,7 +30,7 @@ from ..settings import VideoSettings
 from ..video.segments import local_copy, plan_segments
 from ..video.source import VideoSampler, empty_summary
 from .actors import finisher_actor_class, stage_actor_class
-from .cluster import add_pool, check_pools_fit, start_ray
+from .cluster import add_pool, check_pools_fit, sized_config, start_ray
 from .ledger import crash_ledger, worker_ledger
 from .sink import StoredRowsProgress
 
@@ -95,6 +95,7 @@ def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_
     is one of them, spread across head-pose bins."""
     start = time.perf_counter()
     cpus, gpus = start_ray(cfg)
+    cfg = sized_config(cfg)[0]   # a run has sized its pools already (run.py); a direct call sizes them here
     settings = typed(cfg)
     video = settings.video
     if not is_remote(frames_dir):

@@ -19,7 +19,8 @@ from .people_sections import PeopleSettings
 from .run_sections import (SECRET_KEYS, CascadeSettings, DecodeSettings, InputSettings, ModelsSettings,
                            RaySettings, Stage1Settings, Stage2Settings, Stage3Settings, StageSettings,
                            StorageSettings, VideoSettings)
-from .schema import ConfigError, Key, Section, Widget, as_dict, defaults, keys, section, sections, typed, validate
+from .schema import (ConfigError, Key, Section, Widget, as_dict, cpu_default, defaults, keys, section, sections, typed,
+                     validate)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def settings_of(cfg: Mapping[str, Any]) -> Settings:
 
 __all__ = ["AnalyzerSettings", "AnalyzersSettings", "BodyCropSettings", "CascadeSettings", "ClipSettings",
            "ConfigError", "CropSettings",
-           "ContentSettings", "DecodeSettings", "DedupColumns", "DedupSettings", "EmotionSettings",
+           "ContentSettings", "DecodeSettings", "cpu_default", "DedupColumns", "DedupSettings", "EmotionSettings",
            "ExportSettings", "FaceFeaturesSettings", "FaceSettings", "FilterSettings", "IdentitySettings", "InputSettings",
            "KEYS", "Key", "KohyaSettings", "ModelsSettings", "NsfwSettings", "POOL_KEYS", "PeopleSettings", "PoseSettings",
            "QualitySettings", "RaySettings", "SECRET_KEYS", "Settings", "Stage1Settings", "Stage2Settings",

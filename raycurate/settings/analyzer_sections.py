@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .schema import (DEVICE, FRACTION, GPUS, MULTIPLE_OF_32, Check, Section, non_negative, one_of, positive, section,
-                     setting)
+from .schema import (DEVICE, FRACTION, GPUS, MULTIPLE_OF_32, Check, Section, auto_or_positive, non_negative, one_of,
+                     positive, section, setting)
 
 PACKS = ("buffalo_l", "buffalo_m", "buffalo_s", "buffalo_sc", "antelopev2")
 PACK = Check(lambda v: v in PACKS or v.startswith(("/", "./", "../", "~")),
@@ -16,8 +16,9 @@ PACK = Check(lambda v: v in PACKS or v.startswith(("/", "./", "../", "~")),
 POOL_KEYS = frozenset({"enabled", "min_actors", "max_actors", "num_gpus"})   # the engine's, not the analyser's
 
 
-def _batch(default: int) -> int:
-    return setting(default, "images per batch (and so the GPU fraction)", positive())
+def _batch(cpu: int) -> int | str:
+    return setting("auto", f"images per batch (and so the GPU fraction). auto: from the GPU's memory class on a "
+                   f"GPU (README, GPU sizing), {cpu} on the CPU", auto_or_positive(), cpu_default=cpu)
 
 
 def _cpus(default: float) -> float:
@@ -31,7 +32,7 @@ class AnalyzerSettings(Section):
 
     enabled: bool = setting(True, "run this analyser")
     device: str = setting("cpu", "cpu, cuda or cuda:N", DEVICE)
-    batch_size: int = _batch(16)
+    batch_size: int | str = _batch(16)
     num_cpus: float = _cpus(0.2)
     min_actors: int = setting(1, "actors started up front; the pool autoscales up to max_actors", positive())
     max_actors: int | None = setting(None, "null: as many as the cluster's CPUs (or GPUs) can hold", positive())
@@ -49,7 +50,7 @@ class QualitySettings(AnalyzerSettings):
 
 @dataclass(frozen=True)
 class FaceSettings(AnalyzerSettings):
-    batch_size: int = _batch(8)
+    batch_size: int | str = _batch(8)
     num_cpus: float = _cpus(0.35)
     detector: str = setting("auto", "auto: InsightFace (pack) when its weights are verified, else CenterFace "
                             "(every install has it); opencv_haar only when named",
@@ -69,7 +70,7 @@ class FaceSettings(AnalyzerSettings):
 
 @dataclass(frozen=True)
 class FaceFeaturesSettings(AnalyzerSettings):
-    batch_size: int = _batch(8)
+    batch_size: int | str = _batch(8)
     num_cpus: float = _cpus(0.35)
     embedder: str = setting("auto", "auto: the pack's ArcFace (512-d) when verified, else dlib (128-d)",
                             one_of("auto", "insightface", "dlib"))
@@ -93,7 +94,7 @@ class NsfwSettings(AnalyzerSettings):
 
 @dataclass(frozen=True)
 class PoseSettings(AnalyzerSettings):
-    batch_size: int = _batch(8)
+    batch_size: int | str = _batch(8)
     conf: float = setting(0.25, "person detection confidence", FRACTION)
     max_people: int = setting(10, "most people kept per image", positive())
     imgsz: int = setting(640, "YOLO input size", MULTIPLE_OF_32)
@@ -102,7 +103,7 @@ class PoseSettings(AnalyzerSettings):
 
 @dataclass(frozen=True)
 class ClipSettings(AnalyzerSettings):
-    batch_size: int = _batch(32)
+    batch_size: int | str = _batch(32)
     weights: str = setting("open_clip-ViT-B-32-laion2b_s34b_b79k", "a registry id (or one in "
                            "raycurate-models.extra.json)")
     multi_threshold: float = setting(0.5, "accessories / tattoos: a label is kept when P(with) >= this", FRACTION)
@@ -112,7 +113,7 @@ class ClipSettings(AnalyzerSettings):
 
 @dataclass(frozen=True)
 class ContentSettings(AnalyzerSettings):
-    batch_size: int = _batch(32)
+    batch_size: int | str = _batch(32)
     num_cpus: float = _cpus(0.1)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .schema import (DEVICE, FRACTION, GPUS, MULTIPLE_OF_32, Check, Section, Widget, between, non_negative,
-                     one_of, positive, section, setting)
+from .schema import (DEVICE, FRACTION, GPUS, MULTIPLE_OF_32, Check, Section, Widget, auto_or_positive, between,
+                     non_negative, one_of, positive, section, setting)
 
 _URL = Check(lambda v: v.startswith(("http://", "https://")) and len(v.split("://", 1)[1].strip("/")) > 0,
              "a URL such as http://host:9000 or https://host")
@@ -16,8 +16,9 @@ class RaySettings(Section):
     address: str | None = setting(None, 'null: start a local Ray; "auto" or "ray://host:10001": join a cluster')
     num_cpus: int | float | None = setting(None, "local Ray only; null: all cores", positive("a positive number"))
     num_gpus: int | float | None = setting(None, "local Ray only; null: detect", non_negative())
-    gpu_memory_gb: float = setting(16.0, "memory of one GPU on the cluster; sizes fractional GPUs (README)",
-                                   positive("a positive number"))
+    gpu_memory_gb: float | str = setting("auto", "memory of one GPU (GB); sizes fractional GPUs and auto batch "
+                                         "sizes. auto: read on every node when the run starts, the smallest "
+                                         "card governs (README, GPU sizing)", auto_or_positive("a positive number"))
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,10 @@ class VideoSettings(Section):
     scene_window_s: float = setting(0.5, '"near a cut": within this many seconds of it', non_negative())
     analysis_side: int = setting(960, "frames go through the cascade at most this large (a winner is written "
                                  "from its full-size pixels, kept through the cascade)", positive())
-    batch_size: int = setting(
-        16, "Frames analysed together by each stage (and so each stage's GPU fraction, unless set per stage). "
-        "Larger is faster on a GPU; uses more memory.", positive(), widget=Widget("Batch size", 1, 256, 1))
+    batch_size: int | str = setting(
+        "auto", "Frames analysed together by each stage (and so each stage's GPU fraction), unless set per stage. "
+        "auto: each stage's from the GPU's memory class (README, GPU sizing), 16 on the CPU.", auto_or_positive(),
+        cpu_default=16)
     num_cpus: float = setting(1.0, "logical CPUs per video decode task", positive("a positive number"))
     segment_s: int | float | None = setting(120, "a longer video is split into segments of this many "
                                             "seconds, decoded in parallel (null: never)",

@@ -53,8 +53,8 @@ class Key:
 
     @property
     def type_name(self) -> str:
-        names = "number" if float in self.types else " or ".join(
-            "list" if t is list else t.__name__ for t in self.types)
+        shown = [t for t in self.types if not (t is int and float in self.types)]   # int is a number
+        names = " or ".join("number" if t is float else "list" if t is list else t.__name__ for t in shown)
         return f"{names} or null" if self.nullable else names
 
 
@@ -77,9 +77,10 @@ class Section:
 
 
 def setting(default: Any, help: str, check: Check | None = None, *, secret: bool = False,  # noqa: A002
-            widget: Widget | None = None) -> Any:
-    """A leaf key: its default, one line of help, an optional value rule and UI widget."""
-    meta = {"help": help, "check": check, "secret": secret, "widget": widget}
+            widget: Widget | None = None, cpu_default: Any = None) -> Any:
+    """A leaf key: its default, one line of help, an optional value rule and UI widget; for a key that may
+    be ``auto``, what ``auto`` stands for where no GPU sizes it (``cpu_default``)."""
+    meta = {"help": help, "check": check, "secret": secret, "widget": widget, "cpu_default": cpu_default}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -123,6 +124,11 @@ def _key(cls: type, f: dataclasses.Field, path: str) -> Key:
     default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
     return Key(path, kinds, nullable, default, f.metadata["help"], f.metadata["check"], f.metadata["secret"],
                f.metadata["widget"])
+
+
+def cpu_default(section: Any, name: str) -> Any:
+    """What ``auto`` stands for in key ``name`` of ``section`` (a section class or object) without a GPU."""
+    return next(f for f in dataclasses.fields(section) if f.name == name).metadata["cpu_default"]
 
 
 def sections(cls: type, prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -222,6 +228,11 @@ def non_negative(what: str = "a number >= 0") -> Check:
 
 def between(lo: float, hi: float, what: str | None = None) -> Check:
     return Check(lambda v: lo <= v <= hi, what or f"a number in [{lo:g}, {hi:g}]")
+
+
+def auto_or_positive(what: str = "a positive integer") -> Check:
+    """``"auto"`` (the run decides: :mod:`raycurate.gpu_sizing`) or a positive number."""
+    return Check(lambda v: v == "auto" if isinstance(v, str) else v > 0, f"'auto' or {what}")
 
 
 def one_of(*values: str) -> Check:

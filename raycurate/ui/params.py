@@ -38,8 +38,10 @@ def param(key: str) -> Param:
     return Param(key, w.label, k.help, kind, w.minimum, w.maximum, w.step)
 
 
+# video.batch_size is auto (sized from the GPUs when the run starts: README "GPU sizing"): no slider, which would
+# always send a number
 VIDEO_PARAMS: list[Param] = [param(f"video.{k}") for k in ("sample_rate", "min_separation", "max_frames",
-                                                             "scene_detection", "batch_size", "motion_threshold")]
+                                                             "scene_detection", "motion_threshold")]
 
 ANALYSERS: list[tuple[str, str]] = [
     ("quality", "Quality: sharpness, exposure, contrast, noise (OpenCV, no download)"),

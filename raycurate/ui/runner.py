@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from ..config import load_config
-from ..run import RUN_STATE as STATE_FILE   # OUT/.raycurate-run.json, written at the start and end of a run
+from ..run_state import RUN_STATE as STATE_FILE   # OUT/.raycurate-run.json, written at the start and end of a run
 
 LOG_NAME = "run.log"
 # Ray's and Python's routine lines, left out of the log the page shows (run.log keeps everything)

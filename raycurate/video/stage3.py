@@ -90,3 +90,13 @@ def stored_winners(db_uri: str, run_id: str) -> list[dict[str, Any]]:
         size = os.path.getsize(path) if "://" not in path and os.path.exists(path) else 0
         out.append({**f, "stage3_score": c["stage3_score"], "path": path, "size": size})
     return out
+
+
+def forget_unfinished_videos(db_uri: str, run_id: str, finished: set[str]) -> None:
+    """Forget what a killed run wrote about the videos it had not finished (they are done again)."""
+    keep = f" AND video_id NOT IN ({', '.join(sql_str(v) for v in sorted(finished))})" if finished else ""
+    for name in (FRAMES_TABLE, VIDEOS_TABLE, STAGE3_TABLE):
+        try:
+            open_table(db_uri, name).delete(f"run_id = {sql_str(run_id)}{keep}")
+        except (FileNotFoundError, ValueError):
+            continue
