@@ -2,15 +2,18 @@
 """The video path's throughput against decode alone, per file, in one run.
 
 For each file (testvideo.mp4, and a 60 s 1080p H.264 clip this script makes),
-with the YouTube preset:
+with the YouTube preset, scene detection off and then on:
 - decode only: the same decoder reads the file at the same sample rate
   (every 5th frame converted) and nothing else;
-- video path: sampling, motion filter, scene detection, Stage 1 and Stage 2 on
-  local Ray actor pools, the frames table, Stage 3 and the winners' files.
-Both are given in source frames per second; the ratio is path / decode. The
+- video path: one decode (sampling, motion filter, scene detection fed while
+  decoding), Stage 1 and Stage 2 on local Ray actor pools, Stage 3 per video
+  and the winners' files (from the pixels kept through the cascade).
+Both are given in source frames per second; the ratio is path / decode (cold:
+the path's time includes starting its actors and loading their models). The
 peak memory (USS and RSS) of the Ray worker that decodes (the task
-``sample_videos``) is sampled every 0.1 s, and the frames kept by each stage
-are printed.
+``sample_videos``) is sampled every 0.1 s. Then, per stage: the frames it saw,
+the share it passed, and its analysers' mean time per frame (their stored
+``*_ms`` columns).
 
     .venv/bin/python scripts/bench_video.py
 """
@@ -102,6 +105,25 @@ class WorkerPeak:
         self._thread.join()
 
 
+def stage_ms(db_uri: str, run_id: str) -> dict[str, float]:
+    """Mean milliseconds per frame of each stage's analysers (the ``*_ms`` columns stored per frame), over
+    the frames each analyser ran on, summed per stage."""
+    from raycurate.stages import STAGES
+    from raycurate.store import FRAMES_TABLE, open_table
+
+    table = open_table(db_uri, FRAMES_TABLE)
+    out = {}
+    for name, stage in STAGES.items():
+        cols = [f"{a}_ms" for a in stage.analyzer_names + stage.optional_names if f"{a}_ms" in table.schema.names]
+        data = table.search().where(f"run_id = '{run_id}'").select(cols).limit(None).to_arrow()
+        total = 0.0
+        for col in cols:
+            values = [v for v in data.column(col).to_pylist() if v is not None]
+            total += sum(values) / len(values) if values else 0.0
+        out[name] = total
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=int, default=60, help="length of the generated 1080p clip")
@@ -115,7 +137,9 @@ def main() -> int:
     from raycurate.run_report import video_report
     from raycurate.sources import FileRef
 
-    cfg = load_config(preset="youtube")
+    configs = {"off": load_config(preset="youtube", overrides=[("video.scene_detection", False)]),
+               "on": load_config(preset="youtube", overrides=[("video.scene_detection", True)])}
+    cfg = configs["off"]
     work = Path(tempfile.mkdtemp(prefix="rc-vbench-"))
     try:
         t = time.perf_counter()
@@ -125,29 +149,41 @@ def main() -> int:
         ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level="ERROR")
         step = cfg["video"]["sample_rate"]
         rows = []
-        for i, f in enumerate(files):
+        for i, (f, scenes) in enumerate((f, s) for f in files for s in ("off", "on")):
+            run_cfg = configs[scenes]
             backend, n_dec, t_dec = decode_only(str(f), tuple(cfg["video"]["decoders"]), step)
             with WorkerPeak("sample_videos") as peak:
                 t = time.perf_counter()
-                run_video_pipeline([FileRef(str(f), str(f), f.stat().st_size, "video")], cfg,
-                                   db_uri=str(work / "db"), run_id=f"bench{i}")
+                res = run_video_pipeline([FileRef(str(f), str(f), f.stat().st_size, "video")], run_cfg,
+                                         db_uri=str(work / "db"), run_id=f"bench{i}",
+                                         frames_dir=str(work / f"frames{i}"))
                 t_path = time.perf_counter() - t
-            report = video_report(str(work / "db"), f"bench{i}", cfg, frame_files=0)
-            rows.append((f.name, backend, n_dec, t_dec, t_path, (peak.peak_uss, peak.peak), report["counts"]))
+            report = video_report(str(work / "db"), f"bench{i}", run_cfg, frame_files=len(res.winners))
+            rows.append((f.name, scenes, backend, n_dec, t_dec, t_path, (peak.peak_uss, peak.peak),
+                         report["counts"], stage_ms(str(work / "db"), f"bench{i}")))
         ray.shutdown()
 
         print(f"\npreset youtube (sample_rate {step}), {args.cpus} CPUs, decoder as chosen by the path")
-        print(f"{'file':<22}{'decoder':<8}{'frames':>7}{'decode fps':>12}{'path fps':>10}{'path/decode':>13}"
-              f"{'decode worker peak USS / RSS':>31}")
-        for name, backend, n, t_dec, t_path, (uss, rss), _ in rows:
-            print(f"{name:<22}{backend:<8}{n:>7}{n / t_dec:>12.1f}{n / t_path:>10.1f}{t_dec / t_path:>13.3f}"
-                  f"{uss / 1e6:>18.0f} MB / {rss / 1e6:.0f} MB")
+        print(f"{'file':<22}{'scenes':<8}{'decoder':<8}{'frames':>7}{'decode fps':>12}{'path fps':>10}"
+              f"{'path/decode':>13}{'decode worker peak USS / RSS':>31}")
+        for name, scenes, backend, n, t_dec, t_path, (uss, rss), *_ in rows:
+            print(f"{name:<22}{scenes:<8}{backend:<8}{n:>7}{n / t_dec:>12.1f}{n / t_path:>10.1f}"
+                  f"{t_dec / t_path:>13.3f}{uss / 1e6:>18.0f} MB / {rss / 1e6:.0f} MB")
         print("\nframes kept per stage (sampled -> motion -> stage1 -> stage2 -> stage3 -> selected)")
-        for name, *_, c in rows:
+        for name, scenes, *_, c, _ms in rows:
             st = c["stages"]
-            print(f"{name:<22}{c['candidates']} -> {c['candidates'] - c['motion_dropped']} -> "
+            print(f"{name:<22}{scenes:<8}{c['candidates']} -> {c['candidates'] - c['motion_dropped']} -> "
                   f"{st['stage1']['kept']} -> {st['stage2']['kept']} -> {st['stage3']['kept']} -> "
                   f"{st['stage3']['selected']}")
+        print("\nper stage: frames in, passed (share), analysers' mean ms per frame")
+        for name, scenes, *_, c, ms in rows:
+            st = c["stages"]
+            parts = []
+            for stage in ("stage1", "stage2"):
+                n_in, kept = st[stage]["in"], st[stage]["kept"]
+                share = f"{kept / n_in:.0%}" if n_in else "-"
+                parts.append(f"{stage} {n_in} in, {kept} passed ({share}), {ms[stage]:.1f} ms/frame")
+            print(f"{name:<22}{scenes:<8}" + "; ".join(parts))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

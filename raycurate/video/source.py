@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -33,6 +33,13 @@ def file_sha256(path: str, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def scene_decoders(decoders: Sequence[str]) -> tuple[str, ...]:
+    """The decoders to try when scene detection needs a small copy of every frame: PyAV first, as it scales
+    them in its colour conversion, where decord converts every frame whole (slower, and with more memory);
+    then the configured order."""
+    return tuple(["pyav"] if "pyav" in decoders else []) + tuple(d for d in decoders if d != "pyav")
 
 
 def empty_summary(uri: str, segment: int = 0, start: int = 0, stop: int | None = None) -> dict[str, Any]:
@@ -54,7 +61,7 @@ class VideoSampler:
         self.params = video   # sampling, batch size, analysis size and decoders: the typed ``video`` section
         self.batch_size = video.batch_size
         self.max_side = video.analysis_side
-        self.decoders = tuple(video.decoders)
+        self.decoders = scene_decoders(video.decoders) if video.scene_detection else tuple(video.decoders)
         self.decord_device = video.decord_device
         self.start = start
         self.stop = stop
