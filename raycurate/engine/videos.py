@@ -28,7 +28,7 @@ from ..store.schema import FRAMES_TABLE, STAGE3_SCHEMA, STAGE3_TABLE, VIDEOS_SCH
 from ..store.table import open_or_create_table
 from ..settings import VideoSettings
 from ..video.segments import local_copy, plan_segments
-from ..video.source import VideoSampler, empty_summary
+from ..video.source import VideoSampler, empty_summary, end_row
 from .actors import finisher_actor_class, stage_actor_class
 from .cluster import add_pool, check_pools_fit, sized_config, start_ray
 from .ledger import crash_ledger, worker_ledger
@@ -51,6 +51,8 @@ def sample_videos(batch: pa.Table, *, video: VideoSettings, db_uri: str, run_id:
             led.crashed("video", f"{uri}#{item['segment']}")
             summary["error"] = crash_message("decoding")
             _store_summary(summary, run_id, uri, db_uri)
+            # what its killed tries sent is unknown: the video is finished with the rows that arrived
+            yield _end_table(summary, uri, 0, item["segments"], item["video_id"])
             led.end(key)
             continue
         maybe_kill("video", [uri])
@@ -67,10 +69,17 @@ def sample_videos(batch: pa.Table, *, video: VideoSettings, db_uri: str, run_id:
         except Exception as exc:  # a bad file is a row with an error, never a failed run
             summary["error"] = f"video failed while sampling: {type(exc).__name__}: {exc}"[:500]
         _store_summary(summary, run_id, uri, db_uri)
-        if sampler is not None:   # the segment is closed: the Stage 3 step knows how many rows to wait for
-            yield pa.Table.from_pylist([sampler.end_row(item["segments"])], schema=FRAME_ROW_SCHEMA)
+        # the segment is closed (even one that failed): the Stage 3 step knows how many rows to wait for
+        yield _end_table(summary, uri, sampler.rows_emitted if sampler is not None else 0, item["segments"],
+                         item["video_id"])
         if led is not None:
             led.end(key)
+
+
+def _end_table(summary: Mapping[str, Any], uri: str, rows_sent: int, segments: int, video_id: str | None
+               ) -> pa.Table:
+    row = end_row({**summary, "video_id": summary["video_id"] or video_id}, uri, rows_sent, segments)
+    return pa.Table.from_pylist([row], schema=FRAME_ROW_SCHEMA)
 
 
 def _store_summary(summary: Mapping[str, Any], run_id: str, uri: str, db_uri: str) -> None:

@@ -135,10 +135,15 @@ class VideoSampler:
                 "pixels_w": rgb.shape[1], "full_pixels": None if full is None else np.ascontiguousarray(full).tobytes()}
 
     def end_row(self, segments: int) -> dict[str, Any]:
-        """The row that closes this segment (``frame_index`` -1, no pixels): how many frame rows it sent,
-        how many segments its video has, its cuts and frame rate. The Stage 3 step finishes a video once it
-        has seen every segment's end row and every frame row they announce."""
-        s = self.summary
-        return {"video_id": s["video_id"] or hashlib.sha256(self.uri.encode()).hexdigest(), "video_uri": self.uri,
-                "segment": s["segment"], "frame_index": END_OF_SEGMENT, "segment_rows": self.rows_emitted,
-                "segments": segments, "cuts": list(s["cuts"] or []), "fps": s["fps"], "video_error": s["error"]}
+        """The row that closes this segment (:func:`end_row`)."""
+        return end_row(self.summary, self.uri, self.rows_emitted, segments)
+
+
+def end_row(summary: dict[str, Any], uri: str, rows_sent: int, segments: int) -> dict[str, Any]:
+    """The row that closes a segment (``frame_index`` -1, no pixels): how many frame rows it sent, how many
+    segments its video has, its cuts and frame rate. The Stage 3 step finishes a video once it has seen every
+    segment's end row and every frame row they announce; a segment that failed sends one too."""
+    s = summary
+    return {"video_id": s["video_id"] or hashlib.sha256(uri.encode()).hexdigest(), "video_uri": uri,
+            "segment": s["segment"], "frame_index": END_OF_SEGMENT, "segment_rows": rows_sent,
+            "segments": segments, "cuts": list(s["cuts"] or []), "fps": s["fps"], "video_error": s["error"]}
