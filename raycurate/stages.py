@@ -1,14 +1,17 @@
 """The 3-stage cascade over video frames: plain classes, no ray.
 
 Stage 1 (fast, low threshold, recall first): quality + face detection only, at
-its own detection size and threshold (``cascade.stage1.det_size``, ``det_thresh``).
+its own detection size and threshold (``cascade.stage1.det_size``, ``det_thresh``);
+it narrows the cascade (faceless frames stop, the best per window go on).
 Stage 2 (medium threshold, quality and attribute sort): the content vector and
-NSFW always; on Stage 1's faces the identity embedding and head pose
-(face_features), and CLIP (embedding, zero-shot attributes, aesthetic score) and
-DeepFace emotion when their weights are present (the same ``models.profile`` rule
-as the image path decides; the manifest says which ran).
+NSFW always; CLIP (embedding, zero-shot attributes, aesthetic score) and DeepFace
+emotion on Stage 1's faces when their weights are present (the same
+``models.profile`` rule as the image path decides; the manifest says which ran);
+the identity embedding and head pose (face_features) only when the run looks for
+named people.
 Stage 3 (high threshold, best for training): an ensemble of the stored scores,
-computed per video after Stages 1-2 (see :mod:`raycurate.video.select`).
+computed per video as soon as its frames are all scored (see
+:mod:`raycurate.video.finisher` and :mod:`raycurate.video.select`).
 
 Each stage scores every frame it sees and stores the score; its gate only
 decides which frames go on. The scores are heuristics over the analysers'
