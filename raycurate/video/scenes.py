@@ -4,8 +4,8 @@ video path already decoded: no second read of the file.
 The detector sees every decoded frame, 256 px wide, bilinear, as PySceneDetect itself scales them: the
 sampled frames, and the small copies of the frames between that the reader gives with ``thumbs``
 (:mod:`raycurate.video.reader`). On tests/data/videos/testvideo.mp4 it finds the published cuts with decord
-and OpenCV; PyAV's own scaler differs a little (ContentDetector also reports frame 691, which the published
-AdaptiveDetector run has).
+, OpenCV and PyAV. Every backend scales with OpenCV: swscale's own bilinear scaling (PyAV's
+``to_ndarray(width=...)``) was slower here and, mixed with OpenCV's, gave ContentDetector a false cut at 691.
 """
 from __future__ import annotations
 
