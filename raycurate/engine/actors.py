@@ -86,22 +86,28 @@ class StageActor:
 
 class FinisherActor:
     """Ray actor around the video path's Stage 3 step (:class:`~raycurate.video.finisher.VideoFinisher`):
-    one per run, so that each video's frames meet in one place."""
+    one per run, so that each video's frames meet in one place. It writes to the run's database and frames
+    folder, in a bucket too: ``storage`` holds the driver's resolved bucket settings."""
 
     kwargs: dict[str, Any]
+    storage: dict[str, Any] | None
 
     def __init__(self) -> None:
+        from ..storage import configure
         from ..video.finisher import VideoFinisher
 
+        if self.storage is not None:
+            configure(self.storage)
         self.finisher = VideoFinisher(**self.kwargs)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         return self.finisher(batch)
 
 
-def finisher_actor_class(**kwargs: Any) -> type[FinisherActor]:
-    """A :class:`FinisherActor` bound to its run: database, run id, Stage 3 and video sections, targets."""
-    return _bound(FinisherActor, "Stage3Actor", kwargs=kwargs)
+def finisher_actor_class(storage: dict[str, Any] | None = None, **kwargs: Any) -> type[FinisherActor]:
+    """A :class:`FinisherActor` bound to its run: database, run id, Stage 3 and video sections, targets, and
+    the bucket settings its worker process needs."""
+    return _bound(FinisherActor, "Stage3Actor", kwargs=kwargs, storage=storage)
 
 
 def stage_actor_class(plan: StagePlan, ledger: str | None = None) -> type[StageActor]:

@@ -116,9 +116,10 @@ def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_
         item["segments"] = per_video[item["uri"]]
     with crash_ledger(run_id, "videos") as (ledger, faults):
         ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
+        storage = storage_settings(cfg.get("storage"))   # the driver's bucket settings, for the workers
         ds = ds.map_batches(sample_videos, batch_size=1, batch_format="pyarrow", num_cpus=video.num_cpus,
                             fn_kwargs={"video": video, "db_uri": db_uri, "run_id": run_id, "ledger": ledger,
-                                       "storage": storage_settings(cfg.get("storage"))})
+                                       "storage": storage})
         requests: dict[str, ActorRequest] = {}
         for name, stage_cls in STAGES.items():
             plan = stage_cls.plan(settings, people=bool(targets))   # an actor receives its stage's plan only
@@ -126,7 +127,7 @@ def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_
             ds, requests[name] = add_pool(ds, stage_actor_class(plan, ledger), stage.resources, plan.section,
                                           settings.ray.gpu_memory_gb, cpus, gpus)
         check_pools_fit(video.num_cpus, requests, cpus, "the video path's decode task and cascade stages")
-        finisher = finisher_actor_class(db_uri=db_uri, run_id=run_id, stage3=settings.cascade.stage3, video=video,
+        finisher = finisher_actor_class(storage, db_uri=db_uri, run_id=run_id, stage3=settings.cascade.stage3, video=video,
                                         frames_dir=frames_dir, targets=tuple(targets))
         # one Stage 3 actor: every frame of a video meets there (its work per frame is a few arithmetic steps)
         ds = ds.map_batches(finisher, batch_size=None, batch_format="pyarrow", num_cpus=0,
