@@ -28,37 +28,16 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from clips import write_clip  # noqa: E402
 
 
 def make_clip(path: Path, seconds: int = 60, fps: int = 30, size=(1920, 1080)) -> Path:
     """A 1080p H.264 clip: six 10 s shots, each a textured background with a real face moving across it."""
-    import av
-    import cv2
-
-    face = cv2.imread(str(ROOT / "tests/data/images/faces/skimage_astronaut.png"))[40:300, 130:360]
-    face = cv2.cvtColor(cv2.resize(face, (300, 340)), cv2.COLOR_BGR2RGB)
-    rng = np.random.default_rng(0)
-    w, h = size
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "23"}
-        for _ in range(seconds // 10):  # one shot per 10 s
-            base = cv2.resize(rng.integers(0, 255, (9, 16, 3), dtype=np.uint8), (w, h),
-                              interpolation=cv2.INTER_CUBIC)
-            for i in range(10 * fps):
-                frame = base.copy()
-                x = int((w - 300) * i / (10 * fps))
-                y = (h - 340) // 2 + int(80 * np.sin(i / 15.0))
-                frame[y:y + 340, x:x + 300] = face
-                for pkt in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                    container.mux(pkt)
-        for pkt in stream.encode():
-            container.mux(pkt)
+    write_clip(path, shots=("astronaut",) * max(1, seconds // 10), shot_frames=10 * fps, fps=fps, size=size)
     return path
 
 

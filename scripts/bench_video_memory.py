@@ -19,38 +19,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clips import write_clip  # noqa: E402
 from proc_memory import TreePeak  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_clips(folder: Path, n: int, seconds: float, fps: int = 30, size=(480, 854)) -> None:
-    import av
-    import cv2
-
-    face = cv2.imread(str(ROOT / "tests/data/images/faces/skimage_astronaut.png"))[40:300, 130:360]
-    face = cv2.cvtColor(cv2.resize(face, (200, 226)), cv2.COLOR_BGR2RGB)
-    w, h = size
+    """``n`` portrait clips of ``seconds``, one shot each (its own background), a real face moving down."""
     folder.mkdir(parents=True, exist_ok=True)
     for k in range(n):
-        rng = np.random.default_rng(k)
-        base = cv2.resize(rng.integers(0, 255, (16, 9, 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
-        with av.open(str(folder / f"clip{k:03d}.mp4"), "w") as container:
-            stream = container.add_stream("libx264", rate=fps)
-            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-            stream.options = {"preset": "ultrafast", "crf": "23"}
-            frames = int(seconds * fps)
-            for i in range(frames):
-                frame = base.copy()
-                y = int((h - 226) * i / frames)
-                frame[y:y + 226, 140:340] = face
-                for pkt in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                    container.mux(pkt)
-            for pkt in stream.encode():
-                container.mux(pkt)
+        write_clip(folder / f"clip{k:03d}.mp4", shots=("astronaut",), shot_frames=int(seconds * fps), fps=fps,
+                   size=size, face_width=200, motion="down", seed=k)
 
 
 def run(folder: Path, out: Path, cpus: int) -> tuple[float, TreePeak, int]:

@@ -26,10 +26,10 @@ from .conftest import DATA, stop_group
 
 pytestmark = pytest.mark.timeout(480)
 
-# the bundled sample, whole: tests/data (40 images, 5 videos and 10 other files: licences, a README)
+# the bundled sample, whole: tests/data (40 images, 6 videos and 11 other files: licences, ground truth)
 SAMPLE = [DATA / "images", DATA / "videos", DATA / "licenses"]
 ASTRONAUT = "images/faces/skimage_astronaut.png"
-VIDEOS = 5
+VIDEOS = 6
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 REPO = Path(__file__).resolve().parent.parent
