@@ -7,6 +7,7 @@ background of its own with a real face (tests/data) moving across it. Each run s
 (``--cpus``), default settings.
 
     .venv/bin/python scripts/bench_video_memory.py
+    .venv/bin/python scripts/bench_video_memory.py --set cascade.stage1.max_actors=1   # any run setting
 """
 from __future__ import annotations
 
@@ -35,9 +36,9 @@ def make_clips(folder: Path, n: int, seconds: float, fps: int = 30, size=(480, 8
                    size=size, face_width=200, motion="down", seed=k)
 
 
-def run(folder: Path, out: Path, cpus: int) -> tuple[float, TreePeak, int]:
+def run(folder: Path, out: Path, cpus: int, sets: list[str]) -> tuple[float, TreePeak, int]:
     cmd = [sys.executable, "-m", "raycurate.cli", "run", str(folder), "--out", str(out),
-           "--set", f"ray.num_cpus={cpus}"]
+           "--set", f"ray.num_cpus={cpus}", *[a for kv in sets for a in ("--set", kv)]]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
@@ -51,6 +52,7 @@ def main() -> int:
     ap.add_argument("--counts", default="10,100")
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--cpus", type=int, default=2)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="passed on to raycurate run")
     args = ap.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
     work = Path(tempfile.mkdtemp(prefix="rc-vmem-"))
@@ -64,7 +66,7 @@ def main() -> int:
             folder.mkdir()
             for k in range(n):
                 os.link(work / "all" / f"clip{k:03d}.mp4", folder / f"clip{k:03d}.mp4")
-            seconds, peak, rc = run(folder, work / f"out{n}", args.cpus)
+            seconds, peak, rc = run(folder, work / f"out{n}", args.cpus, args.set)
             results.append((n, seconds, peak, rc))
             top = sorted(peak.by_name.items(), key=lambda kv: -kv[1])[:6]
             print(f"{n} videos: rc {rc}, {seconds:.1f} s, peak RSS {peak.rss / 1e9:.2f} GB, peak USS {peak.uss / 1e9:.2f} GB;"
