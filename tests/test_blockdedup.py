@@ -205,3 +205,24 @@ def test_read_vectors_streams_unit_rows(tmp_path):
     keys, x = read_vectors(table, "content_vector", "run_id = 'r1'", ["video_id", "frame_index"])
     assert keys.num_rows == len(x) == 3 and x.dtype == np.float32
     assert np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-6)
+
+
+def test_marks_skip_a_row_that_failed_to_decode_with_the_same_id(tmp_path):
+    """Marks alike for every row of an id are merged on the id alone: not onto its rows that are errors."""
+    import lancedb
+
+    schema = images_schema()
+    v = np.ones(63, dtype=np.float32) / np.sqrt(63)
+    w = v.copy()
+    w[0] += 0.05
+    rows = [{"id": "a", "uri": "u1", "run_id": "r", "media_type": "image", "width": 10, "height": 10,
+             "content_vector": v.tolist()},
+            {"id": "a", "uri": "u2", "run_id": "r", "media_type": "image", "error": "truncated"},
+            {"id": "b", "uri": "u3", "run_id": "r", "media_type": "image", "width": 20, "height": 20,
+             "content_vector": (w / np.linalg.norm(w)).tolist()}]
+    table = lancedb.connect(str(tmp_path / "db")).create_table("images", schema=schema)
+    table.add(pa.Table.from_pylist(rows, schema=schema))
+    res = dedup_table(table, run_id=None, columns={"content_vector": 0.05}, keep_by=["pixels"])
+    got = {r["uri"]: r for r in table.to_arrow().to_pylist()}
+    assert got["u1"]["duplicate_of"] == "b" and got["u3"]["duplicate_group"] == "b" and res.marked == 1
+    assert got["u2"]["duplicate_group"] is None and got["u2"]["duplicate_of"] is None

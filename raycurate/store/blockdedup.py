@@ -64,7 +64,7 @@ def read_vectors(table: Any, column: str, where: str, keys: list[str]) -> tuple[
     import pyarrow as pa
 
     where = f"({where}) AND {column} IS NOT NULL"
-    n = table.count_rows(where)
+    n = table.count_rows()            # an upper bound, from the metadata: pages never written cost no memory
     dim = table.schema.field(column).type.list_size
     x = np.empty((n, dim), dtype=np.float32)
     parts = []
@@ -72,7 +72,7 @@ def read_vectors(table: Any, column: str, where: str, keys: list[str]) -> tuple[
     reader = table.search().where(where).select([*keys, column]).limit(None).to_batches()
     for batch in reader:
         m = batch.num_rows
-        if at + m > n:                     # rows added since the count
+        if at + m > n:                     # rows added since the count: left for the next dedup
             m = n - at
             batch = batch.slice(0, m)
         values = batch.column(column).flatten().to_numpy(zero_copy_only=False)

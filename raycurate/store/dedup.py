@@ -54,11 +54,13 @@ class RowKind:
     content: tuple[str, ...]    # its content id's columns: rows alike in these are exact copies
     valid: str                  # SQL: the rows dedup considers
     table: str                  # the table's name (its schema types the dedup columns an older table lacks)
+    id_column: str | None = None  # one column naming the content (BTREE-indexed): marks alike merge on it
 
 
-IMAGES = RowKind(key=KEY, content=("id",), valid="error IS NULL", table="images")
+IMAGES = RowKind(key=KEY, content=("id",), valid="error IS NULL", table="images", id_column="id")
 FRAMES = RowKind(key=("video_id", "video_uri", "run_id", "frame_index"), content=("video_id", "frame_index"),
                  valid="frame_index IS NOT NULL", table="frames")
+MARK_COLUMNS = ("duplicate_group", "duplicate_of", "duplicate_distance", "duplicate_column")
 
 
 @dataclass
@@ -309,11 +311,36 @@ def _marks(s: _Search, touched: Mapping[str, set[str]], rows_of: Mapping[str, li
 
 
 def _write_marks(table: Any, kind: RowKind, marks: list[dict[str, Any]]) -> None:
-    """Write the marks with one ``merge_insert`` on the row key."""
+    """Write the marks with ``merge_insert``: on the row key, except that the content ids whose rows all get
+    the same marks (all but a keeper with copies) are merged on ``id_column`` alone, through its BTREE index
+    (made when missing; :func:`maintain` makes it anyway): on 1M rows a merge on the three-column key scans
+    the table for ~30-45 s, one on the indexed id takes ~0.1 s."""
     from .schema import frames_schema, images_schema
 
-    write_columns(table, marks, ("duplicate_group", "duplicate_of", "duplicate_distance", "duplicate_column"),
-                  kind.key, schema=frames_schema() if kind is FRAMES else images_schema())
+    schema = frames_schema() if kind is FRAMES else images_schema()
+    if kind.id_column is None or not marks:
+        write_columns(table, marks, MARK_COLUMNS, kind.key, schema=schema)
+        return
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for m in marks:
+        by_id.setdefault(m[kind.id_column], []).append(m)
+    invalid = set()       # ids that also name rows dedup leaves alone (a merge on the id would mark them)
+    if table.count_rows(f"NOT ({kind.valid})"):
+        invalid = set(table.search().where(f"NOT ({kind.valid})").select([kind.id_column]).limit(None)
+                      .to_arrow().column(0).to_pylist())
+    alike, rest = [], []
+    for cid, group in by_id.items():
+        if cid not in invalid and all(all(m[c] == group[0][c] for c in MARK_COLUMNS) for m in group):
+            alike.append({kind.id_column: cid, **{c: group[0][c] for c in MARK_COLUMNS}})
+        else:
+            rest += group
+    if alike:
+        if not any(idx.columns == [kind.id_column] for idx in table.list_indices()):
+            from lancedb.index import BTree
+
+            table.create_index(kind.id_column, config=BTree())
+        write_columns(table, alike, MARK_COLUMNS, (kind.id_column,), schema=schema)
+    write_columns(table, rest, MARK_COLUMNS, kind.key, schema=schema)
 
 
 def _literal(value: Any) -> str:
