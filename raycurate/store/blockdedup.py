@@ -122,8 +122,11 @@ class _Projection:
 def _kmeans(y: np.ndarray, k: int, iters: int, rng: np.random.Generator) -> np.ndarray:
     """``k`` centroids of the projected rows ``y`` by Lloyd's iterations (empty ones re-seeded at random)."""
     c = y[rng.choice(len(y), size=k, replace=False)].copy()
+    own = np.empty(len(y), dtype=np.int64)
     for _ in range(iters):
-        own = (y @ _Projection.centroid_matrix(c)).argmin(axis=1)
+        cm = _Projection.centroid_matrix(c)
+        for s in range(0, len(y), ASSIGN_ROWS):          # in chunks: a small product, reused memory
+            own[s:s + ASSIGN_ROWS] = (y[s:s + ASSIGN_ROWS] @ cm).argmin(axis=1)
         order = np.argsort(own, kind="stable")
         counts = np.bincount(own, minlength=k)
         full = counts > 0
