@@ -184,7 +184,7 @@ def main() -> int:
     t_write = time.perf_counter() - t
     print(f"LanceDB table written: {t_write:.1f} s", flush=True)
 
-    block = uses_block(table, "clip_embedding", run_id=None, method=args.method, block_min_rows=50_000)
+    block = uses_block(table, "clip_embedding", run_id=None, method=args.method)
     t_index = c_index = 0.0
     state = "not built (block search needs none)"
     if not block:

@@ -38,11 +38,12 @@ from .ann import (INDEX_TYPES, SCALAR_INDEXES, ensure_vector_index, has_vector_i
 from .table import ROW_KEY, content_ids, sql_str, write_columns
 from .unionfind import UnionFind
 
-__all__ = ["DedupResult", "FRAMES", "IMAGES", "INDEX_TYPES", "METHODS", "RowKind", "SCALAR_INDEXES",
-           "dedup_frames", "dedup_table", "uses_block", "ensure_vector_index", "has_vector_index", "maintain", "near_pairs"]
+__all__ = ["DedupResult", "FRAMES", "IMAGES", "INDEX_TYPES", "METHODS", "RowKind", "SCALAR_INDEXES", "dedup_frames",
+           "dedup_table", "ensure_vector_index", "has_vector_index", "maintain", "near_pairs", "uses_block"]
 
 KEY = ROW_KEY
 METHODS = ("auto", "ann", "block")
+BLOCK_MIN_ROWS = 10_000  # auto: block from this many vectors in scope (20k rows: 4.8 s vs 27 s exact ANN)
 BLOCK_SHARE = 0.05      # auto: block only when the scope holds at least this share of the column's vectors
 
 
@@ -101,8 +102,8 @@ def dedup_frames(table: Any, *, run_id: str | None, columns: Mapping[str, float 
 
 def dedup_table(table: Any, *, run_id: str | None, columns: Mapping[str, float | None], keep_by: Sequence[str],
                 k: int = 16, index_min_rows: int = 100_000, index_type: str = "IVF_FLAT", nprobes: int = 8,
-                refine_factor: int = 10, method: str = "auto", block_min_rows: int = 50_000, progress: Any = None,
-                kind: RowKind = IMAGES) -> DedupResult:
+                refine_factor: int = 10, method: str = "auto", block_min_rows: int = BLOCK_MIN_ROWS,
+                progress: Any = None, kind: RowKind = IMAGES) -> DedupResult:
     """Group and mark duplicates of the rows of ``run_id`` (all rows when None) against the whole table."""
     import pyarrow.compute as pc
 
@@ -203,7 +204,7 @@ def _scope_vectors(s: _Search, column: str) -> tuple[list[str], np.ndarray]:
     return ids, vectors
 
 
-def uses_block(table: Any, column: str, *, run_id: str | None, method: str, block_min_rows: int,
+def uses_block(table: Any, column: str, *, run_id: str | None, method: str, block_min_rows: int = BLOCK_MIN_ROWS,
                kind: RowKind = IMAGES) -> bool:
     """Whether dedup searches ``column`` by block: ``method``, or for ``auto`` whether the scope is large
     enough, in rows and in share of the table, for the whole-column search to pay."""
