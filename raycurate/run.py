@@ -315,17 +315,28 @@ def _select(ctx: _Run, counts: dict[str, Any], enabled: list[str], gates: Sequen
 
 
 def _dedup(ctx: _Run, table: Any, counts: dict[str, Any]) -> None:
-    from .store.dedup import dedup_table
+    """Duplicates marked in the images table, then (the video path ran) in the frames table, alike."""
+    from .store.dedup import dedup_frames, dedup_table
 
     dcfg, run = ctx.cfg["dedup"], ctx.where
+    options = {k: dcfg[k] for k in ("columns", "keep_by", "k", "index_min_rows", "index_type", "nprobes",
+                                    "refine_factor", "method", "block_min_rows")}
     t_dedup = time.perf_counter()
-    dres = dedup_table(table, run_id=ctx.run_id, columns=dcfg["columns"], keep_by=dcfg["keep_by"], k=dcfg["k"],
-                       index_min_rows=dcfg["index_min_rows"], index_type=dcfg["index_type"],
-                       nprobes=dcfg["nprobes"], refine_factor=dcfg["refine_factor"], progress=ctx.log)
+    dres = dedup_table(table, run_id=ctx.run_id, progress=ctx.log, **options)
     ctx.timings["dedup"] = time.perf_counter() - t_dedup
     ctx.manifest["dedup"] = dres.as_dict()
     counts["exact_duplicates"] = count_rows(table, f"{run} AND duplicate_column = 'id' AND duplicate_of IS NOT NULL")
     counts["near_duplicates"] = count_rows(table, f"{run} AND duplicate_of IS NOT NULL AND duplicate_column != 'id'")
+    if "video" in ctx.manifest:
+        from .store import FRAMES_TABLE, open_table
+
+        t_dedup = time.perf_counter()
+        try:
+            frames = open_table(ctx.db_uri, FRAMES_TABLE)
+        except FileNotFoundError:       # no video got as far as its frames
+            return
+        ctx.manifest["dedup_frames"] = dedup_frames(frames, run_id=ctx.run_id, progress=ctx.log, **options).as_dict()
+        ctx.timings["dedup_frames"] = time.perf_counter() - t_dedup
 
 
 def _people(ctx: _Run) -> None:

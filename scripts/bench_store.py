@@ -7,7 +7,10 @@ one subject), with ``--pairs`` planted near duplicates: a copy of a random row
 turned by a cosine distance drawn uniformly in [0.002, 0.8 x threshold]. They
 are written to an ``images`` table (raycurate's schema, the ``clip_embedding``
 column) and deduplicated with raycurate's own ``dedup_table`` (the code a run
-uses), ANN index built first (timed apart).
+uses) by ``--method``: ``block`` (exact search inside partitions, no index),
+``ann`` (LanceDB's index per row; the index is built first and timed apart) or
+``auto`` (what a run picks: block for this many rows). Wall and CPU seconds
+(all threads of the process) are printed, with the machine's load average.
 
 Brute force: exact cosine distances in float32 blocks (numpy BLAS). All pairs
 when ``--n`` <= ``--bf-full-max``; above that, every row of a sample of
@@ -19,10 +22,12 @@ pairs brute force finds (planted or not).
 Search: top-10 latency (p50 / p95) of ``--queries`` stored vectors with a
 prefilter (``width >= 800``: ~22% of rows), through the IVF index (nprobes and
 refine as raycurate.search uses) and with the index bypassed (exact), plus the
-indexed search's recall@10 against the exact one.
+indexed search's recall@10 against the exact one (the index is built for it
+when dedup did not build one; ``--queries 0`` skips the search part).
 
     .venv/bin/python scripts/bench_store.py                          # 1,000,000 x 512
     .venv/bin/python scripts/bench_store.py --n 100000 --pairs 1000  # all-pairs brute force too
+    .venv/bin/python scripts/bench_store.py --method ann              # LanceDB's IVF index per row
 """
 from __future__ import annotations
 
@@ -113,6 +118,33 @@ def grouped_pairs(table) -> set[tuple[int, int]]:
     return out
 
 
+def search_latency(table, vec, args):
+    """Top-10 latency with a prefilter, through the index (built here when dedup built none) and bypassing
+    it, and the indexed results' recall@10 against the exact ones."""
+    from raycurate.search import NPROBES, REFINE_FACTOR
+    from raycurate.store.dedup import ensure_vector_index
+
+    t = time.perf_counter()
+    state = ensure_vector_index(table, "clip_embedding", min_rows=1, index_type=args.index_type)
+    if not state.startswith("present"):
+        print(f"index for search: {state}: {time.perf_counter() - t:.1f} s", flush=True)
+    rng = np.random.default_rng(2)
+    qrows = rng.choice(args.n, size=args.queries, replace=False)
+    lat = {"indexed": [], "exact": []}
+    hits = {"indexed": [], "exact": []}
+    for mode in ("exact", "indexed"):
+        for i in qrows:
+            q = (table.search(vec[i], vector_column_name="clip_embedding").distance_type("cosine")
+                 .where("width >= 800", prefilter=True).select(["id", "_distance"]).limit(10))
+            q = q.bypass_vector_index() if mode == "exact" else \
+                q.minimum_nprobes(NPROBES).maximum_nprobes(0).refine_factor(REFINE_FACTOR)
+            t = time.perf_counter()
+            got = q.to_arrow()
+            lat[mode].append(time.perf_counter() - t)
+            hits[mode].append(set(got.column("id").to_pylist()))
+    return lat, float(np.mean([len(a & b) / max(1, len(b)) for a, b in zip(hits["indexed"], hits["exact"])]))
+
+
 def pct(values, q):
     return float(np.percentile(np.asarray(values) * 1000.0, q))
 
@@ -127,6 +159,7 @@ def main() -> int:
     ap.add_argument("--index-type", default="IVF_FLAT", choices=("IVF_FLAT", "IVF_PQ", "IVF_HNSW_SQ"))
     ap.add_argument("--nprobes", type=int, default=8, help="dedup's nprobes (configs/default.yaml dedup.nprobes)")
     ap.add_argument("--k", type=int, default=16)
+    ap.add_argument("--method", default="auto", choices=("auto", "ann", "block"), help="dedup.method")
     ap.add_argument("--bf-full-max", type=int, default=200_000, help="all-pairs brute force up to this many rows")
     ap.add_argument("--bf-sample", type=int, default=10_000, help="brute-force query rows above --bf-full-max")
     ap.add_argument("--queries", type=int, default=200, help="search queries timed")
@@ -134,7 +167,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from raycurate.search import NPROBES, REFINE_FACTOR
-    from raycurate.store.dedup import dedup_table, ensure_vector_index
+    from raycurate.store.dedup import dedup_table, ensure_vector_index, uses_block
 
     root = args.dir or tempfile.mkdtemp(prefix="rc-bench-store-")
     os.makedirs(root, exist_ok=True)
@@ -151,17 +184,25 @@ def main() -> int:
     t_write = time.perf_counter() - t
     print(f"LanceDB table written: {t_write:.1f} s", flush=True)
 
-    t = time.perf_counter()
-    state = ensure_vector_index(table, "clip_embedding", min_rows=1, index_type=args.index_type)
-    t_index = time.perf_counter() - t
-    print(f"index: {state}: {t_index:.1f} s", flush=True)
-    t = time.perf_counter()
+    block = uses_block(table, "clip_embedding", run_id=None, method=args.method)
+    t_index = c_index = 0.0
+    state = "not built (block search needs none)"
+    if not block:
+        t, c = time.perf_counter(), time.process_time()
+        state = ensure_vector_index(table, "clip_embedding", min_rows=1, index_type=args.index_type)
+        t_index, c_index = time.perf_counter() - t, time.process_time() - c
+    print(f"index: {state}: {t_index:.1f} s (CPU {c_index:.1f} s)", flush=True)
+    load0 = os.getloadavg()
+    t, c = time.perf_counter(), time.process_time()
     res = dedup_table(table, run_id=None, columns={"clip_embedding": args.threshold}, keep_by=["pixels"],
-                      k=args.k, index_type=args.index_type, nprobes=args.nprobes,
+                      k=args.k, index_type=args.index_type, nprobes=args.nprobes, method=args.method,
                       progress=lambda m: print(m, flush=True))
-    t_dedup = time.perf_counter() - t
-    print(f"dedup: {t_dedup:.1f} s ({args.n / t_dedup:,.0f} rows/s), {res.groups:,} groups, {res.marked:,} marked",
-          flush=True)
+    t_dedup, c_dedup = time.perf_counter() - t, time.process_time() - c
+    load1 = os.getloadavg()
+    how = res.method["clip_embedding"]
+    print(f"dedup ({how}): {t_dedup:.1f} s wall, {c_dedup:.1f} s CPU ({args.n / t_dedup:,.0f} rows/s), "
+          f"{res.groups:,} groups, {res.marked:,} marked; load average {load0[0]:.2f} before, {load1[0]:.2f} "
+          f"after (1 min), {load1[1]:.2f} (5 min)", flush=True)
     found = grouped_pairs(table)
 
     full = args.n <= args.bf_full_max
@@ -184,30 +225,13 @@ def main() -> int:
     planted_here = {p for p in planted if p[0] in qset or p[1] in qset}
     recall_planted = len(planted_here & found_here) / max(1, len(planted_here))
 
-    # search latency with a prefilter, through the index and bypassing it
-    rng = np.random.default_rng(2)
-    qrows = rng.choice(args.n, size=args.queries, replace=False)
-    where = "width >= 800"
-    lat = {"indexed": [], "exact": []}
-    hits = {"indexed": [], "exact": []}
-    for mode in ("exact", "indexed"):
-        for i in qrows:
-            q = (table.search(vec[i], vector_column_name="clip_embedding").distance_type("cosine")
-                 .where(where, prefilter=True).select(["id", "_distance"]).limit(10))
-            q = q.bypass_vector_index() if mode == "exact" else \
-                q.minimum_nprobes(NPROBES).maximum_nprobes(0).refine_factor(REFINE_FACTOR)
-            t = time.perf_counter()
-            got = q.to_arrow()
-            lat[mode].append(time.perf_counter() - t)
-            hits[mode].append(set(got.column("id").to_pylist()))
-    recall10 = np.mean([len(a & b) / max(1, len(b)) for a, b in zip(hits["indexed"], hits["exact"])])
-
+    lat, recall10 = search_latency(table, vec, args) if args.queries else (None, None)
     print()
     print(f"| {args.n:,} x {args.dim} | time | pairs found | recall | precision | planted recall |")
     print("|---|---|---|---|---|---|")
     scope = "all pairs" if full else f"{len(queries):,} query rows x {args.n:,} rows"
-    print(f"| raycurate dedup (LanceDB {args.index_type}, nprobes {args.nprobes}) | {t_dedup:.1f} s "
-          f"(+ index {t_index:.1f} s) | {len(found):,} | {recall:.4f} | {precision:.4f} | {recall_planted:.4f} |")
+    print(f"| raycurate dedup, {how} | {t_dedup:.1f} s, CPU {c_dedup:.1f} s (+ index {t_index:.1f} s) | "
+          f"{len(found):,} | {recall:.4f} | {precision:.4f} | {recall_planted:.4f} |")
     print(f"| numpy brute force, exact ({scope}) | {t_bf:.1f} s | {len(truth):,} | 1 | 1 | "
           f"{len(planted_here & truth) / max(1, len(planted_here)):.4f} |")
     if not full:
@@ -218,11 +242,15 @@ def main() -> int:
     else:
         print(f"dedup / brute force time: {t_dedup / t_bf:.2f}x (index build not included; "
               f"{(t_dedup + t_index) / t_bf:.2f}x with it)")
-    print()
-    print(f"top-10 search, prefilter `{where}`, {args.queries} queries: "
-          f"indexed p50 {pct(lat['indexed'], 50):.1f} ms p95 {pct(lat['indexed'], 95):.1f} ms; "
-          f"exact (index bypassed) p50 {pct(lat['exact'], 50):.1f} ms p95 {pct(lat['exact'], 95):.1f} ms; "
-          f"indexed recall@10 vs exact {recall10:.4f} (nprobes >= {NPROBES}, refine {REFINE_FACTOR})")
+    print(f"planted pairs found: {len(planted_here & found_here):,} of {len(planted_here):,}"
+          + ("" if full else " (those touching the brute-forced rows)") + f"; all planted: "
+          f"{len(planted & found):,} of {len(planted):,}")
+    if lat is not None:
+        print()
+        print(f"top-10 search, prefilter `width >= 800`, {args.queries} queries: "
+              f"indexed p50 {pct(lat['indexed'], 50):.1f} ms p95 {pct(lat['indexed'], 95):.1f} ms; "
+              f"exact (index bypassed) p50 {pct(lat['exact'], 50):.1f} ms p95 {pct(lat['exact'], 95):.1f} ms; "
+              f"indexed recall@10 vs exact {recall10:.4f} (nprobes >= {NPROBES}, refine {REFINE_FACTOR})")
     print(f"table write {t_write:.1f} s; total {time.perf_counter() - t_start_all:.1f} s")
     if not args.dir:
         shutil.rmtree(root, ignore_errors=True)

@@ -204,3 +204,20 @@ def test_a_resumed_run_skips_the_videos_it_had_finished(tmp_path):
         keys = [(r["video_id"], r["frame_index"]) for r in rows]
         assert len(keys) == len(set(keys)) and len(rows) > before[name]
     assert second["video"]["counts"]["frame_files"] == first["video"]["counts"]["frame_files"]
+
+
+def test_the_run_marks_duplicate_frames_in_the_frames_table(video_run):
+    """The frames table gets the images' dedup (store.dedup.dedup_frames), in the manifest as dedup_frames."""
+    db, run, m = video_run["db"], video_run["run"], video_run["manifest"]
+    frames = open_table(db, FRAMES_TABLE).search().where(f"run_id = '{run}'").limit(None).to_list()
+    d = m["dedup_frames"]
+    assert d["rows_in_scope"] == len(frames) and d["pairs"]["clip_embedding"] == 0   # no CLIP weights here
+    assert "content_vector" in d["pairs"] and d["method"]["content_vector"].startswith("ann")   # a small table
+    by_id = {f"{f['video_id']}:{f['frame_index']}": f for f in frames}
+    marked = [f for f in frames if f["duplicate_of"]]
+    assert len(marked) == d["marked"] > 0   # the tree and counter clips hold near-identical frames
+    for f in marked:   # each names a kept frame of its group, within the content vector's threshold
+        keeper = by_id[f["duplicate_of"]]
+        assert keeper["duplicate_of"] is None and keeper["duplicate_group"] == f["duplicate_group"] == f["duplicate_of"]
+        assert f["duplicate_column"] == "content_vector" and f["duplicate_distance"] <= 0.15 + 1e-6
+    assert all(f["content_vector"] is not None for f in frames if f["duplicate_group"])

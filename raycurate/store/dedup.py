@@ -1,36 +1,31 @@
 """Near-duplicate removal inside LanceDB: rows are grouped and marked, never deleted.
 
-Nodes are content ids (rows with the same ``id`` hold the same bytes, so they are
-exact duplicates of each other). Edges come from vector search: each row in
-scope (a run's new rows, or the whole table) asks LanceDB for its ``k`` nearest
-neighbours in every configured vector column, over the *whole* table (earlier
-runs included), and every hit within that column's cosine distance threshold is
-an edge. Groups an earlier dedup wrote (``duplicate_group``) join as edges too,
-so a new row that matches one old member joins its whole group. Groups are the
-connected components (union-find, so grouping is transitive).
+Nodes are content ids (an image's ``id``, the sha256 of its bytes; a video frame's ``video_id:frame_index``):
+rows with the same content id hold the same pixels, so they are exact duplicates of each other. Edges are
+the pairs of content ids within a vector column's cosine distance threshold, where at least one of the two
+is in scope (a run's new rows, or the whole table), the other anywhere in the table (earlier runs included).
+They are found one of two ways (``method``):
 
-In each group touched by the scope the best member is kept, by ``keep_by`` (each
-key descending, nulls last; ``pixels`` is width x height), then by id; among its
-copies the row an earlier dedup kept stays the keeper, else the smallest uri. Every other row of the group gets
-``duplicate_of`` = the keeper's id, ``duplicate_distance`` (cosine distance to
-the keeper in the column that matched, 0 for the same bytes) and
-``duplicate_column``; every member gets ``duplicate_group``. The marks are written
-with one ``merge_insert`` on (id, uri, run_id).
+- ``block`` (:mod:`raycurate.store.blockdedup`): the whole column is read once and searched exactly,
+  block by block, inside partitions (every pair within the threshold; no index);
+- ``ann`` (:mod:`raycurate.store.ann`): each content id in scope asks LanceDB for its ``k`` nearest rows
+  (through an ANN index above ``index_min_rows`` rows).
 
-Above ``index_min_rows`` rows a vector column without an ANN index gets one
-(cosine) before the queries. The default is IVF_FLAT: it keeps the full vectors,
-so every distance is exact and only ``nprobes`` (partitions searched) bounds
-recall; a near duplicate almost always falls in its original's partition.
-IVF_PQ and IVF_HNSW_SQ compress the vectors and add a ``refine_factor`` (exact
-re-ranking of k x refine candidates). Measured on 100k x 512-d (README): IVF_FLAT
-builds in ~9 s and answers ~3,200 queries/s; IVF_PQ (64 sub-vectors) ~82 s and
-~670 queries/s with refine 4. Rows added after the index are searched exactly by
-LanceDB until ``optimize`` folds them in (:func:`maintain`).
+``auto`` takes ``block`` when the scope holds at least ``block_min_rows`` vectors of the column and at least
+1/20 of the table's (block's cost grows with the table, the queries' with the scope), ``ann`` otherwise.
+Groups an earlier dedup wrote (``duplicate_group``) join as edges too, so a new row that matches one old
+member joins its whole group. Groups are the connected components (union-find, so grouping is transitive).
+
+In each group touched by the scope the best member is kept, by ``keep_by`` (each key descending, nulls last;
+``pixels`` is width x height), then by content id; among its copies the row an earlier dedup kept stays the
+keeper, else the smallest key (uri, run). Every other row of the group gets ``duplicate_of`` = the keeper's
+content id, ``duplicate_distance`` (cosine distance to the keeper in the column that matched, 0 for the same
+bytes) and ``duplicate_column``; every member gets ``duplicate_group``. The marks are written with one
+``merge_insert`` on the row key. :func:`dedup_table` does the ``images`` table, :func:`dedup_frames` the
+``frames`` table.
 """
 from __future__ import annotations
 
-import math
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
@@ -38,12 +33,35 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from .table import ROW_KEY, sql_str, write_columns
+from .ann import (INDEX_TYPES, SCALAR_INDEXES, ensure_vector_index, has_vector_index, index_kind, maintain,
+                  near_pairs)
+from .table import ROW_KEY, content_ids, sql_str, write_columns
 from .unionfind import UnionFind
 
+__all__ = ["DedupResult", "FRAMES", "IMAGES", "INDEX_TYPES", "METHODS", "RowKind", "SCALAR_INDEXES", "dedup_frames",
+           "dedup_table", "ensure_vector_index", "has_vector_index", "maintain", "near_pairs", "uses_block"]
+
 KEY = ROW_KEY
-SCALAR_INDEXES = {"id": "BTREE", "run_id": "BITMAP", "media_type": "BITMAP", "face_count": "BTREE",
-                  "nsfw_score": "BTREE", "quality_sharpness": "BTREE", "duplicate_of": "BTREE"}
+METHODS = ("auto", "ann", "block")
+BLOCK_MIN_ROWS = 10_000  # auto: block from this many vectors in scope (20k rows: 4.8 s vs 27 s exact ANN)
+BLOCK_SHARE = 0.05      # auto: block only when the scope holds at least this share of the column's vectors
+
+
+@dataclass(frozen=True)
+class RowKind:
+    """How a table names its rows and their content."""
+
+    key: tuple[str, ...]        # one row: the merge_insert key
+    content: tuple[str, ...]    # its content id's columns: rows alike in these are exact copies
+    valid: str                  # SQL: the rows dedup considers
+    table: str                  # the table's name (its schema types the dedup columns an older table lacks)
+    id_column: str | None = None  # one column naming the content (BTREE-indexed): marks alike merge on it
+
+
+IMAGES = RowKind(key=KEY, content=("id",), valid="error IS NULL", table="images", id_column="id")
+FRAMES = RowKind(key=("video_id", "video_uri", "run_id", "frame_index"), content=("video_id", "frame_index"),
+                 valid="frame_index IS NOT NULL", table="frames")
+MARK_COLUMNS = ("duplicate_group", "duplicate_of", "duplicate_distance", "duplicate_column")
 
 
 @dataclass
@@ -54,95 +72,11 @@ class DedupResult:
     groups: int = 0                                          # groups touched (2+ content ids or copies)
     marked: int = 0                                          # rows now marked duplicate_of
     indexed: dict[str, str] = field(default_factory=dict)    # column -> index built / present / none
+    method: dict[str, str] = field(default_factory=dict)     # column -> how its pairs were found
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def has_vector_index(table: Any, column: str) -> bool:
-    return any(column in idx.columns and any(t in str(idx.index_type).upper() for t in ("IVF", "HNSW"))
-               for idx in table.list_indices())
-
-
-INDEX_TYPES = ("IVF_FLAT", "IVF_PQ", "IVF_HNSW_SQ")
-
-
-def ensure_vector_index(table: Any, column: str, *, min_rows: int, index_type: str = "IVF_FLAT") -> str:
-    """Build an ANN index (cosine) on ``column`` when the table has at least ``min_rows`` rows and none yet."""
-    from lancedb.index import IvfFlat, IvfHnswSq, IvfPq
-
-    if has_vector_index(table, column):
-        return "present"
-    n = table.count_rows(f"{column} IS NOT NULL")
-    if n < min_rows:
-        return "none (exact search)"
-    dim = table.schema.field(column).type.list_size
-    partitions = max(1, int(math.sqrt(n)))
-    if index_type == "IVF_PQ":
-        sub = next(s for s in (dim // 8, dim // 4, dim // 2, dim, 1) if s and dim % s == 0)
-        config, what = IvfPq(distance_type="cosine", num_partitions=partitions, num_sub_vectors=sub), \
-            f"{sub} sub-vectors"
-    elif index_type == "IVF_HNSW_SQ":
-        config, what = IvfHnswSq(distance_type="cosine", num_partitions=partitions), "HNSW per partition"
-    else:
-        config, what = IvfFlat(distance_type="cosine", num_partitions=partitions), "exact vectors"
-    table.create_index(column, config=config)
-    return f"built {index_type} ({partitions} partitions, {what})"
-
-
-def near_pairs(table: Any, column: str, ids: Sequence[str], vectors: np.ndarray, *, threshold: float, k: int,
-               index: str | None, nprobes: int, refine_factor: int, batch: int = 512, threads: int | None = None,
-               progress: Any = None) -> tuple[list[str], list[str], np.ndarray]:
-    """(query ids, hit ids, cosine distances) of every hit within ``threshold`` among each vector's ``k``
-    nearest rows of the whole table (itself excluded). ``index``: the ANN index type, None for exact.
-
-    Batches of queries run on ``threads`` threads (LanceDB releases the GIL). No prefilter: rows that
-    failed to decode have null vectors, which vector search never returns."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    def one(start: int) -> tuple[list[str], list[str], list[float]]:
-        chunk = vectors[start:start + batch]
-        q = (table.search(chunk, vector_column_name=column).distance_type("cosine")
-             .select(["id", "_distance"]).limit(k + 1))
-        if index is not None:
-            q = q.nprobes(nprobes)
-            if index != "IVF_FLAT":      # compressed vectors: re-rank candidates on the full ones
-                q = q.refine_factor(refine_factor)
-        hits = q.to_arrow()
-        dist = hits.column("_distance").to_numpy()
-        near = np.flatnonzero(dist <= threshold)
-        qs: list[str] = []
-        hs: list[str] = []
-        ds: list[float] = []
-        if not len(near):
-            return qs, hs, ds
-        qi = (hits.column("query_index").to_numpy()[near] if "query_index" in hits.column_names
-              else np.zeros(len(near), dtype=np.int64))
-        for i, hit, d in zip(qi, hits.column("id").take(pa.array(near)).to_pylist(), dist[near]):
-            me = ids[start + int(i)]
-            if hit != me:
-                qs.append(me)
-                hs.append(hit)
-                ds.append(float(d))
-        return qs, hs, ds
-
-    qs: list[str] = []
-    hs: list[str] = []
-    ds: list[float] = []
-    starts = range(0, len(ids), batch)
-    step = max(1, len(starts) // 10)          # long scans report every ~10%
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool:
-        for i, (a, b, c) in enumerate(pool.map(one, starts), 1):
-            qs += a
-            hs += b
-            ds += c
-            if progress is not None and len(starts) >= 20 and i % step == 0 and i < len(starts):
-                done = min(len(ids), i * batch)
-                progress(f"[raycurate] dedup {column}: {done:,}/{len(ids):,} rows queried "
-                         f"({done / (time.perf_counter() - t0):,.0f}/s), {len(qs):,} hits so far")
-    return qs, hs, np.maximum(np.asarray(ds, dtype=np.float64), 0.0)
 
 
 def _sort_key(row: Mapping[str, Any], keep_by: Sequence[str]) -> tuple:
@@ -153,39 +87,54 @@ def _sort_key(row: Mapping[str, Any], keep_by: Sequence[str]) -> tuple:
         else:
             value = row.get(name)
         key += [value is None, -(value or 0.0)]          # nulls last, then larger first
-    return (*key, row["id"])
+    return (*key, row["cid"])
 
 
-def _columns_of(table: Any) -> set[str]:
-    return set(table.schema.names)
+def dedup_frames(table: Any, *, run_id: str | None, columns: Mapping[str, float | None], keep_by: Sequence[str],
+                 **options: Any) -> DedupResult:
+    """:func:`dedup_table` on the ``frames`` table (rows keyed by video, uri, run and frame index; content id
+    ``video_id:frame_index``). Frames carry no ``stage3_score`` (Stage 3 writes its own table): ``keep_by``
+    takes the cascade's ``stage2_score`` in its place."""
+    keep_by = [("stage2_score" if name == "stage3_score" else name) for name in keep_by]
+    return dedup_table(table, run_id=run_id, columns=columns, keep_by=list(dict.fromkeys(keep_by)),
+                       kind=FRAMES, **options)
 
 
 def dedup_table(table: Any, *, run_id: str | None, columns: Mapping[str, float | None], keep_by: Sequence[str],
                 k: int = 16, index_min_rows: int = 100_000, index_type: str = "IVF_FLAT", nprobes: int = 8,
-                refine_factor: int = 10, progress: Any = None) -> DedupResult:
+                refine_factor: int = 10, method: str = "auto", block_min_rows: int = BLOCK_MIN_ROWS,
+                progress: Any = None, kind: RowKind = IMAGES) -> DedupResult:
     """Group and mark duplicates of the rows of ``run_id`` (all rows when None) against the whole table."""
     import pyarrow.compute as pc
 
+    if method not in METHODS:
+        raise ValueError(f"dedup method {method!r}: one of {', '.join(METHODS)}")
     start = time.perf_counter()
     result = DedupResult()
-    names = _columns_of(table)
-    scope = "error IS NULL" + (f" AND run_id = {sql_str(run_id)}" if run_id else "")
+    names = set(table.schema.names)
+    scope = kind.valid + (f" AND run_id = {sql_str(run_id)}" if run_id else "")
     keep_cols = [c for c in keep_by if c in names and c != "pixels"]
-    base_cols = list(dict.fromkeys([*KEY, "width", "height", "duplicate_group", "duplicate_of", *keep_cols]))
+    base_cols = list(dict.fromkeys([*kind.key, *kind.content, "width", "height", *keep_cols,
+                                    *[c for c in ("duplicate_group", "duplicate_of") if c in names]]))
 
-    # every decoded row's key, keep-by values and earlier group, as Arrow columns
-    base = table.search().where("error IS NULL").select(base_cols).limit(None).to_arrow()
+    # every valid row's key, keep-by values and earlier group, as Arrow columns
+    base = table.search().where(kind.valid).select(base_cols).limit(None).to_arrow()
+    base = base.append_column("cid", content_ids(base, kind.content))
+    for name in ("duplicate_group", "duplicate_of"):     # a table older than dedup's columns
+        if name not in base.column_names:
+            base = base.append_column(name, pa.nulls(base.num_rows, pa.string()))
     uf = UnionFind()
     earlier = base.filter(pc.is_valid(base.column("duplicate_group")))
-    uf.union(earlier.column("id").to_pylist(), earlier.column("duplicate_group").to_pylist())  # earlier dedups
+    uf.union(earlier.column("cid").to_pylist(), earlier.column("duplicate_group").to_pylist())  # earlier dedups
     in_scope = base if run_id is None else base.filter(pc.equal(base.column("run_id"), run_id))
-    scope_ids = set(in_scope.column("id").to_pylist())
+    scope_ids = set(in_scope.column("cid").to_pylist())
     result.rows_in_scope = in_scope.num_rows
-    counts = base.group_by("id").aggregate([("uri", "count")])
-    copied = set(counts.filter(pc.greater(counts.column("uri_count"), 1)).column("id").to_pylist())
+    counts = base.group_by("cid").aggregate([("cid", "count")])
+    copied = set(counts.filter(pc.greater(counts.column("cid_count"), 1)).column("cid").to_pylist())
     result.exact_groups = len(copied & scope_ids)
 
-    search = _Search(table, scope, k, index_min_rows, index_type, nprobes, refine_factor, progress)
+    search = _Search(table, kind, scope, run_id, k, index_min_rows, index_type, nprobes, refine_factor, method,
+                     block_min_rows, progress)
     edges = _Edges()
     for column, threshold in columns.items():
         if threshold is not None and column in names:
@@ -195,25 +144,29 @@ def dedup_table(table: Any, *, run_id: str | None, columns: Mapping[str, float |
     needed = set().union(*touched.values()) if touched else set()
     rows_of: dict[str, list[dict[str, Any]]] = {}
     if needed:
-        for r in base.filter(pc.is_in(base.column("id"), value_set=pa.array(sorted(needed)))).to_pylist():
-            rows_of.setdefault(r["id"], []).append(r)
+        for r in base.filter(pc.is_in(base.column("cid"), value_set=pa.array(sorted(needed)))).to_pylist():
+            rows_of.setdefault(r["cid"], []).append(r)
     del base
-    _write_marks(table, _marks(table, touched, rows_of, keep_by, edges, result))
+    _write_marks(table, kind, _marks(search, touched, rows_of, keep_by, edges, result))
     result.seconds = time.perf_counter() - start
     return result
 
 
 @dataclass(frozen=True)
 class _Search:
-    """How dedup asks LanceDB for near neighbours (the rows in ``scope`` query the whole table)."""
+    """How dedup finds near neighbours (the rows in ``scope`` against the whole table)."""
 
     table: Any
+    kind: RowKind
     scope: str
+    run_id: str | None
     k: int
     index_min_rows: int
     index_type: str
     nprobes: int
     refine_factor: int
+    method: str
+    block_min_rows: int
     progress: Any
 
 
@@ -235,10 +188,10 @@ class _Edges:
 
 def _scope_vectors(s: _Search, column: str) -> tuple[list[str], np.ndarray]:
     """The content ids in scope with a vector in ``column`` and their vectors (one per id: its first row)."""
-    data = s.table.search().where(f"{s.scope} AND {column} IS NOT NULL").select(["id", column]) \
+    data = s.table.search().where(f"{s.scope} AND {column} IS NOT NULL").select([*s.kind.content, column]) \
         .limit(None).to_arrow()
     first: dict[str, int] = {}
-    for i, cid in enumerate(data.column("id").to_pylist()):
+    for i, cid in enumerate(content_ids(data, s.kind.content).to_pylist()):
         first.setdefault(cid, i)
     ids = list(first)
     if not ids:
@@ -251,32 +204,71 @@ def _scope_vectors(s: _Search, column: str) -> tuple[list[str], np.ndarray]:
     return ids, vectors
 
 
+def uses_block(table: Any, column: str, *, run_id: str | None, method: str, block_min_rows: int = BLOCK_MIN_ROWS,
+               kind: RowKind = IMAGES) -> bool:
+    """Whether dedup searches ``column`` by block: ``method``, or for ``auto`` whether the scope is large
+    enough, in rows and in share of the table, for the whole-column search to pay."""
+    if method != "auto":
+        return method == "block"
+    scope = kind.valid + (f" AND run_id = {sql_str(run_id)}" if run_id else "")
+    in_scope = table.count_rows(f"{scope} AND {column} IS NOT NULL")
+    total = in_scope if run_id is None else table.count_rows(f"{kind.valid} AND {column} IS NOT NULL")
+    return in_scope >= block_min_rows and in_scope >= BLOCK_SHARE * total
+
+
+def _block_pairs(s: _Search, column: str, threshold: float) -> tuple[list[str], list[str], np.ndarray, int, str]:
+    """(ids, hit ids, distances, vectors in scope, description) of :func:`~.blockdedup.block_pairs` over the
+    whole column: one vector per content id (its first row), in scope when one of its rows is."""
+    import pyarrow.compute as pc
+
+    from .blockdedup import block_pairs, compact_rows, read_vectors
+
+    keys, x = read_vectors(s.table, column, s.kind.valid, [*s.kind.content, "run_id"])
+    cids = content_ids(keys, s.kind.content)
+    flag = pc.equal(keys.column("run_id"), s.run_id) if s.run_id else pa.repeat(pa.scalar(True), keys.num_rows)
+    first = pa.table({"cid": cids, "i": pa.array(np.arange(keys.num_rows)), "s": flag}) \
+        .group_by("cid").aggregate([("i", "min"), ("s", "max")]).sort_by("i_min")
+    del keys
+    rows = first.column("i_min").to_numpy()
+    if len(rows) < len(x):
+        x = compact_rows(x, rows)
+        cids = cids.take(pa.array(rows))
+    scope = first.column("s_max").combine_chunks().to_numpy(zero_copy_only=False)
+    found = block_pairs(x, threshold, scope=None if s.run_id is None else scope, per_row=s.k,
+                        progress=(lambda m: s.progress(f"[raycurate] dedup {column}: {m}")) if s.progress else None)
+    del x
+    return (cids.take(pa.array(found.i)).to_pylist(), cids.take(pa.array(found.j)).to_pylist(), found.dist,
+            int(scope.sum()), found.describe())
+
+
 def _column_pairs(s: _Search, column: str, threshold: float, uf: UnionFind, edges: _Edges,
                   result: DedupResult) -> None:
     """Find the near pairs in one vector column: join them in ``uf`` and record them in ``edges``."""
-    ids, vectors = _scope_vectors(s, column)
-    if not ids:
-        result.pairs[column] = 0
-        return
-    table = s.table
-    state = ensure_vector_index(table, column, min_rows=s.index_min_rows, index_type=s.index_type)
-    result.indexed[column] = state
-    kind = None
-    if state != "none (exact search)":
-        kind = next((str(i.index_type).upper().replace("IVFHNSWSQ", "IVF_HNSW_SQ")
-                     .replace("IVFPQ", "IVF_PQ").replace("IVFFLAT", "IVF_FLAT")
-                     for i in table.list_indices() if column in i.columns), s.index_type)
-    qs, hs, ds = near_pairs(table, column, ids, vectors.astype(np.float32, copy=False), threshold=threshold,
-                            k=s.k, index=kind, nprobes=s.nprobes, refine_factor=s.refine_factor,
-                            progress=s.progress)
+    if uses_block(s.table, column, run_id=s.run_id, method=s.method, block_min_rows=s.block_min_rows,
+                  kind=s.kind):
+        qs, hs, ds, n, result.method[column] = _block_pairs(s, column, threshold)
+        state = result.indexed[column] = "none (block search)"
+    else:
+        ids, vectors = _scope_vectors(s, column)
+        n = len(ids)
+        if not ids:
+            result.pairs[column] = 0
+            return
+        state = ensure_vector_index(s.table, column, min_rows=s.index_min_rows, index_type=s.index_type)
+        result.indexed[column] = state
+        kind = None if state == "none (exact search)" else index_kind(s.table, column, s.index_type)
+        result.method[column] = f"ann ({kind or 'exact'}, k {s.k})"
+        qs, hs, ds = near_pairs(s.table, column, ids, vectors.astype(np.float32, copy=False),
+                                threshold=threshold, k=s.k, index=kind, nprobes=s.nprobes,
+                                refine_factor=s.refine_factor, progress=s.progress, content=s.kind.content)
     before = len(edges.pairs)
     uf.union(qs, hs)
     for a, b, dist in zip(qs, hs, ds):
         edges.add(a, b, dist, column)
     result.pairs[column] = len({(a, b) if a < b else (b, a) for a, b in zip(qs, hs)})
     if s.progress is not None:
-        s.progress(f"[raycurate] dedup {column}: {len(ids)} vectors, {result.pairs[column]} pairs within "
-                   f"{threshold} ({len(edges.pairs) - before} new), index: {state}")
+        s.progress(f"[raycurate] dedup {column}: {n} vectors, {result.pairs[column]} pairs within "
+                   f"{threshold} ({len(edges.pairs) - before} new), {result.method[column]}, index: {state}")
 
 
 def _touched_groups(uf: UnionFind, scope_ids: Iterable[str], copied: set[str]) -> dict[str, set[str]]:
@@ -292,10 +284,11 @@ def _touched_groups(uf: UnionFind, scope_ids: Iterable[str], copied: set[str]) -
     return touched
 
 
-def _marks(table: Any, touched: Mapping[str, set[str]], rows_of: Mapping[str, list[dict[str, Any]]],
+def _marks(s: _Search, touched: Mapping[str, set[str]], rows_of: Mapping[str, list[dict[str, Any]]],
            keep_by: Sequence[str], edges: _Edges, result: DedupResult) -> list[dict[str, Any]]:
     """The dedup columns of every row of the touched groups: one keeper per group, the rest its duplicates."""
     marks: list[dict[str, Any]] = []
+    key = s.kind.key
     for group in touched.values():
         group = {cid for cid in group if cid in rows_of}
         if not group:
@@ -303,15 +296,14 @@ def _marks(table: Any, touched: Mapping[str, set[str]], rows_of: Mapping[str, li
         result.groups += 1
         best = min(group, key=lambda cid: _sort_key(rows_of[cid][0], keep_by))
         # among copies of the best bytes, the row kept before stays kept (stable across runs), else the
-        # smallest uri
+        # smallest key (uri, run)
         keeper = min(rows_of[best], key=lambda r: (not (r["duplicate_group"] and r["duplicate_of"] is None),
-                                                   r["uri"], r["run_id"]))
+                                                   *[r[c] for c in key]))
         for cid in group:
-            dist, col = (0.0, "id") if cid == best else _distance_to(table, cid, best, edges.pairs,
-                                                                      edges.closest)
+            dist, col = (0.0, "id") if cid == best else _distance_to(s, rows_of[cid][0], rows_of[best][0], edges)
             for r in rows_of[cid]:
                 is_keeper = r is keeper
-                marks.append({"id": r["id"], "uri": r["uri"], "run_id": r["run_id"], "duplicate_group": best,
+                marks.append({**{c: r[c] for c in key}, "duplicate_group": best,
                               "duplicate_of": None if is_keeper else best,
                               "duplicate_distance": None if is_keeper else dist,
                               "duplicate_column": None if is_keeper else col})
@@ -319,47 +311,60 @@ def _marks(table: Any, touched: Mapping[str, set[str]], rows_of: Mapping[str, li
     return marks
 
 
-def _write_marks(table: Any, marks: list[dict[str, Any]]) -> None:
-    """Write the marks with one ``merge_insert`` on (id, uri, run_id)."""
-    write_columns(table, marks, ("duplicate_group", "duplicate_of", "duplicate_distance", "duplicate_column"), KEY)
+def _write_marks(table: Any, kind: RowKind, marks: list[dict[str, Any]]) -> None:
+    """Write the marks with ``merge_insert``: on the row key, except that the content ids whose rows all get
+    the same marks (all but a keeper with copies) are merged on ``id_column`` alone, through its BTREE index
+    (made when missing; :func:`maintain` makes it anyway): on 1M rows a merge on the three-column key scans
+    the table for ~30-45 s, one on the indexed id takes ~0.1 s."""
+    from .schema import frames_schema, images_schema
+
+    schema = frames_schema() if kind is FRAMES else images_schema()
+    if kind.id_column is None or not marks:
+        write_columns(table, marks, MARK_COLUMNS, kind.key, schema=schema)
+        return
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for m in marks:
+        by_id.setdefault(m[kind.id_column], []).append(m)
+    invalid = set()       # ids that also name rows dedup leaves alone (a merge on the id would mark them)
+    if table.count_rows(f"NOT ({kind.valid})"):
+        invalid = set(table.search().where(f"NOT ({kind.valid})").select([kind.id_column]).limit(None)
+                      .to_arrow().column(0).to_pylist())
+    alike, rest = [], []
+    for cid, group in by_id.items():
+        if cid not in invalid and all(all(m[c] == group[0][c] for c in MARK_COLUMNS) for m in group):
+            alike.append({kind.id_column: cid, **{c: group[0][c] for c in MARK_COLUMNS}})
+        else:
+            rest += group
+    if alike:
+        if not any(idx.columns == [kind.id_column] for idx in table.list_indices()):
+            from lancedb.index import BTree
+
+            table.create_index(kind.id_column, config=BTree())
+        write_columns(table, alike, MARK_COLUMNS, (kind.id_column,), schema=schema)
+    write_columns(table, rest, MARK_COLUMNS, kind.key, schema=schema)
 
 
-def _distance_to(table: Any, cid: str, best: str, edges: Mapping[tuple[str, str], tuple[float, str]],
-                 closest: Mapping[str, tuple[float, str]]) -> tuple[float, str]:
-    """Cosine distance from ``cid`` to the keeper ``best``: the direct edge when there is one, else computed
-    from the stored vectors of the column of ``cid``'s closest edge (members can be linked transitively)."""
-    key = (cid, best) if cid < best else (best, cid)
-    if key in edges:
-        return edges[key]
-    mine = closest.get(cid)
+def _literal(value: Any) -> str:
+    return sql_str(value) if isinstance(value, str) else str(int(value))
+
+
+def _distance_to(s: _Search, row: Mapping[str, Any], keeper: Mapping[str, Any], edges: _Edges
+                 ) -> tuple[float, str]:
+    """Cosine distance from ``row``'s content to the keeper's: the direct edge when there is one, else computed
+    from the stored vectors of the column of the row's closest edge (members can be linked transitively)."""
+    cid, best = row["cid"], keeper["cid"]
+    pair = (cid, best) if cid < best else (best, cid)
+    if pair in edges.pairs:
+        return edges.pairs[pair]
+    mine = edges.closest.get(cid)
     column = mine[1] if mine else "content_vector"
-    rows = table.search().where(f"id IN ({sql_str(cid)}, {sql_str(best)}) AND {column} IS NOT NULL") \
-        .select(["id", column]).limit(None).to_list()
-    vec = {r["id"]: np.asarray(r[column], dtype=np.float64) for r in rows}
+    content = s.kind.content
+    where = " OR ".join("(" + " AND ".join(f"{c} = {_literal(r[c])}" for c in content) + ")" for r in (row, keeper))
+    data = s.table.search().where(f"({where}) AND {column} IS NOT NULL").select([*content, column]) \
+        .limit(None).to_arrow()
+    vec = {c: np.asarray(v, dtype=np.float64)
+           for c, v in zip(content_ids(data, content).to_pylist(), data.column(column).to_pylist())}
     if cid not in vec or best not in vec:
         return (mine[0] if mine else float("nan")), column
     a, b = vec[cid], vec[best]
     return float(1.0 - a @ b / (np.linalg.norm(a) * np.linalg.norm(b) or 1.0)), column
-
-
-def maintain(table: Any, *, vector_columns: Iterable[str], index_min_rows: int, index_type: str = "IVF_FLAT"
-             ) -> dict[str, Any]:
-    """After a run: scalar indexes on the columns filters use, vector indexes once the table is large
-    enough, and ``optimize`` (compacts small fragments, folds new rows into the indexes)."""
-    done: dict[str, Any] = {"scalar": [], "vector": {}}
-    present = {c for idx in table.list_indices() for c in idx.columns}
-    names = _columns_of(table)
-    for column, kind in SCALAR_INDEXES.items():
-        if column in names and column not in present:
-            from lancedb.index import Bitmap, BTree
-
-            table.create_index(column, config=BTree() if kind == "BTREE" else Bitmap())
-            done["scalar"].append(column)
-    for column in vector_columns:
-        if column in names:
-            done["vector"][column] = ensure_vector_index(table, column, min_rows=index_min_rows,
-                                                         index_type=index_type)
-    t = time.perf_counter()
-    table.optimize()
-    done["optimize_s"] = round(time.perf_counter() - t, 3)
-    return done

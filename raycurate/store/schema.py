@@ -44,7 +44,8 @@ LINEAGE_FIELDS: list[pa.Field] = [
     pa.field("stage3_score", pa.float32()),
 ]
 
-# Written by dedup (raycurate/store/dedup.py) after the analysers; rows are marked, never deleted.
+# Written by dedup (raycurate/store/dedup.py) after the analysers; rows are marked, never deleted. The
+# frames table has them too (content ids there: video_id:frame_index).
 DEDUP_FIELDS: list[pa.Field] = [
     pa.field("duplicate_group", pa.string()),    # id of the group's kept row, on every member (keeper included)
     pa.field("duplicate_of", pa.string()),       # id of the kept row; null on the keeper and on unique rows
@@ -137,10 +138,11 @@ def images_schema(analyzers: Iterable[type[Analyzer] | Analyzer] | None = None) 
 
 
 def frames_schema() -> pa.Schema:
-    """The ``frames`` table: key and lineage columns, then every cascade stage's columns."""
+    """The ``frames`` table: key and lineage columns, every cascade stage's columns, then dedup's marks (the
+    dedup columns hold a frame's content id, ``video_id:frame_index``)."""
     from ..stages import STAGES
 
-    return pa.schema(FRAME_KEY_FIELDS + [f for stage in STAGES.values() for f in stage.fields()])
+    return pa.schema(FRAME_KEY_FIELDS + [f for stage in STAGES.values() for f in stage.fields()] + DEDUP_FIELDS)
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

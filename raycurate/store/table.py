@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Sequence
 
 import pyarrow as pa
 
@@ -84,6 +84,17 @@ def write_columns(table: Any, rows: list[dict[str, Any]], columns: tuple[str, ..
         table.add_columns([full.field(c).with_nullable(True) for c in missing])
     schema = pa.schema([table.schema.field(n) for n in (*key, *columns)])
     table.merge_insert(list(key)).when_matched_update_all().execute(pa.Table.from_pylist(rows, schema=schema))
+
+
+def content_ids(data: pa.Table, columns: Sequence[str]) -> pa.Array:
+    """The content id of each row of ``data``: its one ``columns`` value (``id``: the sha256 of the bytes), or
+    the values joined with ``:`` (a video frame: ``video_id:frame_index``)."""
+    import pyarrow.compute as pc
+
+    if len(columns) == 1:
+        return data.column(columns[0]).combine_chunks()
+    parts = [pc.cast(data.column(c), pa.string()) for c in columns]
+    return pc.binary_join_element_wise(*parts, ":").combine_chunks()
 
 
 def sql_str(value: str) -> str:
