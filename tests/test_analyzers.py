@@ -177,3 +177,12 @@ def test_protocol_isolates_failures_and_skips_failed_rows():
 def test_face_detector_interface_is_pluggable():
     with pytest.raises(ValueError, match="unknown face detector"):
         FaceAnalyzer(detector="nope")
+
+
+def test_cpu_onnx_sessions_run_without_the_memory_arena():
+    from raycurate.analyzers.onnx import session_options
+
+    cpu = session_options(2)
+    assert cpu.enable_cpu_mem_arena is False and cpu.intra_op_num_threads == 2 and cpu.inter_op_num_threads == 1
+    assert session_options(1, "cuda").enable_cpu_mem_arena is True
+    assert session_options(None).intra_op_num_threads == 0   # onnxruntime's default
