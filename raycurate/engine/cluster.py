@@ -27,6 +27,8 @@ def init_ray(ray_cfg: Mapping[str, Any]) -> None:
         kwargs["num_cpus"] = ray_cfg["num_cpus"]
     if ray_cfg.get("num_gpus") is not None:
         kwargs["num_gpus"] = ray_cfg["num_gpus"]
+    if ray_cfg.get("object_store_memory_gb") is not None:
+        kwargs["object_store_memory"] = int(ray_cfg["object_store_memory_gb"] * 1024 ** 3)
     ray.init(**kwargs)
 
 

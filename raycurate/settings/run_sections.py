@@ -19,6 +19,10 @@ class RaySettings(Section):
     gpu_memory_gb: float | str = setting("auto", "memory of one GPU (GB); sizes fractional GPUs and auto batch "
                                          "sizes. auto: read on every node when the run starts, the smallest "
                                          "card governs (README, GPU sizing)", auto_or_positive("a positive number"))
+    object_store_memory_gb: float | None = setting(
+        2.0, "local Ray only: GB of shared memory for Ray's object store, the blocks in flight between stages "
+        "(every worker that touches a page of it counts it in its memory). null: Ray's default, 30% of the "
+        "machine's memory", positive("a positive number"))
 
 
 @dataclass(frozen=True)
