@@ -23,6 +23,11 @@ class RaySettings(Section):
         2.0, "local Ray only: GB of shared memory for Ray's object store, the blocks in flight between stages "
         "(every worker that touches a page of it counts it in its memory). null: Ray's default, 30% of the "
         "machine's memory", positive("a positive number"))
+    fuse_cpu_analyzers: bool | str = setting(
+        "auto", "image path: consecutive CPU analysers share actor pools, as many pools as the cluster has CPUs, "
+        "and the first decodes its own files (a process per pool instead of one per analyser and decode task: "
+        "less memory, same rows). auto: on clusters of at most 4 CPUs",
+        Check(lambda v: isinstance(v, bool) or v == "auto", "true, false or auto"))
 
 
 @dataclass(frozen=True)
