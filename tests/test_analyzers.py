@@ -183,6 +183,8 @@ def test_cpu_onnx_sessions_run_without_the_memory_arena():
     from raycurate.analyzers.onnx import session_options
 
     cpu = session_options(2)
-    assert cpu.enable_cpu_mem_arena is False and cpu.intra_op_num_threads == 2 and cpu.inter_op_num_threads == 1
-    assert session_options(1, "cuda").enable_cpu_mem_arena is True
+    assert cpu.enable_cpu_mem_arena is False and cpu.enable_mem_pattern is False
+    assert cpu.intra_op_num_threads == 2 and cpu.inter_op_num_threads == 1
+    cuda = session_options(1, "cuda")
+    assert cuda.enable_cpu_mem_arena is True and cuda.enable_mem_pattern is True
     assert session_options(None).intra_op_num_threads == 0   # onnxruntime's default
