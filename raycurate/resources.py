@@ -133,12 +133,13 @@ def fuse_plan(analyzers: list[tuple[str, float, bool]], pools: int) -> list[list
 @dataclass(frozen=True)
 class FusedPool:
     """One actor pool running several analysers in turn, and its pool keys made from theirs: the sum of
-    their CPUs, the smallest batch, the largest ``min_actors``, the smallest ``max_actors``."""
+    their CPUs, the smallest batch, the largest ``min_actors``, the smallest ``max_actors`` set, else one
+    actor (the plan already makes a pool per CPU: another actor would be another process)."""
 
     names: tuple[str, ...]
     resources: Resources
     min_actors: int
-    max_actors: int | None
+    max_actors: int
     num_gpus: float | None = None
 
 
@@ -147,4 +148,4 @@ def fused_pool(names: list[str], resources: list[Resources], min_actors: list[in
     caps = [m for m in max_actors if m is not None]
     res = Resources(batch_size=min(r.batch_size for r in resources), num_cpus=sum(r.num_cpus for r in resources))
     return FusedPool(names=tuple(names), resources=res, min_actors=max(min_actors),
-                     max_actors=min(caps) if caps else None)
+                     max_actors=min(caps) if caps else 1)

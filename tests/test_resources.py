@@ -91,4 +91,4 @@ def test_a_fused_pool_adds_up_its_members():
     assert pool.names == ("face", "nsfw") and pool.resources.batch_size == 8
     assert pool.resources.num_cpus == pytest.approx(0.55) and pool.resources.device == "cpu"
     assert (pool.min_actors, pool.max_actors, pool.num_gpus) == (2, 3, None)
-    assert fused_pool(["a"], [Resources(4, 0.1)], [1], [None]).max_actors is None
+    assert fused_pool(["a"], [Resources(4, 0.1)], [1], [None]).max_actors == 1   # one process per pool

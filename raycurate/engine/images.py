@@ -121,15 +121,20 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
         ds, requests, pools = add_analyzer_pools(ds, settings, groups, ledger, cpus, gpus,
                                                  decode=decode if in_pool else None)
         distinct = {"+".join(p["pool"]): requests[p["pool"][0]] for p in pools.values()}
-        # a write task asks as few CPUs as a decode task (Ray Data's default, 1, may not fit beside the pools)
-        tasks = dec["num_cpus"] * (1 if in_pool else 2)
+        # decode and write tasks ask decode.num_cpus each (Ray Data's 1 CPU for a write may not fit beside
+        # the pools); fused, the first pool decodes and the driver writes
+        tasks = dec["num_cpus"] * ((0 if in_pool else 1) + (0 if fused else 1))
         check_pools_fit(tasks, distinct, cpus, "the image path's decode and write tasks and analysers")
 
         schema = images_schema()
         table = open_or_create_table(db_uri, TABLE_NAME, schema)
         sink = LanceSink(db_uri, schema, run_id, rows_per_write=dec["rows_per_write"])
         with StoredRowsProgress(table, total=len(items)):
-            ds.write_datasink(sink, ray_remote_args={"num_cpus": dec["num_cpus"]})
+            if fused:   # a small machine: the driver appends the rows as they stream in, no write worker
+                for batch in ds.iter_batches(batch_size=dec["rows_per_write"], batch_format="pyarrow"):
+                    sink.write([batch], None)
+            else:   # each write task appends its rows (a write task asks as few CPUs as a decode task)
+                ds.write_datasink(sink, ray_remote_args={"num_cpus": dec["num_cpus"]})
     written = table.count_rows(f"run_id = '{run_id}'")
     return PipelineResult(rows_written=written, seconds=time.perf_counter() - start, actors=requests, faults=faults,
                           pools=pools)

@@ -25,8 +25,8 @@ class RaySettings(Section):
         "machine's memory", positive("a positive number"))
     fuse_cpu_analyzers: bool | str = setting(
         "auto", "image path: consecutive CPU analysers share actor pools, as many pools as the cluster has CPUs, "
-        "and the first decodes its own files (a process per pool instead of one per analyser and decode task: "
-        "less memory, same rows). auto: on clusters of at most 4 CPUs",
+        "the first decoding its own files, and the driver stores the rows (a process per pool instead of one per "
+        "analyser, decode task and write task: less memory, same rows). auto: on clusters of at most 4 CPUs",
         Check(lambda v: isinstance(v, bool) or v == "auto", "true, false or auto"))
 
 
