@@ -67,3 +67,85 @@ def actor_request(res: Resources, *, cluster_cpus: float, cluster_gpus: float, g
         cap = min(cap, max_actors)
     cap = max(cap, min_actors)
     return ActorRequest(num_cpus=res.num_cpus, num_gpus=gpus, min_actors=min_actors, max_actors=cap)
+
+
+# -- fused CPU pools ---------------------------------------------------------------------------------------
+# On a small machine one actor pool per analyser costs one process per analyser, each with its own copy of
+# Python, Ray, pyarrow and the model runtimes (a few hundred MB each), for work a few cores do anyway. Fused,
+# consecutive CPU analysers share one actor: as many pools as the cluster has CPUs.
+FUSE_AUTO_MAX_CPUS = 4   # ray.fuse_cpu_analyzers: auto fuses on clusters with at most this many CPUs
+
+
+def fuse_cpu_pools(setting: bool | str, cluster_cpus: float) -> bool:
+    """Whether the image path fuses its CPU analysers (``ray.fuse_cpu_analyzers``: true, false or auto)."""
+    if setting == "auto":
+        return cluster_cpus <= FUSE_AUTO_MAX_CPUS
+    return bool(setting)
+
+
+def _split(weights: list[float], parts: int) -> list[tuple[int, int]]:
+    """``weights`` cut into ``parts`` consecutive non-empty runs whose heaviest is as light as can be (then the
+    most even; then the earliest cuts), as (start, end) pairs."""
+    from itertools import combinations
+
+    best: tuple[tuple[float, float], list[tuple[int, int]]] | None = None
+    for cuts in combinations(range(1, len(weights)), parts - 1):
+        bounds = [0, *cuts, len(weights)]
+        spans = list(zip(bounds, bounds[1:]))
+        sums = [sum(weights[a:b]) for a, b in spans]
+        score = (round(max(sums), 9), round(sum(x * x for x in sums), 9))
+        if best is None or score < best[0]:
+            best = (score, spans)
+    assert best is not None
+    return best[1]
+
+
+def fuse_plan(analyzers: list[tuple[str, float, bool]], pools: int) -> list[list[str]]:
+    """The analysers' pools, in pipeline order, from ``(name, num_cpus, on_cpu)`` in pipeline order: an
+    analyser on a GPU keeps a pool of its own; each run of consecutive CPU analysers between them is split
+    into consecutive groups, one pool each, balanced by ``num_cpus`` (the heaviest group as light as can be).
+    ``pools`` (the cluster's CPUs) is how many CPU pools there are in all, at least one per run, at most one
+    per analyser; with one pool per analyser nothing is fused."""
+    runs: list[list[tuple[str, float, bool]]] = []
+    for item in analyzers:
+        if item[2] and runs and runs[-1][0][2]:
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    weights = {i: [w for _, w, _ in run] for i, run in enumerate(runs) if run[0][2]}
+    parts = dict.fromkeys(weights, 1)
+
+    def heaviest(i: int) -> float:
+        return max(sum(weights[i][a:b]) for a, b in _split(weights[i], parts[i]))
+
+    while sum(parts.values()) < pools:
+        room = [i for i in weights if parts[i] < len(weights[i])]
+        if not room:
+            break
+        parts[max(room, key=lambda i: (heaviest(i), -i))] += 1   # the run with the heaviest group, first first
+    plan: list[list[str]] = []
+    for i, run in enumerate(runs):
+        spans = _split(weights[i], parts[i]) if i in weights else [(0, 1)]
+        plan.extend([name for name, _, _ in run[a:b]] for a, b in spans)
+    return plan
+
+
+@dataclass(frozen=True)
+class FusedPool:
+    """One actor pool running several analysers in turn, and its pool keys made from theirs: the sum of
+    their CPUs, the smallest batch, the largest ``min_actors``, the smallest ``max_actors`` set, else one
+    actor (the plan already makes a pool per CPU: another actor would be another process)."""
+
+    names: tuple[str, ...]
+    resources: Resources
+    min_actors: int
+    max_actors: int
+    num_gpus: float | None = None
+
+
+def fused_pool(names: list[str], resources: list[Resources], min_actors: list[int],
+               max_actors: list[int | None]) -> FusedPool:
+    caps = [m for m in max_actors if m is not None]
+    res = Resources(batch_size=min(r.batch_size for r in resources), num_cpus=sum(r.num_cpus for r in resources))
+    return FusedPool(names=tuple(names), resources=res, min_actors=max(min_actors),
+                     max_actors=min(caps) if caps else 1)

@@ -286,9 +286,7 @@ def _analyse_images(ctx: _Run, images: Sequence[FileRef], lineage: Mapping[str, 
     if todo:
         result = run_pipeline(todo, cfg, db_uri=ctx.db_uri, run_id=ctx.run_id, lineage=lineage)
         manifest.setdefault("faults", {})["images"] = result.faults
-        manifest["ray"] = {name: {"num_cpus": r.num_cpus, "num_gpus": r.num_gpus, "min_actors": r.min_actors,
-                                  "max_actors": r.max_actors, "batch_size": cfg["analyzers"][name]["batch_size"]}
-                           for name, r in result.actors.items()}
+        manifest["ray"] = result.pools   # each analyser's pool: resources, batch size, the analysers sharing it
     ctx.timings["pipeline"] = time.perf_counter() - t
 
 

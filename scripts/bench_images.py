@@ -1,15 +1,16 @@
 #!/usr/bin/env python
-"""Images/s of the whole pipeline on local Ray vs a plain single-process loop.
+"""Images/s and peak memory of the whole pipeline on local Ray vs a plain single-process loop.
 
-Both sides run the same stage classes (configs/default.yaml) over the same images
-and write the same rows to LanceDB; they are measured one after the other in
-one process run, and the ratio is printed. Peak memory is the peak of the
-machine's used memory above what it was before each side started (sampled
-every 0.1 s), which counts every Ray worker; the single-process side also
-reports its own peak RSS.
+Both sides run the same stage classes (configs/default.yaml) over the same images and write the same rows
+to LanceDB. Each side runs in a process of its own, one after the other, and is measured as a whole process
+tree (scripts/proc_memory.py: Ray's raylet, GCS, agents and workers included): peak summed RSS, PSS (shared
+pages split between the processes that map them) and USS (private memory); the Ray side's processes at its
+RSS peak are listed. The Ray side starts Ray the way ``raycurate run`` does (engine.cluster.start_ray with
+the config's ``ray`` section, ``ray.num_cpus`` set to ``--cpus``); its time does not count the start.
+Finally the two tables are compared: every analyser's columns must hold the same values on both sides.
 
     .venv/bin/python scripts/bench_images.py            # ~200 images made from tests/data
-    .venv/bin/python scripts/bench_images.py --n 400 --cpus 2
+    .venv/bin/python scripts/bench_images.py --n 312 --cpus 2
 
 With ``--against KEY=VALUE`` (repeatable) the loop is skipped: the Ray pipeline runs
 twice in one Ray session on the same images, first with that override, then with
@@ -20,20 +21,24 @@ the defaults (plus any ``--set``), and the ratio of the two is printed, e.g.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import random
-import resource
 import shutil
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import psutil
 from PIL import Image, ImageOps
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT)]   # this checkout's raycurate, not an installed one
+from proc_memory import TreePeak  # noqa: E402
+# columns that differ between two runs of the same rows by design
+VOLATILE = ("uri", "run_id", "analyzed_at")   # (rows are matched by file name)
 SOURCES = [ROOT / "tests" / "data" / "images" / d for d in ("faces", "face_recognition", "negatives", "exif")]
 SOURCES.append(ROOT / "tests" / "data" / "images" / "neardup" / "base_images")
 
@@ -67,30 +72,6 @@ def make_images(dest: Path, n: int, seed: int = 0) -> list[Path]:
     return out
 
 
-class MemoryPeak:
-    """Peak of system used memory above its value at start, sampled in a thread."""
-
-    def __init__(self, interval: float = 0.1) -> None:
-        self.interval = interval
-        self.peak = 0
-        self._stop = threading.Event()
-
-    def __enter__(self) -> "MemoryPeak":
-        self.base = psutil.virtual_memory().used
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, psutil.virtual_memory().used - self.base)
-            time.sleep(self.interval)
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def single_process(files, cfg, db_dir: str) -> int:
     """The same work in a plain loop, through the same classes the Ray stages wrap:
     read + decode, each analyser's actor class called directly, the same LanceDB sink."""
@@ -118,26 +99,102 @@ def single_process(files, cfg, db_dir: str) -> int:
     return LanceSink(db_dir, images_schema(), "bench").write(blocks, None)
 
 
+def ray_side(files, cfg, db_dir: str, cpus: int) -> tuple[int, float]:
+    """The pipeline on a local Ray started as ``raycurate run`` starts it; rows written and Ray's start (s)."""
+    import ray
+
+    from raycurate.engine import run_pipeline
+    from raycurate.engine.cluster import start_ray
+
+    cfg = {**cfg, "ray": {**cfg["ray"], "num_cpus": cpus}}
+    t = time.perf_counter()
+    start_ray(cfg)
+    init_s = time.perf_counter() - t
+    result = run_pipeline(files, cfg, db_uri=db_dir, run_id="bench")
+    ray.shutdown()
+    return result.rows_written, init_s
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-5) or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def differences(db_a: str, db_b: str) -> dict[str, int]:
+    """Rows whose value differs, per column, between two image tables of the same files (timings, run ids and
+    times left out; floats within 1e-4)."""
+    from raycurate.store.table import open_images_table
+
+    def rows(db: str) -> dict[str, dict]:
+        return {r["uri"].rsplit("/", 1)[-1]: r for r in open_images_table(db).to_arrow().to_pylist()}
+
+    a, b = rows(db_a), rows(db_b)
+    out: dict[str, int] = {}
+    if a.keys() != b.keys():
+        out["(rows)"] = len(a.keys() ^ b.keys())
+    for key in a.keys() & b.keys():
+        for col, value in a[key].items():
+            if col in VOLATILE or col.endswith("_ms") or _same(value, b[key].get(col)):
+                continue
+            out[col] = out.get(col, 0) + 1
+    return out
+
+
+def side_main(args, cfg) -> int:
+    """One side in this process, over the images already in ``--images``; prints its result as JSON."""
+    from raycurate.sources import list_media
+
+    files = [f for f in list_media(args.images) if f.media_type == "image"]
+    t = time.perf_counter()
+    if args.side == "loop":
+        rows, init_s = single_process(files, cfg, args.db), 0.0
+    else:
+        rows, init_s = ray_side(files, cfg, args.db, args.cpus)
+    seconds = time.perf_counter() - t - init_s
+    print("RESULT " + json.dumps({"rows": rows, "seconds": seconds, "init_s": init_s}), flush=True)
+    return 0
+
+
+def run_side(side: str, args, work: Path) -> tuple[dict, TreePeak]:
+    """``side`` in a process of its own, measured as a whole process tree."""
+    cmd = [sys.executable, __file__, "--side", side, "--images", str(work / "images"), "--db",
+           str(work / f"db_{side}"), "--cpus", str(args.cpus)] + [a for s in args.set for a in ("--set", s)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    with TreePeak(proc.pid) as peak:
+        out, _ = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"the {side} side failed (rc {proc.returncode}):\n{out}")
+    result = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
+    return result, peak
+
+
 def compare(files, cfg, other, label: str, work: Path, cpus: int) -> int:
     """The Ray pipeline with ``other``, then with ``cfg``, in one Ray session; images/s, memory, ratio."""
     import ray
 
     from raycurate.engine import run_pipeline
+    from raycurate.engine.cluster import start_ray
 
-    ray.init(num_cpus=cpus, include_dashboard=False, logging_level="ERROR")
+    start_ray({**cfg, "ray": {**cfg["ray"], "num_cpus": cpus}})
     results = []
     for name, c in ((label, other), ("defaults", cfg)):
-        with MemoryPeak() as mem:
+        with TreePeak(os.getpid()) as mem:
             t = time.perf_counter()
             # one run id per pipeline: workers cache the crash ledger's handle by its name, which holds the run id
             result = run_pipeline(files, c, db_uri=str(work / f"db_{len(results)}"), run_id=f"bench{len(results)}")
             seconds = time.perf_counter() - t
         assert result.rows_written == len(files), (result.rows_written, len(files))
-        results.append((name, seconds, mem.peak))
+        results.append((name, seconds, mem.rss))
         print(f"  {name}: {seconds:.1f} s", flush=True)
     ray.shutdown()
     print()
-    print(f"{'Ray pipeline (local)':<44}{'seconds':>9}{'images/s':>10}{'peak mem MB':>13}")
+    print(f"{'Ray pipeline (local)':<44}{'seconds':>9}{'images/s':>10}{'tree RSS MB':>13}")
     for name, seconds, peak in results:
         print(f"{name:<44}{seconds:>9.2f}{len(files) / seconds:>10.2f}{peak / 1e6:>13.0f}")
     print(f"ratio defaults / {label}: {results[0][1] / results[1][1]:.2f}x images/s")
@@ -152,12 +209,19 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (both sides)")
     ap.add_argument("--against", action="append", default=[], metavar="KEY=VALUE",
                     help="compare the Ray pipeline with these overrides against the defaults (no loop)")
+    ap.add_argument("--reference", metavar="DB", help="also compare the Ray side's rows with this table (a "
+                    "kept db_ray of an earlier run on the same --n)")
+    ap.add_argument("--side", choices=("loop", "ray"), help=argparse.SUPPRESS)   # one side, in a child
+    ap.add_argument("--images", help=argparse.SUPPRESS)
+    ap.add_argument("--db", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     from raycurate.config import load_config, parse_set
     from raycurate.sources import list_media
 
     cfg = load_config(overrides=[parse_set(s) for s in args.set])
+    if args.side:
+        return side_main(args, cfg)
     work = Path(tempfile.mkdtemp(prefix="rc-bench-"))
     try:
         (work / "images").mkdir()
@@ -168,33 +232,27 @@ def main() -> int:
             other = load_config(overrides=[parse_set(s) for s in args.set + args.against])
             return compare(files, cfg, other, " ".join(args.against), work, args.cpus)
 
-        with MemoryPeak() as mem_loop:
-            t = time.perf_counter()
-            n_loop = single_process(files, cfg, str(work / "db_loop"))
-            loop_s = time.perf_counter() - t
-        loop_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-        import ray
-
-        from raycurate.engine import run_pipeline
-
-        t = time.perf_counter()
-        ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level="ERROR")
-        init_s = time.perf_counter() - t
-        with MemoryPeak() as mem_ray:
-            t = time.perf_counter()
-            result = run_pipeline(files, cfg, db_uri=str(work / "db_ray"), run_id="bench")
-            ray_s = time.perf_counter() - t
-        ray.shutdown()
-
-        assert n_loop == result.rows_written == len(files), (n_loop, result.rows_written, len(files))
+        sides = {side: run_side(side, args, work) for side in ("loop", "ray")}
+        for side, (result, _) in sides.items():
+            assert result["rows"] == len(files), (side, result["rows"], len(files))
         print()
-        print(f"{'':<26}{'seconds':>9}{'images/s':>10}{'peak mem MB':>13}")
-        print(f"{'single-process loop':<26}{loop_s:>9.2f}{len(files) / loop_s:>10.2f}{mem_loop.peak / 1e6:>13.0f}"
-              f"   (its own peak RSS {loop_rss:.0f} MB)")
-        print(f"{'Ray pipeline (local)':<26}{ray_s:>9.2f}{len(files) / ray_s:>10.2f}{mem_ray.peak / 1e6:>13.0f}"
-              f"   (+ ray.init {init_s:.1f} s, not counted)")
-        print(f"ratio Ray / loop: {loop_s / ray_s:.2f}x images/s, {mem_ray.peak / max(1, mem_loop.peak):.1f}x memory")
+        print(sides["ray"][1].table())
+        print()
+        print(f"{'whole process tree':<26}{'seconds':>9}{'images/s':>10}{'CPU s':>8}{'peak RSS MB':>13}{'PSS MB':>8}"
+              f"{'USS MB':>8}")
+        for side, title in (("loop", "single-process loop"), ("ray", "Ray pipeline (local)")):
+            result, peak = sides[side]
+            print(f"{title:<26}{result['seconds']:>9.2f}{len(files) / result['seconds']:>10.2f}{peak.cpu_s:>8.1f}"
+                  f"{peak.rss / 1e6:>13.0f}{peak.pss / 1e6:>8.0f}{peak.uss / 1e6:>8.0f}")
+        (loop, loop_peak), (ray_r, ray_peak) = sides["loop"], sides["ray"]
+        print(f"(+ Ray's start {ray_r['init_s']:.1f} s, not counted in its seconds; counted in its memory and CPU s)")
+        print(f"ratio Ray / loop: {loop['seconds'] / ray_r['seconds']:.2f}x images/s, "
+              f"{ray_peak.rss / max(1, loop_peak.rss):.1f}x peak RSS")
+        diff = differences(str(work / "db_loop"), str(work / "db_ray"))
+        print("rows differing, Ray vs loop: " + (json.dumps(diff) if diff else "none"))
+        if args.reference:
+            diff = differences(args.reference, str(work / "db_ray"))
+            print(f"rows differing, Ray vs {args.reference}: " + (json.dumps(diff) if diff else "none"))
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

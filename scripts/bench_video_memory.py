@@ -70,7 +70,7 @@ def main() -> int:
             results.append((n, seconds, peak, rc))
             top = sorted(peak.by_name.items(), key=lambda kv: -kv[1])[:6]
             print(f"{n} videos: rc {rc}, {seconds:.1f} s, peak RSS {peak.rss / 1e9:.2f} GB, peak USS {peak.uss / 1e9:.2f} GB;"
-                  " largest at the RSS peak: " + ", ".join(f"{k.split(' ', 2)[2] or k} {v / 1e6:.0f} MB" for k, v in top))
+                  " largest at the RSS peak: " + ", ".join(f"{k.split(' ', 1)[1]} {v / 1e6:.0f} MB" for k, v in top))
         base = results[0]
         for n, seconds, peak, rc in results[1:]:
             print(f"{n} vs {base[0]} videos: peak RSS x{peak.rss / base[2].rss:.3f}, peak USS x{peak.uss / base[2].uss:.3f}, "

@@ -177,3 +177,14 @@ def test_protocol_isolates_failures_and_skips_failed_rows():
 def test_face_detector_interface_is_pluggable():
     with pytest.raises(ValueError, match="unknown face detector"):
         FaceAnalyzer(detector="nope")
+
+
+def test_cpu_onnx_sessions_run_without_the_memory_arena():
+    from raycurate.analyzers.onnx import session_options
+
+    cpu = session_options(2)
+    assert cpu.enable_cpu_mem_arena is False and cpu.enable_mem_pattern is False
+    assert cpu.intra_op_num_threads == 2 and cpu.inter_op_num_threads == 1
+    cuda = session_options(1, "cuda")
+    assert cuda.enable_cpu_mem_arena is True and cuda.enable_mem_pattern is True
+    assert session_options(None).intra_op_num_threads == 0   # onnxruntime's default

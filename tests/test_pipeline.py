@@ -94,7 +94,12 @@ def test_manifest(curated):
     assert m["ray"]["face"]["num_gpus"] == 0.0
     # batch_size: auto on a cluster without GPUs: the CPU batch sizes; the user's number wins; the manifest says why
     sizing = m["gpu_sizing"]
-    assert m["ray"]["face"]["batch_size"] == 4 and m["ray"]["quality"]["batch_size"] == 16
+    # on 2 CPUs the analysers share two pools (ray.fuse_cpu_analyzers: auto), each batch as small as its
+    # smallest member's: face's 4 (set), face_features' 8 (auto on the CPU)
+    assert m["ray"]["quality"]["pool"] == m["ray"]["face"]["pool"] == ["quality", "content", "face"]
+    assert m["ray"]["nsfw"]["pool"] == ["face_features", "nsfw"]
+    assert m["ray"]["face"]["batch_size"] == m["ray"]["quality"]["batch_size"] == 4
+    assert m["ray"]["nsfw"]["batch_size"] == 8
     assert sizing["pools"]["analyzers.face"]["reason"] == "set by the user: 4"
     assert sizing["pools"]["analyzers.quality"]["reason"] == "auto: runs on the CPU -> 16"
     assert sizing["readings"] == {} and sizing["gpu_memory_gb"].startswith("auto: no GPU memory read")

@@ -40,3 +40,55 @@ def test_num_gpus_config_is_validated():
     assert load_config(overrides=[("cascade.stage2.num_gpus", 2)])["cascade"]["stage2"]["num_gpus"] == 2
     with pytest.raises(ConfigError, match="analyzers.clip.num_gpus"):
         load_config(overrides=[("analyzers.clip.num_gpus", 1.5)])
+
+
+# the default analysers, in pipeline order: (name, num_cpus, on the CPU)
+ALL_CPU = [("quality", 0.1, True), ("content", 0.1, True), ("face", 0.35, True), ("face_features", 0.35, True),
+           ("emotion", 0.2, True), ("nsfw", 0.2, True), ("pose", 0.2, True), ("clip", 0.2, True)]
+
+
+@pytest.mark.parametrize("cpus, plan", [
+    (1, [["quality", "content", "face", "face_features", "emotion", "nsfw", "pose", "clip"]]),
+    (2, [["quality", "content", "face", "face_features"], ["emotion", "nsfw", "pose", "clip"]]),
+    (4, [["quality", "content", "face"], ["face_features"], ["emotion", "nsfw"], ["pose", "clip"]]),
+    (8, [["quality"], ["content"], ["face"], ["face_features"], ["emotion"], ["nsfw"], ["pose"], ["clip"]]),
+    (16, [["quality"], ["content"], ["face"], ["face_features"], ["emotion"], ["nsfw"], ["pose"], ["clip"]]),
+])
+def test_fuse_plan_makes_as_many_balanced_pools_as_cpus(cpus, plan):
+    from raycurate.resources import fuse_plan
+
+    assert fuse_plan(ALL_CPU, cpus) == plan
+    # the analysers that run without the ones whose weights are absent (this machine's default run)
+    five = [a for a in ALL_CPU if a[0] in ("quality", "content", "face", "face_features", "nsfw")]
+    assert [n for group in fuse_plan(five, cpus) for n in group] == [a[0] for a in five]   # order kept
+    assert len(fuse_plan(five, cpus)) == min(cpus, 5)
+    assert fuse_plan(five, 2) == [["quality", "content", "face"], ["face_features", "nsfw"]]
+
+
+def test_fuse_plan_keeps_gpu_analysers_apart_and_fuses_only_neighbours():
+    from raycurate.resources import fuse_plan
+
+    mixed = [("quality", 0.1, True), ("content", 0.1, True), ("face", 0.35, False), ("face_features", 0.35, True),
+             ("nsfw", 0.2, True), ("clip", 0.2, False)]
+    # a GPU analyser is a pool of its own; the CPU runs on either side of it are fused apart (at least one each)
+    assert fuse_plan(mixed, 1) == [["quality", "content"], ["face"], ["face_features", "nsfw"], ["clip"]]
+    assert fuse_plan(mixed, 2) == [["quality", "content"], ["face"], ["face_features", "nsfw"], ["clip"]]
+    assert fuse_plan(mixed, 3) == [["quality", "content"], ["face"], ["face_features"], ["nsfw"], ["clip"]]
+    assert fuse_plan([], 2) == []
+
+
+def test_fusing_is_automatic_on_small_clusters_only():
+    from raycurate.resources import fuse_cpu_pools
+
+    assert fuse_cpu_pools("auto", 2) and fuse_cpu_pools("auto", 4) and not fuse_cpu_pools("auto", 8)
+    assert fuse_cpu_pools(True, 64) and not fuse_cpu_pools(False, 1)
+
+
+def test_a_fused_pool_adds_up_its_members():
+    from raycurate.resources import fused_pool
+
+    pool = fused_pool(["face", "nsfw"], [Resources(8, 0.35), Resources(16, 0.2)], [1, 2], [None, 3])
+    assert pool.names == ("face", "nsfw") and pool.resources.batch_size == 8
+    assert pool.resources.num_cpus == pytest.approx(0.55) and pool.resources.device == "cpu"
+    assert (pool.min_actors, pool.max_actors, pool.num_gpus) == (2, 3, None)
+    assert fused_pool(["a"], [Resources(4, 0.1)], [1], [None]).max_actors == 1   # one process per pool

@@ -68,7 +68,7 @@ class CenterFaceDetector(FaceDetector):
 
         path = models.role_path(MODEL_ID, "detection", models.models_dir(self.models_dir))
         self.providers = providers_for(self.device, "CenterFace")
-        self._session = ort.InferenceSession(_dynamic_model(str(path)), session_options(self.threads),
+        self._session = ort.InferenceSession(_dynamic_model(str(path)), session_options(self.threads, self.device),
                                              providers=self.providers)
         self._input = self._session.get_inputs()[0].name
 

@@ -27,6 +27,7 @@ DETECTION_TYPE = pa.struct([
 
 
 MODEL_ID = "nudenet-320n"
+INPUT_SIDE = 320   # the 320n model's square input (NudeDetector's inference_resolution)
 
 
 class NsfwAnalyzer(Analyzer):
@@ -57,12 +58,15 @@ class NsfwAnalyzer(Analyzer):
 
         # the file inside the nudenet wheel, checked against its known sha256
         model_path = str(require(MODEL_ID, models_dir()) / "320n.onnx")
-        detector = NudeDetector(model_path=model_path)
-        # NudeDetector builds its session with onnxruntime's defaults (all cores, default
-        # providers); rebuild it from the same file with the threads and device asked for.
-        options = session_options(self.intra_op_threads)
+        # NudeDetector's constructor builds a session with onnxruntime's defaults (all cores, the CPU arena,
+        # default providers), which would only be replaced: set up its fields here instead, from a session
+        # made with the threads and device asked for.
+        detector = NudeDetector.__new__(NudeDetector)
+        options = session_options(self.intra_op_threads, self.resources.device)
         providers = providers_for(self.resources.device, "NSFW analyser")
         detector.onnx_session = ort.InferenceSession(model_path, sess_options=options, providers=providers)
+        detector.input_width = detector.input_height = INPUT_SIDE
+        detector.input_name = detector.onnx_session.get_inputs()[0].name
         self._detector = detector
 
     @classmethod

@@ -21,14 +21,22 @@ def providers_for(device: str, who: str) -> list[str]:
     return providers
 
 
-def session_options(threads: int) -> Any:
-    """Session options: ``threads`` intra-op threads, one inter-op thread, warnings off (errors still raise)."""
+def session_options(threads: int | None, device: str = "cpu") -> Any:
+    """Session options: ``threads`` intra-op threads (None: onnxruntime's default, one per core) and one
+    inter-op thread, warnings off (errors still raise). On the CPU without onnxruntime's memory arena and
+    memory patterns: the arena keeps the largest activations a session ever needed for the life of the
+    process, and a pattern (the activations' layout, planned for each input shape) keeps more for every new
+    shape, for a small gain in speed; without them a worker gives the memory back after each run."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, int(threads))
-    options.inter_op_num_threads = 1
+    if threads is not None:
+        options.intra_op_num_threads = max(1, int(threads))
+        options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    if not device.startswith("cuda"):
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
     return options
 
 

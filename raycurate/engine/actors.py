@@ -1,7 +1,9 @@
-"""The Ray actors: one pool per analyser (image path), one per cascade stage (video path). Each wraps a plain
-class, built once per actor, and runs its batches under the crash ledger."""
+"""The Ray actors: one pool per analyser (image path) or one per group of analysers fused on a small machine
+(``ray.fuse_cpu_analyzers``), one per cascade stage (video path). Each wraps plain classes, built once per
+actor, runs its batches under the crash ledger and gives the heap it freed back to the system after each."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -9,10 +11,11 @@ import pyarrow.compute as pc
 
 from ..analyzers import ANALYZERS, build_analyzer
 from ..faults import crash_message
-from ..rows import images_of
+from ..heap import trim
+from ..rows import PIXEL_FIELDS, images_of, read_and_decode
 from ..settings import AnalyzerSettings, ModelsSettings
 from ..stages import STAGES, StagePlan
-from .ledger import guarded_columns
+from .ledger import guarded_columns, worker_ledger
 
 
 class AnalyzerActor:
@@ -22,6 +25,7 @@ class AnalyzerActor:
     section: AnalyzerSettings
     models: ModelsSettings
     ledger: str | None = None
+    last: bool = False   # the image path's last pool: the pixels go no further (the sink drops them anyway)
 
     def __init__(self) -> None:
         self.analyzer = build_analyzer(self.name, self.section, self.models)
@@ -32,11 +36,50 @@ class AnalyzerActor:
         columns = {k: batch.column(k).to_pylist() for k in self.analyzer.uses}
         return self.analyzer({"image": images_of(batch), "error": batch.column("error").to_pylist(), **columns})
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
+    def run(self, batch: pa.Table) -> pa.Table:
+        """``batch`` with this analyser's columns, under the crash ledger (scope: the analyser's name)."""
         return guarded_columns(batch, self.fields, self._analyze, ledger=self.ledger, scope=self.name,
                                keys=[str(u) for u in batch.column("uri").to_pylist()],
                                crashed={f"{self.name}_model": self.analyzer.model_ref,
                                         f"{self.name}_error": crash_message("analysing")})
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        batch = self.run(batch)
+        if self.last:
+            batch = without_pixels(batch)
+        trim()
+        return batch
+
+
+class FusedAnalyzerActor:
+    """Ray actor around several plain analysers, run in turn on each batch in pipeline order; each is built
+    and guarded exactly as in a pool of its own (its own section, its own crash-ledger scope). The first
+    pool may decode too (``decode``: :func:`~raycurate.rows.read_and_decode`'s keywords): its batches are
+    then files, read and decoded here under the crash ledger's ``decode`` scope, as a decode task would."""
+
+    members: tuple[type[AnalyzerActor], ...]
+    last: bool = False
+    decode: dict[str, Any] | None = None
+    ledger: str | None = None
+
+    def __init__(self) -> None:
+        self.actors = [member() for member in self.members]
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        if self.decode is not None:
+            batch = read_and_decode(batch, ledger=partial(worker_ledger, self.ledger), **self.decode)
+        for actor in self.actors:
+            batch = actor.run(batch)
+        if self.last:
+            batch = without_pixels(batch)
+        trim()
+        return batch
+
+
+def without_pixels(batch: pa.Table) -> pa.Table:
+    """``batch`` without its decoded pixels: what the last pool hands on is stored in Ray's object store, and
+    the write task would only drop them."""
+    return batch.drop_columns([f.name for f in PIXEL_FIELDS if f.name in batch.column_names])
 
 
 def _bound(base: type, cls_name: str, **attrs: Any) -> type:
@@ -46,9 +89,22 @@ def _bound(base: type, cls_name: str, **attrs: Any) -> type:
 
 
 def actor_class(name: str, section: AnalyzerSettings, models: ModelsSettings,
-                ledger: str | None = None) -> type[AnalyzerActor]:
-    """An :class:`AnalyzerActor` bound to one analyser's own typed section (``FaceAnalyzerActor``)."""
+                ledger: str | None = None, last: bool = False) -> type[AnalyzerActor]:
+    """An :class:`AnalyzerActor` bound to one analyser's own typed section (``FaceAnalyzerActor``); ``last``:
+    it hands its batches on without their pixels."""
     return _bound(AnalyzerActor, f"{ANALYZERS[name].__name__}Actor", name=name, section=section, models=models,
+                  ledger=ledger, last=last)
+
+
+def fused_actor_class(names: list[str], sections: dict[str, AnalyzerSettings], models: ModelsSettings,
+                      ledger: str | None = None, last: bool = False,
+                      decode: dict[str, Any] | None = None) -> type[FusedAnalyzerActor]:
+    """A :class:`FusedAnalyzerActor` running ``names`` in that order, each bound to its own typed section
+    (``FusedActor(decode,quality,content,face)``); ``last``: it hands its batches on without their pixels;
+    ``decode``: it reads and decodes its batches first, with these keywords."""
+    members = tuple(actor_class(name, sections[name], models, ledger) for name in names)
+    title = ",".join((["decode"] if decode is not None else []) + names)
+    return _bound(FusedAnalyzerActor, f"FusedActor({title})", members=members, last=last, decode=decode,
                   ledger=ledger)
 
 
@@ -81,6 +137,7 @@ class StageActor:
                 i = batch.schema.get_field_index(name)
                 batch = batch.set_column(i, name, pc.if_else(passed, batch.column(name),
                                                              pa.scalar(None, pa.large_binary())))
+        trim()
         return batch
 
 

@@ -10,7 +10,7 @@ from ray.data import ActorPoolStrategy
 
 from ..analyzers.base import Resources
 from ..gpu_sizing import pending, read_local_gpus, size_pools
-from ..resources import ActorRequest, actor_request
+from ..resources import ActorRequest, FusedPool, actor_request
 from ..settings import AnalyzerSettings, StageSettings
 
 
@@ -27,6 +27,8 @@ def init_ray(ray_cfg: Mapping[str, Any]) -> None:
         kwargs["num_cpus"] = ray_cfg["num_cpus"]
     if ray_cfg.get("num_gpus") is not None:
         kwargs["num_gpus"] = ray_cfg["num_gpus"]
+    if ray_cfg.get("object_store_memory_gb") is not None:
+        kwargs["object_store_memory"] = int(ray_cfg["object_store_memory_gb"] * 1024 ** 3)
     ray.init(**kwargs)
 
 
@@ -97,10 +99,11 @@ def ensure_models_on_nodes(model_ids: Iterable[str], models_cfg: Mapping[str, An
     return report
 
 
-def add_pool(ds: ray.data.Dataset, udf: type, resources: Resources, pool: AnalyzerSettings | StageSettings,
-              gpu_memory_gb: float, cpus: float, gpus: float) -> tuple[ray.data.Dataset, ActorRequest]:
+def add_pool(ds: ray.data.Dataset, udf: type, resources: Resources,
+             pool: AnalyzerSettings | StageSettings | FusedPool, gpu_memory_gb: float, cpus: float,
+             gpus: float) -> tuple[ray.data.Dataset, ActorRequest]:
     """``ds`` followed by an actor pool running ``udf``, sized by ``resources`` and the pool keys of the
-    analyser's or stage's section (min_actors, max_actors, num_gpus)."""
+    analyser's or stage's section, or of a fused pool (min_actors, max_actors, num_gpus)."""
     req = actor_request(resources, cluster_cpus=cpus, cluster_gpus=gpus, gpu_memory_gb=gpu_memory_gb,
                         min_actors=pool.min_actors, max_actors=pool.max_actors, num_gpus=pool.num_gpus)
     # Ray Data's defaults restart an actor that dies and resubmit the batch it held, without limit

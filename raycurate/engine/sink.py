@@ -12,6 +12,7 @@ import pyarrow as pa
 from ray.data import Datasink
 from ray.data.block import Block, BlockAccessor
 
+from ..heap import trim
 from ..rows import PIXEL_FIELDS
 from ..storage import configure as use_storage
 from ..storage import resolved as storage_settings
@@ -60,7 +61,10 @@ class LanceSink(Datasink):
             return 0
         data = pa.concat_tables(tables)
         open_or_create_table(self.db_uri, self.table_name, self.schema).add(data)
-        return data.num_rows
+        n = data.num_rows
+        del data, tables
+        trim()   # the rows are stored: give their memory back
+        return n
 
     def get_name(self) -> str:
         return f"WriteLanceDB({self.table_name})"

@@ -19,6 +19,15 @@ class RaySettings(Section):
     gpu_memory_gb: float | str = setting("auto", "memory of one GPU (GB); sizes fractional GPUs and auto batch "
                                          "sizes. auto: read on every node when the run starts, the smallest "
                                          "card governs (README, GPU sizing)", auto_or_positive("a positive number"))
+    object_store_memory_gb: float | None = setting(
+        2.0, "local Ray only: GB of shared memory for Ray's object store, the blocks in flight between stages "
+        "(every worker that touches a page of it counts it in its memory). null: Ray's default, 30% of the "
+        "machine's memory", positive("a positive number"))
+    fuse_cpu_analyzers: bool | str = setting(
+        "auto", "image path: consecutive CPU analysers share actor pools, as many pools as the cluster has CPUs, "
+        "the first decoding its own files, and the driver stores the rows (a process per pool instead of one per "
+        "analyser, decode task and write task: less memory, same rows). auto: on clusters of at most 4 CPUs",
+        Check(lambda v: isinstance(v, bool) or v == "auto", "true, false or auto"))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,36 @@
+"""raycurate.heap: giving freed heap memory back (glibc's malloc_trim), harmless where there is no glibc."""
+import ctypes
+
+import pytest
+
+from raycurate import heap
+
+
+@pytest.fixture(autouse=True)
+def fresh(monkeypatch):
+    monkeypatch.setattr(heap, "_LIBC", None)   # look the C library up again in each test
+
+
+def test_trim_returns_whether_memory_went_back():
+    blocks = [bytearray(64 * 1024) for _ in range(2000)]   # 128 MB of heap, then freed
+    del blocks
+    assert heap.trim() in (True, False)   # glibc: True when it released pages; elsewhere False
+    assert heap.trim() in (True, False)   # and again: the library is looked up once
+
+
+def test_trim_is_a_no_op_without_a_c_library(monkeypatch):
+    def missing(*_a, **_k):
+        raise OSError("no libc here")
+
+    monkeypatch.setattr(ctypes, "CDLL", missing)
+    assert heap.trim() is False
+    assert heap._LIBC is False
+
+
+def test_trim_is_a_no_op_with_a_c_library_without_malloc_trim(monkeypatch):
+    class Musl:   # a C library without glibc's malloc_trim (musl, macOS)
+        def __getattr__(self, name):
+            raise AttributeError(name)
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda *_a, **_k: Musl())
+    assert heap.trim() is False

@@ -1,0 +1,91 @@
+"""Memory of the image path on a small machine: fused analyser pools (ray.fuse_cpu_analyzers), the first of
+them decoding its own files, and a local Ray's object store and options."""
+import pyarrow as pa
+import pytest
+
+from raycurate.config import load_config, typed
+from raycurate.rows import PIXEL_FIELDS, read_and_decode
+from raycurate.sources import list_media
+
+from .conftest import IMAGES
+
+DECODE = {"max_side": 2048, "max_pixels": 10**9, "storage": None}
+FIVE = ["quality", "content", "face", "face_features", "nsfw"]
+
+
+def _files():
+    files = list_media(str(IMAGES / "faces")) + list_media(str(IMAGES / "negatives"))
+    return pa.table({"uri": [f.uri for f in files], "size": [f.size for f in files]})
+
+
+def _settings():
+    return typed(load_config())
+
+
+def test_a_fused_actor_gives_the_rows_of_one_actor_per_analyser():
+    from raycurate.engine.actors import actor_class, fused_actor_class
+
+    s = _settings()
+    sections = {n: getattr(s.analyzers, n) for n in FIVE}
+    decoded = read_and_decode(_files(), **DECODE)
+    one_by_one = decoded
+    for name in FIVE:
+        one_by_one = actor_class(name, sections[name], s.models)()(one_by_one)
+    first = fused_actor_class(FIVE[:3], sections, s.models, decode=DECODE)
+    last = fused_actor_class(FIVE[3:], sections, s.models, last=True)
+    assert first.__name__ == "FusedActor(decode,quality,content,face)"
+    fused = last()(first()(_files()))   # the first pool decodes the files itself
+    assert not {f.name for f in PIXEL_FIELDS} & set(fused.column_names)   # the last pool drops the pixels
+    expected = one_by_one.drop_columns([f.name for f in PIXEL_FIELDS])
+    assert fused.column_names == expected.column_names
+    for name in expected.column_names:
+        if not name.endswith("_ms"):
+            assert fused.column(name).to_pylist() == expected.column(name).to_pylist(), name
+
+
+def test_the_pool_plan_follows_the_setting_and_the_cluster():
+    from raycurate.analyzers import active_analyzers
+    from raycurate.engine.images import pool_plan
+
+    s = _settings()
+    active = active_analyzers(s.analyzers, s.models)[0]
+    assert pool_plan(s, 64) == ([[n] for n in active], False)   # auto: not on a large cluster
+    groups, fused = pool_plan(s, 2)
+    assert fused and len(groups) == min(2, len(active)) and [n for g in groups for n in g] == active
+    off = typed(load_config(overrides=[("ray.fuse_cpu_analyzers", False)]))
+    assert pool_plan(off, 2) == ([[n] for n in active], False)
+
+
+def test_a_local_ray_gets_its_object_store_size_and_no_dashboard(monkeypatch):
+    import ray
+
+    from raycurate.engine import cluster
+
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda *a, **k: calls.append((a, k)))
+    cluster.init_ray({"address": None, "num_cpus": 2, "num_gpus": None, "object_store_memory_gb": 1.5})
+    kwargs = calls[-1][1]
+    assert kwargs["object_store_memory"] == int(1.5 * 1024 ** 3) and kwargs["num_cpus"] == 2
+    assert kwargs["include_dashboard"] is False and "num_gpus" not in kwargs
+    cluster.init_ray({"address": None, "num_cpus": None, "num_gpus": None, "object_store_memory_gb": None})
+    assert "object_store_memory" not in calls[-1][1]   # null: Ray's own default
+    cluster.init_ray({"address": "auto", "num_cpus": 2, "num_gpus": None, "object_store_memory_gb": 1.5})
+    assert calls[-1][1]["address"] == "auto" and "object_store_memory" not in calls[-1][1]   # a cluster's own
+
+
+def test_fused_and_separate_pools_store_the_same_rows(ray_session, tmp_path):
+    from raycurate.engine import run_pipeline
+    from raycurate.store.table import open_images_table
+
+    files = list_media(str(IMAGES / "faces")) + list_media(str(IMAGES / "exif"))
+    stored = {}
+    for fuse in (True, False):
+        cfg = load_config(overrides=[("ray.fuse_cpu_analyzers", fuse)])
+        result = run_pipeline(files, cfg, db_uri=str(tmp_path / f"db_{fuse}"), run_id="r")
+        assert result.rows_written == len(files)
+        groups = {tuple(p["pool"]) for p in result.pools.values()}
+        assert (len(groups) == 2) if fuse else all(len(g) == 1 for g in groups)
+        stored[fuse] = {r["uri"]: {k: v for k, v in r.items() if not k.endswith("_ms") and k != "analyzed_at"}
+                        for r in open_images_table(str(tmp_path / f"db_{fuse}")).to_arrow().to_pylist()}
+    assert stored[True] == stored[False]
