@@ -121,6 +121,7 @@ def maintain(table: Any, *, vector_columns: Iterable[str], index_min_rows: int, 
     """After a run: scalar indexes on the columns filters use, vector indexes once the table is large
     enough, and ``optimize`` (compacts small fragments, folds new rows into the indexes)."""
     done: dict[str, Any] = {"scalar": [], "vector": {}}
+    table.checkout_latest()   # other handles wrote after this one was opened (dedup's marks): plan on the latest
     present = {c for idx in table.list_indices() for c in idx.columns}
     names = set(table.schema.names)
     for column, kind in SCALAR_INDEXES.items():
