@@ -99,6 +99,16 @@ def single_process(files, cfg, db_dir: str) -> int:
     return LanceSink(db_dir, images_schema(), "bench").write(blocks, None)
 
 
+def workers_use_this_checkout() -> None:
+    """Refuse to measure another raycurate: Ray's workers find it from their working directory (the driver's),
+    where an installed one may come first."""
+    import ray
+
+    where = ray.get(ray.remote(num_cpus=0)(lambda: __import__("raycurate").__file__).remote())
+    if not where.startswith(str(ROOT)):
+        raise SystemExit(f"Ray's workers import {where}, not this checkout's raycurate: run from {ROOT}")
+
+
 def ray_side(files, cfg, db_dir: str, cpus: int) -> tuple[int, float]:
     """The pipeline on a local Ray started as ``raycurate run`` starts it; rows written and Ray's start (s)."""
     import ray
@@ -110,6 +120,7 @@ def ray_side(files, cfg, db_dir: str, cpus: int) -> tuple[int, float]:
     t = time.perf_counter()
     start_ray(cfg)
     init_s = time.perf_counter() - t
+    workers_use_this_checkout()
     result = run_pipeline(files, cfg, db_uri=db_dir, run_id="bench")
     ray.shutdown()
     return result.rows_written, init_s
@@ -165,7 +176,9 @@ def run_side(side: str, args, work: Path) -> tuple[dict, TreePeak]:
     cmd = [sys.executable, __file__, "--side", side, "--images", str(work / "images"), "--db",
            str(work / f"db_{side}"), "--cpus", str(args.cpus)] + [a for s in args.set for a in ("--set", s)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    # run from the checkout: Ray's workers find raycurate from their working directory, which is the driver's
+    # (PYTHONPATH alone let them import an installed raycurate instead)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     with TreePeak(proc.pid) as peak:
         out, _ = proc.communicate()
     if proc.returncode != 0:
@@ -182,6 +195,7 @@ def compare(files, cfg, other, label: str, work: Path, cpus: int) -> int:
     from raycurate.engine.cluster import start_ray
 
     start_ray({**cfg, "ray": {**cfg["ray"], "num_cpus": cpus}})
+    workers_use_this_checkout()
     results = []
     for name, c in ((label, other), ("defaults", cfg)):
         with TreePeak(os.getpid()) as mem:
