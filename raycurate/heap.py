@@ -8,7 +8,6 @@ each batch. Where the C library is not glibc (macOS, musl) it does nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from typing import Any
 
 _LIBC: Any = None   # the C library once loaded; False where it has no malloc_trim
@@ -18,7 +17,10 @@ def _libc() -> Any:
     global _LIBC
     if _LIBC is None:
         try:
-            lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            # the symbols already loaded in this process (its C library's among them): no search for the
+            # library, which would start a subprocess (ctypes.util.find_library runs ldconfig), a copy of
+            # a large worker for a moment
+            lib = ctypes.CDLL(None)
             lib.malloc_trim.argtypes = [ctypes.c_size_t]
             lib.malloc_trim.restype = ctypes.c_int
             _LIBC = lib

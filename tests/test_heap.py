@@ -34,3 +34,14 @@ def test_trim_is_a_no_op_with_a_c_library_without_malloc_trim(monkeypatch):
 
     monkeypatch.setattr(ctypes, "CDLL", lambda *_a, **_k: Musl())
     assert heap.trim() is False
+
+
+def test_finding_malloc_trim_starts_no_process(monkeypatch):
+    """A subprocess (ctypes.util.find_library runs ldconfig) would be a copy of a large worker for a moment."""
+    import subprocess
+
+    def refuse(*_a, **_k):
+        raise AssertionError("trim() started a process")
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    heap.trim()

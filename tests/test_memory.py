@@ -18,8 +18,11 @@ def _files():
     return pa.table({"uri": [f.uri for f in files], "size": [f.size for f in files]})
 
 
-def _settings():
-    return typed(load_config())
+def _settings(*overrides):
+    """Typed settings with the batch sizes a run on this machine (no GPU) gives them."""
+    from raycurate.gpu_sizing import size_pools
+
+    return typed(size_pools(load_config(overrides=list(overrides)), {})[0])
 
 
 def test_a_fused_actor_gives_the_rows_of_one_actor_per_analyser():
@@ -89,3 +92,32 @@ def test_fused_and_separate_pools_store_the_same_rows(ray_session, tmp_path):
         stored[fuse] = {r["uri"]: {k: v for k, v in r.items() if not k.endswith("_ms") and k != "analyzed_at"}
                         for r in open_images_table(str(tmp_path / f"db_{fuse}")).to_arrow().to_pylist()}
     assert stored[True] == stored[False]
+
+
+def test_fused_pools_decode_first_queue_one_batch_and_hand_on_no_pixels(monkeypatch):
+    from raycurate.engine import images
+    from raycurate.resources import ActorRequest
+
+    calls = []
+
+    def record(ds, udf, res, pool, gpu_memory_gb, cpus, gpus, tasks_in_flight=None):
+        calls.append((udf, res, tasks_in_flight))
+        return ds, ActorRequest(num_cpus=res.num_cpus, num_gpus=0.0, min_actors=1, max_actors=1)
+
+    monkeypatch.setattr(images, "add_pool", record)
+    s = _settings()
+    groups, fused = images.pool_plan(s, 2)
+    _, requests, pools = images.add_analyzer_pools("ds", s, groups, None, 2, 0, decode=DECODE)
+    assert fused and len(calls) == len(groups) == 2
+    (first, first_res, first_queue), (last, _, last_queue) = calls
+    assert first.decode == DECODE and not first.last and last.decode is None and last.last
+    assert first_queue == last_queue == 1   # one actor per pool: one batch queued at it
+    # the first pool asks for decode's CPUs too; its batch is its smallest member's
+    assert first_res.num_cpus == pytest.approx(s.decode.num_cpus + sum(getattr(s.analyzers, n).num_cpus
+                                                                     for n in groups[0]))
+    assert pools[groups[0][0]]["pool"] == groups[0] and requests[groups[0][0]] is requests[groups[0][-1]]
+    calls.clear()
+    off = _settings(("ray.fuse_cpu_analyzers", False))
+    images.add_analyzer_pools("ds", off, images.pool_plan(off, 2)[0], None, 2, 0)
+    assert all(queue is None for _, _, queue in calls)   # a pool per analyser: Ray Data's default queue
+    assert [udf.last for udf, _, _ in calls] == [False] * (len(calls) - 1) + [True]

@@ -101,9 +101,10 @@ def ensure_models_on_nodes(model_ids: Iterable[str], models_cfg: Mapping[str, An
 
 def add_pool(ds: ray.data.Dataset, udf: type, resources: Resources,
              pool: AnalyzerSettings | StageSettings | FusedPool, gpu_memory_gb: float, cpus: float,
-             gpus: float) -> tuple[ray.data.Dataset, ActorRequest]:
+             gpus: float, tasks_in_flight: int | None = None) -> tuple[ray.data.Dataset, ActorRequest]:
     """``ds`` followed by an actor pool running ``udf``, sized by ``resources`` and the pool keys of the
-    analyser's or stage's section, or of a fused pool (min_actors, max_actors, num_gpus)."""
+    analyser's or stage's section, or of a fused pool (min_actors, max_actors, num_gpus);
+    ``tasks_in_flight``: batches queued at an actor at once (None: Ray Data's default, 2)."""
     req = actor_request(resources, cluster_cpus=cpus, cluster_gpus=gpus, gpu_memory_gb=gpu_memory_gb,
                         min_actors=pool.min_actors, max_actors=pool.max_actors, num_gpus=pool.num_gpus)
     # Ray Data's defaults restart an actor that dies and resubmit the batch it held, without limit
@@ -111,7 +112,8 @@ def add_pool(ds: ray.data.Dataset, udf: type, resources: Resources,
     # keeps killing workers. tests/test_faults.py holds both to that.
     ds = ds.map_batches(udf, batch_size=resources.batch_size, batch_format="pyarrow", num_cpus=req.num_cpus,
                         num_gpus=req.num_gpus or None,
-                        compute=ActorPoolStrategy(min_size=req.min_actors, max_size=req.max_actors))
+                        compute=ActorPoolStrategy(min_size=req.min_actors, max_size=req.max_actors,
+                                                 max_tasks_in_flight_per_actor=tasks_in_flight))
     return ds, req
 
 

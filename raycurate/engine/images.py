@@ -69,7 +69,8 @@ def add_analyzer_pools(ds: ray.data.Dataset, settings: Settings, groups: list[li
     for group in groups:
         last = group is groups[-1]   # its actors drop the pixels: only the sink follows
         first_decode = decode if group is groups[0] else None
-        if len(group) == 1 and first_decode is None:   # a pool of its own (on a GPU, or not fused)
+        own = len(group) == 1 and first_decode is None   # a pool of its own (on a GPU, or not fused)
+        if own:
             name = group[0]
             udf = actor_class(name, sections[name], settings.models, ledger, last=last)
             res, pool = resources[name], sections[name]
@@ -79,7 +80,10 @@ def add_analyzer_pools(ds: ray.data.Dataset, settings: Settings, groups: list[li
                               [sections[n].min_actors for n in group], [sections[n].max_actors for n in group])
             udf = fused_actor_class(group, sections, settings.models, ledger, last=last, decode=first_decode)
             res = pool.resources
-        ds, req = add_pool(ds, udf, res, pool, settings.ray.gpu_memory_gb, cpus, gpus)
+        # a fused pool's actor is alone in it: one batch queued at a time, so fewer blocks and their pixels
+        # wait in the object store (mapped by the actors that wrote or read them)
+        ds, req = add_pool(ds, udf, res, pool, settings.ray.gpu_memory_gb, cpus, gpus,
+                           tasks_in_flight=None if own else 1)
         for name in group:
             requests[name] = req
             pools[name] = {"num_cpus": req.num_cpus, "num_gpus": req.num_gpus, "min_actors": req.min_actors,
@@ -101,13 +105,16 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
     lineage = lineage or {}
     empty = {f.name: None for f in LINEAGE_FIELDS}
     items = [{"uri": f.uri, "size": f.size, **empty, **lineage.get(f.uri, {})} for f in files]
-    # One block per decode batch: small blocks keep every pool fed and let the busiest one scale out.
-    n_blocks = max(1, (len(items) + dec["batch_size"] - 1) // dec["batch_size"])
     settings = typed(cfg)
     groups, fused = pool_plan(settings, cpus)
     # fused, the first pool decodes its batches itself (one process less, and the pixels never pass through
     # Ray's object store on their way to it); else decode tasks feed the pools
     in_pool = fused and bool(groups) and getattr(settings.analyzers, groups[0][0]).device == "cpu"
+    # One block per decode batch: small blocks keep every pool fed and let the busiest one scale out.
+    block = dec["batch_size"]
+    if in_pool:   # a block is one batch of the first pool (its smallest member's): less in flight at a time
+        block = min([block] + [getattr(settings.analyzers, name).batch_size for name in groups[0]])
+    n_blocks = max(1, (len(items) + block - 1) // block)
     with crash_ledger(run_id, "images") as (ledger, faults):
         ds = ray.data.from_items(items, override_num_blocks=n_blocks)
         decode = {"max_side": dec["max_side"], "max_pixels": dec["max_pixels"],
