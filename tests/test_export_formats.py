@@ -114,11 +114,10 @@ def test_kept_rows_skip_errors_and_marked_duplicates(exported):
 def test_kohya_layout_and_captions(exported):
     folder, by = exported["out"] / "train" / "10_person", exported["by"]
     expected = {
-        "skimage_astronaut.png": "ohwx, close-up, looking right, smiling, wearing a suit, with glasses and a hat, "
-                                 "daylight",
-        "obama.jpg": "ohwx, full body shot, facing the camera, frontal",   # clothing mapped to null: left out
-        "biden.jpg": "ohwx",                                                # every attribute null
-        "hopper_orientation_6.jpg": "ohwx, profile, surprised expression",
+        "skimage_astronaut.png": "ohwx, 1 person, close-up, looking right, smiling, suit, glasses, hat, daylight",
+        "obama.jpg": "ohwx, 1 person, full body shot, frontal, facing the camera",   # no visible clothing: left out
+        "biden.jpg": "ohwx, 1 person, wide shot, face partly out of frame",          # the face box alone
+        "hopper_orientation_6.jpg": "ohwx, 1 person, close-up, profile, surprised expression",
     }
     names = sorted(p.name for p in folder.iterdir())
     assert len(names) == 8

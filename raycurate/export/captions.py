@@ -1,4 +1,6 @@
-"""The caption template language (configs/captions.yaml) and the caption text of a row."""
+"""The caption of a row, in either style: ``tags`` (kohya comma tags, through the caption template language of
+configs/captions.yaml) or ``sentence`` (one plain-language sentence). Both say the facts of
+:mod:`.caption_parts` and nothing else."""
 from __future__ import annotations
 
 import math
@@ -9,12 +11,17 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..config import CONFIG_DIR
+from .caption_parts import CaptionFacts, caption_facts, head_yaw
 
 CAPTIONS_FILE = CONFIG_DIR / "captions.yaml"
+STYLES = ("tags", "sentence")
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# Placeholders computed by the export rather than read from a column.
-DERIVED = ("trigger", "head_yaw")
+# Placeholders computed by the export rather than read from a column: the trigger word, the largest face's
+# yaw, and each caption fact worded as a tag (:func:`fact_tags`).
+FACTS = ("people", "monochrome", "shot", "angle", "view", "tilt", "orientation", "expression", "clothing",
+         "accessories", "tattoos", "lighting", "face_cut")
+DERIVED = ("trigger", "head_yaw", *FACTS)
 _PART_KEYS = {"text", "map", "ranges", "first", "join"}
 
 
@@ -160,14 +167,124 @@ class CaptionTemplate:
     def render(self, row: Mapping[str, Any], trigger: str | None = None) -> str:
         """The caption for ``row``: the parts that have a value, in order, each once."""
         values = dict(row)
+        values.update(fact_tags(caption_facts(row)))
         values["trigger"] = trigger
         values["head_yaw"] = head_yaw(row)
         texts = (p.render(values) for p in self.parts)
         return self.separator.join(dict.fromkeys(t for t in texts if t))
 
 
-def head_yaw(row: Mapping[str, Any]) -> float | None:
-    """Yaw in degrees of the largest face (``face_pose`` is pitch, yaw, roll per face: InsightFace's 3D model,
-    else the 5-point estimate)."""
-    poses = row.get("face_pose") or []
-    return float(poses[0][1]) if poses and poses[0] is not None and len(poses[0]) == 3 else None
+# How each fact is worded as a tag; a label not listed is used as it is (CLIP's labels come from a prompt file).
+_SHOT_TAGS = {"full body": "full body shot"}
+_ORIENTATION_TAGS = {"front": "facing the camera", "back": "from behind", "side": "side view"}
+_EXPRESSION_TAGS = {"happy": "smiling", "neutral": "neutral expression", "sad": "sad expression",
+                    "angry": "angry expression", "surprise": "surprised expression", "fear": "fearful expression",
+                    "disgust": "disgusted expression"}
+_LIGHTING_TAGS = {"backlight": "backlit"}
+# ... and in a sentence.
+_SHOT_NOUNS = {"extreme close-up": "extreme close-up photo", "close-up": "close-up photo",
+               "medium close-up": "medium close-up photo", "medium shot": "medium shot", "wide shot": "wide shot",
+               "full body": "full-body photo"}
+_EXPRESSION_WORDS = {"happy": "smiling", "neutral": "with a neutral expression", "sad": "looking sad",
+                     "angry": "looking angry", "surprise": "looking surprised", "fear": "looking afraid",
+                     "disgust": "looking disgusted"}
+_VIEW_WORDS = {"frontal": "facing the camera", "profile": "in profile"}
+_ORIENTATION_WORDS = {"front": "facing the camera", "back": "seen from behind", "side": "seen from the side"}
+_ANGLE_WORDS = {"eye level": "taken at eye level"}
+_LIGHTING_WORDS = {"backlight": "backlit"}
+
+
+def _bare(label: str) -> str:
+    """A CLIP label without its article, as a tag ("a hat" -> "hat")."""
+    for article in ("a ", "an "):
+        if label.startswith(article) and len(label) > len(article):
+            return label[len(article):]
+    return label
+
+
+def fact_tags(facts: CaptionFacts) -> dict[str, Any]:
+    """Each fact as tag text (None: nothing to say), keyed by its template placeholder (:data:`FACTS`)."""
+    people = facts.people
+    return {
+        "people": None if people is None else f"{people} {'person' if people == 1 else 'people'}",
+        "monochrome": "black and white" if facts.monochrome else None,
+        "shot": _SHOT_TAGS.get(facts.shot, facts.shot) if facts.shot else None,
+        "angle": _bare(facts.angle) if facts.angle else None,
+        "view": facts.view,
+        "tilt": facts.tilt,
+        "orientation": _ORIENTATION_TAGS.get(facts.orientation) if facts.orientation else None,
+        "expression": (_EXPRESSION_TAGS.get(facts.expression, f"{facts.expression} expression")
+                       if facts.expression else None),
+        "clothing": _bare(facts.clothing) if facts.clothing else None,
+        "accessories": [_bare(a) for a in facts.accessories] or None,
+        "tattoos": "tattoos" if facts.tattoos else None,
+        "lighting": _LIGHTING_TAGS.get(facts.lighting, facts.lighting) if facts.lighting else None,
+        "face_cut": "face partly out of frame" if facts.face_cut else None,
+    }
+
+
+def with_article(noun: str) -> str:
+    """``noun`` after "a" or "an" (by its first letter)."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+def _listed(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def sentence(facts: CaptionFacts, subject: str | None = None) -> str:
+    """One sentence saying the facts, e.g. "a close-up photo of alice smiling, looking left, wearing a jacket
+    and sunglasses"; ``subject``: who the photo is of (the trigger word or the person's name)."""
+    noun = (_SHOT_NOUNS.get(facts.shot) or f"{facts.shot} photo") if facts.shot else "photo"
+    if facts.monochrome:
+        noun = f"black and white {noun}"
+    head = with_article(noun) + (f" of {subject}" if subject else "")
+    if facts.expression:
+        head += " " + _EXPRESSION_WORDS.get(facts.expression, f"with a {facts.expression} expression")
+    clauses = [head]
+    if facts.people is not None and facts.people > 1:
+        clauses.append("with another person" if facts.people == 2 else f"with {facts.people - 1} other people")
+    if facts.view:
+        clauses.append(_VIEW_WORDS.get(facts.view, facts.view))
+    if facts.tilt:
+        clauses.append(facts.tilt)
+    if facts.orientation:
+        clauses.append(_ORIENTATION_WORDS.get(facts.orientation, facts.orientation))
+    if facts.angle:
+        clauses.append(_ANGLE_WORDS.get(facts.angle) or f"taken from {facts.angle}")
+    worn = [facts.clothing] if facts.clothing else []
+    if worn or facts.accessories:
+        clauses.append("wearing " + _listed(worn + list(facts.accessories)))
+    if facts.tattoos:
+        clauses.append("with tattoos")
+    if facts.lighting:
+        clauses.append(_LIGHTING_WORDS.get(facts.lighting) or f"in {facts.lighting}")
+    if facts.face_cut:
+        clauses.append("the face partly out of frame")
+    return ", ".join(dict.fromkeys(clauses))
+
+
+@dataclass(frozen=True)
+class CaptionBuilder:
+    """The caption of a row in one style: ``tags`` renders ``template`` (configs/captions.yaml or the user's
+    file), ``sentence`` the facts as one sentence (the template is not used)."""
+
+    style: str = "tags"
+    template: CaptionTemplate = field(default_factory=CaptionTemplate.from_file)
+
+    def __post_init__(self) -> None:
+        from ..config import ConfigError
+
+        if self.style not in STYLES:
+            raise ConfigError(f"caption style {self.style!r}: one of {', '.join(STYLES)}")
+
+    def check_columns(self, columns: Iterable[str]) -> None:
+        """Refuse, before anything is written, a template placeholder the table cannot fill (tags only)."""
+        if self.style == "tags":
+            self.template.check_columns(columns)
+
+    def render(self, row: Mapping[str, Any], trigger: str | None = None) -> str:
+        """The caption of ``row``, ``trigger`` its subject (the trigger word or the person's name)."""
+        if self.style == "sentence":
+            return sentence(caption_facts(row), trigger)
+        return self.template.render(row, trigger)

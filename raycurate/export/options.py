@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..settings import CropSettings, ExportSettings, IdentitySettings, KohyaSettings
-from .captions import CaptionTemplate
+from .captions import CaptionBuilder, CaptionTemplate, with_article
 
 
 # A crop's sizes, buckets and padding, and the identity folders' switch, are the settings sections themselves.
@@ -16,10 +16,10 @@ IdentityOptions = IdentitySettings
 @dataclass(frozen=True)
 class KohyaOptions:
     """LoRA trainer layout: ``OUT/<dir>/<repeats>_<name>/`` with one caption ``.txt`` per image; the
-    ``export.kohya`` section and the caption template it names (read by the config module)."""
+    ``export.kohya`` section and the captions in its style (the template it names read by the config module)."""
 
     settings: KohyaSettings
-    template: CaptionTemplate
+    captions: CaptionBuilder
 
     @property
     def dir(self) -> str:
@@ -49,6 +49,13 @@ class KohyaOptions:
     def trigger_for(self, person: str | None) -> str:
         return person or (self.trigger if self.trigger is not None else self.name)
 
+    def caption(self, row: Any, person: str | None) -> str:
+        """The caption of ``row`` in ``person``'s folder (None: the run's one folder), their name its subject;
+        a sentence without a trigger word or a person is of "a <name>" (the class name: "a photo of a person")."""
+        if person is None and self.trigger is None and self.captions.style == "sentence":
+            return self.captions.render(row, with_article(self.name))
+        return self.captions.render(row, self.trigger_for(person))
+
 
 def export_options(section: ExportSettings) -> dict[str, Any]:
     """``export_kept`` keyword options from the typed ``export`` section (reads the caption template, so a
@@ -57,7 +64,8 @@ def export_options(section: ExportSettings) -> dict[str, Any]:
     return {
         "parquet": section.parquet,
         "include_duplicates": section.include_duplicates,
-        "kohya": KohyaOptions(k, CaptionTemplate.from_file(k.captions)) if k.enabled else None,
+        "kohya": KohyaOptions(k, CaptionBuilder(k.caption_style, CaptionTemplate.from_file(k.captions)))
+        if k.enabled else None,
         "face_crops": section.face_crops if section.face_crops.enabled else None,
         "body_crops": section.body_crops if section.body_crops.enabled else None,
         "identity": section.group_by_identity if section.group_by_identity.enabled else None,

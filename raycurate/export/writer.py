@@ -131,7 +131,7 @@ class _Records:
         self.exported_ids.add(row["id"])
         kohya = self.writer.kohya
         if kohya is not None:   # one caption per target the image shows, with the target's name as trigger
-            captions = {p: kohya.template.render(row, kohya.trigger_for(p)) for p in (row.get("persons") or [None])}
+            captions = {p: kohya.caption(row, p) for p in (row.get("persons") or [None])}
             self.captions[row["id"]] = captions
             row["caption"] = next(iter(captions.values()))
             result.captions += len(captions)
@@ -192,7 +192,7 @@ def export_kept(table: Any, where: str, out_dir: str, *, copy_images: bool, thre
     if not include_duplicates and "duplicate_of" in names:
         where = f"({where}) AND duplicate_of IS NULL"
     if kohya is not None:
-        kohya.template.check_columns(names)
+        kohya.captions.check_columns(names)
     out = OutputDir(out_dir)
     _make_folders(out, copy_images, face_crops is not None, body_crops is not None)
     schema = metadata_schema(table.schema)

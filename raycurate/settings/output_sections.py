@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .schema import DISTANCE, FRACTION, Check, Section, Widget, non_negative, positive, section, setting
+from .schema import (DISTANCE, FRACTION, Check, Section, Widget, non_negative, one_of, positive, section,
+                     setting)
 
 _FOLDER = Check(lambda v: v[:1] not in ("", ".") and all(c.isalnum() or c in "._-" for c in v),
                 "a folder name (letters, digits, . _ -; not starting with .)")
@@ -83,6 +84,8 @@ class KohyaSettings(Section):
     trigger: str | None = setting(None, 'the caption\'s {trigger} word (e.g. "ohwx person"); null: name')
     captions: str | None = setting(None, "caption template file; null: configs/captions.yaml",
                                    Check(os.path.isfile, "an existing caption template file"))
+    caption_style: str = setting("tags", "tags: comma tags (the caption template); sentence: one plain-language "
+                                 "sentence of the same facts", one_of("tags", "sentence"))
 
 
 _BUCKET = Check(lambda v: bool(v) and all(isinstance(b, str) and len(b.split(":")) == 2 and

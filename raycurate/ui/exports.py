@@ -32,9 +32,10 @@ class ExportDone:
 
 
 def export_config(formats: Iterable[str], *, name: str = "person", trigger: str | None = None,
-                  repeats: int = 10, include_duplicates: bool = False) -> dict[str, Any]:
+                  repeats: int = 10, include_duplicates: bool = False, caption_style: str = "tags"
+                  ) -> dict[str, Any]:
     """The loaded config with the ``export`` section set from the tab's choices (validated: a bad
-    folder name raises :class:`~raycurate.config.ConfigError`)."""
+    folder name or caption style raises :class:`~raycurate.config.ConfigError`)."""
     chosen = set(formats)
     unknown = chosen - {k for k, _ in FORMATS}
     if unknown:
@@ -42,6 +43,7 @@ def export_config(formats: Iterable[str], *, name: str = "person", trigger: str 
     overrides = [("export.parquet", "parquet" in chosen), ("export.copy_images", "images" in chosen),
                  ("export.kohya.enabled", "kohya" in chosen), ("export.kohya.name", name.strip() or "person"),
                  ("export.kohya.trigger", (trigger or "").strip() or None), ("export.kohya.repeats", int(repeats)),
+                 ("export.kohya.caption_style", caption_style),
                  ("export.face_crops.enabled", "face_crops" in chosen),
                  ("export.body_crops.enabled", "body_crops" in chosen),
                  ("export.group_by_identity.enabled", "identity" in chosen),

@@ -25,6 +25,8 @@ def build_export_tab(ui: SimpleNamespace) -> None:
             ui.trigger = gr.Textbox("", label="Trigger word (caption start; empty: the class name)",
                                     elem_id="export-trigger")
             ui.repeats = gr.Slider(1, 100, value=10, step=1, label="Repeats per epoch", elem_id="export-repeats")
+            ui.caption_style = gr.Radio([("comma tags", "tags"), ("one sentence", "sentence")], value="tags",
+                                        label="Caption style", elem_id="export-caption-style")
         ui.export_btn = gr.Button("Export and zip", variant="primary", elem_id="export-go")
         ui.export_msg = gr.Markdown("", elem_id="export-status")
         ui.export_file = gr.File(label="Download", interactive=False, elem_id="export-file")
@@ -34,13 +36,13 @@ def wire_export(ui: SimpleNamespace, session: Session) -> None:
     """Opening the tab counts the rows to export; the button exports and zips them."""
     s = session.settings
 
-    def on_export(fmts: list[str], name: str, trig: str, reps: float, *fvals: Any):
+    def on_export(fmts: list[str], name: str, trig: str, reps: float, style: str, *fvals: Any):
         f = filters_from(*fvals).with_(show="kept")
         if session.results.table() is None:
             return "Nothing to export yet: run a curation first.", None
         try:
             cfg = exports.export_config(fmts or [], name=name, trigger=trig, repeats=int(reps),
-                                        include_duplicates=f.include_duplicates)
+                                        include_duplicates=f.include_duplicates, caption_style=style or "tags")
             done = exports.export_zip(s.db, s.folder("exports"), session.results.where(f), cfg)
         except Exception as exc:
             return f"**Export failed.** {exc}", None
@@ -59,7 +61,8 @@ def wire_export(ui: SimpleNamespace, session: Session) -> None:
         return f"**{n}** rows to export ({scope}, the Results filters)."
 
     ui.export_tab.select(on_export_info, ui.filter_inputs, ui.export_info)
-    ui.export_btn.click(on_export, [ui.formats, ui.kohya_name, ui.trigger, ui.repeats, *ui.filter_inputs],
+    ui.export_btn.click(on_export, [ui.formats, ui.kohya_name, ui.trigger, ui.repeats, ui.caption_style,
+                                    *ui.filter_inputs],
                         [ui.export_msg, ui.export_file])
 
 
