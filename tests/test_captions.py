@@ -126,6 +126,20 @@ def test_the_style_is_a_setting():
         CaptionBuilder("prose")
 
 
+@pytest.mark.parametrize("style, trigger, person, caption", [
+    ("tags", None, None, "person, close-up"), ("tags", "ohwx", None, "ohwx, close-up"),
+    ("tags", "ohwx", "alice", "alice, close-up"),            # a --person target's folder: their name
+    ("sentence", None, None, "a close-up photo of a person"), ("sentence", "ohwx", None, "a close-up photo of ohwx"),
+    ("sentence", None, "alice", "a close-up photo of alice")])
+def test_the_export_names_who_the_caption_is_of(style, trigger, person, caption):
+    from raycurate.config import typed
+    from raycurate.export import export_options
+
+    cfg = load_config(overrides=[("export.kohya.caption_style", style), ("export.kohya.trigger", trigger)])
+    kohya = export_options(typed(cfg).export)["kohya"]
+    assert kohya.caption({"clip_shot": ["close-up"]}, person) == caption
+
+
 def test_the_web_ui_export_passes_the_style():
     from raycurate.ui.exports import export_config
 

@@ -22,10 +22,10 @@ What is written under ``OUT`` (each part but ``metadata.jsonl`` is optional)::
     by_identity/person_<n>/<name>     the images grouped by face embedding (unknown/: no embedding)
 
 The modules: :mod:`.names` (safe output names), :mod:`.records` (the metadata columns and rows),
-:mod:`.caption_parts` (what the stored columns say: a caption's facts),
-:mod:`.captions` (the facts as tags, through the caption template language, or as a sentence), :mod:`.crops` (crop geometry and files),
-:mod:`.identity` (group_by_identity: the stored identities), :mod:`.options` (the ``export`` config section), :mod:`.writer`
-(``export_kept``) and :mod:`.from_db` (re-export from a table, no model).
+:mod:`.caption_parts` (what the stored columns say: a caption's facts), :mod:`.captions` (the facts as tags,
+through the caption template language, or as a sentence), :mod:`.crops` (crop geometry and files),
+:mod:`.identity` (group_by_identity: the stored identities), :mod:`.options` (the ``export`` config section),
+:mod:`.writer` (``export_kept``) and :mod:`.from_db` (re-export from a table, no model).
 """
 from .caption_parts import CaptionFacts, caption_facts
 from .captions import CAPTIONS_FILE, DERIVED, STYLES, CaptionBuilder, CaptionPart, CaptionTemplate, head_yaw, sentence
