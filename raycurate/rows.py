@@ -25,8 +25,8 @@ _DECODE_NAMES = ("id", "uri", "media_type", "file_size", "format", "mode", "widt
                  "exif_orientation", "n_frames", "error", "warning", "decode_ms")
 DECODE_SCHEMA = pa.schema([f for f in CORE_FIELDS if f.name in _DECODE_NAMES] + LINEAGE_FIELDS + PIXEL_FIELDS)
 # A sampled video frame on its way through the cascade: the analysis copy in ``pixels``, the full-size frame
-# (when larger) in ``full_pixels`` for the Stage 3 step to write if it wins; a stage drops both from the frames
-# it rejects. The row that closes a segment (frame_index -1, no pixels) carries the END_FIELDS.
+# (when larger) in ``full_pixels``, as the JPEG bytes the Stage 3 step writes if it wins; a stage drops both
+# from the frames it rejects. The row that closes a segment (frame_index -1, no pixels) carries the END_FIELDS.
 FULL_PIXELS = pa.field("full_pixels", pa.large_binary())
 END_FIELDS = [pa.field("segment_rows", pa.int64()), pa.field("segments", pa.int32()),
               pa.field("cuts", pa.list_(pa.int64())), pa.field("fps", pa.float64()),

@@ -9,6 +9,7 @@ from raycurate.stages import Stage1
 from raycurate.store import FRAMES_TABLE, STAGE3_TABLE, open_table
 from raycurate.store.schema import frames_schema
 from raycurate.video.finisher import VideoFinisher
+from raycurate.video.jpeg import encode_frame
 from raycurate.video.source import END_OF_SEGMENT
 from raycurate.video.stage3 import finished_videos, stored_winners
 
@@ -18,13 +19,13 @@ H, W = 36, 64   # the analysis copy; the full frame is twice as large
 
 
 def _frame(video, index, *, passed=True, sharp=500.0, segment=0):
-    """A scored frame row as it leaves Stage 2: full-size pixels whose value is the frame index."""
+    """A scored frame row as it leaves Stage 2: a full-size frame (as its JPEG) whose value is the frame index."""
     full = np.full((2 * H, 2 * W, 3), index % 256, np.uint8)
     small = full[::2, ::2]
     return {"video_id": video, "video_uri": f"/videos/{video}.mp4", "segment": segment, "frame_index": index,
             "timestamp": index / 10.0, "width": 2 * W, "height": 2 * H, "motion": None,
             "pixels": small.tobytes() if passed else None, "pixels_h": H, "pixels_w": W,
-            "full_pixels": full.tobytes() if passed else None,
+            "full_pixels": encode_frame(full, 95) if passed else None,
             "quality_sharpness": sharp, "quality_exposure": 0.9, "quality_contrast": 0.2, "face_count": 1,
             "face_largest_area": 0.05, "face_sharpness": [400.0], "nsfw_score": 0.0, "stage1_score": 0.5,
             "stage1_passed": True, "stage2_score": 0.8 if passed else 0.1, "stage2_passed": passed}
@@ -68,6 +69,9 @@ def test_a_video_is_finished_when_its_last_segment_and_row_arrive_in_any_order(f
         import cv2
         img = cv2.imread(w["path"])
         assert img.shape == (2 * H, 2 * W, 3) and abs(int(img.mean()) - w["frame_index"] % 256) <= 2
+        # the decoder's JPEG, written as it came (no second encoding)
+        full = np.full((2 * H, 2 * W, 3), w["frame_index"] % 256, np.uint8)
+        assert open(w["path"], "rb").read() == encode_frame(full, 95)
     db = str(tmp_path / "db")
     frames = open_table(db, FRAMES_TABLE).search().limit(None).to_list()
     assert len(frames) == 12 and {f["scene_index"] for f in frames} == {0, 1}   # the cut at 30, video-wide
@@ -136,3 +140,24 @@ def test_stage1_drops_faceless_frames_unless_asked_and_keeps_the_best_per_window
     off = [True] * 12
     _stage1(best=None).narrow(rows, scores, off)
     assert all(off)
+
+
+def test_a_sampled_frame_travels_at_full_size_as_its_winners_jpeg():
+    """The full-size frame goes through the cascade as the JPEG its winner's file would hold, a fraction of
+    its raw pixels, and decodes to the frame the analysis copy was made from."""
+    import cv2
+
+    from raycurate.video.source import VideoSampler
+
+    s = typed(load_config(overrides=[("video.analysis_side", 160), ("video.batch_size", 8)]))
+    path = str(DATA / "videos" / "testvideo.mp4")
+    rows = [r for batch in VideoSampler(path, path, s.video) for r in batch]
+    assert rows
+    for r in rows[:5]:
+        full = cv2.cvtColor(cv2.imdecode(np.frombuffer(r["full_pixels"], np.uint8), cv2.IMREAD_COLOR),
+                            cv2.COLOR_BGR2RGB)
+        assert full.shape == (r["height"], r["width"], 3)
+        assert len(r["full_pixels"]) < full.nbytes / 5
+        small = np.frombuffer(r["pixels"], np.uint8).reshape(r["pixels_h"], r["pixels_w"], 3).astype(int)
+        again = cv2.resize(full, (r["pixels_w"], r["pixels_h"]), interpolation=cv2.INTER_AREA).astype(int)
+        assert np.abs(again - small).mean() < 3

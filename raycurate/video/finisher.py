@@ -7,9 +7,9 @@ many frame rows the segment sent, how many segments its video has, and the segme
 segments are all closed and all their rows have arrived, the finisher
 
 1. numbers the scenes and marks the frames near a cut from the cuts of the whole video;
-2. writes each winner as a JPEG from the full-size pixels kept through the cascade (the best
-   ``KEEP_FACTOR x max_frames`` of the video by Stage 3 base score are kept; a winner outside them is read
-   by an exact seek, never by a re-read from frame 0);
+2. writes each winner's JPEG: the bytes the decoder made of the full-size frame, kept through the cascade
+   (the best ``KEEP_FACTOR x max_frames`` of the video by Stage 3 base score are kept; a winner outside
+   them is read by an exact seek, never by a re-read from frame 0);
 3. stores its Stage 3 rows (scores, the winners marked with their files) in the ``stage3`` table, then,
    last, its frame rows (pixels dropped) in the ``frames`` table: a video with frames stored is done, and
    a resumed run skips it;
@@ -56,7 +56,8 @@ class _Video:
     cuts: set[int] = field(default_factory=set)
     fps: float | None = None
     kept: list[tuple[float, int]] = field(default_factory=list)     # min-heap of (base score, frame index)
-    pixels: dict[int, np.ndarray] = field(default_factory=dict)     # frame index -> full-size RGB
+    # frame index -> the full-size frame: its JPEG bytes, or RGB pixels when the analysis copy is full size
+    pixels: dict[int, bytes | np.ndarray] = field(default_factory=dict)
 
     def done(self) -> bool:
         return self.segments is not None and self.closed >= self.segments and len(self.rows) >= self.expected
@@ -107,8 +108,8 @@ class VideoFinisher:
         """Videos seen but not finished (their uris)."""
         return [v.uri for v in self._videos.values()]
 
-    def _maybe_keep(self, v: _Video, row: Mapping[str, Any], rgb: np.ndarray) -> None:
-        """Keep a candidate's full-size pixels while it is among the video's best ``keep`` by base score."""
+    def _maybe_keep(self, v: _Video, row: Mapping[str, Any], frame: bytes | np.ndarray) -> None:
+        """Keep a candidate's full-size frame while it is among the video's best ``keep`` by base score."""
         w = self.stage3.weights
         try:
             parts = ensemble_parts(row)
@@ -124,7 +125,7 @@ class VideoFinisher:
             v.pixels.pop(dropped[1], None)
         else:
             return
-        v.pixels[entry[1]] = rgb
+        v.pixels[entry[1]] = frame
 
     def _finish(self, vid: str, v: _Video) -> list[dict[str, Any]]:
         cuts = sorted(v.cuts)
@@ -181,18 +182,17 @@ class VideoFinisher:
         return winners
 
 
-def _full_images(batch: pa.Table) -> list[np.ndarray | None]:
-    """Each row's frame at full size: ``full_pixels`` (width x height), else the analysis copy when it is the
-    frame's full size; None without pixels (a rejected frame, an end row)."""
+def _full_images(batch: pa.Table) -> list[bytes | np.ndarray | None]:
+    """Each row's frame at full size: ``full_pixels`` (its JPEG bytes), else the analysis copy's pixels when
+    it is the frame's full size; None without pixels (a rejected frame, an end row)."""
     n = batch.num_rows
-    out: list[np.ndarray | None] = [None] * n
+    out: list[bytes | np.ndarray | None] = [None] * n
     cols = batch.column_names
     full = batch.column("full_pixels").to_pylist() if "full_pixels" in cols else [None] * n
     small = batch.column("pixels").to_pylist() if "pixels" in cols else [None] * n
     for i in range(n):
         if full[i] is not None:
-            h, w = batch.column("height")[i].as_py(), batch.column("width")[i].as_py()
-            out[i] = np.frombuffer(full[i], np.uint8).reshape(h, w, 3)
+            out[i] = full[i]
         elif small[i] is not None:
             h, w = batch.column("pixels_h")[i].as_py(), batch.column("pixels_w")[i].as_py()
             if (h, w) == (batch.column("height")[i].as_py(), batch.column("width")[i].as_py()):

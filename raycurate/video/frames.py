@@ -12,6 +12,7 @@ from ..export import safe_stem
 from ..sources import FileRef
 from ..storage import OutputDir, is_remote
 from ..storage import join as join_uri
+from .jpeg import encode_frame
 from .reader import open_video
 from .segments import local_copy
 
@@ -21,20 +22,19 @@ def frame_name(video_uri: str, video_id: str, frame_index: int) -> str:
     return f"{safe_stem(video_uri)}-{video_id[:12]}-f{frame_index:07d}.jpg"
 
 
-def write_frame(rgb: np.ndarray, frames_dir: str, name: str, quality: int) -> tuple[str, int] | None:
-    """One frame as a JPEG file in ``frames_dir`` (a folder or a bucket prefix): (its path, its size)."""
-    import cv2
-
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
+def write_frame(frame: np.ndarray | bytes, frames_dir: str, name: str, quality: int) -> tuple[str, int] | None:
+    """One frame (RGB pixels, or the JPEG bytes :func:`encode_frame` made of them) as a JPEG file in
+    ``frames_dir`` (a folder or a bucket prefix): (its path, its size)."""
+    data = frame if isinstance(frame, bytes) else encode_frame(frame, quality)
+    if data is None:
         return None
     if is_remote(frames_dir):
-        OutputDir(frames_dir).write_bytes(name, buf.tobytes())
+        OutputDir(frames_dir).write_bytes(name, data)
     else:
         os.makedirs(frames_dir, exist_ok=True)
         with open(os.path.join(frames_dir, name), "wb") as f:
-            f.write(buf.tobytes())
-    return join_uri(frames_dir, name), len(buf)
+            f.write(data)
+    return join_uri(frames_dir, name), len(data)
 
 
 def frames_at(video_uri: str, indices: Iterable[int], decoders: Sequence[str]) -> dict[int, np.ndarray]:
