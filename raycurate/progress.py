@@ -86,7 +86,10 @@ class Progress:
     def eta_total(self) -> float | None:
         """The pipeline's ETA: the longest of its steps' times left, a step without a rate of its own (its
         items arrive in large batches, or have not started) taken at the rate of the nearest step before it
-        that has one; None while no step has a rate."""
+        that has one; None while no step has a rate, or when the last step's total is unknown (the video path:
+        how many frames a video yields is known once it is read)."""
+        if not self.steps or self.steps[-1].total is None:
+            return None
         longest, upstream = None, None
         for s in self.steps:
             upstream = self.rate(s.key) or upstream
@@ -106,24 +109,28 @@ class Progress:
     def line(self) -> str:
         """One plain line: ``[raycurate] images 0:12: decoded 16/58 (2.1/s), face 8/58, stored 0/58, ETA 0:21``
         (the ETA: :meth:`eta_total`'s, when known)."""
-        parts = []
-        for s in self.steps:
-            of = f"/{s.total}" if s.total is not None else ""
-            rate = self.rate(s.key)
-            parts.append(f"{s.label} {self.counts[s.key]}{of}" + (f" ({rate:.1f}/s)" if rate else ""))
-        eta = self.eta_total()
-        tail = f", ETA {clock_text(eta)}" if eta is not None else ""
-        return f"[raycurate] {self.title} {clock_text(self.elapsed())}: " + ", ".join(parts) + tail
+        return "[raycurate] " + snapshot_text(self.as_dict())
 
     def as_dict(self) -> dict[str, Any]:
-        """What the UI reads (``OUT/logs/progress.json``): per step its label, count, total, rate and ETA."""
-        return {"title": self.title, "elapsed_s": round(self.elapsed(), 1),
+        """What the UI reads (``OUT/logs/progress-images.json``): per step its label, count, total, rate and ETA;
+        the pipeline's elapsed time and ETA."""
+        return {"title": self.title, "elapsed_s": round(self.elapsed(), 1), "eta_s": _round(self.eta_total()),
                 "steps": [{"key": s.key, "label": s.label, "count": self.counts[s.key], "total": s.total,
                            "rate": _round(self.rate(s.key)), "eta_s": _round(self.eta(s.key))}
                           for s in self.steps]}
 
     def to_json(self) -> str:
         return json.dumps(self.as_dict())
+
+
+def snapshot_text(doc: Mapping[str, Any]) -> str:
+    """A :meth:`Progress.as_dict` as text: ``images 0:12: decoded 16/58 (2.1/s), face 8/58, ..., ETA 0:21``."""
+    parts = []
+    for s in doc["steps"]:
+        of = f"/{s['total']}" if s["total"] is not None else ""
+        parts.append(f"{s['label']} {s['count']}{of}" + (f" ({s['rate']:.1f}/s)" if s["rate"] else ""))
+    tail = f", ETA {clock_text(doc['eta_s'])}" if doc.get("eta_s") is not None else ""
+    return f"{doc['title']} {clock_text(doc['elapsed_s'])}: " + ", ".join(parts) + tail
 
 
 def _round(x: float | None) -> float | None:
@@ -218,4 +225,5 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-__all__ = ["LINE_INTERVAL_S", "LineCadence", "Progress", "ProgressRenderer", "Step", "StepCounts", "clock_text"]
+__all__ = ["LINE_INTERVAL_S", "LineCadence", "Progress", "ProgressRenderer", "Step", "StepCounts", "clock_text",
+           "snapshot_text"]

@@ -142,3 +142,13 @@ def test_terminal_renderer_draws_one_bar_per_step_with_rate_and_eta():
     assert "ETA 0:18" in text                 # 70 left at 4/s: 17.5 s
     assert "images stored" in text and "0/100" in text
     assert "[raycurate]" not in text          # no plain lines on a terminal
+
+
+def test_no_pipeline_eta_when_the_last_steps_total_is_unknown():
+    clock = FakeClock()
+    p = Progress("videos", [Step("segments", "segments read", 6), Step("frames", "frames sampled"),
+                            Step("winners", "winners")], clock=clock)
+    p.update({"segments": 1, "frames": 10})
+    clock.now += 5
+    p.update({"segments": 6, "frames": 60})
+    assert p.eta("segments") == 0.0 and p.eta_total() is None and "ETA" not in p.line()
