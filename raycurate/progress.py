@@ -213,8 +213,8 @@ class ProgressRenderer:
         for bar, s in zip(self._bars, p.steps):
             rate, eta = p.rate(s.key), p.eta(s.key)
             bar.n = p.counts[s.key]
-            bar.set_postfix_str((f"{rate:.1f}/s" if rate else "?/s") +
-                                (f" ETA {clock_text(eta)}" if eta is not None else ""), refresh=False)
+            shown = ([f"{rate:.1f}/s"] if rate else []) + ([f"ETA {clock_text(eta)}"] if eta is not None else [])
+            bar.set_postfix_str(" ".join(shown), refresh=False)
             bar.refresh()
 
 

@@ -152,3 +152,18 @@ def test_no_pipeline_eta_when_the_last_steps_total_is_unknown():
     clock.now += 5
     p.update({"segments": 6, "frames": 60})
     assert p.eta("segments") == 0.0 and p.eta_total() is None and "ETA" not in p.line()
+
+
+def test_the_ui_reads_the_live_counts_the_driver_writes(tmp_path):
+    from raycurate.ui.progress import live_text
+
+    assert live_text(str(tmp_path)) == ""          # nothing started yet
+    clock = FakeClock()
+    p = image_progress(clock, total=58)
+    p.update({"decoded": 16})
+    clock.now += 4
+    p.update({"decoded": 24, "face": 8})
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "progress-images.json").write_text(p.to_json())
+    assert live_text(str(tmp_path)) == p.line().removeprefix("[raycurate] ")
+    assert live_text(str(tmp_path)).startswith("images 0:04: decoded 24/58 (2.0/s), face 8/58")

@@ -27,13 +27,14 @@ def _run(inp, out, *extra: str) -> subprocess.CompletedProcess:
 def test_a_run_shows_live_progress_and_keeps_rays_lines_in_its_logs(tmp_path):
     inp = tmp_path / "in"
     copy_into(inp, IMAGES / "faces", IMAGES / "face_recognition")
-    total = sum(1 for p in inp.rglob("*") if p.is_file())
     proc = _run(inp, tmp_path / "out")
     console = proc.stdout + proc.stderr
+    total = int(re.search(r"\[raycurate\] \d+ files: (\d+) images", proc.stderr).group(1))
     lines = [line for line in proc.stderr.splitlines() if LINE.match(line)]
     assert lines and lines[-1].endswith("(done)"), proc.stderr
-    first = LINE.match(lines[0])
-    assert int(first.group(2)) == total and int(first.group(1)) > 0 and not lines[0].endswith("(done)")
+    assert all(int(LINE.match(line).group(2)) == total for line in lines)
+    live = [line for line in lines[:-1] if int(LINE.match(line).group(1)) > 0]   # counts before the end
+    assert live, proc.stderr
     assert f"stored {total}/{total}" in lines[-1]
     for noise in NOISE:
         assert noise not in console, f"{noise!r} on the console:\n{console}"
