@@ -111,7 +111,10 @@ def add_pool(ds: ray.data.Dataset, udf: type, resources: Resources,
                         min_actors=pool.min_actors, max_actors=pool.max_actors, num_gpus=pool.num_gpus)
     # Ray Data's defaults restart an actor that dies and resubmit the batch it held, without limit
     # (max_restarts=-1, max_task_retries=-1); the crash ledger (faults.py) ends the loop for a file that
-    # keeps killing workers. tests/test_faults.py holds both to that.
+    # keeps killing workers. tests/test_faults.py holds both to that. Ray Data hands each actor its transform
+    # and context by object reference, so with restarts on, Ray's core worker logs one
+    # "E ... core_worker.cc ... constructor arguments in the object store" line per process, whatever the
+    # actor class holds (ray#53727); the run sends it to OUT/logs/ (raycurate/console.py).
     ds = ds.map_batches(udf, batch_size=resources.batch_size, batch_format="pyarrow", num_cpus=req.num_cpus,
                         num_gpus=req.num_gpus or None,
                         compute=ActorPoolStrategy(min_size=req.min_actors, max_size=req.max_actors,
