@@ -70,6 +70,7 @@ def routed_output(log_path: str, verbose: bool = False) -> Iterator[TextIO]:
     for fd in (1, 2):   # what C and C++ code writes (Ray's core worker) and the child processes inherit
         os.dup2(log.fileno(), fd)
     sys.stdout = sys.stderr = log   # Ray's log handlers write to sys.stderr at emit time; warnings too
+    say(f"[raycurate] Ray's and the libraries' lines go to {log_path} (--verbose shows them here)")
     try:
         yield _console
     finally:
