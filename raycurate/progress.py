@@ -51,10 +51,13 @@ class Progress:
         self._first: dict[str, tuple[float, int]] = {}   # key -> (time, count) when its first items were seen
 
     def update(self, counts: Mapping[str, int]) -> None:
-        """Take the counts reported so far (absolute, as the counter holds them); unknown keys are ignored."""
+        """Take the counts reported so far (absolute, as the counter holds them); unknown keys are ignored, and
+        a count is held to its step's total (a batch run again after its worker died reports twice)."""
         now = self.clock()
-        for key in self.counts:
+        for s in self.steps:
+            key = s.key
             n = int(counts.get(key, self.counts[key]))
+            n = min(n, s.total) if s.total is not None else n
             if n > 0 and key not in self._first:
                 self._first[key] = (now, n)
             self.counts[key] = n

@@ -167,3 +167,9 @@ def test_the_ui_reads_the_live_counts_the_driver_writes(tmp_path):
     (tmp_path / "logs" / "progress-images.json").write_text(p.to_json())
     assert live_text(str(tmp_path)) == p.line().removeprefix("[raycurate] ")
     assert live_text(str(tmp_path)).startswith("images 0:04: decoded 24/58 (2.0/s), face 8/58")
+
+
+def test_a_count_is_held_to_its_total():
+    p = image_progress(FakeClock(), total=10)
+    p.update({"decoded": 12})        # a batch run again after its worker died
+    assert p.counts["decoded"] == 10 and p.eta("decoded") == 0.0
