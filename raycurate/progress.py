@@ -215,6 +215,8 @@ class ProgressRenderer:
                           for i, s in enumerate(p.steps)]
         for bar, s in zip(self._bars, p.steps):
             rate, eta = p.rate(s.key), p.eta(s.key)
+            if eta is None and s is p.steps[-1]:   # the last step (stored: in batches) shows the pipeline's
+                eta = p.eta_total()
             bar.n = p.counts[s.key]
             shown = ([f"{rate:.1f}/s"] if rate else []) + ([f"ETA {clock_text(eta)}"] if eta is not None else [])
             bar.set_postfix_str(" ".join(shown), refresh=False)

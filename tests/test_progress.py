@@ -141,6 +141,7 @@ def test_terminal_renderer_draws_one_bar_per_step_with_rate_and_eta():
     assert "images decoded" in text and "30/100" in text and "4.0/s" in text
     assert "ETA 0:18" in text                 # 70 left at 4/s: 17.5 s
     assert "images stored" in text and "0/100" in text
+    assert "| 0/100, ETA 0:25" in text             # stored has no rate of its own: the pipeline's ETA (100 at 4/s)
     assert "[raycurate]" not in text          # no plain lines on a terminal
 
 
