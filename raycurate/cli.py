@@ -31,6 +31,9 @@ def _run_args(run: argparse.ArgumentParser) -> None:
     run.add_argument("--models-dir", metavar="DIR", help="models directory (same as --set models.dir=DIR)")
     run.add_argument("--no-resume", action="store_true",
                      help="start a new run even if OUT holds an unfinished one with the same input and config")
+    run.add_argument("--verbose", action="store_true",
+                     help="show Ray's and the libraries' log lines and Ray Data's progress bars (default: they go "
+                     "to OUT/logs/raycurate.log; raycurate prints its own lines and progress)")
     run.add_argument("--strict-models", action="store_true",
                      help="fail when a model's weights are missing or unverified instead of falling back or "
                      "skipping the analyser (same as --set models.profile=strict)")
@@ -183,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "://" not in args.input and not os.access(args.input, os.R_OK):
         return _fail(f"input not readable: {args.input}")
 
+    from .console import routed_output
     from .people.targets import ReferenceError, parse_person
     from .resources import ResourceError
     from .run import curate
@@ -190,14 +194,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         persons = dict(parse_person(spec) for spec in args.persons)
-        report = curate(args.input, out_dir=args.out, cfg=cfg, db_uri=args.db, argv=["raycurate", *argv],
-                        resume=not args.no_resume, persons=persons)
+        with routed_output(_log_file(args.out), verbose=args.verbose):
+            report = curate(args.input, out_dir=args.out, cfg=cfg, db_uri=args.db, argv=["raycurate", *argv],
+                            resume=not args.no_resume, persons=persons)
     except (ModelError, ResourceError, SourceError, ReferenceError) as exc:   # found before any actor started
         return _fail(str(exc))
     print(summary_table(report))
     if report.counts["images"] == 0:
         print("no images found: the result is empty")
     return 0
+
+
+def _log_file(out: str) -> str:
+    """Where a run's Ray and library output goes: ``OUT/logs/raycurate.log``; for a bucket OUT, a local
+    folder named after it under the temporary directory."""
+    if "://" not in out:
+        return os.path.join(out, "logs", "raycurate.log")
+    import tempfile
+
+    name = out.split("://", 1)[1].strip("/").replace("/", "_")
+    return os.path.join(tempfile.gettempdir(), "raycurate-logs", name, "raycurate.log")
 
 
 def _use_storage(cfg: dict) -> None:
@@ -229,7 +245,7 @@ def _submit(args: argparse.Namespace, argv: list[str]) -> int:
 
     try:
         job, status = submit(args.address, args.input, args.out, cfg, db=args.db, resume=not args.no_resume,
-                             wait=not args.no_wait, job_id=args.job_id)
+                             wait=not args.no_wait, job_id=args.job_id, verbose=args.verbose)
     except Exception as exc:   # connection refused, authentication, a bad runtime env: one line, exit 2
         if type(exc).__name__ == "AuthenticationError":
             return _fail(f"the cluster at {args.address} wants its authentication token: set RAY_AUTH_TOKEN "

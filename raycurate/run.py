@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 from tqdm import tqdm
 
 from . import storage
+from .console import console, say
 from .analyzers import active_analyzers, build_analyzer
 from .config import Settings, typed
 from .gates import Gate, build_gates, kept_predicate
@@ -93,7 +93,7 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     spread across head-pose bins. A reference photo that cannot define its person raises
     :class:`~raycurate.people.targets.ReferenceError` before any work.
     """
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    log = log or say   # the console: the terminal even while Ray's and the libraries' output goes to OUT/logs/
     t_start = time.perf_counter()
     started_at = datetime.now(timezone.utc)
     run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
@@ -250,7 +250,8 @@ def _video_path(ctx: _Run, videos: Sequence[FileRef]) -> tuple[list[FileRef], di
     if todo:
         ctx.log(f"[raycurate] video path: {len(todo)} videos through the cascade")
         vres = run_video_pipeline(todo, cfg, db_uri=ctx.db_uri, run_id=ctx.run_id,
-                                  frames_dir=storage.join(ctx.out_dir, "frames"), targets=ctx.targets)
+                                  frames_dir=storage.join(ctx.out_dir, "frames"), targets=ctx.targets,
+                                  progress_file=_progress_file(ctx, "videos"))
         winners += vres.winners
         manifest.setdefault("faults", {})["video"] = vres.faults
     ctx.timings["video_path"] = time.perf_counter() - t
@@ -263,6 +264,11 @@ def _video_path(ctx: _Run, videos: Sequence[FileRef]) -> tuple[list[FileRef], di
     ctx.errors += [{"uri": v["uri"], "stage": "video", "error": v["error"]}
                    for v in manifest["video"]["videos"] if v["error"]]
     return frame_files, lineage
+
+
+def _progress_file(ctx: _Run, what: str) -> str | None:
+    """``OUT/logs/progress-{what}.json``, the live progress the UI reads (a local OUT only)."""
+    return None if ctx.out.remote else os.path.join(ctx.out_dir, "logs", f"progress-{what}.json")
 
 
 def _analyse_images(ctx: _Run, images: Sequence[FileRef], lineage: Mapping[str, Mapping[str, Any]]) -> None:
@@ -284,7 +290,8 @@ def _analyse_images(ctx: _Run, images: Sequence[FileRef], lineage: Mapping[str, 
                 f"{len(todo)} to go")
     t = time.perf_counter()
     if todo:
-        result = run_pipeline(todo, cfg, db_uri=ctx.db_uri, run_id=ctx.run_id, lineage=lineage)
+        result = run_pipeline(todo, cfg, db_uri=ctx.db_uri, run_id=ctx.run_id, lineage=lineage,
+                              progress_file=_progress_file(ctx, "images"))
         manifest.setdefault("faults", {})["images"] = result.faults
         manifest["ray"] = result.pools   # each analyser's pool: resources, batch size, the analysers sharing it
     ctx.timings["pipeline"] = time.perf_counter() - t
@@ -355,7 +362,8 @@ def _export(ctx: _Run, table: Any, keep: str, counts: dict[str, Any]) -> None:
         from .export import export_kept, export_options
 
         t = time.perf_counter()
-        with tqdm(total=count_rows(table, keep), desc="export", unit="img", disable=not sys.stderr.isatty()) as bar:
+        with tqdm(total=count_rows(table, keep), desc="export", unit="img", file=console(),
+                  disable=not console().isatty()) as bar:
             exp = export_kept(table, keep, ctx.out_dir, copy_images=cfg["export"]["copy_images"],
                               threads=cfg["export"]["copy_threads"], progress=bar,
                               db_uri=ctx.db_uri, **export_options(ctx.settings.export))

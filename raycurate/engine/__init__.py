@@ -2,7 +2,8 @@
 
 :mod:`.cluster` starts or joins Ray, checks the model weights on every node and sizes the actor pools;
 :mod:`.ledger` is the crash ledger on Ray; :mod:`.actors` the analyser and stage actors; :mod:`.sink` the
-LanceDB sink and its progress display; :mod:`.images` the image path; :mod:`.videos` the video path;
+LanceDB sink; :mod:`.progress` the live progress (a counter actor the workers report to, polled by the
+driver); :mod:`.images` the image path; :mod:`.videos` the video path;
 :mod:`.jobs` ``raycurate submit``. What needs no Ray lives outside: :mod:`raycurate.rows`,
 :mod:`raycurate.video.segments`, :mod:`raycurate.video.finisher` (Stage 3 per video),
 :mod:`raycurate.video.stage3` (re-selection on stored scores, a resumed run's stored winners),

@@ -16,6 +16,7 @@ from ..rows import PIXEL_FIELDS, images_of, read_and_decode
 from ..settings import AnalyzerSettings, ModelsSettings
 from ..stages import STAGES, StagePlan
 from .ledger import guarded_columns, worker_ledger
+from .progress import report
 
 
 class AnalyzerActor:
@@ -25,6 +26,7 @@ class AnalyzerActor:
     section: AnalyzerSettings
     models: ModelsSettings
     ledger: str | None = None
+    progress: str | None = None   # the pipeline's progress counter (engine/progress.py): rows per batch
     last: bool = False   # the image path's last pool: the pixels go no further (the sink drops them anyway)
 
     def __init__(self) -> None:
@@ -37,11 +39,14 @@ class AnalyzerActor:
         return self.analyzer({"image": images_of(batch), "error": batch.column("error").to_pylist(), **columns})
 
     def run(self, batch: pa.Table) -> pa.Table:
-        """``batch`` with this analyser's columns, under the crash ledger (scope: the analyser's name)."""
-        return guarded_columns(batch, self.fields, self._analyze, ledger=self.ledger, scope=self.name,
-                               keys=[str(u) for u in batch.column("uri").to_pylist()],
-                               crashed={f"{self.name}_model": self.analyzer.model_ref,
-                                        f"{self.name}_error": crash_message("analysing")})
+        """``batch`` with this analyser's columns, under the crash ledger (scope: the analyser's name);
+        its rows counted as this analyser's on the progress counter."""
+        out = guarded_columns(batch, self.fields, self._analyze, ledger=self.ledger, scope=self.name,
+                              keys=[str(u) for u in batch.column("uri").to_pylist()],
+                              crashed={f"{self.name}_model": self.analyzer.model_ref,
+                                       f"{self.name}_error": crash_message("analysing")})
+        report(self.progress, self.name, out.num_rows)
+        return out
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         batch = self.run(batch)
@@ -61,6 +66,7 @@ class FusedAnalyzerActor:
     last: bool = False
     decode: dict[str, Any] | None = None
     ledger: str | None = None
+    progress: str | None = None
 
     def __init__(self) -> None:
         self.actors = [member() for member in self.members]
@@ -68,6 +74,7 @@ class FusedAnalyzerActor:
     def __call__(self, batch: pa.Table) -> pa.Table:
         if self.decode is not None:
             batch = read_and_decode(batch, ledger=partial(worker_ledger, self.ledger), **self.decode)
+            report(self.progress, "decoded", batch.num_rows)
         for actor in self.actors:
             batch = actor.run(batch)
         if self.last:
@@ -89,23 +96,24 @@ def _bound(base: type, cls_name: str, **attrs: Any) -> type:
 
 
 def actor_class(name: str, section: AnalyzerSettings, models: ModelsSettings,
-                ledger: str | None = None, last: bool = False) -> type[AnalyzerActor]:
+                ledger: str | None = None, last: bool = False, progress: str | None = None) -> type[AnalyzerActor]:
     """An :class:`AnalyzerActor` bound to one analyser's own typed section (``FaceAnalyzerActor``); ``last``:
-    it hands its batches on without their pixels."""
+    it hands its batches on without their pixels; ``progress``: the counter its batches are reported to."""
     return _bound(AnalyzerActor, f"{ANALYZERS[name].__name__}Actor", name=name, section=section, models=models,
-                  ledger=ledger, last=last)
+                  ledger=ledger, last=last, progress=progress)
 
 
 def fused_actor_class(names: list[str], sections: dict[str, AnalyzerSettings], models: ModelsSettings,
                       ledger: str | None = None, last: bool = False,
-                      decode: dict[str, Any] | None = None) -> type[FusedAnalyzerActor]:
+                      decode: dict[str, Any] | None = None, progress: str | None = None) -> type[FusedAnalyzerActor]:
     """A :class:`FusedAnalyzerActor` running ``names`` in that order, each bound to its own typed section
     (``FusedActor(decode,quality,content,face)``); ``last``: it hands its batches on without their pixels;
-    ``decode``: it reads and decodes its batches first, with these keywords."""
-    members = tuple(actor_class(name, sections[name], models, ledger) for name in names)
+    ``decode``: it reads and decodes its batches first, with these keywords; ``progress``: the counter each
+    member reports its batches to."""
+    members = tuple(actor_class(name, sections[name], models, ledger, progress=progress) for name in names)
     title = ",".join((["decode"] if decode is not None else []) + names)
     return _bound(FusedAnalyzerActor, f"FusedActor({title})", members=members, last=last, decode=decode,
-                  ledger=ledger)
+                  ledger=ledger, progress=progress)
 
 
 class StageActor:
@@ -113,6 +121,7 @@ class StageActor:
 
     plan: StagePlan
     ledger: str | None = None
+    progress: str | None = None   # frames scored (those still active) and passed, per batch
 
     def __init__(self) -> None:
         self.stage = self.plan.build()
@@ -132,6 +141,9 @@ class StageActor:
         batch = guarded_columns(batch, self.fields, self._run, ledger=self.ledger, scope=self.stage.name, keys=keys,
                                 crashed=crashed)
         passed = pc.fill_null(batch.column(f"{self.stage.name}_passed"), False)
+        name = self.stage.name
+        report(self.progress, f"{name}_scored", pc.sum(batch.column("pixels").is_valid()).as_py() or 0)
+        report(self.progress, f"{name}_passed", pc.sum(passed).as_py() or 0)
         for name in ("pixels", "full_pixels"):   # a rejected frame's pixels go no further
             if name in batch.column_names:
                 i = batch.schema.get_field_index(name)
@@ -148,6 +160,7 @@ class FinisherActor:
 
     kwargs: dict[str, Any]
     storage: dict[str, Any] | None
+    progress: str | None = None   # the winners it hands on, counted
 
     def __init__(self) -> None:
         from ..storage import configure
@@ -158,15 +171,18 @@ class FinisherActor:
         self.finisher = VideoFinisher(**self.kwargs)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return self.finisher(batch)
+        out = self.finisher(batch)
+        report(self.progress, "winners", out.num_rows)
+        return out
 
 
-def finisher_actor_class(storage: dict[str, Any] | None = None, **kwargs: Any) -> type[FinisherActor]:
+def finisher_actor_class(storage: dict[str, Any] | None = None, progress: str | None = None,
+                         **kwargs: Any) -> type[FinisherActor]:
     """A :class:`FinisherActor` bound to its run: database, run id, Stage 3 and video sections, targets, and
-    the bucket settings its worker process needs."""
-    return _bound(FinisherActor, "Stage3Actor", kwargs=kwargs, storage=storage)
+    the bucket settings its worker process needs; ``progress``: the counter its winners are reported to."""
+    return _bound(FinisherActor, "Stage3Actor", kwargs=kwargs, storage=storage, progress=progress)
 
 
-def stage_actor_class(plan: StagePlan, ledger: str | None = None) -> type[StageActor]:
+def stage_actor_class(plan: StagePlan, ledger: str | None = None, progress: str | None = None) -> type[StageActor]:
     """A :class:`StageActor` bound to one stage's plan: its section and its analysers' (``Stage1Actor``)."""
-    return _bound(StageActor, f"{STAGES[plan.name].__name__}Actor", plan=plan, ledger=ledger)
+    return _bound(StageActor, f"{STAGES[plan.name].__name__}Actor", plan=plan, ledger=ledger, progress=progress)

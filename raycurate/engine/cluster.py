@@ -9,6 +9,7 @@ import ray
 from ray.data import ActorPoolStrategy
 
 from ..analyzers.base import Resources
+from ..console import verbose
 from ..gpu_sizing import pending, read_local_gpus, size_pools
 from ..resources import ActorRequest, FusedPool, actor_request
 from ..settings import AnalyzerSettings, StageSettings
@@ -19,7 +20,7 @@ def init_ray(ray_cfg: Mapping[str, Any]) -> None:
     if ray.is_initialized():
         return
     kwargs: dict[str, Any] = {"include_dashboard": False, "ignore_reinit_error": True,
-                              "logging_level": logging.WARNING}
+                              "logging_level": logging.INFO if verbose() else logging.WARNING}
     if ray_cfg.get("address"):
         ray.init(address=ray_cfg["address"], **kwargs)
         return
@@ -38,11 +39,12 @@ def cluster_resources() -> tuple[float, float]:
 
 
 def start_ray(cfg: Mapping[str, Any]) -> tuple[float, float]:
-    """Ray up, one progress display (ours: rows stored in LanceDB, not Ray's per-operator bars nor its
-    warning that they are off); the cluster's CPUs and GPUs."""
+    """Ray up, one progress display (ours, :mod:`.progress`: not Ray Data's per-operator bars nor its
+    warning that they are off, unless the run is ``--verbose``); the cluster's CPUs and GPUs."""
     init_ray(cfg["ray"])
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
+    loud = verbose()
+    ray.data.DataContext.get_current().enable_progress_bars = loud
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.INFO if loud else logging.ERROR)
     return cluster_resources()
 
 
@@ -109,7 +111,10 @@ def add_pool(ds: ray.data.Dataset, udf: type, resources: Resources,
                         min_actors=pool.min_actors, max_actors=pool.max_actors, num_gpus=pool.num_gpus)
     # Ray Data's defaults restart an actor that dies and resubmit the batch it held, without limit
     # (max_restarts=-1, max_task_retries=-1); the crash ledger (faults.py) ends the loop for a file that
-    # keeps killing workers. tests/test_faults.py holds both to that.
+    # keeps killing workers. tests/test_faults.py holds both to that. Ray Data hands each actor its transform
+    # and context by object reference, so with restarts on, Ray's core worker logs one
+    # "E ... core_worker.cc ... constructor arguments in the object store" line per process, whatever the
+    # actor class holds (ray#53727); the run sends it to OUT/logs/ (raycurate/console.py).
     ds = ds.map_batches(udf, batch_size=resources.batch_size, batch_format="pyarrow", num_cpus=req.num_cpus,
                         num_gpus=req.num_gpus or None,
                         compute=ActorPoolStrategy(min_size=req.min_actors, max_size=req.max_actors,

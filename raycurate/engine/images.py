@@ -17,6 +17,7 @@ from ..heap import trim
 from ..analyzers.base import Resources
 from ..resources import ActorRequest, fuse_cpu_pools, fuse_plan, fused_pool
 from ..rows import read_and_decode
+from ..progress import Step
 from ..settings import Settings
 from ..sources import FileRef
 from ..storage import resolved as storage_settings
@@ -25,7 +26,8 @@ from ..store.table import open_or_create_table
 from .actors import actor_class, fused_actor_class
 from .cluster import add_pool, check_pools_fit, sized_config, start_ray
 from .ledger import crash_ledger, worker_ledger
-from .sink import LanceSink, StoredRowsProgress
+from .progress import live_progress, report
+from .sink import LanceSink
 
 
 @dataclass
@@ -37,11 +39,20 @@ class PipelineResult:
     pools: dict[str, dict[str, Any]] = field(default_factory=dict)   # by analyser: its pool, for the manifest
 
 
-def decode_batch(batch: Any, **kwargs: Any) -> Any:
-    """:func:`~raycurate.rows.read_and_decode` in a Ray task, the heap it freed given back to the system."""
+def decode_batch(batch: Any, progress: str | None = None, **kwargs: Any) -> Any:
+    """:func:`~raycurate.rows.read_and_decode` in a Ray task, the heap it freed given back to the system;
+    its rows reported as decoded to the ``progress`` counter."""
     out = read_and_decode(batch, **kwargs)
+    report(progress, "decoded", out.num_rows)
     trim()
     return out
+
+
+def image_steps(groups: list[list[str]], total: int) -> list[Step]:
+    """The image path's counted steps, each of ``total`` images: decoded, each analyser in pipeline order
+    (reported under its name), stored."""
+    return ([Step("decoded", "decoded", total)] + [Step(name, name, total) for group in groups for name in group]
+            + [Step("stored", "stored", total)])
 
 
 def pool_plan(settings: Settings, cpus: float) -> tuple[list[list[str]], bool]:
@@ -55,11 +66,12 @@ def pool_plan(settings: Settings, cpus: float) -> tuple[list[list[str]], bool]:
 
 
 def add_analyzer_pools(ds: ray.data.Dataset, settings: Settings, groups: list[list[str]], ledger: str | None,
-                       cpus: float, gpus: float, decode: dict[str, Any] | None = None,
+                       cpus: float, gpus: float, decode: dict[str, Any] | None = None, progress: str | None = None,
                        ) -> tuple[ray.data.Dataset, dict[str, ActorRequest], dict[str, dict[str, Any]]]:
     """``ds`` followed by the analysers' actor pools (``groups``: :func:`pool_plan`; a group of several shares
     one); ``decode`` (:func:`~raycurate.rows.read_and_decode`'s keywords): the first pool, on the CPU,
-    decodes its batches itself. Each analyser's pool request, and what the manifest records of it."""
+    decodes its batches itself; ``progress``: the counter their batches are reported to. Each analyser's pool
+    request, and what the manifest records of it."""
     sections = {name: getattr(settings.analyzers, name) for group in groups for name in group}
     # built on the driver to validate them and read their resources; no model is loaded
     resources = {name: build_analyzer(name, sections[name], settings.models).resources for name in sections}
@@ -72,13 +84,14 @@ def add_analyzer_pools(ds: ray.data.Dataset, settings: Settings, groups: list[li
         own = len(group) == 1 and first_decode is None   # a pool of its own (on a GPU, or not fused)
         if own:
             name = group[0]
-            udf = actor_class(name, sections[name], settings.models, ledger, last=last)
+            udf = actor_class(name, sections[name], settings.models, ledger, last=last, progress=progress)
             res, pool = resources[name], sections[name]
         else:
             extra = [Resources(batch_size=dec.batch_size, num_cpus=dec.num_cpus)] if first_decode else []
             pool = fused_pool(group, extra + [resources[n] for n in group],
                               [sections[n].min_actors for n in group], [sections[n].max_actors for n in group])
-            udf = fused_actor_class(group, sections, settings.models, ledger, last=last, decode=first_decode)
+            udf = fused_actor_class(group, sections, settings.models, ledger, last=last, decode=first_decode,
+                                    progress=progress)
             res = pool.resources
         # a fused pool's actor is alone in it: one batch queued at a time, so fewer blocks and their pixels
         # wait in the object store (mapped by the actors that wrote or read them)
@@ -92,10 +105,12 @@ def add_analyzer_pools(ds: ray.data.Dataset, settings: Settings, groups: list[li
 
 
 def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: str, run_id: str,
-                 lineage: Mapping[str, Mapping[str, Any]] | None = None) -> PipelineResult:
+                 lineage: Mapping[str, Mapping[str, Any]] | None = None,
+                 progress_file: str | None = None) -> PipelineResult:
     """Decode and analyse ``files`` (images) on Ray and append the rows to LanceDB.
 
-    ``lineage`` maps the uri of a video frame file to its lineage columns.
+    ``lineage`` maps the uri of a video frame file to its lineage columns. Live progress (decoded, each
+    analyser, stored) on the console and, with ``progress_file``, as JSON there.
     """
     start = time.perf_counter()
     cpus, gpus = start_ray(cfg)
@@ -115,7 +130,8 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
     if in_pool:   # a block is one batch of the first pool (its smallest member's): less in flight at a time
         block = min([block] + [getattr(settings.analyzers, name).batch_size for name in groups[0]])
     n_blocks = max(1, (len(items) + block - 1) // block)
-    with crash_ledger(run_id, "images") as (ledger, faults):
+    with crash_ledger(run_id, "images") as (ledger, faults), \
+            live_progress(run_id, "images", "images", image_steps(groups, len(items)), progress_file) as counter:
         ds = ray.data.from_items(items, override_num_blocks=n_blocks)
         decode = {"max_side": dec["max_side"], "max_pixels": dec["max_pixels"],
                   "storage": storage_settings(cfg.get("storage"))}
@@ -123,10 +139,10 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
             # A decode task whose worker dies is run again (Ray Data's default max_retries=-1; the crash ledger
             # bounds it).
             ds = ds.map_batches(decode_batch, batch_size=dec["batch_size"], batch_format="pyarrow",
-                                fn_kwargs={**decode, "ledger": partial(worker_ledger, ledger)},
+                                fn_kwargs={**decode, "ledger": partial(worker_ledger, ledger), "progress": counter},
                                 num_cpus=dec["num_cpus"])
         ds, requests, pools = add_analyzer_pools(ds, settings, groups, ledger, cpus, gpus,
-                                                 decode=decode if in_pool else None)
+                                                 decode=decode if in_pool else None, progress=counter)
         distinct = {"+".join(p["pool"]): requests[p["pool"][0]] for p in pools.values()}
         # decode and write tasks ask decode.num_cpus each (Ray Data's 1 CPU for a write may not fit beside
         # the pools); fused, the first pool decodes and the driver writes
@@ -135,13 +151,12 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
 
         schema = images_schema()
         table = open_or_create_table(db_uri, TABLE_NAME, schema)
-        sink = LanceSink(db_uri, schema, run_id, rows_per_write=dec["rows_per_write"])
-        with StoredRowsProgress(table, total=len(items)):
-            if fused:   # a small machine: the driver appends the rows as they stream in, no write worker
-                for batch in ds.iter_batches(batch_size=dec["rows_per_write"], batch_format="pyarrow"):
-                    sink.write([batch], None)
-            else:   # each write task appends its rows (a write task asks as few CPUs as a decode task)
-                ds.write_datasink(sink, ray_remote_args={"num_cpus": dec["num_cpus"]})
+        sink = LanceSink(db_uri, schema, run_id, rows_per_write=dec["rows_per_write"], progress=counter)
+        if fused:   # a small machine: the driver appends the rows as they stream in, no write worker
+            for batch in ds.iter_batches(batch_size=dec["rows_per_write"], batch_format="pyarrow"):
+                sink.write([batch], None)
+        else:   # each write task appends its rows (a write task asks as few CPUs as a decode task)
+            ds.write_datasink(sink, ray_remote_args={"num_cpus": dec["num_cpus"]})
     written = table.count_rows(f"run_id = '{run_id}'")
     return PipelineResult(rows_written=written, seconds=time.perf_counter() - start, actors=requests, faults=faults,
                           pools=pools)

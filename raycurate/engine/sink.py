@@ -1,10 +1,7 @@
-"""Where the rows go: a Ray Data sink that appends them to a LanceDB table from the workers, and the
-progress display that counts them there."""
+"""Where the rows go: a Ray Data sink that appends them to a LanceDB table from the workers (and reports
+them stored to the pipeline's progress counter)."""
 from __future__ import annotations
 
-import sys
-import threading
-import time
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
@@ -13,6 +10,7 @@ from ray.data import Datasink
 from ray.data.block import Block, BlockAccessor
 
 from ..heap import trim
+from .progress import report
 from ..rows import PIXEL_FIELDS
 from ..storage import configure as use_storage
 from ..storage import resolved as storage_settings
@@ -24,10 +22,13 @@ class LanceSink(Datasink):
     """Appends each write task's rows to a LanceDB table (from the workers), pixels dropped,
     stamped with the run id (and the time, where the table has ``analyzed_at``).
 
-    ``storage``: the bucket settings the write tasks use (default: the driver's, resolved when built)."""
+    ``storage``: the bucket settings the write tasks use (default: the driver's, resolved when built);
+    ``progress``: the counter the stored rows are reported to (:mod:`raycurate.engine.progress`)."""
 
     def __init__(self, db_uri: str, schema: pa.Schema, run_id: str, rows_per_write: int = 256,
-                 table_name: str = TABLE_NAME, storage: Mapping[str, Any] | None = None) -> None:
+                 table_name: str = TABLE_NAME, storage: Mapping[str, Any] | None = None,
+                 progress: str | None = None) -> None:
+        self.progress = progress
         self.storage = storage if storage is not None else storage_settings()
         self.db_uri = db_uri
         self.schema = schema
@@ -62,58 +63,10 @@ class LanceSink(Datasink):
         data = pa.concat_tables(tables)
         open_or_create_table(self.db_uri, self.table_name, self.schema).add(data)
         n = data.num_rows
+        report(self.progress, "stored", n)
         del data, tables
         trim()   # the rows are stored: give their memory back
         return n
 
     def get_name(self) -> str:
         return f"WriteLanceDB({self.table_name})"
-
-
-class StoredRowsProgress:
-    """Progress of a run as rows land in LanceDB: a bar on a terminal, a line every 10 s in logs.
-
-    It polls the table's row count (metadata only), so it counts what is really stored.
-    """
-
-    def __init__(self, table: Any, total: int | None, interval: float = 1.0,
-                 label: str = "images analysed and stored") -> None:
-        self.table = table
-        self.total = total
-        self.label = label
-        self.interval = interval
-        self.base = table.count_rows()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="raycurate-progress", daemon=True)
-
-    def _stored(self) -> int:
-        try:
-            self.table.checkout_latest()
-            return max(0, self.table.count_rows() - self.base)
-        except Exception:  # progress must never break a run
-            return 0
-
-    def _watch(self) -> None:
-        from tqdm import tqdm
-
-        tty = sys.stderr.isatty()
-        bar = tqdm(total=self.total, desc=self.label, unit="row", disable=not tty)
-        cap = self.total if self.total is not None else float("inf")
-        last_log = time.monotonic()
-        while not self._stop.wait(self.interval):
-            done = min(cap, self._stored())
-            bar.update(done - bar.n)
-            if not tty and time.monotonic() - last_log >= 10.0:
-                of = f"/{self.total}" if self.total is not None else ""
-                print(f"[raycurate] {done}{of} {self.label}", file=sys.stderr, flush=True)
-                last_log = time.monotonic()
-        bar.update(min(cap, self._stored()) - bar.n)
-        bar.close()
-
-    def __enter__(self) -> "StoredRowsProgress":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join()

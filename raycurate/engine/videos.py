@@ -17,6 +17,7 @@ from ray.data import ActorPoolStrategy
 from ..config import typed
 from ..faults import KILL_LIMIT, crash_message, maybe_kill
 from ..people.targets import PersonTarget
+from ..progress import Step
 from ..resources import ActorRequest
 from ..rows import FRAME_ROW_SCHEMA
 from ..sources import FileRef, content_id
@@ -32,14 +33,15 @@ from ..video.source import VideoSampler, empty_summary, end_row
 from .actors import finisher_actor_class, stage_actor_class
 from .cluster import add_pool, check_pools_fit, sized_config, start_ray
 from .ledger import crash_ledger, worker_ledger
-from .sink import StoredRowsProgress
+from .progress import live_progress, report
 
 
 def sample_videos(batch: pa.Table, *, video: VideoSettings, db_uri: str, run_id: str, ledger: str | None = None,
-                  storage: Mapping[str, Any] | None = None) -> Iterator[pa.Table]:
+                  storage: Mapping[str, Any] | None = None, progress: str | None = None) -> Iterator[pa.Table]:
     """Each video (segment) of the batch -> batches of sampled frames; its summary row goes to ``videos``.
 
-    A video (segment) that killed the decoding worker twice is not read again: its summary has the error."""
+    A video (segment) that killed the decoding worker twice is not read again: its summary has the error.
+    ``progress``: the counter the sampled frames and the segments read are reported to."""
     if storage is not None:
         use_storage(storage)
     led = worker_ledger(ledger)
@@ -63,6 +65,7 @@ def sample_videos(batch: pa.Table, *, video: VideoSettings, db_uri: str, run_id:
                                        segment=item["segment"], video_id=item["video_id"])
                 summary = sampler.summary
                 for rows in sampler:
+                    report(progress, "frames", len(rows))
                     yield pa.Table.from_pylist(rows, schema=FRAME_ROW_SCHEMA)
         except OSError as exc:
             summary["error"] = f"cannot read video: {exc}"
@@ -72,6 +75,7 @@ def sample_videos(batch: pa.Table, *, video: VideoSettings, db_uri: str, run_id:
         # the segment is closed (even one that failed): the Stage 3 step knows how many rows to wait for
         yield _end_table(summary, uri, sampler.rows_emitted if sampler is not None else 0, item["segments"],
                          item["video_id"])
+        report(progress, "segments", 1)
         if led is not None:
             led.end(key)
 
@@ -88,6 +92,15 @@ def _store_summary(summary: Mapping[str, Any], run_id: str, uri: str, db_uri: st
     open_or_create_table(db_uri, VIDEOS_TABLE, VIDEOS_SCHEMA).add(pa.Table.from_pylist([row], schema=VIDEOS_SCHEMA))
 
 
+def video_steps(segments: int) -> list[Step]:
+    """The video path's counted steps: segments read (of ``segments``), frames sampled, each cascade stage's
+    frames scored and passed (reported by its actors as ``stage1_scored`` ...), Stage 3's winners."""
+    steps = [Step("segments", "segments read", segments), Step("frames", "frames sampled")]
+    for name in STAGES:
+        steps += [Step(f"{name}_scored", f"{name} scored"), Step(f"{name}_passed", f"{name} passed")]
+    return steps + [Step("winners", "winners")]
+
+
 @dataclass
 class VideoPipelineResult:
     frames_written: int
@@ -98,10 +111,12 @@ class VideoPipelineResult:
 
 
 def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: str, run_id: str,
-                       frames_dir: str, targets: Sequence[PersonTarget] = ()) -> VideoPipelineResult:
+                       frames_dir: str, targets: Sequence[PersonTarget] = (),
+                       progress_file: str | None = None) -> VideoPipelineResult:
     """Sample every video, run Stages 1-2 on Ray actor pools, and finish each video (Stage 3, its winners
     written to ``frames_dir``) as soon as its frames are all scored; with ``targets``, frames whose main face
-    is one of them, spread across head-pose bins."""
+    is one of them, spread across head-pose bins. Live progress (segments read, frames sampled, each stage's
+    frames scored and passed, winners) on the console and, with ``progress_file``, as JSON there."""
     start = time.perf_counter()
     cpus, gpus = start_ray(cfg)
     cfg = sized_config(cfg)[0]   # a run has sized its pools already (run.py); a direct call sizes them here
@@ -114,21 +129,23 @@ def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_
     per_video = Counter(item["uri"] for item in items)
     for item in items:
         item["segments"] = per_video[item["uri"]]
-    with crash_ledger(run_id, "videos") as (ledger, faults):
+    with crash_ledger(run_id, "videos") as (ledger, faults), \
+            live_progress(run_id, "videos", "videos", video_steps(len(items)), progress_file) as counter:
         ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
         storage = storage_settings(cfg.get("storage"))   # the driver's bucket settings, for the workers
         ds = ds.map_batches(sample_videos, batch_size=1, batch_format="pyarrow", num_cpus=video.num_cpus,
                             fn_kwargs={"video": video, "db_uri": db_uri, "run_id": run_id, "ledger": ledger,
-                                       "storage": storage})
+                                       "storage": storage, "progress": counter})
         requests: dict[str, ActorRequest] = {}
         for name, stage_cls in STAGES.items():
             plan = stage_cls.plan(settings, people=bool(targets))   # an actor receives its stage's plan only
             stage = plan.build()  # validates on the driver; no model loaded
-            ds, requests[name] = add_pool(ds, stage_actor_class(plan, ledger), stage.resources, plan.section,
-                                          settings.ray.gpu_memory_gb, cpus, gpus)
+            ds, requests[name] = add_pool(ds, stage_actor_class(plan, ledger, counter), stage.resources,
+                                          plan.section, settings.ray.gpu_memory_gb, cpus, gpus)
         check_pools_fit(video.num_cpus, requests, cpus, "the video path's decode task and cascade stages")
-        finisher = finisher_actor_class(storage, db_uri=db_uri, run_id=run_id, stage3=settings.cascade.stage3, video=video,
-                                        frames_dir=frames_dir, targets=tuple(targets))
+        finisher = finisher_actor_class(storage, counter, db_uri=db_uri, run_id=run_id,
+                                        stage3=settings.cascade.stage3, video=video, frames_dir=frames_dir,
+                                        targets=tuple(targets))
         # one Stage 3 actor: every frame of a video meets there (its work per frame is a few arithmetic steps)
         ds = ds.map_batches(finisher, batch_size=None, batch_format="pyarrow", num_cpus=0,
                             compute=ActorPoolStrategy(size=1))
@@ -136,8 +153,7 @@ def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_
         open_or_create_table(db_uri, VIDEOS_TABLE, VIDEOS_SCHEMA)
         open_or_create_table(db_uri, STAGE3_TABLE, STAGE3_SCHEMA)
         table = open_or_create_table(db_uri, FRAMES_TABLE, frames_schema())
-        with StoredRowsProgress(table, total=None, label="video frames scored"):
-            winners = ds.take_all()   # small rows: path, size, lineage
+        winners = ds.take_all()   # small rows: path, size, lineage
     written = table.count_rows(f"run_id = '{run_id}'")
     return VideoPipelineResult(frames_written=written, winners=winners, seconds=time.perf_counter() - start,
                                actors=requests, faults=faults)

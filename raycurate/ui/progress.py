@@ -41,6 +41,27 @@ def listing_row(listing: Listing) -> list[Any]:
     return ["input files", listing.files, listing.images + listing.videos, listing.other, 0]
 
 
+LIVE_FILES = ("progress-videos.json", "progress-images.json")   # in OUT/logs/, written by the run's driver
+
+
+def live_text(out_dir: str) -> str:
+    """The run's live counts per step (what its terminal shows, :mod:`raycurate.progress`), from the files its
+    driver writes in ``OUT/logs/`` while a pipeline runs: one line per pipeline started; empty before."""
+    import json
+    import os
+
+    from ..progress import snapshot_text
+
+    lines = []
+    for name in LIVE_FILES:
+        try:
+            with open(os.path.join(out_dir, "logs", name), encoding="utf-8") as f:
+                lines.append(snapshot_text(json.load(f)))
+        except (OSError, ValueError, KeyError):   # not started yet, or being replaced
+            continue
+    return "\n".join(lines)
+
+
 def _tables(db: str) -> dict[str, Any]:
     """The run tables present in ``db`` (a run in progress may not have made them all yet)."""
     from ..store import FRAMES_TABLE, STAGE3_TABLE, TABLE_NAME, VIDEOS_TABLE, open_table
@@ -148,5 +169,5 @@ def gates_from_manifest(manifest: dict[str, Any]) -> list[Gate]:
     return [Gate(g["name"], g.get("analyzer") or "", g["sql"]) for g in manifest.get("gates", [])]
 
 
-__all__ = ["COLUMNS", "Listing", "gates_from_manifest", "kept_of", "listing_row",
+__all__ = ["COLUMNS", "LIVE_FILES", "Listing", "gates_from_manifest", "kept_of", "listing_row", "live_text",
            "parse_listing", "stage_rows"]

@@ -176,7 +176,8 @@ class Session:
         done = f" · images stored {stored[2] + stored[4]}/{stored[1]}" if stored else ""
         run_txt = f"run `{run_id}`" if run_id else "starting (local Ray)"
         if state == "running":
-            status = f"**Running** {secs:.0f} s · {run_txt}{done}"
+            live = progress.live_text(proc.request.out_dir)   # the counts the workers report, per batch
+            status = f"**Running** {secs:.0f} s · {run_txt}{done}" + (f"\n\n```\n{live}\n```" if live else "")
         elif state == "finished":
             m = proc.manifest() or {}
             c = m.get("counts", {})

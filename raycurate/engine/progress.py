@@ -1,0 +1,103 @@
+"""Live progress on Ray: the workers report their counts per batch to one small counter actor per pipeline
+(a :class:`~raycurate.progress.StepCounts`, on the driver's node), the driver polls it and shows a
+:class:`~raycurate.progress.Progress` (bars on a terminal, a line every 10 s in logs) and, for the UI,
+writes it to ``OUT/logs/progress.json``."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+import ray
+
+from ..console import console
+from ..progress import Progress, ProgressRenderer, Step, StepCounts
+
+POLL_S = 0.5
+_COUNTERS: dict[str, Any] = {}
+
+
+def report(name: str | None, key: str, n: int) -> None:
+    """Add ``n`` to step ``key`` of the counter called ``name`` (looked up once per process); never waits,
+    never fails a batch: progress is only shown."""
+    if not name or n <= 0:
+        return
+    if name not in _COUNTERS:
+        try:
+            _COUNTERS[name] = ray.get_actor(name)
+        except ValueError:
+            logging.getLogger(__name__).warning("progress counter %s not found: progress not reported", name)
+            _COUNTERS[name] = None
+    handle = _COUNTERS[name]
+    if handle is not None:
+        try:
+            handle.add.remote(key, int(n))
+        except Exception:  # a counter gone (the pipeline ended): nothing to show any more
+            _COUNTERS[name] = None
+
+
+class _Poller:
+    """The driver's thread: reads the counter, updates the progress, redraws it, writes the UI's file."""
+
+    def __init__(self, actor: Any, progress: Progress, snapshot_path: str | None) -> None:
+        self.actor = actor
+        self.progress = progress
+        self.renderer = ProgressRenderer(progress, console())
+        self.snapshot_path = snapshot_path
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="raycurate-progress", daemon=True)
+
+    def _poll(self) -> None:
+        try:
+            self.progress.update(ray.get(self.actor.snapshot.remote(), timeout=10))
+        except Exception:  # progress must never break a run
+            return
+        self.renderer.refresh()
+        if self.snapshot_path:
+            tmp = f"{self.snapshot_path}.tmp"
+            try:
+                with open(tmp, "w", encoding="utf-8") as f:
+                    f.write(self.progress.to_json())
+                os.replace(tmp, self.snapshot_path)
+            except OSError:
+                pass
+
+    def _run(self) -> None:
+        while not self._stop.wait(POLL_S):
+            self._poll()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._poll()
+        self.renderer.close()
+
+
+@contextmanager
+def live_progress(run_id: str, what: str, title: str, steps: Sequence[Step],
+                  snapshot_path: str | None = None) -> Iterator[str]:
+    """A counter actor for one pipeline and the driver's display of it while the pipeline runs; yields the
+    counter's name, for the workers (:func:`report`). ``snapshot_path``: where the progress is written as
+    JSON at each poll (a local path, for the UI)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    name = f"raycurate-progress-{what}-{run_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    actor = ray.remote(num_cpus=0)(StepCounts).options(
+        name=name, scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(),
+                                                                      soft=False)).remote()
+    if snapshot_path:
+        os.makedirs(os.path.dirname(snapshot_path), exist_ok=True)
+    poller = _Poller(actor, Progress(title, steps), snapshot_path)
+    poller.start()
+    try:
+        yield name
+    finally:
+        poller.stop()
+        _COUNTERS.pop(name, None)
+        ray.kill(actor)
