@@ -1,0 +1,413 @@
+"""What the report shows, read from a run's manifest (``OUT/manifest.json``, as a dict) and its LanceDB tables
+into plain records: the funnel, each stored score with its thresholds, each video's stage scores, the kept
+images with the values that let them through, samples each gate dropped, the identities, the models and the
+errors. No HTML here; pictures are :mod:`.thumbs`' data URIs.
+
+Without a manifest (``raycurate report DB --run`` of a run whose manifest is gone) the tables still give the
+funnel of the video path, the histograms and the timelines; the gates, their thresholds and the kept images
+need the run's configuration, and the report says so."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import pyarrow as pa
+
+from ..gates import Gate, kept_predicate, ok_predicate
+from ..run_report import merge_segments
+from ..store.people_schema import FACES_TABLE, IDENTITIES_TABLE
+from ..store.schema import FRAMES_TABLE, STAGE3_TABLE, TABLE_NAME, VIDEOS_TABLE
+from ..store.table import open_table, sql_str
+from .svg import Line, Series, Step
+from .thumbs import data_uri
+
+MAX_KEPT = 60            # kept images on the contact sheet
+PER_GATE = 4             # dropped samples shown per gate
+MAX_VIDEOS = 30          # timelines drawn
+MAX_IDENTITIES = 40
+MAX_ERRORS = 200
+# numeric columns that describe a file or a place in a video, not a score
+NOT_SCORES = {"file_size", "width", "height", "exif_orientation", "n_frames", "frame_index", "frame_timestamp",
+              "timestamp", "scene_index", "segment", "duplicate_distance", "face_age", "face_index"}
+STAGES = ("stage1", "stage2", "stage3")
+
+
+@dataclass
+class Histogram:
+    table: str
+    column: str
+    values: list[float]
+    lines: list[Line]
+    integer: bool
+
+
+@dataclass
+class Timeline:
+    uri: str
+    length: int
+    series: list[Series]
+    cuts: list[int]
+    selected: list[int]
+    note: str | None = None
+
+
+@dataclass
+class Card:
+    """A picture with what it says: a kept image, a dropped sample or an identity."""
+    title: str
+    values: dict[str, str]
+    thumb: str | None
+    uri: str | None = None
+
+
+@dataclass
+class RejectedGate:
+    name: str
+    sql: str
+    dropped: int
+    samples: list[Card]
+
+
+@dataclass
+class ReportData:
+    run_id: str
+    manifest: Mapping[str, Any] | None
+    notes: list[str] = field(default_factory=list)
+    video_funnel: list[Step] = field(default_factory=list)
+    image_funnel: list[Step] = field(default_factory=list)
+    histograms: list[Histogram] = field(default_factory=list)
+    timelines: list[Timeline] = field(default_factory=list)
+    kept: list[Card] = field(default_factory=list)
+    kept_total: int = 0
+    rejected: list[RejectedGate] = field(default_factory=list)
+    identities: list[Card] = field(default_factory=list)
+    models: list[dict[str, str]] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    errors_total: int = 0
+
+
+def _tables(db_uri: str) -> dict[str, Any]:
+    found = {}
+    for name in (TABLE_NAME, VIDEOS_TABLE, FRAMES_TABLE, STAGE3_TABLE, FACES_TABLE, IDENTITIES_TABLE):
+        try:
+            found[name] = open_table(db_uri, name)
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def _rows(table: Any, where: str, columns: Sequence[str], limit: int | None = None) -> list[dict[str, Any]]:
+    cols = [c for c in columns if c in table.schema.names]
+    return table.search().where(where).select(cols).limit(limit).to_arrow().to_pylist()
+
+
+def latest_run(db_uri: str) -> str | None:
+    """The newest run id in the ``images`` table (else ``frames``): ids start with their UTC start time."""
+    for name, table in _tables(db_uri).items():
+        if name in (TABLE_NAME, FRAMES_TABLE):
+            ids = table.search().select(["run_id"]).limit(None).to_arrow().column("run_id").to_pylist()
+            if ids:
+                return max(ids)
+    return None
+
+
+def has_run(db_uri: str, run_id: str) -> bool:
+    """Whether a table of the DB holds rows of ``run_id``."""
+    run = f"run_id = {sql_str(run_id)}"
+    return any(t.count_rows(run) for n, t in _tables(db_uri).items() if n in (TABLE_NAME, VIDEOS_TABLE))
+
+
+def gate_columns(gate_sql: str, names: Sequence[str]) -> list[str]:
+    """The stored columns a gate's SQL reads, in order of appearance."""
+    seen: list[str] = []
+    for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", gate_sql):
+        if word in names and word not in seen:
+            seen.append(word)
+    return seen
+
+
+def show(value: Any) -> str:
+    """A stored value, short."""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, str) and len(value) > 40:   # a content id
+        return value[:12] + "…"
+    if isinstance(value, list):
+        text = "[" + ", ".join(show(v) for v in value[:4]) + (", …" if len(value) > 4 else "") + "]"
+        return text
+    return str(value)
+
+
+def thresholds(cfg: Mapping[str, Any] | None, gates: Sequence[Gate]) -> dict[str, list[Line]]:
+    """Lines to draw per score column, from the run's configuration: the gates it ran (keys
+    ``images.<column>``: gates read the ``images`` table), the cascade's thresholds and the motion threshold
+    (keys ``<column>``: any table holding the column)."""
+    if not cfg:
+        return {}
+    f, names = cfg.get("filter", {}), {g.name for g in gates}
+    out: dict[str, list[Line]] = {}
+
+    def add(column: str, value: Any, label: str) -> None:
+        if value is not None:
+            out.setdefault(column, []).append(Line(float(value), label))
+
+    if "quality.min_sharpness" in names:
+        add("images.quality_sharpness", f.get("min_sharpness"), f"filter.min_sharpness >= {f.get('min_sharpness')}")
+    if "quality.drop_blurry" in names:
+        blur = cfg["analyzers"]["quality"]["blur_threshold"]
+        add("images.quality_sharpness", blur, f"blurry below analyzers.quality.blur_threshold {blur}")
+    if "face.min_faces" in names:
+        add("images.face_count", f.get("min_faces"), f"filter.min_faces >= {f.get('min_faces')}")
+    if "face.max_faces" in names:
+        add("images.face_count", f.get("max_faces"), f"filter.max_faces <= {f.get('max_faces')}")
+    if "nsfw.max_score" in names:
+        add("images.nsfw_score", f.get("max_nsfw_score"), f"filter.max_nsfw_score <= {f.get('max_nsfw_score')}")
+    for stage in STAGES:
+        value = cfg.get("cascade", {}).get(stage, {}).get("threshold")
+        add(f"{stage}_score", value, f"cascade.{stage}.threshold {value}")
+    add("motion", cfg.get("video", {}).get("motion_threshold"), "video.motion_threshold")
+    return out
+
+
+def _histograms(tables: Mapping[str, Any], run: str, lines: Mapping[str, list[Line]]) -> list[Histogram]:
+    """Every numeric score column of the run's rows in ``images``, ``frames`` and ``stage3`` that holds a value."""
+    out = []
+    for name in (TABLE_NAME, FRAMES_TABLE, STAGE3_TABLE):
+        table = tables.get(name)
+        if table is None:
+            continue
+        numeric = [f for f in table.schema if (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))
+                   and f.name not in NOT_SCORES and not f.name.endswith("_ms")]
+        if not numeric:
+            continue
+        data = table.search().where(run).select([f.name for f in numeric]).limit(None).to_arrow()
+        for f in numeric:
+            values = [v for v in data.column(f.name).to_pylist() if v is not None]
+            if values:
+                shown = lines.get(f"{name}.{f.name}", []) + lines.get(f.name, [])
+                out.append(Histogram(name, f.name, values, shown, pa.types.is_integer(f.type)))
+    return out
+
+
+def _timelines(tables: Mapping[str, Any], run: str, cfg: Mapping[str, Any] | None) -> list[Timeline]:
+    """Each video's Stage 1-3 scores over its frames, its scene cuts and its selected frames."""
+    videos, frames, stage3 = (tables.get(n) for n in (VIDEOS_TABLE, FRAMES_TABLE, STAGE3_TABLE))
+    if videos is None:
+        return []
+    merged = merge_segments(_rows(videos, run, ["uri", "video_id", "segment", "decoder", "fps", "frames_claimed",
+                                               "frames_decoded", "candidates", "motion_dropped", "cuts", "error",
+                                               "warning", "decode_s"]))
+    by_video: dict[str, list[dict[str, Any]]] = {}
+    for r in _rows(frames, run, ["video_id", "frame_index", "stage1_score", "stage2_score"]) if frames else []:
+        by_video.setdefault(r["video_id"], []).append(r)
+    s3: dict[str, list[dict[str, Any]]] = {}
+    for r in _rows(stage3, run, ["video_id", "frame_index", "stage3_score", "selected"]) if stage3 else []:
+        s3.setdefault(r["video_id"], []).append(r)
+    cascade = (cfg or {}).get("cascade", {})
+    out = []
+    for v in merged[:MAX_VIDEOS]:
+        rows, rows3 = by_video.get(v["video_id"], []), s3.get(v["video_id"], [])
+        series = [Series(stage, [(r["frame_index"], r[f"{stage}_score"]) for r in src
+                                 if r.get(f"{stage}_score") is not None],
+                         cascade.get(stage, {}).get("threshold"))
+                  for stage, src in (("stage1", rows), ("stage2", rows), ("stage3", rows3))]
+        note = f"error: {v['error']}" if v["error"] else (f"warning: {v['warning']}" if v["warning"] else None)
+        out.append(Timeline(v["uri"], int(v["frames_claimed"] or v["frames_decoded"] or 0), series, v["cuts"],
+                            sorted(r["frame_index"] for r in rows3 if r["selected"]), note))
+    return out
+
+
+def _video_funnel(tables: Mapping[str, Any], run: str) -> list[Step]:
+    from ..run_report import video_stage_counts
+
+    videos, frames, stage3 = (tables.get(n) for n in (VIDEOS_TABLE, FRAMES_TABLE, STAGE3_TABLE))
+    if videos is None or not videos.count_rows(run):
+        return []
+    v = _rows(videos, run, ["frames_decoded", "candidates", "motion_dropped", "error"])
+    decoded = sum(r["frames_decoded"] or 0 for r in v)
+    sampled = sum(r["candidates"] or 0 for r in v)
+    moving = sampled - sum(r["motion_dropped"] or 0 for r in v)
+    steps = [Step("videos", len(v), len(v) - sum(1 for r in v if r["error"]), 0, sum(1 for r in v if r["error"])),
+             Step("frames sampled (of decoded)", decoded, sampled, decoded - sampled),
+             Step("motion filter", sampled, moving, sampled - moving)]
+    if frames is not None:
+        st = video_stage_counts(frames, stage3, run)
+        steps += [Step(f"Stage {n}", st[f"stage{n}"]["in"], st[f"stage{n}"]["kept"], st[f"stage{n}"]["dropped"])
+                  for n in (1, 2, 3) if f"stage{n}" in st]
+        if "stage3" in st:
+            s = st["stage3"]
+            steps.append(Step("selected (separation, max frames)", s["kept"], s["selected"], s["kept"] - s["selected"]))
+    return steps
+
+
+def _image_funnel(images: Any, run: str, m: Mapping[str, Any] | None, analysers: Sequence[str],
+                  gates: Sequence[Gate]) -> list[Step]:
+    """Files, decoded, analysed, after each gate in turn, kept (after dedup), exported."""
+    rows = images.count_rows(run)
+    steps = []
+    if m:
+        inp = m["input"]
+        steps.append(Step("files listed (images + videos)", inp["files"], inp["images"] + inp["videos"],
+                          inp["other"]))
+    decoded = images.count_rows(f"{run} AND error IS NULL")
+    steps.append(Step("images decoded (photos + frames)", rows, decoded, 0, rows - decoded))
+    where = f"{run} AND {ok_predicate(analysers)}"
+    ok = images.count_rows(where)
+    steps.append(Step("analysed without error", decoded, ok, 0, decoded - ok))
+    before = ok
+    for g in gates:
+        where += f" AND ({g.predicate})"
+        after = images.count_rows(where)
+        steps.append(Step(f"gate {g.name}", before, after, before - after))
+        before = after
+    if m and m.get("keep_sql"):
+        kept = images.count_rows(m["keep_sql"])
+        steps.append(Step("kept (duplicates out)", before, kept, before - kept))
+        exported = m["counts"].get("exported", 0)
+        steps.append(Step("exported", kept, exported, 0, m["counts"].get("export_errors", 0)))
+    return steps
+
+
+def _card(row: Mapping[str, Any], columns: Sequence[str], title: str | None = None) -> Card:
+    values = {c: show(row[c]) for c in columns if row.get(c) is not None}
+    if row.get("source_video_uri"):
+        values["from"] = f"{row['source_video_uri'].rsplit('/', 1)[-1]} @ {show(row.get('frame_timestamp'))} s"
+    uri = row.get("uri")
+    return Card(title or (uri or "").rsplit("/", 1)[-1], values, data_uri(uri) if uri else None, uri)
+
+
+def _kept(images: Any, keep_sql: str, gates: Sequence[Gate]) -> tuple[list[Card], int]:
+    names = images.schema.names
+    cols = [c for g in gates for c in gate_columns(g.predicate, names)]
+    cols += [c for c in ("stage3_score", "quality_sharpness", "face_count", "nsfw_score", "identity_id")
+             if c in names and c not in cols]
+    rows = _rows(images, keep_sql, ["uri", "source_video_uri", "frame_timestamp", *cols], MAX_KEPT)
+    return [_card(r, cols) for r in rows], images.count_rows(keep_sql)
+
+
+def _rejected(images: Any, run: str, analysers: Sequence[str], gates: Sequence[Gate],
+              dedup: bool) -> list[RejectedGate]:
+    names = images.schema.names
+    ok = f"{run} AND {ok_predicate(analysers)}"
+    out = []
+    for g in gates:
+        where = f"{ok} AND NOT ({g.predicate})"
+        cols = gate_columns(g.predicate, names)
+        rows = _rows(images, where, ["uri", "source_video_uri", "frame_timestamp", *cols], PER_GATE)
+        out.append(RejectedGate(g.name, g.predicate, images.count_rows(where), [_card(r, cols) for r in rows]))
+    if dedup and "duplicate_of" in names:
+        where = f"{run} AND {kept_predicate(gates, analysers)} AND duplicate_of IS NOT NULL"
+        cols = ["duplicate_column", "duplicate_distance", "duplicate_of"]
+        rows = _rows(images, where, ["uri", "source_video_uri", "frame_timestamp", *cols], PER_GATE)
+        out.append(RejectedGate("dedup", "duplicate_of IS NULL", images.count_rows(where),
+                                [_card(r, cols) for r in rows]))
+    return out
+
+
+def _identities(tables: Mapping[str, Any], run: str) -> list[Card]:
+    """The identities the run's faces fall in, largest first, each with a crop of a face it holds."""
+    faces, idt = tables.get(FACES_TABLE), tables.get(IDENTITIES_TABLE)
+    if faces is None or idt is None:
+        return []
+    face_rows = _rows(faces, f"{run} AND identity_id IS NOT NULL",
+                      ["face_id", "identity_id", "image_id", "uri", "box", "sharpness", "source"])
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for f in face_rows:
+        by_id.setdefault(f["identity_id"], []).append(f)
+    if not by_id:
+        return []
+    rows = _rows(idt, f"identity_id IN ({', '.join(sql_str(i) for i in sorted(by_id))})",
+                 ["identity_id", "family", "name", "face_count", "image_count", "best_face_id"])
+    rows.sort(key=lambda r: (-(r["face_count"] or 0), r["identity_id"]))
+    cards = []
+    for r in rows[:MAX_IDENTITIES]:
+        shown = [f for f in by_id[r["identity_id"]] if f["image_id"] and f["uri"] and f["box"]]
+        shown.sort(key=lambda f: (f["face_id"] != r["best_face_id"], -(f["sharpness"] or 0)))
+        face = shown[0] if shown else None
+        title = f"{r['name']} ({r['identity_id']})" if r["name"] else r["identity_id"]
+        values = {"family": r["family"], "faces": show(r["face_count"]), "images": show(r["image_count"]),
+                  "faces in this run": str(len(by_id[r["identity_id"]]))}
+        if face is None:
+            values["picture"] = "its faces are in sampled video frames (not stored)"
+        cards.append(Card(title, values, data_uri(face["uri"], face["box"]) if face else None,
+                          face["uri"] if face else None))
+    return cards
+
+
+def _models(tables: Mapping[str, Any], run: str, m: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """Per analyser: the model behind its columns as stored on the rows (``<name>_model``), and, from the
+    manifest, why that one (fallback, choice) or why none (skipped)."""
+    stored: dict[str, set[str]] = {}
+    for name in (TABLE_NAME, FRAMES_TABLE):
+        table = tables.get(name)
+        if table is None:
+            continue
+        cols = [c for c in table.schema.names if c.endswith("_model") and c != "face_embedding_model"]
+        data = table.search().where(run).select(cols).limit(None).to_arrow() if cols else None
+        for c in cols:
+            stored.setdefault(c[:-len("_model")], set()).update(v for v in data.column(c).to_pylist() if v)
+    info = dict((m or {}).get("models", {}))
+    out = []
+    for name in sorted(set(stored) | set(info)):
+        if not stored.get(name) and name not in info:
+            continue
+        i = info.get(name, {})
+        out.append({"analyser": name, "stored": ", ".join(sorted(stored.get(name, ()))) or "-",
+                    "model (manifest)": i.get("model") or "-", "why": i.get("choice") or i.get("fallback") or ""})
+    for name, why in (m or {}).get("skipped_analyzers", {}).items():
+        out.append({"analyser": name, "stored": "-", "model (manifest)": "skipped", "why": why})
+    return out
+
+
+def _errors(tables: Mapping[str, Any], run: str) -> tuple[list[dict[str, str]], int]:
+    """Rows with an error column set: images (decoding, each analyser), videos, frames (a stage's analyser)."""
+    found: list[dict[str, str]] = []
+    total = 0
+    for name, key in ((TABLE_NAME, "uri"), (VIDEOS_TABLE, "uri"), (FRAMES_TABLE, "video_uri")):
+        table = tables.get(name)
+        if table is None:
+            continue
+        cols = [c for c in table.schema.names if c == "error" or c.endswith("_error")]
+        if not cols:
+            continue
+        where = f"{run} AND (" + " OR ".join(f"{c} IS NOT NULL" for c in cols) + ")"
+        total += table.count_rows(where)
+        for r in _rows(table, where, [key, "frame_index", *cols], MAX_ERRORS):
+            for c in cols:
+                if r.get(c):
+                    place = r[key] + (f"#frame{r['frame_index']}" if name == FRAMES_TABLE else "")
+                    found.append({"table": name, "where": place, "column": c, "error": r[c]})
+    return found[:MAX_ERRORS], total
+
+
+def read_report(db_uri: str, run_id: str, manifest: Mapping[str, Any] | None = None) -> ReportData:
+    """Everything the report of run ``run_id`` shows, from the LanceDB at ``db_uri`` and the run's manifest
+    (None: only what the tables hold)."""
+    tables = _tables(db_uri)
+    run = f"run_id = {sql_str(run_id)}"
+    m = manifest if manifest and manifest.get("run_id") == run_id else None
+    data = ReportData(run_id=run_id, manifest=m)
+    if m is None:
+        data.notes.append("no manifest of this run beside the DB: its gates, thresholds and kept images are not "
+                          "known; the plots show the stored scores only")
+    cfg = m.get("config") if m else None
+    gates = [Gate(g["name"], g.get("analyzer") or "", g["sql"]) for g in (m or {}).get("gates", [])]
+    analysers = list((m or {}).get("models", {}))
+    data.video_funnel = _video_funnel(tables, run)
+    data.histograms = _histograms(tables, run, thresholds(cfg, gates))
+    data.timelines = _timelines(tables, run, cfg)
+    images = tables.get(TABLE_NAME)
+    if images is not None and images.count_rows(run):
+        data.image_funnel = _image_funnel(images, run, m, analysers, gates)
+        if m and m.get("keep_sql"):
+            data.kept, data.kept_total = _kept(images, m["keep_sql"], gates)
+            data.rejected = _rejected(images, run, analysers, gates, bool(cfg and cfg["dedup"]["enabled"]))
+    data.identities = _identities(tables, run)
+    data.models = _models(tables, run, m)
+    data.errors, data.errors_total = _errors(tables, run)
+    return data
+
+
+__all__ = ["Card", "Histogram", "RejectedGate", "ReportData", "Timeline", "gate_columns", "has_run", "latest_run",
+           "read_report", "show", "thresholds"]
