@@ -46,15 +46,20 @@ def test_histogram_range_grows_to_show_a_threshold_outside_the_values():
     assert float(line.get("x1")) == pytest.approx(300 - 8, abs=0.1)   # the range's right end
 
 
-def test_integer_histogram_has_one_bar_per_value():
-    root = _parse(svg.histogram([0, 0, 1, 3], [svg.Line(1, "min_faces")], title="face_count", integer=True))
+def test_integer_histogram_has_one_bar_per_value_and_its_line_between_bars():
+    root = _parse(svg.histogram([0, 0, 1, 3], [svg.Line(1, "min_faces", "min"), svg.Line(2, "max_faces", "max")],
+                                title="face_count", integer=True, width=300))
     bars = _by_class(root, "bar")
     assert [int(b.find("title").text) for b in bars] == [2, 1, 0, 1]   # 0, 1, 2, 3
+    bar_w = (300 - 42) / 4
+    lines = {t.find("title").text: float(t.get("x1")) for t in _by_class(root, "threshold")}
+    assert lines["min_faces"] == pytest.approx(34 + bar_w, abs=0.1)       # between the 0 and the 1 bars
+    assert lines["max_faces"] == pytest.approx(34 + 3 * bar_w, abs=0.1)   # between the 2 and the 3 bars
 
 
 def test_log_histogram_places_the_threshold_on_the_log_axis():
     b = svg.bin_values([0.0, 9.0, 99.0, 9999.0], [99.0], log=True)
-    assert svg.wants_log([0.0, 9.0, 99.0, 9999.0]) and not svg.wants_log([1.0, 20.0])
+    assert svg.wants_log([0.0, 9.0, 99.0, 9999.0]) and not svg.wants_log([1.0, 20.0, 150.0])
     assert b.lo == pytest.approx(0.0) and b.hi == pytest.approx(4.0)
     assert b.x(99.0, 0, 100) == pytest.approx(50.0)   # log10(1 + 99) = 2 of 0..4
     assert sum(b.counts) == 4

@@ -19,14 +19,15 @@ from ..run_report import merge_segments
 from ..store.people_schema import FACES_TABLE, IDENTITIES_TABLE
 from ..store.schema import FRAMES_TABLE, STAGE3_TABLE, TABLE_NAME, VIDEOS_TABLE
 from ..store.table import open_table, sql_str
+from .identities import identities
+from .provenance import errors, models
+from .records import Card, read_rows, show
 from .svg import Line, Series, Step
 from .thumbs import data_uri
 
 MAX_KEPT = 60            # kept images on the contact sheet
 PER_GATE = 4             # dropped samples shown per gate
 MAX_VIDEOS = 30          # timelines drawn
-MAX_IDENTITIES = 40
-MAX_ERRORS = 200
 # numeric columns that describe a file or a place in a video, not a score
 NOT_SCORES = {"file_size", "width", "height", "exif_orientation", "n_frames", "frame_index", "frame_timestamp",
               "timestamp", "scene_index", "segment", "duplicate_distance", "face_age", "face_index"}
@@ -50,15 +51,6 @@ class Timeline:
     cuts: list[int]
     selected: list[int]
     note: str | None = None
-
-
-@dataclass
-class Card:
-    """A picture with what it says: a kept image, a dropped sample or an identity."""
-    title: str
-    values: dict[str, str]
-    thumb: str | None
-    uri: str | None = None
 
 
 @dataclass
@@ -97,11 +89,6 @@ def _tables(db_uri: str) -> dict[str, Any]:
     return found
 
 
-def _rows(table: Any, where: str, columns: Sequence[str], limit: int | None = None) -> list[dict[str, Any]]:
-    cols = [c for c in columns if c in table.schema.names]
-    return table.search().where(where).select(cols).limit(limit).to_arrow().to_pylist()
-
-
 def latest_run(db_uri: str) -> str | None:
     """The newest run id in the ``images`` table (else ``frames``): ids start with their UTC start time."""
     for name, table in _tables(db_uri).items():
@@ -127,18 +114,6 @@ def gate_columns(gate_sql: str, names: Sequence[str]) -> list[str]:
     return seen
 
 
-def show(value: Any) -> str:
-    """A stored value, short."""
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    if isinstance(value, str) and len(value) > 40:   # a content id
-        return value[:12] + "…"
-    if isinstance(value, list):
-        text = "[" + ", ".join(show(v) for v in value[:4]) + (", …" if len(value) > 4 else "") + "]"
-        return text
-    return str(value)
-
-
 def thresholds(cfg: Mapping[str, Any] | None, gates: Sequence[Gate]) -> dict[str, list[Line]]:
     """Lines to draw per score column, from the run's configuration: the gates it ran (keys
     ``images.<column>``: gates read the ``images`` table), the cascade's thresholds and the motion threshold
@@ -148,9 +123,9 @@ def thresholds(cfg: Mapping[str, Any] | None, gates: Sequence[Gate]) -> dict[str
     f, names = cfg.get("filter", {}), {g.name for g in gates}
     out: dict[str, list[Line]] = {}
 
-    def add(column: str, value: Any, label: str) -> None:
+    def add(column: str, value: Any, label: str, kind: str = "min") -> None:
         if value is not None:
-            out.setdefault(column, []).append(Line(float(value), label))
+            out.setdefault(column, []).append(Line(float(value), label, kind))
 
     if "quality.min_sharpness" in names:
         add("images.quality_sharpness", f.get("min_sharpness"), f"filter.min_sharpness >= {f.get('min_sharpness')}")
@@ -160,13 +135,15 @@ def thresholds(cfg: Mapping[str, Any] | None, gates: Sequence[Gate]) -> dict[str
     if "face.min_faces" in names:
         add("images.face_count", f.get("min_faces"), f"filter.min_faces >= {f.get('min_faces')}")
     if "face.max_faces" in names:
-        add("images.face_count", f.get("max_faces"), f"filter.max_faces <= {f.get('max_faces')}")
+        add("images.face_count", f.get("max_faces"), f"filter.max_faces <= {f.get('max_faces')}", "max")
     if "nsfw.max_score" in names:
-        add("images.nsfw_score", f.get("max_nsfw_score"), f"filter.max_nsfw_score <= {f.get('max_nsfw_score')}")
+        add("images.nsfw_score", f.get("max_nsfw_score"), f"filter.max_nsfw_score <= {f.get('max_nsfw_score')}",
+            "max")
     for stage in STAGES:
         value = cfg.get("cascade", {}).get(stage, {}).get("threshold")
         add(f"{stage}_score", value, f"cascade.{stage}.threshold {value}")
-    add("motion", cfg.get("video", {}).get("motion_threshold"), "video.motion_threshold")
+    motion = cfg.get("video", {}).get("motion_threshold")
+    add("motion", motion, f"video.motion_threshold {motion}")
     return out
 
 
@@ -195,14 +172,14 @@ def _timelines(tables: Mapping[str, Any], run: str, cfg: Mapping[str, Any] | Non
     videos, frames, stage3 = (tables.get(n) for n in (VIDEOS_TABLE, FRAMES_TABLE, STAGE3_TABLE))
     if videos is None:
         return []
-    merged = merge_segments(_rows(videos, run, ["uri", "video_id", "segment", "decoder", "fps", "frames_claimed",
+    merged = merge_segments(read_rows(videos, run, ["uri", "video_id", "segment", "decoder", "fps", "frames_claimed",
                                                "frames_decoded", "candidates", "motion_dropped", "cuts", "error",
                                                "warning", "decode_s"]))
     by_video: dict[str, list[dict[str, Any]]] = {}
-    for r in _rows(frames, run, ["video_id", "frame_index", "stage1_score", "stage2_score"]) if frames else []:
+    for r in read_rows(frames, run, ["video_id", "frame_index", "stage1_score", "stage2_score"]) if frames else []:
         by_video.setdefault(r["video_id"], []).append(r)
     s3: dict[str, list[dict[str, Any]]] = {}
-    for r in _rows(stage3, run, ["video_id", "frame_index", "stage3_score", "selected"]) if stage3 else []:
+    for r in read_rows(stage3, run, ["video_id", "frame_index", "stage3_score", "selected"]) if stage3 else []:
         s3.setdefault(r["video_id"], []).append(r)
     cascade = (cfg or {}).get("cascade", {})
     out = []
@@ -224,7 +201,7 @@ def _video_funnel(tables: Mapping[str, Any], run: str) -> list[Step]:
     videos, frames, stage3 = (tables.get(n) for n in (VIDEOS_TABLE, FRAMES_TABLE, STAGE3_TABLE))
     if videos is None or not videos.count_rows(run):
         return []
-    v = _rows(videos, run, ["frames_decoded", "candidates", "motion_dropped", "error"])
+    v = read_rows(videos, run, ["frames_decoded", "candidates", "motion_dropped", "error"])
     decoded = sum(r["frames_decoded"] or 0 for r in v)
     sampled = sum(r["candidates"] or 0 for r in v)
     moving = sampled - sum(r["motion_dropped"] or 0 for r in v)
@@ -282,7 +259,7 @@ def _kept(images: Any, keep_sql: str, gates: Sequence[Gate]) -> tuple[list[Card]
     cols = [c for g in gates for c in gate_columns(g.predicate, names)]
     cols += [c for c in ("stage3_score", "quality_sharpness", "face_count", "nsfw_score", "identity_id")
              if c in names and c not in cols]
-    rows = _rows(images, keep_sql, ["uri", "source_video_uri", "frame_timestamp", *cols], MAX_KEPT)
+    rows = read_rows(images, keep_sql, ["uri", "source_video_uri", "frame_timestamp", *cols], MAX_KEPT)
     return [_card(r, cols) for r in rows], images.count_rows(keep_sql)
 
 
@@ -294,91 +271,15 @@ def _rejected(images: Any, run: str, analysers: Sequence[str], gates: Sequence[G
     for g in gates:
         where = f"{ok} AND NOT ({g.predicate})"
         cols = gate_columns(g.predicate, names)
-        rows = _rows(images, where, ["uri", "source_video_uri", "frame_timestamp", *cols], PER_GATE)
+        rows = read_rows(images, where, ["uri", "source_video_uri", "frame_timestamp", *cols], PER_GATE)
         out.append(RejectedGate(g.name, g.predicate, images.count_rows(where), [_card(r, cols) for r in rows]))
     if dedup and "duplicate_of" in names:
         where = f"{run} AND {kept_predicate(gates, analysers)} AND duplicate_of IS NOT NULL"
         cols = ["duplicate_column", "duplicate_distance", "duplicate_of"]
-        rows = _rows(images, where, ["uri", "source_video_uri", "frame_timestamp", *cols], PER_GATE)
+        rows = read_rows(images, where, ["uri", "source_video_uri", "frame_timestamp", *cols], PER_GATE)
         out.append(RejectedGate("dedup", "duplicate_of IS NULL", images.count_rows(where),
                                 [_card(r, cols) for r in rows]))
     return out
-
-
-def _identities(tables: Mapping[str, Any], run: str) -> list[Card]:
-    """The identities the run's faces fall in, largest first, each with a crop of a face it holds."""
-    faces, idt = tables.get(FACES_TABLE), tables.get(IDENTITIES_TABLE)
-    if faces is None or idt is None:
-        return []
-    face_rows = _rows(faces, f"{run} AND identity_id IS NOT NULL",
-                      ["face_id", "identity_id", "image_id", "uri", "box", "sharpness", "source"])
-    by_id: dict[str, list[dict[str, Any]]] = {}
-    for f in face_rows:
-        by_id.setdefault(f["identity_id"], []).append(f)
-    if not by_id:
-        return []
-    rows = _rows(idt, f"identity_id IN ({', '.join(sql_str(i) for i in sorted(by_id))})",
-                 ["identity_id", "family", "name", "face_count", "image_count", "best_face_id"])
-    rows.sort(key=lambda r: (-(r["face_count"] or 0), r["identity_id"]))
-    cards = []
-    for r in rows[:MAX_IDENTITIES]:
-        shown = [f for f in by_id[r["identity_id"]] if f["image_id"] and f["uri"] and f["box"]]
-        shown.sort(key=lambda f: (f["face_id"] != r["best_face_id"], -(f["sharpness"] or 0)))
-        face = shown[0] if shown else None
-        title = f"{r['name']} ({r['identity_id']})" if r["name"] else r["identity_id"]
-        values = {"family": r["family"], "faces": show(r["face_count"]), "images": show(r["image_count"]),
-                  "faces in this run": str(len(by_id[r["identity_id"]]))}
-        if face is None:
-            values["picture"] = "its faces are in sampled video frames (not stored)"
-        cards.append(Card(title, values, data_uri(face["uri"], face["box"]) if face else None,
-                          face["uri"] if face else None))
-    return cards
-
-
-def _models(tables: Mapping[str, Any], run: str, m: Mapping[str, Any] | None) -> list[dict[str, str]]:
-    """Per analyser: the model behind its columns as stored on the rows (``<name>_model``), and, from the
-    manifest, why that one (fallback, choice) or why none (skipped)."""
-    stored: dict[str, set[str]] = {}
-    for name in (TABLE_NAME, FRAMES_TABLE):
-        table = tables.get(name)
-        if table is None:
-            continue
-        cols = [c for c in table.schema.names if c.endswith("_model") and c != "face_embedding_model"]
-        data = table.search().where(run).select(cols).limit(None).to_arrow() if cols else None
-        for c in cols:
-            stored.setdefault(c[:-len("_model")], set()).update(v for v in data.column(c).to_pylist() if v)
-    info = dict((m or {}).get("models", {}))
-    out = []
-    for name in sorted(set(stored) | set(info)):
-        if not stored.get(name) and name not in info:
-            continue
-        i = info.get(name, {})
-        out.append({"analyser": name, "stored": ", ".join(sorted(stored.get(name, ()))) or "-",
-                    "model (manifest)": i.get("model") or "-", "why": i.get("choice") or i.get("fallback") or ""})
-    for name, why in (m or {}).get("skipped_analyzers", {}).items():
-        out.append({"analyser": name, "stored": "-", "model (manifest)": "skipped", "why": why})
-    return out
-
-
-def _errors(tables: Mapping[str, Any], run: str) -> tuple[list[dict[str, str]], int]:
-    """Rows with an error column set: images (decoding, each analyser), videos, frames (a stage's analyser)."""
-    found: list[dict[str, str]] = []
-    total = 0
-    for name, key in ((TABLE_NAME, "uri"), (VIDEOS_TABLE, "uri"), (FRAMES_TABLE, "video_uri")):
-        table = tables.get(name)
-        if table is None:
-            continue
-        cols = [c for c in table.schema.names if c == "error" or c.endswith("_error")]
-        if not cols:
-            continue
-        where = f"{run} AND (" + " OR ".join(f"{c} IS NOT NULL" for c in cols) + ")"
-        total += table.count_rows(where)
-        for r in _rows(table, where, [key, "frame_index", *cols], MAX_ERRORS):
-            for c in cols:
-                if r.get(c):
-                    place = r[key] + (f"#frame{r['frame_index']}" if name == FRAMES_TABLE else "")
-                    found.append({"table": name, "where": place, "column": c, "error": r[c]})
-    return found[:MAX_ERRORS], total
 
 
 def read_report(db_uri: str, run_id: str, manifest: Mapping[str, Any] | None = None) -> ReportData:
@@ -403,11 +304,11 @@ def read_report(db_uri: str, run_id: str, manifest: Mapping[str, Any] | None = N
         if m and m.get("keep_sql"):
             data.kept, data.kept_total = _kept(images, m["keep_sql"], gates)
             data.rejected = _rejected(images, run, analysers, gates, bool(cfg and cfg["dedup"]["enabled"]))
-    data.identities = _identities(tables, run)
-    data.models = _models(tables, run, m)
-    data.errors, data.errors_total = _errors(tables, run)
+    data.identities = identities(tables, run)
+    data.models = models(tables, run, m)
+    data.errors, data.errors_total = errors(tables, run)
     return data
 
 
 __all__ = ["Card", "Histogram", "RejectedGate", "ReportData", "Timeline", "gate_columns", "has_run", "latest_run",
-           "read_report", "show", "thresholds"]
+           "read_report", "thresholds"]

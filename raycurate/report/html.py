@@ -6,7 +6,8 @@ from html import escape
 from typing import Any, Mapping, Sequence
 
 from . import svg
-from .data import Card, ReportData
+from .data import ReportData
+from .records import Card
 
 SECTIONS = (("funnel", "Funnel"), ("histograms", "Scores and thresholds"), ("timelines", "Videos"),
             ("kept", "Kept images"), ("rejected", "Dropped by each gate"), ("identities", "Identities"),

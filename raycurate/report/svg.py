@@ -18,9 +18,12 @@ SELECTED = "#2ca02c"
 
 @dataclass(frozen=True)
 class Line:
-    """A threshold drawn on a plot: its value and what it is (``filter.max_nsfw_score <= 0.5``)."""
+    """A threshold drawn on a plot: its value, what it is (``filter.max_nsfw_score <= 0.5``) and which side
+    passes (``min``: values at or above, ``max``: at or below; on an integer axis the line then sits on the
+    edge between the last failing and the first passing bar)."""
     value: float
     label: str
+    kind: str = ""
 
 
 def fmt(v: float) -> str:
@@ -81,9 +84,9 @@ def bin_values(values: Sequence[float], extra: Sequence[float] = (), *, bins: in
 
 
 def wants_log(values: Sequence[float]) -> bool:
-    """Whether ``values`` read better on a log axis: none negative, and spread over three decades or more."""
+    """Whether ``values`` read better on a log axis: none negative, and spread over two decades or more."""
     finite = [v for v in values if v is not None and math.isfinite(v)]
-    return bool(finite) and min(finite) >= 0 and max(finite) >= 1000 * (1 + min(finite))
+    return bool(finite) and min(finite) >= 0 and max(finite) >= 100 * (1 + min(finite))
 
 
 def histogram(values: Sequence[float], lines: Sequence[Line] = (), *, title: str, integer: bool = False,
@@ -108,7 +111,8 @@ def histogram(values: Sequence[float], lines: Sequence[Line] = (), *, title: str
              _text(left - 4, top + 8, str(peak), "end"), _text(left - 4, top + ph, "0", "end"),
              _text(left + pw / 2, height - 2, f"{len([v for v in values if v is not None])} values", "middle")]
     for ln in lines:
-        x = b.x(ln.value, left, pw)
+        shift = {"min": -0.5, "max": 0.5}.get(ln.kind, 0.0) if integer and not b.log else 0.0
+        x = b.x(ln.value + shift, left, pw)
         body.append(f'<line class="threshold" data-value="{ln.value!r}" x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" '
                     f'y2="{top + ph}" stroke="{THRESHOLD}" stroke-width="2"><title>{escape(ln.label)}</title></line>')
         inside = x < left + pw * 0.75   # the label on the line's side with room
