@@ -157,11 +157,13 @@ def test_every_stored_score_has_a_histogram_with_its_thresholds(report_run, data
     by = {(h.table, h.column): h for h in data.histograms}
     for table, column in (("images", "nsfw_score"), ("images", "quality_sharpness"), ("frames", "stage1_score"),
                           ("frames", "motion"), ("stage3", "stage3_score")):
-        assert len(by[(table, column)].values) == _table(report_run, table).count_rows(f"{run} AND {column} IS NOT NULL")
+        stored = _table(report_run, table).count_rows(f"{run} AND {column} IS NOT NULL")
+        assert len(by[(table, column)].values) == stored
     cfg = report_run["manifest"]["config"]
     assert [ln.value for ln in by[("images", "nsfw_score")].lines] == [cfg["filter"]["max_nsfw_score"]]
     assert [ln.value for ln in by[("images", "face_count")].lines] == [cfg["filter"]["min_faces"]]
-    assert [ln.value for ln in by[("images", "quality_sharpness")].lines] == [cfg["analyzers"]["quality"]["blur_threshold"]]
+    blur = cfg["analyzers"]["quality"]["blur_threshold"]
+    assert [ln.value for ln in by[("images", "quality_sharpness")].lines] == [blur]
     assert [ln.value for ln in by[("frames", "stage1_score")].lines] == [cfg["cascade"]["stage1"]["threshold"]]
     assert by[("frames", "quality_sharpness")].lines == []   # the blur gate reads the images table only
     assert not any(c.endswith("_ms") or c == "file_size" for _, c in by)
@@ -204,7 +206,8 @@ def test_identities_models_and_errors(report_run, data):
     skipped = report_run["manifest"]["skipped_analyzers"]
     assert {n for n, r in models.items() if r["model (manifest)"] == "skipped"} == set(skipped)
     assert "clip" not in models   # off in the fast-cpu profile: no column of it stored
-    assert [(e["table"], e["column"]) for e in data.errors if e["where"].endswith("broken.jpg")] == [("images", "error")]
+    broken = [(e["table"], e["column"]) for e in data.errors if e["where"].endswith("broken.jpg")]
+    assert broken == [("images", "error")]
     assert data.errors_total >= 1
 
 
@@ -275,3 +278,14 @@ def test_report_renders_in_chromium(report_run):
     assert all(u.startswith(("file:", "data:")) for u in requests), [u for u in requests if "://" in u][:5]
     colours = Image.open(io.BytesIO(shot)).convert("RGB").getcolors(maxcolors=1 << 20)
     assert colours is None or len(colours) > 100   # not one colour: plots and pictures drawn
+
+
+def test_an_empty_run_has_a_report_too(tmp_path):
+    from raycurate.cli import main
+    from raycurate.report.html import SECTIONS
+
+    (tmp_path / "in").mkdir()
+    assert main(["run", str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 0
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert all(f'<section id="{key}">' in page for key, _ in SECTIONS) and "nothing stored" in page
+    assert not (tmp_path / "out" / "db").exists()   # reading the report made no DB

@@ -8,6 +8,7 @@ funnel of the video path, the histograms and the timelines; the gates, their thr
 need the run's configuration, and the report says so."""
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -80,6 +81,9 @@ class ReportData:
 
 
 def _tables(db_uri: str) -> dict[str, Any]:
+    """The run tables the DB holds; none when a local DB folder is absent (a run with no media made none)."""
+    if "://" not in db_uri and not os.path.isdir(db_uri):
+        return {}
     found = {}
     for name in (TABLE_NAME, VIDEOS_TABLE, FRAMES_TABLE, STAGE3_TABLE, FACES_TABLE, IDENTITIES_TABLE):
         try:

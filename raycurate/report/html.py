@@ -76,8 +76,8 @@ def _timelines(d: ReportData) -> str:
     for t in d.timelines:
         name = t.uri.rsplit("/", 1)[-1]
         note = f'<p class="muted">{escape(t.note)}</p>' if t.note else ""
-        out.append(f'<div class="plot">{svg.timeline(t.series, length=t.length, cuts=t.cuts, selected=t.selected, title=name)}'
-                   f"{note}</div>")
+        plot = svg.timeline(t.series, length=t.length, cuts=t.cuts, selected=t.selected, title=name)
+        out.append(f'<div class="plot">{plot}{note}</div>')
     return "".join(out) or '<p class="muted">no videos in this run</p>'
 
 

@@ -199,8 +199,9 @@ def funnel(steps: Sequence[Step], *, title: str, width: int = 900) -> str:
                                     ("errors", s.errors, ERRORS)):
             w = pw * value / peak
             if value > 0:
-                body.append(f'<rect class="bar {part}" x="{x0:.1f}" y="{y0 + 3}" width="{max(w, 1):.1f}" height="{row_h - 6}" '
-                            f'fill="{colour}"><title>{escape(s.label)}: {part} {value}</title></rect>')
+                body.append(f'<rect class="bar {part}" x="{x0:.1f}" y="{y0 + 3}" width="{max(w, 1):.1f}" '
+                            f'height="{row_h - 6}" fill="{colour}">'
+                            f'<title>{escape(s.label)}: {part} {value}</title></rect>')
             x0 += w
         extra = "".join(f", {n} {what}" for n, what in ((s.dropped, "dropped"), (s.errors, "errors")) if n)
         body.append(_text(x0 + 6, y0 + 15, f"{s.kept} of {s.n_in}{extra}"))
