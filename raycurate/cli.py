@@ -100,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
                         "for a DB in a bucket)")
     search.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config key, e.g. --set storage.s3.endpoint_url=http://minio:9000")
+    report = sub.add_parser("report", help="the static HTML report of a run (funnel, score histograms with "
+                            "thresholds, video timelines, kept and dropped images, identities, models, errors)")
+    report.add_argument("db", metavar="DB", help="LanceDB directory (OUT/db, or OUT)")
+    report.add_argument("--out", metavar="FILE", help="the HTML file (default: report.html beside the DB, i.e. "
+                        "OUT/report.html; report-RUN_ID.html for a run other than the manifest's)")
+    report.add_argument("--run", metavar="RUN_ID", help="the run (default: the manifest's, else the newest)")
     people_cli.add_parser(sub)
     _ui_args(sub.add_parser("ui", help="the web UI (Gradio): runs with live progress, results, filters, search, "
                             "export; needs pip install 'raycurate[ui]'"))
@@ -139,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return people_cli.run(args)
     if args.command == "export":
         return _export(args)
+    if args.command == "report":
+        return _report(args)
     if args.command == "submit":
         return _submit(args, argv)
     if args.command == "search":
@@ -285,6 +293,29 @@ def _export(args: argparse.Namespace) -> int:
           + (f", {result.captions} captions" if result.captions else "")
           + (f", {result.face_crops} face crops" if result.face_crops else "")
           + (f", {result.body_crops} body crops" if result.body_crops else "") + ")")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import find_manifest, write_report
+    from .report.data import latest_run
+    from .sources import SourceError
+    from .storage import join
+    from .store.table import resolve_db
+
+    try:
+        db = resolve_db(args.db)
+        manifest = find_manifest(db)
+        run_id = args.run or (manifest or {}).get("run_id") or latest_run(db)
+        if not run_id:
+            return _fail(f"no run in the LanceDB at {args.db}")
+        own = manifest is not None and manifest.get("run_id") == run_id
+        parent = db.rstrip("/").rsplit("/", 1)[0] if "://" in db else os.path.dirname(db)
+        out = args.out or join(parent, "report.html" if own else f"report-{run_id}.html")
+        write_report(db, out, run_id=run_id, manifest=manifest)
+    except (FileNotFoundError, LookupError, SourceError) as exc:
+        return _fail(str(exc))
+    print(f"report of run {run_id} -> {out}")
     return 0
 
 

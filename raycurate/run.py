@@ -395,6 +395,10 @@ def _finish(ctx: _Run, counts: dict[str, Any], t_start: float) -> RunReport:
     manifest.update(counts=counts, errors=ctx.errors[:MAX_LISTED], errors_total=errors_total,
                     timings_s={k: round(v, 3) for k, v in ctx.timings.items()},
                     finished_at=datetime.now(timezone.utc).isoformat())
+    from .report import report_run
+
+    manifest["report"] = report_run(ctx.out, ctx.db_uri, manifest, ctx.log)   # OUT/report.html, from the above
+    manifest["timings_s"]["report"] = manifest["report"]["seconds"]
     ctx.out.write_bytes("manifest.json", json.dumps(manifest, indent=2, default=str).encode("utf-8"))
     write_state(ctx.out_dir, {**ctx.state, "state": "finished", "finished_at": manifest["finished_at"]})
     return RunReport(run_id=ctx.run_id, out_dir=ctx.out_dir, db_uri=ctx.db_uri, manifest=manifest)
