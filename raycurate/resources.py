@@ -10,7 +10,8 @@ four actors share one GPU. A CPU analyser asks for no GPU.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from .analyzers.base import Resources
 
@@ -81,6 +82,16 @@ def fuse_cpu_pools(setting: bool | str, cluster_cpus: float) -> bool:
     if setting == "auto":
         return cluster_cpus <= FUSE_AUTO_MAX_CPUS
     return bool(setting)
+
+
+def small_machine_stage_pool(section: Any, small: bool) -> Any:
+    """A video stage's pool keys (its typed section): on a small machine (``fuse_cpu_pools``) a CPU stage keeps
+    ``min_actors`` actors, at least one, unless its ``max_actors`` is set. Its cores are busy already (decoding,
+    the other stage): a second actor would be a second copy of the models, there for as long as the backlog of
+    a long input lasts, so memory would grow with the number of videos."""
+    if small and section.device == "cpu" and section.max_actors is None:
+        return replace(section, max_actors=max(1, section.min_actors))
+    return section
 
 
 def _split(weights: list[float], parts: int) -> list[tuple[int, int]]:

@@ -69,11 +69,13 @@ def main() -> int:
             seconds, peak, rc = run(folder, work / f"out{n}", args.cpus, args.set)
             results.append((n, seconds, peak, rc))
             top = sorted(peak.by_name.items(), key=lambda kv: -kv[1])[:6]
-            print(f"{n} videos: rc {rc}, {seconds:.1f} s, peak RSS {peak.rss / 1e9:.2f} GB, peak USS {peak.uss / 1e9:.2f} GB;"
+            print(f"{n} videos: rc {rc}, {seconds:.1f} s, peak RSS {peak.rss / 1e9:.2f} GB, "
+                  f"PSS {peak.pss / 1e9:.2f} GB, USS {peak.uss / 1e9:.2f} GB;"
                   " largest at the RSS peak: " + ", ".join(f"{k.split(' ', 1)[1]} {v / 1e6:.0f} MB" for k, v in top))
         base = results[0]
         for n, seconds, peak, rc in results[1:]:
-            print(f"{n} vs {base[0]} videos: peak RSS x{peak.rss / base[2].rss:.3f}, peak USS x{peak.uss / base[2].uss:.3f}, "
+            print(f"{n} vs {base[0]} videos: peak RSS x{peak.rss / base[2].rss:.3f}, "
+                  f"PSS x{peak.pss / base[2].pss:.3f}, USS x{peak.uss / base[2].uss:.3f}, "
                   f"time x{seconds / base[1]:.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -92,3 +92,19 @@ def test_a_fused_pool_adds_up_its_members():
     assert pool.resources.num_cpus == pytest.approx(0.55) and pool.resources.device == "cpu"
     assert (pool.min_actors, pool.max_actors, pool.num_gpus) == (2, 3, None)
     assert fused_pool(["a"], [Resources(4, 0.1)], [1], [None]).max_actors == 1   # one process per pool
+
+
+def test_a_video_stage_keeps_one_actor_on_a_small_machine_unless_told_otherwise():
+    """Memory of a run must not grow with the number of videos: on a small machine (fused pools) a CPU stage
+    does not autoscale; a max_actors the user set, a GPU stage and a large cluster are left alone."""
+    from raycurate.config import load_config, typed
+    from raycurate.resources import small_machine_stage_pool
+
+    s = typed(load_config())
+    assert small_machine_stage_pool(s.cascade.stage1, True).max_actors == 1
+    assert small_machine_stage_pool(s.cascade.stage2, False).max_actors is None
+    two = typed(load_config(overrides=[("cascade.stage1.min_actors", 2), ("cascade.stage2.max_actors", 3)]))
+    assert small_machine_stage_pool(two.cascade.stage1, True).max_actors == 2      # min_actors stand
+    assert small_machine_stage_pool(two.cascade.stage2, True).max_actors == 3      # the user's cap stands
+    gpu = typed(load_config(overrides=[("cascade.stage1.device", "cuda")]))
+    assert small_machine_stage_pool(gpu.cascade.stage1, True).max_actors is None

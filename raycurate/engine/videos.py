@@ -18,7 +18,8 @@ from ..config import typed
 from ..faults import KILL_LIMIT, crash_message, maybe_kill
 from ..people.targets import PersonTarget
 from ..progress import Step
-from ..resources import ActorRequest
+from ..heap import trim
+from ..resources import ActorRequest, fuse_cpu_pools, small_machine_stage_pool
 from ..rows import FRAME_ROW_SCHEMA
 from ..sources import FileRef, content_id
 from ..stages import STAGES
@@ -78,6 +79,7 @@ def sample_videos(batch: pa.Table, *, video: VideoSettings, db_uri: str, run_id:
         report(progress, "segments", 1)
         if led is not None:
             led.end(key)
+        trim()   # the decoder's frame buffers: give them back before the next video (the worker outlives it)
 
 
 def _end_table(summary: Mapping[str, Any], uri: str, rows_sent: int, segments: int, video_id: str | None
@@ -137,11 +139,13 @@ def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_
                             fn_kwargs={"video": video, "db_uri": db_uri, "run_id": run_id, "ledger": ledger,
                                        "storage": storage, "progress": counter})
         requests: dict[str, ActorRequest] = {}
+        small = fuse_cpu_pools(settings.ray.fuse_cpu_analyzers, cpus)
         for name, stage_cls in STAGES.items():
             plan = stage_cls.plan(settings, people=bool(targets))   # an actor receives its stage's plan only
             stage = plan.build()  # validates on the driver; no model loaded
-            ds, requests[name] = add_pool(ds, stage_actor_class(plan, ledger, counter), stage.resources,
-                                          plan.section, settings.ray.gpu_memory_gb, cpus, gpus)
+            pool = small_machine_stage_pool(plan.section, small)
+            ds, requests[name] = add_pool(ds, stage_actor_class(plan, ledger, counter), stage.resources, pool,
+                                          settings.ray.gpu_memory_gb, cpus, gpus)
         check_pools_fit(video.num_cpus, requests, cpus, "the video path's decode task and cascade stages")
         finisher = finisher_actor_class(storage, counter, db_uri=db_uri, run_id=run_id,
                                         stage3=settings.cascade.stage3, video=video, frames_dir=frames_dir,

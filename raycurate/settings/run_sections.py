@@ -26,7 +26,9 @@ class RaySettings(Section):
     fuse_cpu_analyzers: bool | str = setting(
         "auto", "image path: consecutive CPU analysers share actor pools, as many pools as the cluster has CPUs, "
         "the first decoding its own files, and the driver stores the rows (a process per pool instead of one per "
-        "analyser, decode task and write task: less memory, same rows). auto: on clusters of at most 4 CPUs",
+        "analyser, decode task and write task: less memory, same rows); video path: each CPU stage keeps one actor "
+        "unless its max_actors is set (memory does not grow with the number of videos). auto: on clusters of at "
+        "most 4 CPUs",
         Check(lambda v: isinstance(v, bool) or v == "auto", "true, false or auto"))
 
 
