@@ -157,6 +157,7 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
                 sink.write([batch], None)
         else:   # each write task appends its rows (a write task asks as few CPUs as a decode task)
             ds.write_datasink(sink, ray_remote_args={"num_cpus": dec["num_cpus"]})
+    table.checkout_latest()   # the workers (or the sink) wrote through handles of their own
     written = table.count_rows(f"run_id = '{run_id}'")
     return PipelineResult(rows_written=written, seconds=time.perf_counter() - start, actors=requests, faults=faults,
                           pools=pools)

@@ -158,6 +158,7 @@ def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_
         open_or_create_table(db_uri, STAGE3_TABLE, STAGE3_SCHEMA)
         table = open_or_create_table(db_uri, FRAMES_TABLE, frames_schema())
         winners = ds.take_all()   # small rows: path, size, lineage
+    table.checkout_latest()   # the workers (or the sink) wrote through handles of their own
     written = table.count_rows(f"run_id = '{run_id}'")
     return VideoPipelineResult(frames_written=written, winners=winners, seconds=time.perf_counter() - start,
                                actors=requests, faults=faults)
