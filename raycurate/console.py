@@ -58,6 +58,8 @@ def routed_output(log_path: str, verbose: bool = False) -> Iterator[TextIO]:
         return
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
     old_out, old_err = sys.stdout, sys.stderr
+    # said once, on stdout: information, not an error (stderr keeps one line per error the user must act on)
+    old_out.write(f"[raycurate] Ray's and the libraries' lines go to {log_path} (--verbose shows them here)\n")
     for s in (old_out, old_err):
         s.flush()
     log = open(log_path, "a", buffering=1, encoding="utf-8", errors="replace")
@@ -70,7 +72,6 @@ def routed_output(log_path: str, verbose: bool = False) -> Iterator[TextIO]:
     for fd in (1, 2):   # what C and C++ code writes (Ray's core worker) and the child processes inherit
         os.dup2(log.fileno(), fd)
     sys.stdout = sys.stderr = log   # Ray's log handlers write to sys.stderr at emit time; warnings too
-    say(f"[raycurate] Ray's and the libraries' lines go to {log_path} (--verbose shows them here)")
     try:
         yield _console
     finally:

@@ -33,10 +33,10 @@ def _run(tmp_path, verbose: bool) -> tuple[subprocess.CompletedProcess, str]:
 
 def test_routed_output_sends_everything_but_raycurates_lines_to_the_log(tmp_path):
     proc, log = _run(tmp_path, verbose=False)
-    assert proc.stderr.splitlines() == [
+    assert proc.stderr.splitlines() == ["[raycurate] mine False", "after: back on the terminal"]
+    assert proc.stdout.splitlines() == [
         f"[raycurate] Ray's and the libraries' lines go to {tmp_path / 'logs' / 'raycurate.log'} (--verbose shows "
-        "them here)", "[raycurate] mine False", "after: back on the terminal"]
-    assert proc.stdout.splitlines() == ["stdout after"]
+        "them here)", "stdout after"]
     for line in ("E core_worker.cc: from C", "a library's print", "a library on stderr",
                  "The minimum number of concurrent actors", "Ray Data INFO-ish line"):
         assert line in log
