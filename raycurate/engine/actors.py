@@ -141,9 +141,9 @@ class StageActor:
         batch = guarded_columns(batch, self.fields, self._run, ledger=self.ledger, scope=self.stage.name, keys=keys,
                                 crashed=crashed)
         passed = pc.fill_null(batch.column(f"{self.stage.name}_passed"), False)
-        name = self.stage.name
-        report(self.progress, f"{name}_scored", pc.sum(batch.column("pixels").is_valid()).as_py() or 0)
-        report(self.progress, f"{name}_passed", pc.sum(passed).as_py() or 0)
+        stage = self.stage.name
+        report(self.progress, f"{stage}_scored", pc.sum(batch.column("pixels").is_valid()).as_py() or 0)
+        report(self.progress, f"{stage}_passed", pc.sum(passed).as_py() or 0)
         for name in ("pixels", "full_pixels"):   # a rejected frame's pixels go no further
             if name in batch.column_names:
                 i = batch.schema.get_field_index(name)

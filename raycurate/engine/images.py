@@ -22,7 +22,7 @@ from ..settings import Settings
 from ..sources import FileRef
 from ..storage import resolved as storage_settings
 from ..store.schema import LINEAGE_FIELDS, TABLE_NAME, images_schema
-from ..store.table import open_or_create_table
+from ..store.table import open_or_create_table, stored_rows
 from .actors import actor_class, fused_actor_class
 from .cluster import add_pool, check_pools_fit, sized_config, start_ray
 from .ledger import crash_ledger, worker_ledger
@@ -157,7 +157,6 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
                 sink.write([batch], None)
         else:   # each write task appends its rows (a write task asks as few CPUs as a decode task)
             ds.write_datasink(sink, ray_remote_args={"num_cpus": dec["num_cpus"]})
-    table.checkout_latest()   # the workers (or the sink) wrote through handles of their own
-    written = table.count_rows(f"run_id = '{run_id}'")
+    written = stored_rows(table, run_id)
     return PipelineResult(rows_written=written, seconds=time.perf_counter() - start, actors=requests, faults=faults,
                           pools=pools)

@@ -1,7 +1,7 @@
 """Live progress on Ray: the workers report their counts per batch to one small counter actor per pipeline
 (a :class:`~raycurate.progress.StepCounts`, on the driver's node), the driver polls it and shows a
 :class:`~raycurate.progress.Progress` (bars on a terminal, a line every 10 s in logs) and, for the UI,
-writes it to ``OUT/logs/progress.json``."""
+writes it to ``OUT/logs/progress-{images,videos}.json``."""
 from __future__ import annotations
 
 import logging

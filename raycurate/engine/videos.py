@@ -27,7 +27,7 @@ from ..storage import is_remote
 from ..storage import configure as use_storage
 from ..storage import resolved as storage_settings
 from ..store.schema import FRAMES_TABLE, STAGE3_SCHEMA, STAGE3_TABLE, VIDEOS_SCHEMA, VIDEOS_TABLE, frames_schema
-from ..store.table import open_or_create_table
+from ..store.table import open_or_create_table, stored_rows
 from ..settings import VideoSettings
 from ..video.segments import local_copy, plan_segments
 from ..video.source import VideoSampler, empty_summary, end_row
@@ -158,7 +158,6 @@ def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_
         open_or_create_table(db_uri, STAGE3_TABLE, STAGE3_SCHEMA)
         table = open_or_create_table(db_uri, FRAMES_TABLE, frames_schema())
         winners = ds.take_all()   # small rows: path, size, lineage
-    table.checkout_latest()   # the workers (or the sink) wrote through handles of their own
-    written = table.count_rows(f"run_id = '{run_id}'")
+    written = stored_rows(table, run_id)
     return VideoPipelineResult(frames_written=written, winners=winners, seconds=time.perf_counter() - start,
                                actors=requests, faults=faults)

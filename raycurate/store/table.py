@@ -102,6 +102,13 @@ def sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def stored_rows(table: Any, run_id: str) -> int:
+    """The rows run ``run_id`` stored in ``table``, counted on its latest version: the workers and sinks
+    wrote through handles of their own, after this one was opened."""
+    table.checkout_latest()
+    return int(table.count_rows(f"run_id = {sql_str(run_id)}"))
+
+
 def resolve_db(db_uri: str) -> str:
     """The LanceDB folder: ``db_uri`` itself, or ``db_uri/db`` when given a run's OUT folder (or prefix)."""
     if "://" in db_uri:
