@@ -36,8 +36,9 @@ FRAME_ROW_SCHEMA = pa.schema([f for f in FRAME_KEY_FIELDS if f.name != "run_id"]
 
 
 def decode_row(uri: str, size: int, *, max_side: int, max_pixels: int,
-               lineage: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Read one file, hash it, decode it; a failure becomes the row's ``error``.
+               lineage: Mapping[str, Any] | None = None, known_id: str | None = None) -> dict[str, Any]:
+    """Read one file, hash it (unless ingest did: ``known_id``), decode it; a failure becomes the row's
+    ``error``.
 
     ``lineage`` (for a video frame) fills the lineage columns and makes it a ``video_frame``.
     """
@@ -47,7 +48,7 @@ def decode_row(uri: str, size: int, *, max_side: int, max_pixels: int,
     row.update(lineage or {})
     try:
         data = read_bytes(uri)
-        row["id"] = content_id(data)
+        row["id"] = known_id or content_id(data)
         row["file_size"] = len(data)
         img = decode_image(data, max_side=max_side, max_pixels=max_pixels)
         row.update(format=img.format, mode=img.mode, width=img.width, height=img.height,
@@ -65,7 +66,7 @@ def decode_row(uri: str, size: int, *, max_side: int, max_pixels: int,
 def read_and_decode(batch: pa.Table, *, max_side: int, max_pixels: int,
                     ledger: Callable[[], Ledger | None] | None = None,
                     storage: Mapping[str, Any] | None = None) -> pa.Table:
-    """Decoded rows (:data:`DECODE_SCHEMA`) of a batch of ``uri``, ``size`` (and lineage) rows, under the crash
+    """Decoded rows (:data:`DECODE_SCHEMA`) of a batch of ``uri``, ``size`` (``id``, lineage) rows, under the crash
     ledger that ``ledger()`` returns where the batch runs (a file that killed a worker twice becomes an error
     row); the engine passes a lookup of the run's ledger actor."""
     if storage is not None:   # buckets: the driver's resolved settings (raycurate.storage), not this worker's env
@@ -73,19 +74,20 @@ def read_and_decode(batch: pa.Table, *, max_side: int, max_pixels: int,
     lineage_names = [f.name for f in LINEAGE_FIELDS if f.name in batch.column_names]
     uris = [str(u) for u in batch.column("uri").to_pylist()]
     sizes = batch.column("size").to_pylist()
+    ids = batch.column("id").to_pylist() if "id" in batch.column_names else [None] * len(uris)
 
     def lineage(i: int) -> dict[str, Any] | None:
         found = {k: batch.column(k)[i].as_py() for k in lineage_names}
         return found if found.get("source_video_id") else None
 
     def process(indices: list[int]) -> list[dict[str, Any]]:
-        return [decode_row(uris[i], int(sizes[i]), max_side=max_side, max_pixels=max_pixels, lineage=lineage(i))
-                for i in indices]
+        return [decode_row(uris[i], int(sizes[i]), max_side=max_side, max_pixels=max_pixels, lineage=lineage(i),
+                           known_id=ids[i]) for i in indices]
 
     def crashed(i: int) -> dict[str, Any]:
         row: dict[str, Any] = {name: None for name in DECODE_SCHEMA.names}
         row.update(lineage(i) or {})
-        row.update(id=content_id(uris[i].encode()), uri=uris[i], file_size=int(sizes[i]),
+        row.update(id=ids[i] or content_id(uris[i].encode()), uri=uris[i], file_size=int(sizes[i]),
                    media_type="video_frame" if lineage(i) else "image", error=crash_message("decoding"))
         return row
 

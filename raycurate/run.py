@@ -1,4 +1,4 @@
-"""One curation run: list -> Ray pipeline (:mod:`raycurate.engine`) -> gates -> export -> manifest.
+"""One curation run: list -> ingest -> Ray pipeline (:mod:`raycurate.engine`) -> gates -> export -> manifest.
 
 Called by the CLI with a validated config; also usable from Python::
 
@@ -6,7 +6,9 @@ Called by the CLI with a validated config; also usable from Python::
     from raycurate.run import curate
     report = curate("photos/", out_dir="out", cfg=load_config())
 
-What the run reports (counts, errors, the end-of-run summary) is :mod:`raycurate.run_report`'s.
+The DB is a catalogue: a run analyses only the contents it does not hold yet (:mod:`raycurate.ingest`), then
+OUT describes the whole curated set the DB holds (the gates and the export run over every stored row). What
+the run reports (counts, errors, the end-of-run summary) is :mod:`raycurate.run_report`'s.
 """
 from __future__ import annotations
 
@@ -26,10 +28,11 @@ from .console import console, say
 from .analyzers import active_analyzers, build_analyzer
 from .config import Settings, typed
 from .gates import Gate, build_gates, kept_predicate
+from .ingest import Catalogue, Ingest, plan_ingest, record_names
 from .people.targets import load_targets
 from .run_report import (MAX_LISTED, RunReport, count_rows, error_list, mean_ms, start_manifest, stored_counts,
                          video_report)
-from .run_state import RUN_STATE, read_state, state_digest, write_state
+from .run_state import RUN_STATE, write_state
 from .sources import IMAGE, OTHER, VIDEO, FileRef, SourceError, exists, list_media
 
 def _prepare_output(out_dir: str, db_uri: str) -> storage.OutputDir:
@@ -56,7 +59,6 @@ class _Run:
     log: Callable[[str], None]
     out: storage.OutputDir
     state: dict[str, Any]
-    resumed: dict[str, Any] | None
     manifest: dict[str, Any] = field(default_factory=dict)
     targets: Sequence[Any] = ()           # --person targets (raycurate.people.targets.PersonTarget)
     timings: dict[str, float] = field(default_factory=dict)
@@ -70,23 +72,25 @@ class _Run:
     @property
     def where(self) -> str:
         """The SQL that picks this run's rows."""
-        return f"run_id = '{self.run_id}'"
+        from .store.table import sql_str
+
+        return f"run_id = {sql_str(self.run_id)}"
 
 
 def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str | None = None,
-           argv: list[str] | None = None, log: Any = None, resume: bool = True,
+           argv: list[str] | None = None, log: Any = None,
            persons: Mapping[str, Sequence[str]] | None = None) -> RunReport:
-    """Curate the images under ``input_uri`` into ``out_dir`` and the LanceDB at ``db_uri``.
+    """Curate the images and videos under ``input_uri`` into the catalogue at ``db_uri`` (default ``OUT/db``),
+    then export the whole curated set it holds to ``out_dir``.
 
     ``input_uri``, ``out_dir`` and ``db_uri`` may be ``s3://`` / ``gs://`` URIs (``cfg["storage"]``, else the
     environment, says how to reach them); with a bucket OUT, everything below is written there.
 
-    Resume: while a run works, ``OUT/.raycurate-run.json`` names it (in the bucket, for a bucket OUT). A run
-    started again with the same input, output, DB and configuration after a crash or a kill takes the killed
-    run's id and skips the images whose rows it already stored (LanceDB appends are atomic: a row is stored
-    whole or not at all); in the video path it skips the videos it had finished (their frames are stored)
-    and does the others again, after deleting what it had stored of them.
-    ``resume=False`` starts afresh.
+    Only new content is analysed (:mod:`raycurate.ingest`): the same bytes under several names are read and
+    analysed once, and what the catalogue already holds is skipped. A run killed half-way is resumed by
+    running it again: the rows it stored stay (LanceDB appends are atomic, and a content's row is written
+    once), the videos it had not finished are forgotten and done again. While it works,
+    ``OUT/.raycurate-run.json`` names the run.
 
     ``persons`` (name -> reference photos, ``--person``): only images and video frames showing one of them
     are kept (the gate ``person.target``); in the video path a target must be the main face and the winners
@@ -104,61 +108,78 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
         raise SourceError(f"input not found: {input_uri}")
     targets = load_targets(persons or {}, typed(cfg), log)   # before any work: a bad reference photo fails
     out = _prepare_output(out_dir, db_uri)
-    ctx = _start_state(out, out_dir, run_id, input_uri, db_uri, cfg, started_at, resume, log, persons)
+    ctx = _start_state(out, out_dir, run_id, db_uri, cfg, started_at, log)
     ctx.targets = targets
 
     files, by_type, do_video = _list_input(ctx, input_uri)
     enabled, skipped, analyzers, gates = _analysers(ctx, bool(targets))
     ctx.manifest = start_manifest(ctx.run_id, input_uri, ctx.out_dir, db_uri, cfg, files, by_type, do_video,
                                   started_at=started_at, argv=argv, analyzers=analyzers, skipped=skipped, gates=gates)
-    images = list(by_type[IMAGE])
+    work, catalogue, pending = _ingest(ctx, by_type[IMAGE] + (by_type[VIDEO] if do_video else []), do_video, enabled)
+    images: list[FileRef] = list(work.images)
     lineage: dict[str, dict[str, Any]] = {}
-    if images or do_video:
+    if images or work.videos or pending:
         _check_models(ctx, analyzers, do_video)
         _size_pools(ctx)
-    if do_video:
-        frame_files, lineage = _video_path(ctx, by_type[VIDEO])
+    if work.videos or pending:
+        frame_files, lineage = _video_path(ctx, work.videos, pending)
         images += frame_files
 
-    counts: dict[str, Any] = {"images": len(images), "photos": len(by_type[IMAGE]),
-                              "video_frames": len(images) - len(by_type[IMAGE]), "rows_written": 0,
+    counts: dict[str, Any] = {"images": len(images), "photos": len(work.images),
+                              "video_frames": len(images) - len(work.images), "rows_written": 0,
                               "decode_errors": 0, "analyzers": {}, "gates": {}, "kept": 0, "exact_duplicates": 0,
-                              "exported": 0}
+                              "exported": 0, "catalogue": 0, "duplicate_files": work.duplicate_files}
     if images:
         _analyse_images(ctx, images, lineage)
-        table, keep = _select(ctx, counts, enabled, gates)
-        _people(ctx)
+    ctx.manifest["ingest"]["names_recorded"] = record_names(work, catalogue, db_uri, ctx.run_id)
+    table = _catalogue_table(db_uri)
+    if table is not None:
+        table, keep = _select(ctx, counts, enabled, gates, new_rows=bool(images))
+        if images:
+            _people(ctx)
         _export(ctx, table, keep, counts)
-        _maintain_indexes(ctx, table)
+        if images:
+            _maintain_indexes(ctx, table)
     else:
         out.write_bytes("metadata.jsonl", b"")
         log("[raycurate] no images to analyse: empty result")
     return _finish(ctx, counts, t_start)
 
 
-def _start_state(out: storage.OutputDir, out_dir: str, run_id: str, input_uri: str, db_uri: str,
-                 cfg: Mapping[str, Any], started_at: datetime, resume: bool, log: Callable[[str], None],
-                 persons: Mapping[str, Sequence[str]] | None = None) -> _Run:
-    """The run, its state file written: a killed run in OUT with the same input, DB and configuration is
-    resumed (its id and its start are taken)."""
-    digest = state_digest(input_uri, db_uri, {**cfg, "persons": dict(persons or {})})
-    previous = read_state(out_dir) if resume else None
-    resumed = previous if previous and previous.get("state") == "running" and previous.get("digest") == digest \
-        else None
-    if previous and previous.get("state") == "running" and not resumed and resume:
-        log(f"[raycurate] an unfinished run {previous.get('run_id')} is in {out_dir} with another input or "
-            "configuration: starting a new run")
-    state = {"run_id": run_id, "digest": digest, "state": "running", "started_at": started_at.isoformat()}
-    if resumed:
-        run_id = resumed["run_id"]
-        state.update(run_id=run_id, started_at=resumed["started_at"])
-        log(f"[raycurate] resuming run {run_id} (started {resumed['started_at']})")
+def _start_state(out: storage.OutputDir, out_dir: str, run_id: str, db_uri: str, cfg: Mapping[str, Any],
+                 started_at: datetime, log: Callable[[str], None]) -> _Run:
+    """The run, its state file written (``OUT/.raycurate-run.json``: which run works in OUT, for the web UI)."""
+    state = {"run_id": run_id, "state": "running", "started_at": started_at.isoformat()}
     try:
         write_state(out_dir, state)
     except OSError as exc:
         raise SourceError(storage.describe_error(out.uri(RUN_STATE), exc, "write")) from None
-    return _Run(run_id=run_id, out_dir=out_dir, db_uri=db_uri, cfg=cfg, log=log, out=out, state=state,
-                resumed=resumed)
+    return _Run(run_id=run_id, out_dir=out_dir, db_uri=db_uri, cfg=cfg, log=log, out=out, state=state)
+
+
+def _ingest(ctx: _Run, media: Sequence[FileRef], do_video: bool, enabled: Sequence[str]
+            ) -> tuple[Ingest, Catalogue, list[dict[str, Any]]]:
+    """What this run analyses (:mod:`raycurate.ingest`): one file per content the catalogue does not hold;
+    what killed runs left of unfinished videos forgotten; the winners of finished videos not analysed yet."""
+    from .video.stage3 import forget_unfinished_videos, pending_winners
+
+    t = time.perf_counter()
+    catalogue = Catalogue.read(ctx.db_uri, enabled)
+    work = plan_ingest(media, catalogue, threads=ctx.settings.input.read_threads, log=ctx.log)
+    report = ctx.manifest["ingest"] = work.manifest()
+    pending: list[dict[str, Any]] = []
+    if do_video:
+        report["videos_forgotten"] = forget_unfinished_videos(ctx.db_uri, catalogue.video_ids)
+        pending = pending_winners(ctx.db_uri, catalogue.video_ids)
+        report["winners_pending"] = len(pending)
+    ctx.timings["ingest"] = time.perf_counter() - t
+    stored = work.stored[IMAGE] + work.stored[VIDEO]
+    ctx.log(f"[raycurate] {len(work.images)} images and {len(work.videos)} videos to analyse; "
+            f"{stored} already in the catalogue, {work.duplicate_files} duplicate files (same bytes as another)"
+            + (f"; {work.reanalysed} stored images analysed again (an analyser was enabled since)"
+               if work.reanalysed else "")
+            + (f"; {len(pending)} winning frames of finished videos to analyse" if pending else ""))
+    return work, catalogue, pending
 
 
 def _list_input(ctx: _Run, input_uri: str) -> tuple[list[FileRef], dict[str, list[FileRef]], bool]:
@@ -228,28 +249,20 @@ def _size_pools(ctx: _Run) -> None:
                                                                          else "; every pool on the CPU"))
 
 
-def _video_path(ctx: _Run, videos: Sequence[FileRef]) -> tuple[list[FileRef], dict[str, dict[str, Any]]]:
+def _video_path(ctx: _Run, videos: Sequence[FileRef], pending: Sequence[Mapping[str, Any]]
+                ) -> tuple[list[FileRef], dict[str, dict[str, Any]]]:
     """The cascade over ``videos``, each finished (Stage 3, its winners written to OUT/frames) as soon as its
-    frames are scored; resumed, the videos finished before the interruption are skipped and their stored
-    winners taken. The winners' files and their lineage, for the image path."""
+    frames are scored; with the ``pending`` winners of videos finished before, the winners' files and their
+    lineage, for the image path."""
     from .engine import run_video_pipeline
     from .video.frames import winner_files
-    from .video.stage3 import finished_videos, forget_unfinished_videos, stored_winners
 
     cfg, manifest = ctx.cfg, ctx.manifest
     t = time.perf_counter()
-    todo, winners, vres = list(videos), [], None
-    if ctx.resumed:
-        done = finished_videos(ctx.db_uri, ctx.run_id)
-        forget_unfinished_videos(ctx.db_uri, ctx.run_id, set(done.values()))
-        todo = [v for v in videos if v.uri not in done]
-        winners = stored_winners(ctx.db_uri, ctx.run_id)
-        manifest.setdefault("resumed", {})["videos_skipped"] = len(videos) - len(todo)
-        ctx.log(f"[raycurate] video path: {len(videos) - len(todo)} videos finished before the interruption "
-                f"(their {len(winners)} winners kept); {len(todo)} to go")
-    if todo:
-        ctx.log(f"[raycurate] video path: {len(todo)} videos through the cascade")
-        vres = run_video_pipeline(todo, cfg, db_uri=ctx.db_uri, run_id=ctx.run_id,
+    winners, vres = list(pending), None
+    if videos:
+        ctx.log(f"[raycurate] video path: {len(videos)} videos through the cascade")
+        vres = run_video_pipeline(videos, cfg, db_uri=ctx.db_uri, run_id=ctx.run_id,
                                   frames_dir=storage.join(ctx.out_dir, "frames"), targets=ctx.targets,
                                   progress_file=_progress_file(ctx, "videos"))
         winners += vres.winners
@@ -272,66 +285,70 @@ def _progress_file(ctx: _Run, what: str) -> str | None:
 
 
 def _analyse_images(ctx: _Run, images: Sequence[FileRef], lineage: Mapping[str, Mapping[str, Any]]) -> None:
-    """The image path on Ray over ``images`` (resumed: those this run has not stored yet)."""
+    """The image path on Ray over ``images`` (one file per new content)."""
     from .engine import run_pipeline
-    from .store.table import open_or_create_images_table
 
-    cfg, manifest = ctx.cfg, ctx.manifest
-    todo = images
-    if ctx.resumed:   # rows this run stored before it was killed
-        stored = open_or_create_images_table(ctx.db_uri).search().where(ctx.where) \
-            .select(["uri"]).limit(None).to_arrow().column("uri").to_pylist()
-        done = set(stored)
-        todo = [f for f in images if f.uri not in done]
-        manifest.setdefault("resumed", {}).update(run_started_at=ctx.state["started_at"],
-                                                  rows_already_stored=len(stored),
-                                                  images_skipped=len(images) - len(todo))
-        ctx.log(f"[raycurate] {len(images) - len(todo)} images already stored by this run: skipped; "
-                f"{len(todo)} to go")
     t = time.perf_counter()
-    if todo:
-        result = run_pipeline(todo, cfg, db_uri=ctx.db_uri, run_id=ctx.run_id, lineage=lineage,
-                              progress_file=_progress_file(ctx, "images"))
-        manifest.setdefault("faults", {})["images"] = result.faults
-        manifest["ray"] = result.pools   # each analyser's pool: resources, batch size, the analysers sharing it
+    result = run_pipeline(images, ctx.cfg, db_uri=ctx.db_uri, run_id=ctx.run_id, lineage=lineage,
+                          progress_file=_progress_file(ctx, "images"))
+    ctx.manifest.setdefault("faults", {})["images"] = result.faults
+    ctx.manifest["ray"] = result.pools   # each analyser's pool: resources, batch size, the analysers sharing it
     ctx.timings["pipeline"] = time.perf_counter() - t
 
 
-def _select(ctx: _Run, counts: dict[str, Any], enabled: list[str], gates: Sequence[Gate]) -> tuple[Any, str]:
-    """Counts and errors from the stored rows, duplicates marked; the images table and the SQL of the kept rows."""
+def _catalogue_table(db_uri: str) -> Any:
+    """The ``images`` table, or None when the DB holds none (no image was ever analysed)."""
+    from .store.table import open_images_table
+
+    try:
+        return open_images_table(db_uri)
+    except FileNotFoundError:
+        return None
+
+
+def _select(ctx: _Run, counts: dict[str, Any], enabled: list[str], gates: Sequence[Gate], new_rows: bool
+            ) -> tuple[Any, str]:
+    """This run's counts and errors from its stored rows, its duplicates marked against the whole catalogue;
+    the images table and the SQL of the kept rows: the whole catalogue's, the web UI's manual labels applied."""
+    from .gates import MANUAL_LABEL, with_manual_labels
     from .store.table import open_images_table
 
     t = time.perf_counter()
     table = open_images_table(ctx.db_uri)
     run = ctx.where
-    if ctx.targets:
+    if ctx.targets:   # every stored image: who of the targets it shows
         from .people.persons import mark_persons
 
-        ctx.manifest["persons"] = mark_persons(table, run, ctx.targets)
+        ctx.manifest["persons"] = mark_persons(table, "run_id IS NOT NULL", ctx.targets)
     counts.update(stored_counts(table, run, enabled, gates))
     ctx.errors += error_list(table, run, enabled)
-    keep = f"{run} AND {kept_predicate(gates, enabled)}"
+    keep = kept_predicate(gates, enabled)
+    if MANUAL_LABEL in table.schema.names:
+        keep = with_manual_labels(keep)
     if ctx.cfg["dedup"]["enabled"]:
-        _dedup(ctx, table, counts)
+        if new_rows:
+            _dedup(ctx, table)
         keep += " AND duplicate_of IS NULL"
+    counts["catalogue"] = count_rows(table, "run_id IS NOT NULL")
+    counts["exact_duplicates"] = count_rows(table, "duplicate_column = 'id' AND duplicate_of IS NOT NULL")
+    counts["near_duplicates"] = count_rows(table, "duplicate_of IS NOT NULL AND duplicate_column != 'id'")
     ctx.manifest["mean_ms_per_image"] = mean_ms(table, f"{run} AND error IS NULL", ["decode"] + enabled)
     ctx.timings["select"] = time.perf_counter() - t
     return table, keep
 
 
-def _dedup(ctx: _Run, table: Any, counts: dict[str, Any]) -> None:
-    """Duplicates marked in the images table, then (the video path ran) in the frames table, alike."""
+def _dedup(ctx: _Run, table: Any) -> None:
+    """This run's rows grouped with their duplicates in the images table (the whole catalogue), then (the video
+    path ran) in the frames table, alike."""
     from .store.dedup import dedup_frames, dedup_table
 
-    dcfg, run = ctx.cfg["dedup"], ctx.where
+    dcfg = ctx.cfg["dedup"]
     options = {k: dcfg[k] for k in ("columns", "keep_by", "k", "index_min_rows", "index_type", "nprobes",
                                     "refine_factor", "method", "block_min_rows")}
     t_dedup = time.perf_counter()
     dres = dedup_table(table, run_id=ctx.run_id, progress=ctx.log, **options)
     ctx.timings["dedup"] = time.perf_counter() - t_dedup
     ctx.manifest["dedup"] = dres.as_dict()
-    counts["exact_duplicates"] = count_rows(table, f"{run} AND duplicate_column = 'id' AND duplicate_of IS NOT NULL")
-    counts["near_duplicates"] = count_rows(table, f"{run} AND duplicate_of IS NOT NULL AND duplicate_column != 'id'")
     if "video" in ctx.manifest:
         from .store import FRAMES_TABLE, open_table
 

@@ -40,6 +40,8 @@ class FileRef:
     path: str         # the path inside its filesystem
     size: int
     media_type: str   # image | video | other, from content (magic bytes), else extension
+    mtime_ns: int | None = None      # last modification, as listed (None: not known)
+    content_id: str | None = None    # the sha256 of its bytes, when known before it is read (raycurate.ingest)
 
 
 def sniff_media_type(head: bytes) -> str | None:
@@ -174,6 +176,17 @@ def copy_to(uri: str, out: BinaryIO, chunk: int = SPOOL_CHUNK) -> int:
 def content_id(data: bytes) -> str:
     """A stable id for these bytes: the same content under two names gets one id."""
     return hashlib.sha256(data).hexdigest()
+
+
+def file_content_id(uri: str, chunk: int = 1 << 20) -> str:
+    """:func:`content_id` of the file at ``uri`` (a local path or a bucket URI), read ``chunk`` bytes at a time:
+    memory holds one chunk whatever the file's size."""
+    h = hashlib.sha256()
+    fs, path = open_filesystem(uri)
+    with fs.open_input_stream(path) as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
 
 def iter_files(uri: str, *, max_files: int | None = None) -> Iterator[tuple[str, str, int]]:

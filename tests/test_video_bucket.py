@@ -16,7 +16,7 @@ import pytest
 from raycurate.sources import FileRef, SourceError, list_media, open_filesystem
 from raycurate.video import segments
 from raycurate.video.segments import local_copy, plan_segments
-from raycurate.video.source import file_sha256
+from raycurate.sources import file_content_id
 
 from .conftest import DATA
 
@@ -100,7 +100,7 @@ def test_a_bucket_video_is_planned_into_the_same_segments_as_its_local_copy(buck
     [local_id] = {p["video_id"] for p in local_plan}
     for item in remote_plan:
         with local_copy(item["uri"]) as path:
-            assert file_sha256(path) == local_id
+            assert file_content_id(path) == local_id
     assert not os.listdir(spool_dir)
 
 

@@ -7,11 +7,11 @@ from raycurate.config import load_config, typed
 from raycurate.rows import FRAME_ROW_SCHEMA
 from raycurate.stages import Stage1
 from raycurate.store import FRAMES_TABLE, STAGE3_TABLE, open_table
-from raycurate.store.schema import frames_schema
+from raycurate.store.schema import VIDEOS_DONE_TABLE, frames_schema
 from raycurate.video.finisher import VideoFinisher
 from raycurate.video.jpeg import encode_frame
 from raycurate.video.source import END_OF_SEGMENT
-from raycurate.video.stage3 import finished_videos, stored_winners
+from raycurate.video.stage3 import pending_winners
 
 from .conftest import DATA
 
@@ -78,8 +78,12 @@ def test_a_video_is_finished_when_its_last_segment_and_row_arrive_in_any_order(f
     assert all(f["near_cut"] == (abs(f["frame_index"] - 30) <= 5) for f in frames)
     s3 = open_table(db, STAGE3_TABLE).search().limit(None).to_list()
     assert len(s3) == 12 and {r["frame_path"] for r in s3 if r["selected"]} == {w["path"] for w in winners}
-    assert finished_videos(db, "r1") == {"/videos/a.mp4": "a"}
-    assert sorted(w["path"] for w in stored_winners(db, "r1")) == sorted(w["path"] for w in winners)
+    done = open_table(db, VIDEOS_DONE_TABLE).search().limit(None).to_list()   # the video is marked done, last
+    assert [(d["video_id"], d["uri"], d["frames"], d["winners"]) for d in done] == [("a", "/videos/a.mp4", 12,
+                                                                                     len(winners))]
+    # no images row yet: the winners are pending for the image path, as the Stage 3 step returned them
+    assert sorted(w["path"] for w in pending_winners(db, {"a"})) == sorted(w["path"] for w in winners)
+    assert pending_winners(db, set()) == []
 
 
 def test_rejected_frames_are_stored_not_written_and_videos_do_not_wait_for_each_other(finisher, tmp_path):

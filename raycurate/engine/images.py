@@ -119,7 +119,7 @@ def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: st
 
     lineage = lineage or {}
     empty = {f.name: None for f in LINEAGE_FIELDS}
-    items = [{"uri": f.uri, "size": f.size, **empty, **lineage.get(f.uri, {})} for f in files]
+    items = [{"uri": f.uri, "size": f.size, "id": f.content_id, **empty, **lineage.get(f.uri, {})} for f in files]
     settings = typed(cfg)
     groups, fused = pool_plan(settings, cpus)
     # fused, the first pool decodes its batches itself (one process less, and the pixels never pass through

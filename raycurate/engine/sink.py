@@ -15,11 +15,12 @@ from ..rows import PIXEL_FIELDS
 from ..storage import configure as use_storage
 from ..storage import resolved as storage_settings
 from ..store.schema import TABLE_NAME, conform
-from ..store.table import open_or_create_table
+from ..store.table import open_or_create_table, upsert
 
 
 class LanceSink(Datasink):
-    """Appends each write task's rows to a LanceDB table (from the workers), pixels dropped,
+    """Writes each write task's rows to a LanceDB table (from the workers), one row per content id
+    (:func:`~raycurate.store.table.upsert`), pixels dropped,
     stamped with the run id (and the time, where the table has ``analyzed_at``).
 
     ``storage``: the bucket settings the write tasks use (default: the driver's, resolved when built);
@@ -57,11 +58,13 @@ class LanceSink(Datasink):
             if "analyzed_at" in self.schema.names:
                 t = t.append_column("analyzed_at", pa.array([datetime.now(timezone.utc)] * n,
                                                             pa.timestamp("us", tz="UTC")))
-            tables.append(conform(t, self.schema))
+            # the columns the pipeline made, typed as the table's: the others (a manual label, the people and
+            # dedup marks, a disabled analyser's scores) stay as stored when a content is analysed again
+            tables.append(conform(t, pa.schema([f for f in self.schema if f.name in t.column_names])))
         if not tables:
             return 0
-        data = pa.concat_tables(tables)
-        open_or_create_table(self.db_uri, self.table_name, self.schema).add(data)
+        data = pa.concat_tables(tables, promote_options="default")
+        upsert(open_or_create_table(self.db_uri, self.table_name, self.schema), data)
         n = data.num_rows
         report(self.progress, "stored", n)
         del data, tables

@@ -1,8 +1,10 @@
 """LanceDB storage: table schemas, opening/creating tables."""
-from .schema import (CORE_FIELDS, FRAMES_TABLE, LINEAGE_FIELDS, STAGE3_SCHEMA, STAGE3_TABLE, TABLE_NAME,
-                     VIDEOS_SCHEMA, VIDEOS_TABLE, conform, frames_schema, images_schema)
+from .schema import (CORE_FIELDS, FILES_SCHEMA, FILES_TABLE, FRAMES_TABLE, LINEAGE_FIELDS, STAGE3_SCHEMA,
+                     STAGE3_TABLE, TABLE_NAME, VIDEOS_DONE_SCHEMA, VIDEOS_DONE_TABLE, VIDEOS_SCHEMA, VIDEOS_TABLE,
+                     conform, frames_schema, images_schema)
 from .table import open_images_table, open_or_create_images_table, open_or_create_table, open_table
 
-__all__ = ["CORE_FIELDS", "FRAMES_TABLE", "LINEAGE_FIELDS", "STAGE3_SCHEMA", "STAGE3_TABLE", "TABLE_NAME",
-           "VIDEOS_SCHEMA", "VIDEOS_TABLE", "conform", "frames_schema", "images_schema", "open_images_table",
-           "open_or_create_images_table", "open_or_create_table", "open_table"]
+__all__ = ["CORE_FIELDS", "FILES_SCHEMA", "FILES_TABLE", "FRAMES_TABLE", "LINEAGE_FIELDS", "STAGE3_SCHEMA",
+           "STAGE3_TABLE", "TABLE_NAME", "VIDEOS_DONE_SCHEMA", "VIDEOS_DONE_TABLE", "VIDEOS_SCHEMA", "VIDEOS_TABLE",
+           "conform", "frames_schema", "images_schema", "open_images_table", "open_or_create_images_table",
+           "open_or_create_table", "open_table"]

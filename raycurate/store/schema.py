@@ -101,6 +101,32 @@ VIDEOS_SCHEMA = pa.schema([
     pa.field("error", pa.string()),
     pa.field("warning", pa.string()),
     pa.field("decode_s", pa.float64()),
+    pa.field("file_size", pa.int64()),      # bytes of the video file (ingest: which sizes the catalogue holds)
+])
+
+# A video the Stage 3 step finished (its frames, Stage 3 rows and winners stored): a later run skips it.
+VIDEOS_DONE_TABLE = "videos_done"
+VIDEOS_DONE_SCHEMA = pa.schema([
+    pa.field("video_id", pa.string(), nullable=False),
+    pa.field("uri", pa.string(), nullable=False),
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("frames", pa.int64()),          # frame rows stored
+    pa.field("winners", pa.int32()),         # winning frames written
+    pa.field("finished_at", pa.timestamp("us", tz="UTC")),
+])
+
+# Every name a content was listed under (raycurate.ingest): the same bytes under several names are one row of
+# ``images`` (or one video) and one row here per name. (uri, size, mtime) tell an unchanged file, whose id is
+# then known without reading it again.
+FILES_TABLE = "files"
+FILES_SCHEMA = pa.schema([
+    pa.field("uri", pa.string(), nullable=False),
+    pa.field("id", pa.string(), nullable=False),        # content id: images.id, or videos.video_id
+    pa.field("media_type", pa.string()),                # image | video
+    pa.field("size", pa.int64()),
+    pa.field("mtime_ns", pa.int64()),
+    pa.field("first_run", pa.string()),                 # the run that first listed this name
+    pa.field("last_run", pa.string()),                  # the last run that listed it
 ])
 
 STAGE3_SCHEMA = pa.schema([

@@ -86,6 +86,21 @@ def write_columns(table: Any, rows: list[dict[str, Any]], columns: tuple[str, ..
     table.merge_insert(list(key)).when_matched_update_all().execute(pa.Table.from_pylist(rows, schema=schema))
 
 
+def upsert(table: Any, data: pa.Table, key: str = "id") -> None:
+    """Write the rows of ``data`` keyed by ``key`` (one ``merge_insert``): a key the table does not hold is
+    appended, a key it holds has the columns of ``data`` updated in place, and its other columns (a manual
+    label, the people and dedup marks) kept. One row per key: a task retried after its worker died writes
+    nothing twice, and a content analysed again updates its row. Of rows repeating a key within ``data``, the
+    first is written."""
+    import pyarrow.compute as pc
+
+    index = pa.array(range(data.num_rows), pa.int64())
+    first = pa.table({"k": data.column(key), "i": index}).group_by("k").aggregate([("i", "min")]).column("i_min")
+    if len(first) < data.num_rows:
+        data = data.take(first.take(pc.sort_indices(first)))   # in their order in ``data``
+    table.merge_insert(key).when_matched_update_all().when_not_matched_insert_all().execute(data)
+
+
 def content_ids(data: pa.Table, columns: Sequence[str]) -> pa.Array:
     """The content id of each row of ``data``: its one ``columns`` value (``id``: the sha256 of the bytes), or
     the values joined with ``:`` (a video frame: ``video_id:frame_index``)."""

@@ -10,9 +10,10 @@ segments are all closed and all their rows have arrived, the finisher
 2. writes each winner's JPEG: the bytes the decoder made of the full-size frame, kept through the cascade
    (the best ``KEEP_FACTOR x max_frames`` of the video by Stage 3 base score are kept; a winner outside
    them is read by an exact seek, never by a re-read from frame 0);
-3. stores its Stage 3 rows (scores, the winners marked with their files) in the ``stage3`` table, then,
-   last, its frame rows (pixels dropped) in the ``frames`` table: a video with frames stored is done, and
-   a resumed run skips it;
+3. stores its Stage 3 rows (scores, the winners marked with their files) in the ``stage3`` table, its frame
+   rows (pixels dropped) in the ``frames`` table, then, last, its row in ``videos_done``: a video is done
+   once that row is stored, and a later run skips it (what a killed run stored of an unfinished video is
+   forgotten and the video done again: :func:`raycurate.video.stage3.forget_unfinished_videos`);
 4. returns the winners (path, size, lineage), which join the image path.
 
 A video whose decoder died for good sends no rows and no end row: its error is in the ``videos`` table.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import heapq
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -29,7 +31,8 @@ import pyarrow as pa
 
 from ..people.targets import PersonTarget
 from ..settings import Stage3Settings, VideoSettings, as_dict
-from ..store.schema import FRAMES_TABLE, STAGE3_SCHEMA, STAGE3_TABLE, conform, frames_schema
+from ..store.schema import (FRAMES_TABLE, STAGE3_SCHEMA, STAGE3_TABLE, VIDEOS_DONE_SCHEMA, VIDEOS_DONE_TABLE, conform,
+                            frames_schema)
 from ..store.table import open_or_create_table
 from .frames import frame_name, frames_at, write_frame
 from .scenes import near_cut, scene_of
@@ -136,9 +139,14 @@ class VideoFinisher:
             r["near_cut"] = near_cut(r["frame_index"], cuts, window)
             r["run_id"] = self.run_id
         winners = self._stage3(vid, v)
-        if v.rows:   # last: a video with frames stored is done (a resumed run skips it)
+        if v.rows:
             open_or_create_table(self.db_uri, FRAMES_TABLE, self._frames_schema).add(
                 conform(pa.Table.from_pylist(v.rows), self._frames_schema))
+        # last: the video is done (a later run skips it; a run killed before this line does it again)
+        done = {"video_id": vid, "uri": v.uri, "run_id": self.run_id, "frames": len(v.rows), "winners": len(winners),
+                "finished_at": datetime.now(timezone.utc)}
+        open_or_create_table(self.db_uri, VIDEOS_DONE_TABLE, VIDEOS_DONE_SCHEMA).add(
+            pa.Table.from_pylist([done], schema=VIDEOS_DONE_SCHEMA))
         return winners
 
     def _stage3(self, vid: str, v: _Video) -> list[dict[str, Any]]:

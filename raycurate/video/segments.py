@@ -8,11 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from typing import Any, Iterator, Sequence
 
-from ..sources import SPOOL_CHUNK, FileRef, copy_to, open_input
+from ..sources import SPOOL_CHUNK, FileRef, copy_to, file_content_id, open_input
 from ..storage import is_remote
 from .reader import VideoDecodeError, VideoInfo, probe
 from ..settings import VideoSettings
-from .source import file_sha256
 
 
 @contextmanager
@@ -47,14 +46,15 @@ def plan_segments(videos: Sequence[FileRef], video: VideoSettings) -> list[dict[
     bucket), so that one long video is decoded by several tasks at once. Segments start on a multiple of the
     sample rate, so the sampled frame indices are the same as without splitting.
 
-    A local video's id (the SHA-256 of its bytes) is computed here, once for all its segments. A bucket
-    video's is not (that would download it on the driver): each segment's task computes it from its spooled
-    copy, as for a video that is not split, so every segment, and the whole video, get the same id."""
+    A video's id (the SHA-256 of its bytes) is the one ingest found (:mod:`raycurate.ingest`), else, for a
+    local video, computed here, once for all its segments. A bucket video's is not (that would download it on
+    the driver): each segment's task computes it from its spooled copy, as for a video that is not split, so
+    every segment, and the whole video, get the same id."""
     seg_s = video.segment_s
     step = video.sample_rate
 
     def plan(f: FileRef) -> list[dict[str, Any]]:
-        whole = [{"uri": f.uri, "start": 0, "stop": None, "segment": 0, "video_id": None}]
+        whole = [{"uri": f.uri, "start": 0, "stop": None, "segment": 0, "video_id": f.content_id}]
         if seg_s is None:
             return whole
         try:
@@ -65,7 +65,7 @@ def plan_segments(videos: Sequence[FileRef], video: VideoSettings) -> list[dict[
             return whole
         length = int(math.ceil(seg_s * info.fps / step)) * step
         total = info.frame_count_claimed or int(math.ceil(info.duration * info.fps))
-        video_id = None if is_remote(f.uri) else file_sha256(f.uri)
+        video_id = f.content_id or (None if is_remote(f.uri) else file_content_id(f.uri))
         starts = list(range(0, total, length))
         return [{"uri": f.uri, "start": start, "segment": k, "video_id": video_id,
                  "stop": None if k == len(starts) - 1 else start + length}   # the last one reads to the end

@@ -13,6 +13,7 @@ closes the segment.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from typing import Any, Iterator, Sequence
 
@@ -20,20 +21,13 @@ import numpy as np
 
 from ..decode import resize_max_side
 from ..settings import VideoSettings
+from ..sources import file_content_id
 from .jpeg import encode_frame
 from .reader import Frame, VideoDecodeError, open_video
 from .sampling import MotionFilter
 from .scenes import CutDetector
 
 END_OF_SEGMENT = -1   # ``frame_index`` of the row that closes a segment (:meth:`VideoSampler.end_row`)
-
-
-def file_sha256(path: str, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def scene_decoders(decoders: Sequence[str]) -> tuple[str, ...]:
@@ -49,7 +43,8 @@ def empty_summary(uri: str, segment: int = 0, start: int = 0, stop: int | None =
     return {"uri": uri, "video_id": None, "segment": segment, "frame_start": start, "frame_stop": stop,
             "decoder": None, "fps": None, "width": None, "height": None,
             "rotation": None, "start_time": None, "duration": None, "frames_claimed": None, "frames_decoded": 0,
-            "candidates": 0, "motion_dropped": 0, "cuts": [], "error": None, "warning": None, "decode_s": 0.0}
+            "candidates": 0, "motion_dropped": 0, "cuts": [], "error": None, "warning": None, "decode_s": 0.0,
+            "file_size": None}
 
 
 class VideoSampler:
@@ -75,7 +70,8 @@ class VideoSampler:
         start = time.perf_counter()
         s = self.summary
         try:
-            s["video_id"] = self.video_id or file_sha256(self.path)
+            s["file_size"] = os.path.getsize(self.path)
+            s["video_id"] = self.video_id or file_content_id(self.path)
             reader = open_video(self.path, self.decoders, decord_device=self.decord_device)
         except (OSError, VideoDecodeError) as exc:
             s["video_id"] = s["video_id"] or hashlib.sha256(self.uri.encode()).hexdigest()

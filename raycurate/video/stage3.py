@@ -1,14 +1,15 @@
 """Stage 3 of a run's videos on their stored scores (plain code, no ray, no model): re-selection with other
-weights or thresholds, and what a resumed run takes from the tables (the videos already finished and their
-winners). A run's own Stage 3 happens per video while it streams (:mod:`raycurate.video.finisher`); the
-scoring and the choice per video are :mod:`raycurate.video.select`'s."""
+weights or thresholds, and what a later run takes from the tables (what killed runs left of unfinished videos
+is forgotten; the winners of finished videos not analysed yet join the image path). A run's own Stage 3
+happens per video while it streams (:mod:`raycurate.video.finisher`); the scoring and the choice per video are
+:mod:`raycurate.video.select`'s."""
 from __future__ import annotations
 
 from typing import Any, Sequence
 
 from ..people.targets import PersonTarget
 from ..settings import Stage3Settings, VideoSettings, as_dict
-from ..store.schema import FRAMES_TABLE, STAGE3_TABLE, VIDEOS_TABLE
+from ..store.schema import FRAMES_TABLE, STAGE3_TABLE, TABLE_NAME, VIDEOS_TABLE
 from ..store.table import open_table, sql_str
 from .scenes import scene_of
 from .select import stage3_rows
@@ -57,46 +58,56 @@ def compute_stage3(db_uri: str, run_id: str, stage3: Stage3Settings, video: Vide
     return out_rows, winners
 
 
-def finished_videos(db_uri: str, run_id: str) -> dict[str, str]:
-    """{video uri: video id} of the run's videos that were finished (their frames are stored last)."""
-    try:
-        frames = open_table(db_uri, FRAMES_TABLE)
-    except (FileNotFoundError, ValueError):
-        return {}
-    data = frames.search().where(f"run_id = {sql_str(run_id)}").select(["video_uri", "video_id"]).limit(None) \
-        .to_arrow()
-    return dict(zip(data.column("video_uri").to_pylist(), data.column("video_id").to_pylist()))
+def forget_unfinished_videos(db_uri: str, finished: set[str]) -> int:
+    """Forget what killed runs stored of the videos they had not finished (not in ``finished``: no
+    ``videos_done`` row): their ``videos``, ``frames`` and ``stage3`` rows, of any run, so that a later run does
+    them again from the start and nothing of them is stored twice. The number of videos forgotten."""
+    tables = {}
+    for name in (VIDEOS_TABLE, FRAMES_TABLE, STAGE3_TABLE):
+        try:
+            tables[name] = open_table(db_uri, name)
+        except FileNotFoundError:
+            continue
+    seen: set[str] = set()
+    for table in tables.values():
+        seen.update(table.search().select(["video_id"]).limit(None).to_arrow().column("video_id").to_pylist())
+    gone = sorted(seen - set(finished))
+    if gone:
+        where = f"video_id IN ({', '.join(sql_str(v) for v in gone)})"
+        for table in tables.values():
+            table.delete(where)
+    return len(gone)
 
 
-def stored_winners(db_uri: str, run_id: str) -> list[dict[str, Any]]:
-    """The winners (path, size, lineage) of the run's finished videos, as the Stage 3 step returned them."""
+def pending_winners(db_uri: str, finished: set[str]) -> list[dict[str, Any]]:
+    """The winners (path, size, lineage, as the Stage 3 step returns them) of the ``finished`` videos whose file
+    is not an ``images`` row yet: a run killed between a video's end and its winners' analysis left them."""
     import os
 
-    run = f"run_id = {sql_str(run_id)}"
-    done = set(finished_videos(db_uri, run_id).values())
-    chosen = [r for r in open_table(db_uri, STAGE3_TABLE).search()
-              .where(f"{run} AND selected = true AND frame_path IS NOT NULL")
+    try:
+        stage3, frames = open_table(db_uri, STAGE3_TABLE), open_table(db_uri, FRAMES_TABLE)
+    except FileNotFoundError:
+        return []
+    try:
+        analysed = set(open_table(db_uri, TABLE_NAME).search().where("source_video_id IS NOT NULL").select(["uri"])
+                       .limit(None).to_arrow().column("uri").to_pylist())
+    except FileNotFoundError:
+        analysed = set()
+    chosen = [r for r in stage3.search().where("selected = true AND frame_path IS NOT NULL")
               .select(["video_id", "frame_index", "stage3_score", "frame_path"]).limit(None).to_list()
-              if r["video_id"] in done]
-    frames = {(r["video_id"], r["frame_index"]): r for r in open_table(db_uri, FRAMES_TABLE).search().where(run)
-              .select(["video_id", "video_uri", "frame_index", "timestamp", "scene_index", "stage1_score",
-                       "stage2_score"]).limit(None).to_list()}
+              if r["video_id"] in finished and r["frame_path"] not in analysed]
+    if not chosen:
+        return []
+    vids = ", ".join(sql_str(v) for v in sorted({c["video_id"] for c in chosen}))
+    rows = {(r["video_id"], r["frame_index"]): r for r in frames.search().where(f"video_id IN ({vids})")
+            .select(["video_id", "video_uri", "frame_index", "timestamp", "scene_index", "stage1_score",
+                     "stage2_score"]).limit(None).to_list()}
     out = []
     for c in chosen:
-        f = frames.get((c["video_id"], c["frame_index"]))
-        if f is None:
-            continue
+        f = rows.get((c["video_id"], c["frame_index"]))
         path = c["frame_path"]
-        size = os.path.getsize(path) if "://" not in path and os.path.exists(path) else 0
+        if f is None or ("://" not in path and not os.path.exists(path)):
+            continue
+        size = os.path.getsize(path) if "://" not in path else 0
         out.append({**f, "stage3_score": c["stage3_score"], "path": path, "size": size})
     return out
-
-
-def forget_unfinished_videos(db_uri: str, run_id: str, finished: set[str]) -> None:
-    """Forget what a killed run wrote about the videos it had not finished (they are done again)."""
-    keep = f" AND video_id NOT IN ({', '.join(sql_str(v) for v in sorted(finished))})" if finished else ""
-    for name in (FRAMES_TABLE, VIDEOS_TABLE, STAGE3_TABLE):
-        try:
-            open_table(db_uri, name).delete(f"run_id = {sql_str(run_id)}{keep}")
-        except (FileNotFoundError, ValueError):
-            continue
