@@ -1,5 +1,5 @@
-"""Where files come from: listing a folder or bucket, sniffing types, reading (whole, by ranges, or streamed
-to a local file in chunks), content ids.
+"""Where files come from: opening a folder or bucket (listing one: :mod:`raycurate.listing`), sniffing
+types, reading (whole, by ranges, or streamed to a local file in chunks), content ids.
 
 Every location goes through :func:`open_filesystem`, which uses ``pyarrow.fs``: local paths,
 ``s3://`` and ``gs://`` by the same calls, with the endpoint and credentials of
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
@@ -40,7 +39,7 @@ class FileRef:
     path: str         # the path inside its filesystem
     size: int
     media_type: str   # image | video | other, from content (magic bytes), else extension
-    mtime_ns: int | None = None      # last modification, as listed (None: not known)
+    mtime_ns: int | None = None   # last modification (the listing's FileInfo); None where the store has none
     content_id: str | None = None    # the sha256 of its bytes, when known before it is read (raycurate.ingest)
 
 
@@ -189,45 +188,9 @@ def file_content_id(uri: str, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def iter_files(uri: str, *, max_files: int | None = None) -> Iterator[tuple[str, str, int]]:
-    """(uri, path, size) of every regular file under ``uri`` (a folder or a single file), sorted."""
-    fs, root = open_filesystem(uri)
-    info = _info(fs, root, uri)
-    if info.type == pafs.FileType.NotFound:
-        raise _not_found(uri)
-    if info.type == pafs.FileType.File:
-        yield uri if "://" in uri else root, root, info.size or 0
-        return
-    selector = pafs.FileSelector(root, recursive=True)
-    try:
-        listed = fs.get_file_info(selector)
-    except OSError as exc:
-        raise SourceError(storage.describe_error(uri, exc, "list")) from None
-    infos = [i for i in listed if i.type == pafs.FileType.File]
-    infos.sort(key=lambda i: i.path)
-    for n, i in enumerate(infos):
-        if max_files is not None and n >= max_files:
-            return
-        if os.path.basename(i.path).startswith("."):
-            continue  # hidden files (.DS_Store, ._foo) are never media
-        yield _to_uri(uri, root, i.path), i.path, i.size or 0
-
-
 def list_media(uri: str, *, max_files: int | None = None, threads: int = 16) -> list[FileRef]:
-    """List every file under ``uri`` and classify it by its first bytes."""
-    fs, _ = open_filesystem(uri)
-    entries = list(iter_files(uri, max_files=max_files))
+    """List every file under ``uri`` and classify it by its first bytes: the files of
+    :func:`raycurate.listing.list_input` (its rules: loops, links, FIFOs, exclusions), without the skips."""
+    from .listing import list_input   # listing builds on this module
 
-    def sniff(entry: tuple[str, str, int]) -> FileRef:
-        file_uri, path, size = entry
-        head = b""
-        if size:
-            try:
-                with fs.open_input_file(path) as f:
-                    head = f.read(SNIFF_BYTES)
-            except OSError:
-                head = b""  # unreadable: classified by extension, the read step records the error
-        return FileRef(uri=file_uri, path=path, size=size, media_type=classify(path, head))
-
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        return list(pool.map(sniff, entries))
+    return list_input(uri, max_files=max_files, threads=threads).files

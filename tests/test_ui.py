@@ -92,6 +92,55 @@ def test_sample_is_found_under_a_root(tree):
     assert Roots.from_list([str(root / "sample" / "sub")]).sample() is None
 
 
+def test_sample_passes_over_a_candidate_that_leads_out(tree):
+    base, root = tree
+    (base / "outside" / "more.jpg").write_bytes(b"m")
+    (root / "sample").rename(root / "kept")
+    (root / "sample").symlink_to(base / "outside")      # root/sample -> a folder outside the roots
+    (root / "samples").symlink_to(root / "kept")        # root/samples -> a folder inside
+    roots = Roots.from_list([str(root)])
+    assert not roots.contains(str(root / "sample")) and not roots.contains(str(root / "escape" / "secret.jpg"))
+    assert roots.contains(str(root / "samples")) and roots.contains(str(root / "samples" / "a.jpg"))
+    assert roots.sample() == str(root / "samples")
+
+
+def test_a_link_inside_a_root_lists_nothing_outside_the_roots(tree, tmp_path, monkeypatch):
+    """A typed folder inside a root holding a link that leads out: the folder is accepted, its listing reads
+    nothing outside (the link is a counted skip), and every UI run pins input.follow_links to false."""
+    from raycurate.config import load_config, parse_set
+    from raycurate.listing import list_input
+    from raycurate.ui import make_session
+    from raycurate.ui.paths import CONFINED
+    from raycurate.ui.session import UserError
+
+    base, root = tree
+    roots = Roots.from_list([str(root)])
+    typed_root = roots.resolve(str(root))
+    listing = list_input(typed_root)
+    assert all(roots.contains(f.uri) for f in listing.files)
+    assert [f.uri for f in listing.files] == [str(root / "sample" / "a.jpg")]
+    assert {s.uri: s.reason.split(" (")[0] for s in listing.skipped} == {
+        str(root / "escape"): f"symlink leads outside INPUT to {base / 'outside'}",
+        str(root / "inner"): "same folder as " + str(root / "sample")}
+
+    session = make_session(db=None, workdir=str(tmp_path / "work"), roots=[str(root)], max_upload_mb=5,
+                           host="127.0.0.1", port=0)
+    asked = []
+
+    def not_started(req):   # the request the runner gets, without starting a child
+        asked.append(req)
+        raise RuntimeError("not started in this test")
+
+    monkeypatch.setattr(session.runner, "start", not_started)
+    with pytest.raises(UserError, match="not started"):
+        session.start(None, str(root), "youtube", "fast-cpu", {})
+    [req] = asked
+    assert set(CONFINED) <= set(req.overrides) and req.config()["input"]["follow_links"] is False
+    argv = build_argv(req)
+    assert argv[argv.index("input.follow_links=false") - 1] == "--set"
+    assert load_config(overrides=[parse_set("input.follow_links=false")])["input"]["follow_links"] is False
+
+
 # -- presets and parameters --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("preset", ["tiktok", "instagram", "youtube", "custom"])

@@ -36,6 +36,7 @@ class RaySettings(Section):
 class InputSettings(Section):
     max_files: int | None = setting(None, "stop listing after this many files (a trial run)", positive())
     read_threads: int = setting(16, "threads used to sniff file types while listing", positive())
+    follow_links: bool = setting(False, "follow symlinks that lead outside INPUT; loops are never followed")
 
 
 @dataclass(frozen=True)

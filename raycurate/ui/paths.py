@@ -2,8 +2,10 @@
 
 A root is a local folder (resolved with :func:`os.path.realpath`, so symlinks cannot lead out
 of it) or a bucket prefix (``s3://bucket/prefix``, ``gs://bucket``). A typed path is accepted
-only when it resolves inside one of them; anything else raises :class:`PathRefused` with a
-message that can be shown to the user as is.
+only when its resolved real path lies inside one of them; anything else raises :class:`PathRefused`
+with a message that can be shown to the user as is. What the UI lists itself (:meth:`Roots.sample`)
+is checked the same way, and a run it starts gets :data:`CONFINED`: its listing follows no symlink
+that leads outside the input (:mod:`raycurate.listing`), so it reads nothing outside the roots.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from typing import Iterable, Sequence
 BUCKET_SCHEMES = ("s3", "gs")
 # Folders looked for under each local root to prefill the input box (the bundled sample first).
 SAMPLE_CANDIDATES = ("tests/data", "sample", "samples", "data/sample")
+# Settings every UI run gets whatever the config says: the listing of a confined input stays inside it.
+CONFINED: tuple[tuple[str, object], ...] = (("input.follow_links", False),)
 
 
 class PathRefused(ValueError):
@@ -85,23 +89,30 @@ class Roots:
             raise PathRefused(f"this server reads no local folders ({self._shown()})")
         joined = path if os.path.isabs(path) else os.path.join(self.local[0], path)
         real = os.path.realpath(joined)
-        if not any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in self.local):
+        if not self.contains(real):
             raise PathRefused(f"{path} is outside the roots this server reads ({self._shown()})")
         if not os.path.exists(real):
             raise PathRefused(f"not found: {path}")
         return real
 
+    def contains(self, path: str) -> bool:
+        """Whether the local ``path``, resolved to its real path (every symlink followed), lies in a local root:
+        a link inside a root that leads outside is not contained."""
+        real = os.path.realpath(path)
+        return any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in self.local)
+
     def _shown(self) -> str:
         return ", ".join(self.describe())
 
     def sample(self, candidates: Sequence[str] = SAMPLE_CANDIDATES) -> str | None:
-        """A sample folder under a local root to prefill the input box, or None."""
+        """A sample folder under a local root to prefill the input box, or None; only one whose real path is
+        inside the roots (a candidate that is a symlink leading out is passed over)."""
         for root in self.local:
             for rel in candidates:
                 folder = os.path.join(root, rel)
-                if os.path.isdir(folder) and any(os.scandir(folder)):
+                if os.path.isdir(folder) and self.contains(folder) and any(os.scandir(folder)):
                     return folder
         return None
 
 
-__all__ = ["PathRefused", "Roots", "SAMPLE_CANDIDATES"]
+__all__ = ["CONFINED", "PathRefused", "Roots", "SAMPLE_CANDIDATES"]

@@ -20,7 +20,7 @@ import numpy as np
 from ..config import ConfigError, load_config
 from ..gates import Gate, build_gates
 from . import params, plots, progress
-from .paths import PathRefused, Roots
+from .paths import CONFINED, PathRefused, Roots
 from .results import Filters, Results, caption, jsonable, lineage
 from .runner import RunProcess, RunRequest, Runner, readable
 
@@ -134,8 +134,8 @@ class Session:
         persons = self.person(*person)
         try:
             req = RunRequest(input_uri=input_uri, out_dir=self.runner.new_out_dir(), db=self.settings.db,
-                             preset=preset, profile=profile or None, overrides=params.overrides(values),
-                             persons=persons)
+                             preset=preset, profile=profile or None,
+                             overrides=params.overrides(values) + list(CONFINED), persons=persons)
             cfg = req.config()
         except (ConfigError, ModelError, KeyError) as exc:
             raise UserError(f"bad settings: {exc}") from None
