@@ -100,12 +100,14 @@ def _parser() -> argparse.ArgumentParser:
                         "for a DB in a bucket)")
     search.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config key, e.g. --set storage.s3.endpoint_url=http://minio:9000")
-    report = sub.add_parser("report", help="the static HTML report of a run (funnel, score histograms with "
-                            "thresholds, video timelines, kept and dropped images, identities, models, errors)")
+    report = sub.add_parser("report", help="the static HTML report of the curated set a DB holds, or of one run "
+                            "(funnel, score histograms with thresholds, video timelines, kept and dropped images, "
+                            "identities, models, errors)")
     report.add_argument("db", metavar="DB", help="LanceDB directory (OUT/db, or OUT)")
     report.add_argument("--out", metavar="FILE", help="the HTML file (default: report.html beside the DB, i.e. "
-                        "OUT/report.html; report-RUN_ID.html for a run other than the manifest's)")
-    report.add_argument("--run", metavar="RUN_ID", help="the run (default: the manifest's, else the newest)")
+                        "OUT/report.html; report-RUN_ID.html for --run)")
+    report.add_argument("--run", metavar="RUN_ID", help="report only the rows this run stored (default: the whole "
+                        "curated set, with the manifest's run, else the newest)")
     people_cli.add_parser(sub)
     _ui_args(sub.add_parser("ui", help="the web UI (Gradio): runs with live progress, results, filters, search, "
                             "export; needs pip install 'raycurate[ui]'"))
@@ -204,11 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         persons = dict(parse_person(spec) for spec in args.persons)
         with routed_output(_log_file(args.out), verbose=args.verbose):
             report = curate(args.input, out_dir=args.out, cfg=cfg, db_uri=args.db, argv=["raycurate", *argv],
-                            resume=not args.no_resume, persons=persons)
+                            persons=persons)
     except (ModelError, ResourceError, SourceError, ReferenceError) as exc:   # found before any actor started
         return _fail(str(exc))
     print(summary_table(report))
-    if report.counts["images"] == 0:
+    if report.counts["catalogue"] == 0:
         print("no images found: the result is empty")
     return 0
 
@@ -309,13 +311,13 @@ def _report(args: argparse.Namespace) -> int:
         run_id = args.run or (manifest or {}).get("run_id") or latest_run(db)
         if not run_id:
             return _fail(f"no run in the LanceDB at {args.db}")
-        own = manifest is not None and manifest.get("run_id") == run_id
+        whole = args.run is None   # the whole curated set, as the run wrote it; --run: that run's own rows
         parent = db.rstrip("/").rsplit("/", 1)[0] if "://" in db else os.path.dirname(db)
-        out = args.out or join(parent, "report.html" if own else f"report-{run_id}.html")
-        write_report(db, out, run_id=run_id, manifest=manifest)
+        out = args.out or join(parent, "report.html" if whole else f"report-{run_id}.html")
+        write_report(db, out, run_id=run_id, manifest=manifest, catalogue=whole)
     except (FileNotFoundError, LookupError, SourceError) as exc:
         return _fail(str(exc))
-    print(f"report of run {run_id} -> {out}")
+    print(f"report of {'the catalogue after run' if whole else 'run'} {run_id} -> {out}")
     return 0
 
 

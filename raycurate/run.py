@@ -33,7 +33,8 @@ from .people.targets import load_targets
 from .run_report import (MAX_LISTED, RunReport, count_rows, error_list, mean_ms, start_manifest, stored_counts,
                          video_report)
 from .run_state import RUN_STATE, write_state
-from .sources import IMAGE, OTHER, VIDEO, FileRef, SourceError, exists, list_media
+from .listing import Listing, list_input
+from .sources import IMAGE, OTHER, VIDEO, FileRef, SourceError, exists
 
 def _prepare_output(out_dir: str, db_uri: str) -> storage.OutputDir:
     """OUT made (a folder) or its bucket checked, and a bucket DB's bucket checked, before Ray starts: a wrong
@@ -106,14 +107,15 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     db_uri = db_uri or storage.join(out_dir, "db")
     if not exists(input_uri):
         raise SourceError(f"input not found: {input_uri}")
+    _check_apart(input_uri, out_dir)
     targets = load_targets(persons or {}, typed(cfg), log)   # before any work: a bad reference photo fails
     out = _prepare_output(out_dir, db_uri)
     ctx = _start_state(out, out_dir, run_id, db_uri, cfg, started_at, log)
     ctx.targets = targets
 
-    files, by_type, do_video = _list_input(ctx, input_uri)
+    listing, by_type, do_video = _list_input(ctx, input_uri)
     enabled, skipped, analyzers, gates = _analysers(ctx, bool(targets))
-    ctx.manifest = start_manifest(ctx.run_id, input_uri, ctx.out_dir, db_uri, cfg, files, by_type, do_video,
+    ctx.manifest = start_manifest(ctx.run_id, input_uri, ctx.out_dir, db_uri, cfg, listing, by_type, do_video,
                                   started_at=started_at, argv=argv, analyzers=analyzers, skipped=skipped, gates=gates)
     work, catalogue, pending = _ingest(ctx, by_type[IMAGE] + (by_type[VIDEO] if do_video else []), do_video, enabled)
     images: list[FileRef] = list(work.images)
@@ -144,6 +146,17 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
         out.write_bytes("metadata.jsonl", b"")
         log("[raycurate] no images to analyse: empty result")
     return _finish(ctx, counts, t_start)
+
+
+def _check_apart(input_uri: str, out_dir: str) -> None:
+    """INPUT must not lie inside OUT (OUT inside INPUT is fine: it is never listed)."""
+    if storage.is_remote(input_uri) != storage.is_remote(out_dir):
+        return
+    inp = input_uri.rstrip("/") if storage.is_remote(input_uri) else os.path.realpath(input_uri)
+    out = out_dir if storage.is_remote(out_dir) else os.path.realpath(out_dir)
+    if inp == out or inp.startswith(out.rstrip("/" + os.sep) + ("/" if storage.is_remote(out) else os.sep)):
+        raise SourceError(f"INPUT {input_uri} lies inside OUT {out_dir}: raycurate writes there; choose an OUT "
+                          "outside INPUT (one inside INPUT is fine: it is never listed)")
 
 
 def _start_state(out: storage.OutputDir, out_dir: str, run_id: str, db_uri: str, cfg: Mapping[str, Any],
@@ -182,20 +195,29 @@ def _ingest(ctx: _Run, media: Sequence[FileRef], do_video: bool, enabled: Sequen
     return work, catalogue, pending
 
 
-def _list_input(ctx: _Run, input_uri: str) -> tuple[list[FileRef], dict[str, list[FileRef]], bool]:
-    """The files under ``input_uri``, by media type, and whether the video path runs."""
+def _list_input(ctx: _Run, input_uri: str) -> tuple[Listing, dict[str, list[FileRef]], bool]:
+    """The files under ``input_uri`` (:mod:`raycurate.listing`: OUT and the DB are never listed), by media type,
+    and whether the video path runs."""
     t = time.perf_counter()
     ctx.log(f"[raycurate] listing {input_uri}")
-    cfg = ctx.cfg
-    files = list_media(input_uri, max_files=cfg["input"]["max_files"], threads=cfg["input"]["read_threads"])
+    inp = ctx.settings.input
+    listing = list_input(input_uri, max_files=inp.max_files, threads=inp.read_threads,
+                         exclude=[ctx.out_dir, ctx.db_uri], follow_links=inp.follow_links)
+    files = listing.files
     ctx.timings["list"] = time.perf_counter() - t
     by_type = {kind: [f for f in files if f.media_type == kind] for kind in (IMAGE, VIDEO, OTHER)}
     ctx.log(f"[raycurate] {len(files)} files: {len(by_type[IMAGE])} images, {len(by_type[VIDEO])} videos, "
             f"{len(by_type[OTHER])} other")
-    do_video = bool(by_type[VIDEO]) and cfg["video"]["enabled"]
+    if listing.skipped:
+        ctx.log(f"[raycurate] {len(listing.skipped)} skipped (the manifest lists them): "
+                + "; ".join(f"{s.uri}: {s.reason}" for s in listing.skipped[:3])
+                + ("; ..." if len(listing.skipped) > 3 else ""))
+    if listing.excluded:
+        ctx.log(f"[raycurate] not listed (the output inside INPUT): {', '.join(listing.excluded)}")
+    do_video = bool(by_type[VIDEO]) and ctx.settings.video.enabled
     if by_type[VIDEO] and not do_video:
         ctx.log(f"[raycurate] video.enabled is false: {len(by_type[VIDEO])} videos listed and counted, not analysed")
-    return files, by_type, do_video
+    return listing, by_type, do_video
 
 
 def _analysers(ctx: _Run, person_gate: bool = False

@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 from . import __version__, storage
 from .config import typed
 from .gates import Gate, ok_predicate
+from .listing import Listing
 from .sources import IMAGE, OTHER, VIDEO, FileRef
 
 MAX_LISTED = 1000  # error / file lists in the manifest are capped; counts never are
@@ -42,11 +43,12 @@ def count_rows(table: Any, where: str) -> int:
 
 
 def start_manifest(run_id: str, input_uri: str, out_dir: str, db_uri: str, cfg: Mapping[str, Any],
-                   files: Sequence[FileRef], by_type: Mapping[str, list[FileRef]], do_video: bool, *,
+                   listing: Listing, by_type: Mapping[str, list[FileRef]], do_video: bool, *,
                    started_at: datetime, argv: list[str] | None, analyzers: Mapping[str, Any],
                    skipped: Mapping[str, str], gates: Sequence[Gate]) -> dict[str, Any]:
-    """The manifest as a run starts: what ran, on what (files listed by media type), with which models
-    (``analyzers``: built, no model loaded) and gates."""
+    """The manifest as a run starts: what ran, on what (files listed by media type, names skipped and why,
+    the output met inside INPUT and not listed), with which models (``analyzers``: built, no model loaded)
+    and gates."""
     return {
         "raycurate_version": __version__,
         "run_id": run_id,
@@ -56,13 +58,16 @@ def start_manifest(run_id: str, input_uri: str, out_dir: str, db_uri: str, cfg: 
         "libraries": {name: _lib_version(name) for name in LIBRARIES},
         "input": {
             "uri": input_uri,
-            "files": len(files),
+            "files": len(listing.files),
             "images": len(by_type[IMAGE]),
             "videos": len(by_type[VIDEO]),
             "other": len(by_type[OTHER]),
             "video_files": [f.uri for f in by_type[VIDEO]][:MAX_LISTED],
             "videos_analysed": do_video,
             "other_files_skipped": [f.uri for f in by_type[OTHER]][:MAX_LISTED],
+            "skipped": len(listing.skipped),   # names not read: links out of INPUT, loops, FIFOs, devices ...
+            "skipped_names": [{"uri": s.uri, "reason": s.reason} for s in listing.skipped][:MAX_LISTED],
+            "not_listed": list(listing.excluded),   # OUT and the DB, where they lie inside INPUT
         },
         "output": {"dir": out_dir, "db": db_uri, "table": "images"},
         "config": storage.redact(cfg),   # no secret in the manifest
@@ -214,17 +219,49 @@ def _person_lines(m: Mapping[str, Any]) -> list[str]:
 
 
 def summary_table(report: RunReport) -> str:
-    """The end-of-run summary, as plain text."""
+    """The end-of-run summary, as plain text: what was listed, what this run analysed (per step), and the
+    curated set the catalogue holds now."""
     m = report.manifest
     c = m["counts"]
     inp = m["input"]
-    lines = [
-        f"raycurate run {report.run_id}: {m['timings_s']['total']:.1f} s",
-        f"input   {inp['uri']}: {inp['files']} files = {inp['images']} images, {inp['videos']} videos, "
-        f"{inp['other']} other (skipped)",
+    ing = m.get("ingest", {})
+    listed = (f"input   {inp['uri']}: {inp['files']} files = {inp['images']} images, {inp['videos']} videos, "
+              f"{inp['other']} other (skipped)")
+    if inp.get("skipped"):
+        listed += f"; {inp['skipped']} names not read (links out of INPUT, loops, FIFOs: see the manifest)"
+    lines = [f"raycurate run {report.run_id}: {m['timings_s']['total']:.1f} s", listed]
+    if ing:
+        new, stored = ing["new"], ing["already_stored"]
+        lines.append(f"new     {new['image']} images and {new['video']} videos to analyse; "
+                     f"{stored['image'] + stored['video']} already in the catalogue; {ing['duplicate_files']} "
+                     "duplicate files (the same bytes as another: read once)")
+    if c["images"] or "video" in m:
+        lines += ["", f"{'step':<13} {'model':<46} {'in':>6} {'errors':>7} {'dropped':>8} {'ms/img':>8}"]
+        lines += _step_lines(m)
+    served = [f"{name}: {info['model']} (fallback: {info['fallback']})" for name, info in m["models"].items()
+              if info.get("fallback")]
+    served += [f"{name}: skipped ({why})" for name, why in m.get("skipped_analyzers", {}).items()]
+    if served:
+        lines.append("")
+        lines += [f"models  {line}" for line in served]
+    if c["gates"] and c["images"]:
+        lines.append("")
+        lines.append("gates: " + ", ".join(f"{g} dropped {v['dropped']}" for g, v in c["gates"].items()))
+    lines += _person_lines(m)
+    lines += [
         "",
-        f"{'step':<13} {'model':<46} {'in':>6} {'errors':>7} {'dropped':>8} {'ms/img':>8}",
+        f"kept    {c['kept']} of {c['catalogue']} images in the catalogue ("
+        + (f"{c['exact_duplicates']} exact and " if c["exact_duplicates"] else "")
+        + f"{c.get('near_duplicates', 0)} near duplicates marked), exported {c['exported']} -> {report.out_dir}",
+        f"table   {report.db_uri} (table 'images': {c['catalogue']} rows, {c['rows_written']} written by this run)",
+        f"manifest {storage.join(report.out_dir, 'manifest.json')}",
     ]
+    return "\n".join(lines)
+
+
+def _step_lines(m: Mapping[str, Any]) -> list[str]:
+    """This run's steps: the video path's counts, then decoding and each analyser (in, errors, dropped, ms)."""
+    c, lines = m["counts"], []
     if "video" in m:
         vc = m["video"]["counts"]
         st = vc["stages"]
@@ -240,25 +277,7 @@ def summary_table(report: RunReport) -> str:
     for name, a in c["analyzers"].items():
         lines.append(f"{name:<13} {m['models'][name]['model'][:46]:<46} {a['analysed'] + a['errored']:>6} "
                      f"{a['errored']:>7} {a['dropped']:>8} {_fmt_ms(ms.get(name)):>8}")
-    served = [f"{name}: {info['model']} (fallback: {info['fallback']})" for name, info in m["models"].items()
-              if info.get("fallback")]
-    served += [f"{name}: skipped ({why})" for name, why in m.get("skipped_analyzers", {}).items()]
-    if served:
-        lines.append("")
-        lines += [f"models  {line}" for line in served]
-    if c["gates"]:
-        lines.append("")
-        lines.append("gates: " + ", ".join(f"{g} dropped {v['dropped']}" for g, v in c["gates"].items()))
-    lines += _person_lines(m)
-    lines += [
-        "",
-        f"kept    {c['kept']} of {c['images']} images ({c['exact_duplicates']} exact and "
-        f"{c.get('near_duplicates', 0)} near duplicates marked), "
-        f"exported {c['exported']} -> {report.out_dir}",
-        f"table   {report.db_uri} (table 'images', {c['rows_written']} rows from this run)",
-        f"manifest {storage.join(report.out_dir, 'manifest.json')}",
-    ]
-    return "\n".join(lines)
+    return lines
 
 
 def _fmt_ms(v: float | None) -> str:

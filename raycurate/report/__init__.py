@@ -1,5 +1,5 @@
-"""The static HTML report of a run (``OUT/report.html``): why each frame won, in one file that opens from
-disk with no server and no network. :mod:`.data` reads the manifest and the tables, :mod:`.svg` draws,
+"""The static HTML report (``OUT/report.html``): the whole curated set the DB holds after a run (or one run's
+own rows), and why each frame won, in one file that opens from disk with no server and no network. :mod:`.data` reads the manifest and the tables, :mod:`.svg` draws,
 :mod:`.html` lays out the page, :mod:`.thumbs` embeds the pictures.
 
 Every run writes it (:func:`report_run`, after its manifest is complete); ``raycurate report DB`` writes it
@@ -14,12 +14,14 @@ from typing import Any, Callable, Mapping
 REPORT_FILE = "report.html"
 
 
-def render_report(db_uri: str, run_id: str, manifest: Mapping[str, Any] | None = None) -> str:
-    """The report of run ``run_id`` as one HTML string."""
+def render_report(db_uri: str, run_id: str, manifest: Mapping[str, Any] | None = None, *,
+                  catalogue: bool = False) -> str:
+    """The report of run ``run_id`` (with ``catalogue``: of the whole curated set after it) as one HTML
+    string."""
     from .data import read_report
     from .html import render
 
-    return render(read_report(db_uri, run_id, manifest))
+    return render(read_report(db_uri, run_id, manifest, catalogue=catalogue))
 
 
 def find_manifest(db_uri: str) -> dict[str, Any] | None:
@@ -36,16 +38,16 @@ def find_manifest(db_uri: str) -> dict[str, Any] | None:
 
 
 def write_report(db_uri: str, out_file: str, run_id: str | None = None,
-                 manifest: Mapping[str, Any] | None = None) -> str:
-    """The report of ``run_id`` (default: the manifest's run, else the newest run in the DB) written to
-    ``out_file`` (a path or a bucket URI); returns the run id. :class:`LookupError` when the DB holds no such
-    run."""
+                 manifest: Mapping[str, Any] | None = None, *, catalogue: bool = False) -> str:
+    """The report of ``run_id`` (default: the manifest's run, else the newest run in the DB; with
+    ``catalogue``, of the whole curated set after it) written to ``out_file`` (a path or a bucket URI);
+    returns the run id. :class:`LookupError` when the DB holds no such run."""
     from .data import has_run, latest_run
 
     run_id = run_id or (manifest or {}).get("run_id") or latest_run(db_uri)
-    if not run_id or not has_run(db_uri, run_id):
+    if not run_id or not (catalogue and latest_run(db_uri)) and not has_run(db_uri, run_id):
         raise LookupError(f"no run {run_id or ''} in the LanceDB at {db_uri}".replace("  ", " "))
-    page = render_report(db_uri, run_id, manifest).encode("utf-8")
+    page = render_report(db_uri, run_id, manifest, catalogue=catalogue).encode("utf-8")
     if "://" in out_file:
         from ..storage import OutputDir
 
@@ -58,12 +60,12 @@ def write_report(db_uri: str, out_file: str, run_id: str | None = None,
 
 
 def report_run(out: Any, db_uri: str, manifest: Mapping[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
-    """A finished run's report written to ``OUT/report.html`` (``out``: the run's
+    """A finished run's report, of the whole curated set it leaves, written to ``OUT/report.html`` (``out``: the run's
     :class:`~raycurate.storage.OutputDir`); what the manifest records of it: where, its size and the seconds
     it took, or the error that stopped it (the run's results stand either way)."""
     t = time.perf_counter()
     try:
-        page = render_report(db_uri, manifest["run_id"], manifest).encode("utf-8")
+        page = render_report(db_uri, manifest["run_id"], manifest, catalogue=True).encode("utf-8")
         out.write_bytes(REPORT_FILE, page)
     except Exception as exc:   # a report that fails must not fail a run whose results are stored
         log(f"[raycurate] report not written: {type(exc).__name__}: {exc}")

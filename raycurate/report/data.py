@@ -33,6 +33,7 @@ MAX_VIDEOS = 30          # timelines drawn
 NOT_SCORES = {"file_size", "width", "height", "exif_orientation", "n_frames", "frame_index", "frame_timestamp",
               "timestamp", "scene_index", "segment", "duplicate_distance", "face_age", "face_index"}
 STAGES = ("stage1", "stage2", "stage3")
+CATALOGUE = "run_id IS NOT NULL"   # every row of every run: the whole catalogue
 
 
 @dataclass
@@ -66,6 +67,7 @@ class RejectedGate:
 class ReportData:
     run_id: str
     manifest: Mapping[str, Any] | None
+    catalogue: bool = False    # the whole curated set the DB holds after the run, not the run's own rows
     notes: list[str] = field(default_factory=list)
     video_funnel: list[Step] = field(default_factory=list)
     image_funnel: list[Step] = field(default_factory=list)
@@ -227,7 +229,9 @@ def _image_funnel(images: Any, run: str, m: Mapping[str, Any] | None, analysers:
     """Files, decoded, analysed, after each gate in turn, kept (after dedup), exported."""
     rows = images.count_rows(run)
     steps = []
-    if m:
+    if m and run == CATALOGUE:
+        steps.append(Step("contents in the catalogue", rows, rows, 0))
+    elif m:
         inp = m["input"]
         steps.append(Step("files listed (images + videos)", inp["files"], inp["images"] + inp["videos"],
                           inp["other"]))
@@ -286,13 +290,15 @@ def _rejected(images: Any, run: str, analysers: Sequence[str], gates: Sequence[G
     return out
 
 
-def read_report(db_uri: str, run_id: str, manifest: Mapping[str, Any] | None = None) -> ReportData:
+def read_report(db_uri: str, run_id: str, manifest: Mapping[str, Any] | None = None, *,
+                catalogue: bool = False) -> ReportData:
     """Everything the report of run ``run_id`` shows, from the LanceDB at ``db_uri`` and the run's manifest
-    (None: only what the tables hold)."""
+    (None: only what the tables hold); with ``catalogue``, of the whole curated set the DB holds after that
+    run (every run's rows: what OUT exports), else of the rows the run itself stored."""
     tables = _tables(db_uri)
-    run = f"run_id = {sql_str(run_id)}"
+    run = CATALOGUE if catalogue else f"run_id = {sql_str(run_id)}"
     m = manifest if manifest and manifest.get("run_id") == run_id else None
-    data = ReportData(run_id=run_id, manifest=m)
+    data = ReportData(run_id=run_id, manifest=m, catalogue=catalogue)
     if m is None:
         data.notes.append("no manifest of this run beside the DB: its gates, thresholds and kept images are not "
                           "known; the plots show the stored scores only")

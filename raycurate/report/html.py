@@ -114,11 +114,14 @@ def _models(d: ReportData) -> str:
 def _header(d: ReportData) -> str:
     m = d.manifest or {}
     inp = m.get("input", {})
-    bits = [f"run <code>{escape(d.run_id)}</code>"]
+    scope = "the catalogue after run" if d.catalogue else "run"
+    bits = [f"{scope} <code>{escape(d.run_id)}</code>"]
     if m:
+        new = m.get("ingest", {}).get("new", {})
         bits += [f"input <code>{escape(str(inp.get('uri')))}</code>",
                  f"{inp.get('images', 0)} images, {inp.get('videos', 0)} videos, {inp.get('other', 0)} other",
-                 f"kept {m.get('counts', {}).get('kept', 0)}",
+                 f"{new.get('image', 0)} images and {new.get('video', 0)} videos new this run",
+                 f"kept {m.get('counts', {}).get('kept', 0)} of {m.get('counts', {}).get('catalogue', 0)}",
                  f"started {escape(str(m.get('started_at')))}, finished {escape(str(m.get('finished_at')))}"]
     if m.get("command"):
         bits.append(f"<code>{escape(' '.join(map(str, m['command'])))}</code>")

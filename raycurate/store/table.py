@@ -98,7 +98,9 @@ def upsert(table: Any, data: pa.Table, key: str = "id") -> None:
     first = pa.table({"k": data.column(key), "i": index}).group_by("k").aggregate([("i", "min")]).column("i_min")
     if len(first) < data.num_rows:
         data = data.take(first.take(pc.sort_indices(first)))   # in their order in ``data``
-    table.merge_insert(key).when_matched_update_all().when_not_matched_insert_all().execute(data)
+    # a null vector (no face, no CLIP) is a null, as ``add`` stores it: merge_insert would call it "bad"
+    table.merge_insert(key).when_matched_update_all().when_not_matched_insert_all().execute(data,
+                                                                                             on_bad_vectors="null")
 
 
 def content_ids(data: pa.Table, columns: Sequence[str]) -> pa.Array:
