@@ -53,7 +53,7 @@ class Catalogue:
         """The catalogue at ``db_uri`` (empty when the DB or a table is absent); an ``images`` row counts as
         analysed when it holds the results of every one of ``analysers`` (the run's), or a decoding error."""
         cat = cls()
-        files = _rows(db_uri, FILES_TABLE, ["uri", "id", "media_type", "size", "mtime_ns", "first_run"])
+        files = _rows(db_uri, FILES_TABLE, ["uri", "id", "media_type", "size", "mtime_ns"])
         cat.names = {r["uri"]: r for r in files}
         for r in files:
             if r["size"] is not None and r["media_type"] in cat.sizes:
@@ -196,7 +196,8 @@ def _sharing_a_size(media: Sequence[FileRef], ids: dict[str, str], catalogue: Ca
 def record_names(ingest: Ingest, catalogue: Catalogue, db_uri: str, run_id: str) -> int:
     """Every listed name in the ``files`` table with its content id: ids found before the pipeline, and for the
     files hashed where they were read, the id of the row this run stored for them (a file whose row was not
-    stored stays unrecorded: the next run reads it again). The number of names recorded."""
+    stored stays unrecorded: the next run reads it again). Only new or changed names are written (an unchanged
+    folder changes nothing). The number of names recorded."""
     ids = {f.uri: f.content_id for f in ingest.names if f.content_id is not None}
     pending = {f.uri for f in ingest.names if f.content_id is None}
     if pending:
@@ -204,11 +205,10 @@ def record_names(ingest: Ingest, catalogue: Catalogue, db_uri: str, run_id: str)
     rows = []
     for f in ingest.names:
         cid = ids.get(f.uri)
-        if cid is None:
+        row = {"uri": f.uri, "id": cid, "media_type": f.media_type, "size": f.size, "mtime_ns": f.mtime_ns}
+        if cid is None or catalogue.names.get(f.uri) == row:
             continue
-        before = catalogue.names.get(f.uri) or {}
-        rows.append({"uri": f.uri, "id": cid, "media_type": f.media_type, "size": f.size, "mtime_ns": f.mtime_ns,
-                     "first_run": before.get("first_run") or run_id, "last_run": run_id})
+        rows.append({**row, "run_id": run_id})
     if rows:
         table = open_or_create_table(db_uri, FILES_TABLE, FILES_SCHEMA)
         table.merge_insert("uri").when_matched_update_all().when_not_matched_insert_all() \

@@ -397,6 +397,7 @@ def _people(ctx: _Run) -> None:
 def _export(ctx: _Run, table: Any, keep: str, counts: dict[str, Any]) -> None:
     """The kept rows exported to OUT (or, export off, only counted)."""
     cfg = ctx.cfg
+    table.checkout_latest()   # the people and dedup marks were written through other handles
     if cfg["export"]["enabled"]:
         from .export import export_kept, export_options
 

@@ -300,6 +300,32 @@ class OutputDir:
         with self.fs.open_input_stream(self._remote(rel)) as f:
             return f.read()
 
+    def size(self, rel: str) -> int | None:
+        """The size of the file ``rel``, None when there is none."""
+        if not self.remote:
+            try:
+                return os.stat(self.local(rel)).st_size
+            except OSError:
+                return None
+        assert self.fs is not None
+        info = self.fs.get_file_info(self._remote(rel))
+        return info.size if info.type == pafs.FileType.File else None
+
+    def delete(self, rel: str) -> None:
+        """Remove the file ``rel`` when it is there; a local folder it leaves empty goes too (up to the root)."""
+        if self.remote:
+            assert self.fs is not None
+            if self.fs.get_file_info(self._remote(rel)).type == pafs.FileType.File:
+                self.fs.delete_file(self._remote(rel))
+            return
+        path = self.local(rel)
+        if os.path.lexists(path):
+            os.remove(path)
+        folder = os.path.dirname(path)
+        while folder != self.root and folder.startswith(self.root) and not os.listdir(folder):
+            os.rmdir(folder)
+            folder = os.path.dirname(folder)
+
     @contextmanager
     def open_text(self, rel: str) -> Iterator[io.TextIOBase]:
         """A text file to write (UTF-8), streamed to the bucket for a remote folder."""

@@ -17,6 +17,7 @@ VECTOR_COLUMNS = ("content_vector", *FACE_VECTOR_COLUMNS, "clip_embedding", "fac
 
 # Columns the export adds to every metadata record (null where the option is off).
 EXPORT_FIELDS: list[pa.Field] = [
+    pa.field("names", pa.list_(pa.string())),        # every name the content was listed under (the files table)
     pa.field("file", pa.string()),                   # images/<name>; null: not copied (or an exact duplicate)
     pa.field("export_error", pa.string()),
     pa.field("caption", pa.string()),                # the kohya caption

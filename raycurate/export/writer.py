@@ -12,12 +12,14 @@ from typing import Any, Mapping, Sequence
 import pyarrow as pa
 
 from ..sources import read_bytes
+from ..ingest import names_of
 from ..storage import OutputDir
 from .crops import write_crops
 from .identity import identities, identity_names
 from .names import safe_name
 from .options import CropOptions, IdentityOptions, KohyaOptions
 from .records import canonical_uris, json_safe, metadata_schema
+from .sync import TrackedOutput, finish, previous_files
 
 
 @dataclass
@@ -30,6 +32,8 @@ class ExportResult:
     face_crops: int = 0
     body_crops: int = 0
     identities: int = 0              # person_<n> folders
+    unchanged: int = 0               # files that already held their bytes (not written again)
+    removed: int = 0                 # files of the previous export into OUT that this one no longer has
 
 
 @dataclass
@@ -58,30 +62,38 @@ class _RowWriter:
 
     def write(self, row: Mapping[str, Any], name: str, captions: Mapping[str | None, str],
               identity: str | None) -> _Written:
-        """The image's files; ``captions``: the caption per kohya folder (per --person target, or None)."""
+        """The image's files; ``captions``: the caption per kohya folder (per --person target, or None). The
+        original is read only when a copy of it is missing (a copy is named by the content id, so one of the
+        same size is it) or crops are cut from it."""
         out = _Written()
-        try:
-            data = read_bytes(row["uri"])
-        except OSError as exc:
-            out.errors.append(f"export read failed: {exc}")
-            return out
-        src = None
-        if self.copy_images:
+        copy = f"images/{name}" if self.copy_images else None
+        folders = [self.kohya.folder_for(person) for person in captions] if self.kohya is not None else []
+        copies = ([copy] if copy else []) + [f"{folder}/{name}" for folder in folders] \
+            + ([f"by_identity/{identity}/{name}"] if identity is not None else [])
+        missing = [rel for rel in copies if not self.out.holds(rel, row.get("file_size"))]
+        data = b""
+        if missing or self.face_crops or self.body_crops:
             try:
-                self.out.write_bytes(f"images/{name}", data)
-                src = out.file = f"images/{name}"
+                data = read_bytes(row["uri"])
             except OSError as exc:
-                src = None
+                out.errors.append(f"export read failed: {exc}")
+                return out
+        src = None
+        if copy is not None:
+            try:
+                if copy in missing:
+                    self.out.write_bytes(copy, data)
+                src = out.file = copy
+            except OSError as exc:
                 out.errors.append(f"export copy failed: {exc}")
         stem = os.path.splitext(name)[0]
         try:
-            if self.kohya is not None:
-                for person, caption in captions.items():
-                    folder = self.kohya.folder_for(person)
-                    self.out.makedirs(folder)
+            for folder, caption in zip(folders, captions.values()):
+                self.out.makedirs(folder)
+                if f"{folder}/{name}" in missing:
                     self.out.place(src, data, f"{folder}/{name}")
-                    self.out.write_bytes(f"{folder}/{stem}.txt", caption.encode("utf-8"))
-            if identity is not None:
+                self.out.write_bytes(f"{folder}/{stem}.txt", caption.encode("utf-8"))
+            if identity is not None and f"by_identity/{identity}/{name}" in missing:
                 self.out.place(src, data, f"by_identity/{identity}/{name}")
         except OSError as exc:
             out.errors.append(f"export link failed: {exc}")
@@ -101,6 +113,7 @@ class _Records:
     writer: _RowWriter
     canonical: Mapping[str, str]     # content id -> the uri exported
     who: Mapping[str, str]           # content id -> identity folder
+    names: Mapping[str, list[str]]   # content id -> every name it was listed under
     result: ExportResult
     exported_ids: set[str] = field(default_factory=set)
     captions: dict[str, dict[str | None, str]] = field(default_factory=dict)   # row id -> folder -> caption
@@ -122,6 +135,7 @@ class _Records:
         result = self.result
         result.kept += 1
         row["identity"] = self.who.get(row["id"])
+        row["names"] = self.names.get(row["id"]) or [row["uri"]]
         if row["uri"] != self.canonical[row["id"]] or row["id"] in self.exported_ids:
             if row["duplicate_of"] is None:
                 row.update(duplicate_of=row["id"], duplicate_group=row["id"], duplicate_column="id",
@@ -193,7 +207,8 @@ def export_kept(table: Any, where: str, out_dir: str, *, copy_images: bool, thre
         where = f"({where}) AND duplicate_of IS NULL"
     if kohya is not None:
         kohya.captions.check_columns(names)
-    out = OutputDir(out_dir)
+    out = TrackedOutput(out_dir)
+    previous = previous_files(out)
     _make_folders(out, copy_images, face_crops is not None, body_crops is not None)
     schema = metadata_schema(table.schema)
     columns = [f.name for f in table.schema if f.name in set(schema.names)]
@@ -202,7 +217,8 @@ def export_kept(table: Any, where: str, out_dir: str, *, copy_images: bool, thre
     for person in set(who.values()):
         out.makedirs(f"by_identity/{person}")
     records = _Records(writer=_RowWriter(out, copy_images, kohya, face_crops, body_crops, identity is not None),
-                       canonical=canonical, who=who, result=ExportResult(identities=len(set(who.values()) - {"unknown"})))
+                       canonical=canonical, who=who, names=names_of(db_uri) if db_uri else {},
+                       result=ExportResult(identities=len(set(who.values()) - {"unknown"})))
     pq_writer = None
     if parquet:
         import pyarrow.parquet as pq
@@ -226,4 +242,6 @@ def export_kept(table: Any, where: str, out_dir: str, *, copy_images: bool, thre
     finally:
         if pq_writer is not None:
             pq_writer.close()
+    records.result.removed = finish(out, previous)
+    records.result.unchanged = out.unchanged
     return records.result

@@ -125,8 +125,7 @@ FILES_SCHEMA = pa.schema([
     pa.field("media_type", pa.string()),                # image | video
     pa.field("size", pa.int64()),
     pa.field("mtime_ns", pa.int64()),
-    pa.field("first_run", pa.string()),                 # the run that first listed this name
-    pa.field("last_run", pa.string()),                  # the last run that listed it
+    pa.field("run_id", pa.string()),                    # the run that recorded it (listed it first, or changed)
 ])
 
 STAGE3_SCHEMA = pa.schema([
