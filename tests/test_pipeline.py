@@ -37,12 +37,24 @@ def curated(tmp_path_factory, ray_session):
     return {"rc": rc, "inp": inp, "out": out, "manifest": manifest, "rows": rows, "meta": meta}
 
 
-def test_run_exits_zero_and_writes_a_row_per_image(curated):
+def test_run_exits_zero_and_writes_a_row_per_content(curated):
+    """Every image file is a name of exactly one row; the same bytes under two names are one row (read and
+    analysed once), under the smallest of its names, the other name recorded in the files table."""
+    from raycurate.ingest import names_of
+
     assert curated["rc"] == 0
     rows = curated["rows"]
     n_images = 4 + 8 + 2 + 5 + 5  # faces, exif, face_recognition, negatives, bad/*
-    assert len(rows) == n_images
-    assert len(rows) == len({r["id"] + r["uri"] for r in rows.values()})
+    assert len(rows) == n_images - 2   # astronaut_wrong_ext.txt and same_bytes_as_pillow_hopper.jpg: copies
+    assert len({r["id"] for r in rows.values()}) == len(rows)
+    names = names_of(str(curated["out"] / "db"))
+    assert set(names) == {r["id"] for r in rows.values()}
+    listed = sorted(str(p) for p in curated["inp"].rglob("*") if p.is_file() and p.suffix not in (".mp4", ".txt")
+                    or p.name == "astronaut_wrong_ext.txt")
+    assert sorted(u for uris in names.values() for u in uris) == listed   # each file once, none lost
+    astro = rows["astronaut_wrong_ext.txt"]   # the smaller of the astronaut's two names
+    assert names[astro["id"]] == sorted([astro["uri"], *map(str, curated["inp"].rglob("skimage_astronaut.png"))])
+    assert "skimage_astronaut.png" not in rows and "pillow_hopper.jpg" not in rows
     assert "counter.mp4" not in rows and "README.txt" not in rows
 
 
@@ -59,7 +71,7 @@ def test_bad_files_become_error_rows(curated):
 
 
 def test_rows_hold_every_analyser_with_model_ids(curated):
-    row = curated["rows"]["skimage_astronaut.png"]
+    row = curated["rows"]["astronaut_wrong_ext.txt"]
     assert row["id"] == hashlib.sha256((IMAGES / "faces" / "skimage_astronaut.png").read_bytes()).hexdigest()
     assert (row["width"], row["height"], row["media_type"]) == (512, 512, "image")
     assert row["face_count"] == 1 and len(row["face_boxes"]) == 1
@@ -83,9 +95,10 @@ def test_manifest(curated):
     assert m["input"]["images"] == 24 and m["input"]["videos"] == 1 and m["input"]["other"] == 1
     assert m["input"]["video_files"][0].endswith("counter.mp4") and m["input"]["videos_analysed"] is False
     assert "video" not in m
-    assert c["rows_written"] == 24 and c["decode_errors"] == 3
+    assert c["rows_written"] == 22 and c["decode_errors"] == 3 and c["duplicate_files"] == 2
+    assert m["ingest"]["duplicate_files"] == 2 and m["ingest"]["new"] == {"image": 22, "video": 0}
     assert set(c["analyzers"]) == {"quality", "content", "face", "face_features", "nsfw"}
-    assert c["analyzers"]["face"]["analysed"] == 21 and c["analyzers"]["face"]["errored"] == 0
+    assert c["analyzers"]["face"]["analysed"] == 19 and c["analyzers"]["face"]["errored"] == 0
     assert c["analyzers"]["face"]["dropped"] == c["gates"]["face.min_faces"]["dropped"] >= 5
     assert m["models"]["nsfw"]["model"].startswith("nudenet-320n@")
     assert m["config"]["analyzers"]["face"]["batch_size"] == 4
@@ -110,21 +123,23 @@ def test_export_folder(curated):
     files = sorted(p.name for p in (out / "images").iterdir())
     assert len(meta) == len(files) == c["exported"] == c["kept"]   # duplicates are marked, not exported
     rows = curated["rows"]
-    # astronaut_wrong_ext.txt: the astronaut's bytes again (the smallest uri of the same bytes is kept);
-    # same_bytes_as_pillow_hopper.jpg: pillow_hopper's bytes, both near duplicates of the larger Hopper
-    astro = rows["skimage_astronaut.png"]
-    assert c["exact_duplicates"] == 1 and astro["duplicate_column"] == "id" and astro["duplicate_distance"] == 0.0
-    assert astro["duplicate_of"] == astro["id"] and rows["astronaut_wrong_ext.txt"]["duplicate_of"] is None
-    same = rows["same_bytes_as_pillow_hopper.jpg"], rows["pillow_hopper.jpg"]
-    assert same[0]["duplicate_of"] == same[1]["duplicate_of"] == rows["matplotlib_grace_hopper.jpg"]["id"]
-    assert same[0]["duplicate_distance"] == pytest.approx(0.11, abs=0.01)   # content_vector, measured
-    # the Hopper portrait 10 times (512x600, 128x128 twice, 7 EXIF variants): one group, the largest kept.
-    # hopper_bad_exif.jpg (its JPEG payload is corrupt: stripes) is 0.16 away, outside the 0.15 threshold
+    # astronaut_wrong_ext.txt: the astronaut's bytes under two names, one row (the smallest name), both names
+    # in its record; same_bytes_as_pillow_hopper.jpg: pillow_hopper's bytes, a near duplicate of the larger Hopper
+    astro = rows["astronaut_wrong_ext.txt"]
+    assert c["exact_duplicates"] == 0 and astro["duplicate_of"] is None
+    kept_astro = next(m for m in meta if m["id"] == astro["id"])
+    assert [n.rsplit("/", 1)[1] for n in kept_astro["names"]] == ["astronaut_wrong_ext.txt", "skimage_astronaut.png"]
+    same = rows["same_bytes_as_pillow_hopper.jpg"]
+    assert same["duplicate_of"] == rows["matplotlib_grace_hopper.jpg"]["id"]
+    assert same["duplicate_distance"] == pytest.approx(0.11, abs=0.01)   # content_vector, measured
+    # the Hopper portrait 10 times (512x600, 128x128 twice under two names: one content, 7 EXIF variants): one
+    # group, the largest kept. hopper_bad_exif.jpg (its JPEG payload is corrupt: stripes) is 0.16 away, outside
+    # the 0.15 threshold
     hopper = [r for name, r in rows.items() if "hopper" in name and name != "hopper_bad_exif.jpg"]
-    assert len(hopper) == 10 and len({r["duplicate_group"] for r in hopper}) == 1
+    assert len(hopper) == 9 and len({r["duplicate_group"] for r in hopper}) == 1
     assert rows["hopper_bad_exif.jpg"]["duplicate_group"] is None
     assert [r["uri"].rsplit("/", 1)[1] for r in hopper if r["duplicate_of"] is None] == ["matplotlib_grace_hopper.jpg"]
-    assert c["near_duplicates"] == 9 and all(m["duplicate_of"] is None for m in meta)
+    assert c["near_duplicates"] == 8 and all(m["duplicate_of"] is None for m in meta)
     for m in meta:
         assert m["error"] is None and m["face_count"] >= 1 and m["nsfw_score"] <= 0.5
         assert not m["quality_is_blurry"] and "content_vector" not in m
@@ -160,17 +175,26 @@ def test_bad_config_fails_before_any_work(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_second_run_appends_with_its_own_run_id(curated, ray_session, tmp_path):
+def test_a_second_run_on_stored_content_analyses_nothing_and_records_its_names(curated, ray_session, tmp_path):
+    """The DB is a catalogue: photos it holds (under other names) are not analysed again; their new names are
+    recorded; the second OUT exports the whole curated set of that DB."""
+    from raycurate.ingest import names_of
+
     db = curated["out"] / "db"
-    before = open_images_table(str(db)).count_rows()
+    table = open_images_table(str(db))
+    before = table.to_arrow().sort_by("id")
     rc = main(["run", str(IMAGES / "faces"), "--out", str(tmp_path / "o2"), "--db", str(db),
                "--set", "analyzers.nsfw.enabled=false"])
     assert rc == 0
-    table = open_images_table(str(db))
-    assert table.count_rows() == before + 4
+    table.checkout_latest()
+    assert table.to_arrow().sort_by("id").column("run_id") == before.column("run_id")   # no row analysed again
     m = json.loads((tmp_path / "o2" / "manifest.json").read_text())
-    assert table.count_rows(f"run_id = '{m['run_id']}' AND nsfw_model IS NULL") == 4
-    assert "nsfw" not in m["counts"]["analyzers"]
+    assert m["ingest"]["already_stored"]["image"] == 4 and m["counts"]["rows_written"] == 0
+    names = {u for uris in names_of(str(db)).values() for u in uris}
+    assert {str(p) for p in (IMAGES / "faces").iterdir()} <= names
+    # the whole curated set of the DB, as the curated run exported it (its gates, without nsfw's)
+    exported = [json.loads(line)["id"] for line in (tmp_path / "o2" / "metadata.jsonl").read_text().splitlines()]
+    assert set(exported) >= {r["id"] for r in curated["meta"]}
 
 
 def test_pools_that_cannot_start_are_refused_before_work(ray_session, cfg, tmp_path):
