@@ -169,10 +169,11 @@ def test_reselecting_with_other_thresholds_runs_no_model(video_run, monkeypatch)
     assert len({w["video_id"] for w in winners}) == len(winners)   # at most one per video now
 
 
-def test_a_resumed_run_skips_the_videos_it_had_finished(tmp_path):
-    """A run killed after finishing one of its two videos: resumed, it does only the other, and keeps the
-    first one's winners (the kill is simulated: the run's state put back to running, the second video's rows
-    deleted as if it had never finished)."""
+def test_a_killed_run_is_resumed_by_the_next_one_video_by_video(tmp_path):
+    """A run killed after finishing one of its two videos (simulated: counter.mp4's done row and frames deleted,
+    its Stage 3 and videos rows left behind as a killed run leaves them): the next run forgets what was left of
+    counter.mp4, does it again, skips delayed_start.mp4 (done), and nothing is stored twice."""
+    from raycurate.store.schema import VIDEOS_DONE_TABLE
     from raycurate.store.table import open_table as table_of
 
     inp = tmp_path / "in"
@@ -184,26 +185,27 @@ def test_a_resumed_run_skips_the_videos_it_had_finished(tmp_path):
             "--set", "video.max_frames=2", "--set", "dedup.enabled=false"]
     assert main(args) == 0
     first = json.loads((out / "manifest.json").read_text())
-    run, db = first["run_id"], str(out / "db")
-    state = out / ".raycurate-run.json"
-    saved = json.loads(state.read_text())
-    assert saved["state"] == "finished" and saved["run_id"] == run
+    db = str(out / "db")
     frames = table_of(db, FRAMES_TABLE)
     counter = frames.search().where("video_uri LIKE '%counter.mp4'").limit(1).to_list()[0]["video_id"]
-    for name in (FRAMES_TABLE, STAGE3_TABLE, VIDEOS_TABLE):   # counter.mp4 "had not finished"
+    for name in (FRAMES_TABLE, VIDEOS_DONE_TABLE):   # counter.mp4 "had not finished"
         table_of(db, name).delete(f"video_id = '{counter}'")
-    before = {n: table_of(db, n).count_rows() for n in (FRAMES_TABLE, STAGE3_TABLE)}
-    state.write_text(json.dumps({**saved, "state": "running"}))
+    images = {r["id"]: r["uri"] for r in open_images_table(db).to_arrow().to_pylist()}
     assert main(args) == 0
     second = json.loads((out / "manifest.json").read_text())
-    assert second["run_id"] == run and second["resumed"]["videos_skipped"] == 1
+    assert second["run_id"] != first["run_id"]
+    assert second["ingest"]["videos_forgotten"] == 1 and second["ingest"]["new"]["video"] == 1
+    assert second["ingest"]["already_stored"]["video"] == 1
+    assert [v["uri"].rsplit("/", 1)[1] for v in second["video"]["videos"]] == ["counter.mp4"]
     uris = {r["video_uri"].rsplit("/", 1)[1] for r in table_of(db, FRAMES_TABLE).search().limit(None).to_list()}
     assert uris == {"counter.mp4", "delayed_start.mp4"}
-    for name in (FRAMES_TABLE, STAGE3_TABLE):   # delayed_start.mp4's rows are there once, counter.mp4's again
+    for name, key in ((FRAMES_TABLE, "frame_index"), (STAGE3_TABLE, "frame_index"), (VIDEOS_TABLE, "segment"),
+                      (VIDEOS_DONE_TABLE, None)):   # every row once: counter.mp4's again, delayed_start.mp4's once
         rows = table_of(db, name).search().limit(None).to_list()
-        keys = [(r["video_id"], r["frame_index"]) for r in rows]
-        assert len(keys) == len(set(keys)) and len(rows) > before[name]
-    assert second["video"]["counts"]["frame_files"] == first["video"]["counts"]["frame_files"]
+        keys = [(r["video_id"], r[key] if key else None) for r in rows]
+        assert len(keys) == len(set(keys)), name
+    # the winners are the same frames, written and analysed again: the same rows, none twice
+    assert {r["id"]: r["uri"] for r in open_images_table(db).to_arrow().to_pylist()} == images
 
 
 def test_the_run_marks_duplicate_frames_in_the_frames_table(video_run):

@@ -9,15 +9,18 @@ import pyarrow as pa
 from .schema import TABLE_NAME, images_schema
 
 
-def _connect(db_uri: str) -> Any:
-    """LanceDB at ``db_uri``: a local folder (made when absent), or a bucket with the storage options of
-    :mod:`raycurate.storage` (the endpoint and credentials this process was configured with)."""
+def _connect(db_uri: str, create: bool = True) -> Any:
+    """LanceDB at ``db_uri``: a local folder (made when absent, unless not ``create``: then
+    :class:`FileNotFoundError`), or a bucket with the storage options of :mod:`raycurate.storage` (the endpoint
+    and credentials this process was configured with)."""
     import lancedb  # imported late: lancedb's runtime must not be forked by ray.init
 
     from .. import storage
 
     if "://" not in db_uri:
         db_uri = os.path.abspath(db_uri)
+        if not create and not os.path.isdir(db_uri):
+            raise FileNotFoundError(f"no LanceDB at {db_uri}")
         os.makedirs(db_uri, exist_ok=True)
         return lancedb.connect(db_uri)
     options = storage.lance_storage_options(db_uri)
@@ -59,7 +62,8 @@ def open_or_create_table(db_uri: str, name: str, schema: pa.Schema) -> Any:
 
 
 def open_table(db_uri: str, name: str) -> Any:
-    db = _connect(db_uri)
+    """Table ``name`` of the DB at ``db_uri``; :class:`FileNotFoundError` when there is none (nothing is made)."""
+    db = _connect(db_uri, create=False)
     if name not in _table_names(db, db_uri):
         raise FileNotFoundError(f"no '{name}' table in LanceDB at {db_uri}")
     return db.open_table(name)
