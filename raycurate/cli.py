@@ -13,6 +13,7 @@ from typing import Sequence
 
 from .config import PRESETS, PROFILES, ConfigError, load_config, parse_set
 from .people import cli as people_cli
+from .store import cli as db_cli
 
 
 def _run_args(run: argparse.ArgumentParser) -> None:
@@ -109,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--run", metavar="RUN_ID", help="report only the rows this run stored (default: the whole "
                         "curated set, with the manifest's run, else the newest)")
     people_cli.add_parser(sub)
+    db_cli.add_parser(sub)
     _ui_args(sub.add_parser("ui", help="the web UI (Gradio): runs with live progress, results, filters, search, "
                             "export; needs pip install 'raycurate[ui]'"))
     return parser
@@ -145,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _models(args)
     if args.command == "identities":
         return people_cli.run(args)
+    if args.command == "db":
+        return db_cli.run(args)
     if args.command == "export":
         return _export(args)
     if args.command == "report":
@@ -154,13 +158,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "search":
         from .search import SearchError, run_cli
         from .sources import SourceError
+        from .store.health import DamagedDB
 
         try:
             _use_storage(load_config(args.config, [parse_set(item) for item in args.overrides]))
             return run_cli(args.db, image=args.image, id=args.id, text=args.text, where=args.where, k=args.k,
                            column=args.column, models_dir=args.models_dir, as_json=args.json,
                            face=args.face, identity=args.identity)
-        except (SearchError, ConfigError, SourceError) as exc:
+        except (SearchError, ConfigError, SourceError, DamagedDB) as exc:
             return _fail(str(exc))
     if args.command == "config":
         import yaml
@@ -201,13 +206,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .resources import ResourceError
     from .run import curate
     from .run_report import summary_table
+    from .storage import join
+    from .store.health import DamagedDB, check_db
 
     try:
         persons = dict(parse_person(spec) for spec in args.persons)
+        check_db(args.db or join(args.out, "db"))   # a DB that does not exist yet passes
         with routed_output(_log_file(args.out), verbose=args.verbose):
             report = curate(args.input, out_dir=args.out, cfg=cfg, db_uri=args.db, argv=["raycurate", *argv],
                             persons=persons)
-    except (ModelError, ResourceError, SourceError, ReferenceError) as exc:   # found before any actor started
+    except (ModelError, ResourceError, SourceError, ReferenceError, DamagedDB) as exc:   # before any actor started
         return _fail(str(exc))
     print(summary_table(report))
     if report.counts["catalogue"] == 0:
@@ -283,12 +291,15 @@ def _export(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     from .export import export_filtered
     from .sources import SourceError
+    from .store.health import DamagedDB, check_db
     from .store.table import resolve_db
 
     _use_storage(cfg)
     try:
-        result, where = export_filtered(resolve_db(args.db), args.out, cfg=cfg, where=args.where)
-    except (ValueError, FileNotFoundError, SourceError) as exc:
+        db = resolve_db(args.db)
+        check_db(db)
+        result, where = export_filtered(db, args.out, cfg=cfg, where=args.where)
+    except (ValueError, FileNotFoundError, SourceError, DamagedDB) as exc:
         return _fail(str(exc))
     print(f"exported {result.exported} of {result.kept} rows matching: {where}")
     print(f"-> {args.out} (metadata.jsonl" + (", metadata.parquet" if cfg["export"]["parquet"] else "")
@@ -303,10 +314,12 @@ def _report(args: argparse.Namespace) -> int:
     from .report.data import latest_run
     from .sources import SourceError
     from .storage import join
+    from .store.health import DamagedDB, check_db
     from .store.table import resolve_db
 
     try:
         db = resolve_db(args.db)
+        check_db(db)
         manifest = find_manifest(db)
         run_id = args.run or (manifest or {}).get("run_id") or latest_run(db)
         if not run_id:
@@ -315,7 +328,7 @@ def _report(args: argparse.Namespace) -> int:
         parent = db.rstrip("/").rsplit("/", 1)[0] if "://" in db else os.path.dirname(db)
         out = args.out or join(parent, "report.html" if whole else f"report-{run_id}.html")
         write_report(db, out, run_id=run_id, manifest=manifest, catalogue=whole)
-    except (FileNotFoundError, LookupError, SourceError) as exc:
+    except (FileNotFoundError, LookupError, SourceError, DamagedDB) as exc:
         return _fail(str(exc))
     print(f"report of {'the catalogue after run' if whole else 'run'} {run_id} -> {out}")
     return 0

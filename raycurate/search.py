@@ -376,7 +376,12 @@ def _resolve_db(db_uri: str) -> str:
 def run_cli(db: str, *, image: str | None, id: str | None, text: str | None,  # noqa: A002
             where: str | None, k: int, column: str | None, models_dir: str | None, as_json: bool,
             face: str | None = None, identity: str | None = None) -> int:
-    """``raycurate search``: print the hits; raises :class:`SearchError` on bad input (exit 2)."""
+    """``raycurate search``: print the hits; raises :class:`SearchError` on bad input,
+    :class:`~raycurate.store.health.DamagedDB` on a damaged DB (exit 2)."""
+    from .store.health import check_db
+
+    db = _resolve_db(db)
+    check_db(db)
     hits = Curation(db, models_dir=models_dir).search(image=image, id=id, text=text, face=face, identity=identity,
                                                       where=where, k=k, column=column)
     if as_json:

@@ -371,3 +371,45 @@ def test_a_long_bucket_video_is_split_into_segments_with_one_id(s3, ray_session,
     assert {v["uri"] for v in videos} == {f"s3://{IN}/long/{long_video.name}"}
     assert {v["video_id"] for v in videos} == {hashlib.sha256(long_video.read_bytes()).hexdigest()}
     assert all(v["error"] is None for v in videos) and sum(v["frames_decoded"] for v in videos) == 720
+
+
+def test_a_damaged_db_in_the_bucket_is_said_and_recovered(s3, capsys):
+    """``raycurate db check|recover`` on a DB in the bucket: a data object deleted, then the newest version
+    object garbled; each is one line and exit 2, recover goes back to the last readable version (the
+    garbled object is moved to ``images.lance/_damaged/``)."""
+    import lancedb
+    import pyarrow as pa
+
+    opts = {"aws_endpoint": s3.endpoint, "aws_region": REGION, "allow_http": "true",
+            "aws_access_key_id": s3.key_id, "aws_secret_access_key": s3.secret}
+    db, prefix = f"s3://{OUT}/damaged/db", "damaged/db/images.lance/"
+    table = lancedb.connect(db, storage_options=opts).create_table("images", pa.table({"id": ["a", "b", "c"]}))
+    first = set(k for k in _keys(s3, prefix) if k.startswith("data/"))
+    table.add(pa.table({"id": ["d", "e"]}))
+    added = [k for k in _keys(s3, prefix) if k.startswith("data/") and k not in first]
+    table.add(pa.table({"id": ["f"]}))
+    assert len(added) == 1
+    s3.client.delete_object(Bucket=OUT, Key=prefix + added[0])   # the rows d, e: versions 2 and 3 lose them
+    capsys.readouterr()
+    assert main(["db", "check", f"s3://{OUT}/damaged", *_by_config(s3)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"{added[0]} is missing" in err and "Traceback" not in err
+    assert f"raycurate db recover {db}`: it goes back to version 1 of table images, the last readable one " \
+        "(3 rows)" in err
+    assert main(["db", "recover", f"s3://{OUT}/damaged", *_by_config(s3)]) == 0
+    assert capsys.readouterr().out.strip().endswith("to version 1 (3 rows), written as version 4: rows added after it "
+                                                    "are analysed again by the next run")
+    assert main(["db", "check", db, *_by_config(s3)]) == 0
+    reopened = lancedb.connect(db, storage_options=opts).open_table("images")
+    assert sorted(reopened.search().limit(None).to_arrow().column("id").to_pylist()) == ["a", "b", "c"]
+
+    reopened.add(pa.table({"id": ["g"]}))   # version 5, then garbled
+    newest = min(k for k in _keys(s3, prefix) if k.startswith("_versions/") and k.endswith(".manifest"))
+    s3.client.put_object(Bucket=OUT, Key=prefix + newest, Body=b"junk")
+    capsys.readouterr()
+    assert main(["db", "check", db, *_by_config(s3)]) == 2
+    assert f"{newest} is unreadable" in capsys.readouterr().err
+    assert main(["db", "recover", db, *_by_config(s3)]) == 0
+    assert "to version 4 (3 rows); moved 1 unreadable version file(s)" in capsys.readouterr().out
+    assert f"_damaged/{newest}" in _keys(s3, prefix) and newest not in _keys(s3, prefix)
+    assert main(["db", "check", db, *_by_config(s3)]) == 0

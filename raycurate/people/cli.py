@@ -40,12 +40,14 @@ def run(args: argparse.Namespace) -> int:
     from .. import storage
     from ..config import ConfigError, load_config
     from ..sources import SourceError
+    from ..store.health import DamagedDB, check_db
     from ..store.table import resolve_db
     from . import identities
 
     try:
         storage.configure(load_config(args.config).get("storage"))
         db = resolve_db(args.db)
+        check_db(db)
         if args.rename:
             identities.rename(db, args.rename[0], args.rename[1])
             print(f"{args.rename[0]}: named {args.rename[1]!r}")
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"raycurate: error: {exc.args[0]}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError, ConfigError, SourceError) as exc:
+    except (ValueError, FileNotFoundError, ConfigError, SourceError, DamagedDB) as exc:
         print(f"raycurate: error: {exc}", file=sys.stderr)
         return 2
     return 0

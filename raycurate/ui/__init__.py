@@ -54,16 +54,19 @@ def make_session(*, db: str | None, workdir: str, roots: list[str], max_upload_m
 
 def serve(*, db: str | None, workdir: str, roots: list[str], max_upload_mb: int = 500,
           host: str = "127.0.0.1", port: int = 7860, profile: str | None = None) -> int:
-    """Run the UI until interrupted; returns the exit status (2: gradio missing or bad settings)."""
+    """Run the UI until interrupted; returns the exit status (2: gradio missing, bad settings or a damaged DB)."""
     if gradio_missing():
         print(f"raycurate: error: {INSTALL_HINT}", file=sys.stderr)
         return 2
+    from ..sources import SourceError
+    from ..store.health import DamagedDB, check_db
     from .paths import PathRefused
 
     try:
         session = make_session(db=db, workdir=workdir, roots=roots, max_upload_mb=max_upload_mb, host=host,
                                port=port, profile=profile)
-    except PathRefused as exc:
+        check_db(session.settings.db)   # a DB the UI has not made yet passes
+    except (PathRefused, DamagedDB, SourceError) as exc:
         print(f"raycurate: error: {exc}", file=sys.stderr)
         return 2
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
