@@ -14,7 +14,9 @@ Invariants (tests/test_export_sync.py checks them on real runs):
 """
 from __future__ import annotations
 
+import filecmp
 import json
+import os
 import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -33,6 +35,7 @@ class TrackedOutput(OutputDir):
         self.written: set[str] = set()
         self.unchanged = 0              # files that already held their bytes
         self._lock = threading.Lock()   # the export writes from a thread pool
+        self._staged: dict[str, str] = {}   # streamed files (metadata): final name -> the file written first
 
     def note(self, rel: str, unchanged: bool = False) -> None:
         with self._lock:
@@ -60,15 +63,33 @@ class TrackedOutput(OutputDir):
         super().place(src_rel, data, dest_rel)
         self.note(dest_rel)
 
+    def _stage(self, rel: str) -> str:
+        """Where a streamed file is written: beside its final name in a local folder (:meth:`settle` keeps
+        the old file when the new one holds the same bytes), else the final name itself."""
+        self.note(rel)
+        if self.remote:
+            return rel
+        staged = self._staged[rel] = f"{rel}.part"
+        return staged
+
     @contextmanager
     def open_text(self, rel: str) -> Iterator[Any]:
-        self.note(rel)
-        with super().open_text(rel) as f:
+        with super().open_text(self._stage(rel)) as f:
             yield f
 
     def sink(self, rel: str) -> tuple[Any, Any]:
-        self.note(rel)
-        return super().sink(rel)
+        return super().sink(self._stage(rel))
+
+    def settle(self) -> None:
+        """Each streamed file in place: the one written replaces the old one, unless they hold the same bytes."""
+        for rel, staged in self._staged.items():
+            new, old = self.local(staged), self.local(rel)
+            if os.path.exists(old) and filecmp.cmp(new, old, shallow=False):
+                os.remove(new)
+                self.unchanged += 1
+            else:
+                os.replace(new, old)
+        self._staged.clear()
 
 
 def previous_files(out: OutputDir) -> set[str]:
@@ -89,6 +110,7 @@ def _inside(rel: str) -> bool:
 def finish(out: TrackedOutput, previous: set[str]) -> int:
     """Remove the files of ``previous`` (:func:`previous_files`, read before the export) that this export did
     not write, record this export's files; the number of files removed."""
+    out.settle()
     stale = sorted(previous - out.written)
     for rel in stale:
         out.delete(rel)
