@@ -1,0 +1,124 @@
+"""The curated set after a run's analysis (plain code, no ray): the catalogue's rows marked (who of the
+``--person`` targets each shows, this run's duplicates against the whole catalogue, the faces' identities),
+chosen by the gates over every stored row, exported to OUT, and the indexes kept up. Each step reads and
+writes the DB; :func:`raycurate.run.curate` calls them in order."""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Sequence
+
+from tqdm import tqdm
+
+from .console import console
+from .gates import Gate, kept_predicate
+from .run_report import count_rows, error_list, mean_ms, stored_counts
+
+if TYPE_CHECKING:
+    from .run import _Run
+
+
+def catalogue_table(db_uri: str) -> Any:
+    """The ``images`` table, or None when the DB holds none (no image was ever analysed)."""
+    from .store.table import open_images_table
+
+    try:
+        return open_images_table(db_uri)
+    except FileNotFoundError:
+        return None
+
+
+def select(ctx: "_Run", counts: dict[str, Any], enabled: list[str], gates: Sequence[Gate], new_rows: bool
+           ) -> tuple[Any, str]:
+    """This run's counts and errors from its stored rows, its duplicates marked against the whole catalogue;
+    the images table and the SQL of the kept rows: the whole catalogue's, the web UI's manual labels applied."""
+    from .gates import MANUAL_LABEL, with_manual_labels
+
+    t = time.perf_counter()
+    table = catalogue_table(ctx.db_uri)
+    run = ctx.where
+    if ctx.targets:   # every stored image: who of the targets it shows
+        from .people.persons import mark_persons
+
+        ctx.manifest["persons"] = mark_persons(table, "run_id IS NOT NULL", ctx.targets)
+    counts.update(stored_counts(table, run, enabled, gates))
+    ctx.errors += error_list(table, run, enabled)
+    keep = kept_predicate(gates, enabled)
+    if MANUAL_LABEL in table.schema.names:
+        keep = with_manual_labels(keep)
+    if ctx.cfg["dedup"]["enabled"]:
+        if new_rows:
+            _dedup(ctx, table)
+        keep += " AND duplicate_of IS NULL"
+    counts["catalogue"] = count_rows(table, "run_id IS NOT NULL")
+    counts["exact_duplicates"] = count_rows(table, "duplicate_column = 'id' AND duplicate_of IS NOT NULL")
+    counts["near_duplicates"] = count_rows(table, "duplicate_of IS NOT NULL AND duplicate_column != 'id'")
+    ctx.manifest["mean_ms_per_image"] = mean_ms(table, f"{run} AND error IS NULL", ["decode"] + enabled)
+    ctx.timings["select"] = time.perf_counter() - t
+    return table, keep
+
+
+def _dedup(ctx: "_Run", table: Any) -> None:
+    """This run's rows grouped with their duplicates in the images table (the whole catalogue), then (the video
+    path ran) in the frames table, alike."""
+    from .store.dedup import dedup_frames, dedup_table
+
+    dcfg = ctx.cfg["dedup"]
+    options = {k: dcfg[k] for k in ("columns", "keep_by", "k", "index_min_rows", "index_type", "nprobes",
+                                    "refine_factor", "method", "block_min_rows")}
+    t_dedup = time.perf_counter()
+    dres = dedup_table(table, run_id=ctx.run_id, progress=ctx.log, **options)
+    ctx.timings["dedup"] = time.perf_counter() - t_dedup
+    ctx.manifest["dedup"] = dres.as_dict()
+    if "video" in ctx.manifest:
+        from .store import FRAMES_TABLE, open_table
+
+        t_dedup = time.perf_counter()
+        try:
+            frames = open_table(ctx.db_uri, FRAMES_TABLE)
+        except FileNotFoundError:       # no video got as far as its frames
+            return
+        ctx.manifest["dedup_frames"] = dedup_frames(frames, run_id=ctx.run_id, progress=ctx.log, **options).as_dict()
+        ctx.timings["dedup_frames"] = time.perf_counter() - t_dedup
+
+
+def people(ctx: "_Run") -> None:
+    """Faces to the faces table, grouped into identities (:mod:`raycurate.people`); its summary in the manifest."""
+    people = ctx.settings.people
+    if people.enabled:
+        from .people import index_run
+
+        t = time.perf_counter()
+        ctx.manifest["people"] = index_run(ctx.db_uri, ctx.run_id, people, ctx.targets, ctx.settings.dedup)
+        ctx.timings["people"] = time.perf_counter() - t
+
+
+def export(ctx: "_Run", table: Any, keep: str, counts: dict[str, Any]) -> None:
+    """The kept rows exported to OUT (or, export off, only counted)."""
+    cfg = ctx.cfg
+    table.checkout_latest()   # the people and dedup marks were written through other handles
+    if cfg["export"]["enabled"]:
+        from .export import export_kept, export_options
+
+        t = time.perf_counter()
+        with tqdm(total=count_rows(table, keep), desc="export", unit="img", file=console(),
+                  disable=not console().isatty()) as bar:
+            exp = export_kept(table, keep, ctx.out_dir, copy_images=cfg["export"]["copy_images"],
+                              threads=cfg["export"]["copy_threads"], progress=bar,
+                              db_uri=ctx.db_uri, **export_options(ctx.settings.export))
+        ctx.timings["export"] = time.perf_counter() - t
+        counts.update(kept=exp.kept, exported=exp.exported, export_errors=exp.copy_errors)
+        if not cfg["dedup"]["enabled"]:
+            counts["exact_duplicates"] = exp.exact_duplicates
+    else:
+        counts["kept"] = count_rows(table, keep)
+    ctx.manifest["keep_sql"] = keep
+
+
+def maintain_indexes(ctx: "_Run", table: Any) -> None:
+    from .store.dedup import maintain
+
+    dcfg = ctx.cfg["dedup"]
+    t = time.perf_counter()
+    ctx.manifest["indexes"] = maintain(table, vector_columns=[c for c, v in dcfg["columns"].items() if v is not None],
+                                       index_min_rows=dcfg["index_min_rows"], index_type=dcfg["index_type"])
+    ctx.timings["indexes"] = time.perf_counter() - t
