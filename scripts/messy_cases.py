@@ -348,10 +348,16 @@ def case8(ctx: Ctx) -> tuple[str, dict]:
 def case9(ctx: Ctx) -> tuple[str, dict]:
     inp, out = ctx.tmp / "sample", ctx.tmp / "out"
     shutil.copytree(ctx.data, inp)
-    runs = [ctx.run("run", inp, "--out", out, timeout=4 * ctx.timeout) for _ in range(2)]
-    return (f"bundled sample twice into one OUT: run 1 {runs[0]['wall_s']} s {brief(runs[0])} '{runs[0]['kept']}'; "
-            f"run 2 {runs[1]['wall_s']} s {brief(runs[1])} '{runs[1]['kept']}'",
-            {"runs": runs, "wall_s": [r["wall_s"] for r in runs]})
+    runs, what = [], []
+    for _ in range(2):
+        runs.append(ctx.run("run", inp, "--out", out, timeout=4 * ctx.timeout))
+        m = manifest(out) or {}
+        i, c = m.get("input", {}), m.get("counts", {})
+        what.append(f"{i.get('images')} images + {i.get('videos')} videos listed, {c.get('rows_written')} rows "
+                    f"written ({c.get('video_frames')} video frames)")
+    return (f"bundled sample twice into one OUT: run 1 {runs[0]['wall_s']} s {brief(runs[0])} '{runs[0]['kept']}', "
+            f"{what[0]}; run 2 {runs[1]['wall_s']} s {brief(runs[1])} '{runs[1]['kept']}', {what[1]}",
+            {"runs": runs, "wall_s": [r["wall_s"] for r in runs], "manifest_counts": what})
 
 
 CASES = {1: case1, 2: case2, 3: case3, 4: case4, 5: case5, 6: case6, 7: case7, 8: case8, 9: case9}
