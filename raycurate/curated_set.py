@@ -36,10 +36,12 @@ def select(ctx: "_Run", counts: dict[str, Any], enabled: list[str], gates: Seque
     t = time.perf_counter()
     table = catalogue_table(ctx.db_uri)
     run = ctx.where
-    if ctx.targets:   # every stored image: who of the targets it shows
-        from .people.persons import mark_persons
+    from .people.persons import clear_persons, mark_persons
 
+    if ctx.targets:   # every stored image: who of the run's targets it shows
         ctx.manifest["persons"] = mark_persons(table, "run_id IS NOT NULL", ctx.targets)
+    else:
+        clear_persons(table)
     counts.update(stored_counts(table, run, enabled, gates))
     ctx.errors += error_list(table, run, enabled)
     keep = kept_predicate(gates, enabled)

@@ -27,6 +27,16 @@ def mark_persons(table: Any, where: str, targets: Sequence[PersonTarget]) -> dic
             "images_showing_any": sum(1 for m in marks if m["persons"])}
 
 
+def clear_persons(table: Any) -> int:
+    """A run without ``--person`` targets: the ``persons`` marks an earlier run wrote are cleared, so that the
+    export (its per-person folders) follows the run's own targets; the rows cleared."""
+    if "persons" not in table.schema.names or not table.count_rows("persons IS NOT NULL"):
+        return 0
+    rows = table.search().where("persons IS NOT NULL").select(["id", "uri", "run_id"]).limit(None).to_list()
+    write_columns(table, [{**r, "persons": None} for r in rows], ("persons",))
+    return len(rows)
+
+
 def name_identities(db_uri: str, targets: Sequence[PersonTarget]) -> dict[str, str]:
     """Each target's name given to the stored identity nearest its reference faces (within its threshold),
     unless that identity already has a name; target -> identity id named (or already named so)."""
