@@ -26,6 +26,7 @@ from .console import console, say
 from .analyzers import active_analyzers, build_analyzer
 from .config import Settings, typed
 from .gates import Gate, build_gates, kept_predicate
+from .lock import hold
 from .people.targets import load_targets
 from .run_report import (MAX_LISTED, RunReport, count_rows, error_list, mean_ms, start_manifest, stored_counts,
                          video_report)
@@ -75,7 +76,7 @@ class _Run:
 
 def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str | None = None,
            argv: list[str] | None = None, log: Any = None, resume: bool = True,
-           persons: Mapping[str, Sequence[str]] | None = None) -> RunReport:
+           persons: Mapping[str, Sequence[str]] | None = None, wait: bool = False) -> RunReport:
     """Curate the images under ``input_uri`` into ``out_dir`` and the LanceDB at ``db_uri``.
 
     ``input_uri``, ``out_dir`` and ``db_uri`` may be ``s3://`` / ``gs://`` URIs (``cfg["storage"]``, else the
@@ -92,6 +93,9 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     are kept (the gate ``person.target``); in the video path a target must be the main face and the winners
     spread across head-pose bins. A reference photo that cannot define its person raises
     :class:`~raycurate.people.targets.ReferenceError` before any work.
+
+    One writer per OUT (:mod:`raycurate.lock`): OUT and the DB locked by another live run raise
+    :class:`~raycurate.lock.LockHeld`; ``wait=True`` waits for that run instead.
     """
     log = log or say   # the console: the terminal even while Ray's and the libraries' output goes to OUT/logs/
     t_start = time.perf_counter()
@@ -104,36 +108,40 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
         raise SourceError(f"input not found: {input_uri}")
     targets = load_targets(persons or {}, typed(cfg), log)   # before any work: a bad reference photo fails
     out = _prepare_output(out_dir, db_uri)
-    ctx = _start_state(out, out_dir, run_id, input_uri, db_uri, cfg, started_at, resume, log, persons)
-    ctx.targets = targets
+    with hold(out_dir, db_uri, wait=wait, log=log, argv=argv) as lock:
+        ctx = _start_state(out, out_dir, run_id, input_uri, db_uri, cfg, started_at, resume, log, persons)
+        ctx.targets = targets
 
-    files, by_type, do_video = _list_input(ctx, input_uri)
-    enabled, skipped, analyzers, gates = _analysers(ctx, bool(targets))
-    ctx.manifest = start_manifest(ctx.run_id, input_uri, ctx.out_dir, db_uri, cfg, files, by_type, do_video,
-                                  started_at=started_at, argv=argv, analyzers=analyzers, skipped=skipped, gates=gates)
-    images = list(by_type[IMAGE])
-    lineage: dict[str, dict[str, Any]] = {}
-    if images or do_video:
-        _check_models(ctx, analyzers, do_video)
-        _size_pools(ctx)
-    if do_video:
-        frame_files, lineage = _video_path(ctx, by_type[VIDEO])
-        images += frame_files
+        files, by_type, do_video = _list_input(ctx, input_uri)
+        enabled, skipped, analyzers, gates = _analysers(ctx, bool(targets))
+        ctx.manifest = start_manifest(ctx.run_id, input_uri, ctx.out_dir, db_uri, cfg, files, by_type, do_video,
+                                      started_at=started_at, argv=argv, analyzers=analyzers, skipped=skipped,
+                                      gates=gates)
+        if lock.notes:   # stale locks of dead runs taken over
+            ctx.manifest["lock"] = {"took_over": lock.notes}
+        images = list(by_type[IMAGE])
+        lineage: dict[str, dict[str, Any]] = {}
+        if images or do_video:
+            _check_models(ctx, analyzers, do_video)
+            _size_pools(ctx)
+        if do_video:
+            frame_files, lineage = _video_path(ctx, by_type[VIDEO])
+            images += frame_files
 
-    counts: dict[str, Any] = {"images": len(images), "photos": len(by_type[IMAGE]),
-                              "video_frames": len(images) - len(by_type[IMAGE]), "rows_written": 0,
-                              "decode_errors": 0, "analyzers": {}, "gates": {}, "kept": 0, "exact_duplicates": 0,
-                              "exported": 0}
-    if images:
-        _analyse_images(ctx, images, lineage)
-        table, keep = _select(ctx, counts, enabled, gates)
-        _people(ctx)
-        _export(ctx, table, keep, counts)
-        _maintain_indexes(ctx, table)
-    else:
-        out.write_bytes("metadata.jsonl", b"")
-        log("[raycurate] no images to analyse: empty result")
-    return _finish(ctx, counts, t_start)
+        counts: dict[str, Any] = {"images": len(images), "photos": len(by_type[IMAGE]),
+                                  "video_frames": len(images) - len(by_type[IMAGE]), "rows_written": 0,
+                                  "decode_errors": 0, "analyzers": {}, "gates": {}, "kept": 0, "exact_duplicates": 0,
+                                  "exported": 0}
+        if images:
+            _analyse_images(ctx, images, lineage)
+            table, keep = _select(ctx, counts, enabled, gates)
+            _people(ctx)
+            _export(ctx, table, keep, counts)
+            _maintain_indexes(ctx, table)
+        else:
+            out.write_bytes("metadata.jsonl", b"")
+            log("[raycurate] no images to analyse: empty result")
+        return _finish(ctx, counts, t_start)
 
 
 def _start_state(out: storage.OutputDir, out_dir: str, run_id: str, input_uri: str, db_uri: str,

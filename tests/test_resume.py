@@ -85,6 +85,8 @@ def test_sigkill_half_way_then_resume(tmp_path, ray_session):
     assert manifest["run_id"] == state["run_id"]
     assert manifest["resumed"]["rows_already_stored"] == len(before)
     assert manifest["resumed"]["images_skipped"] == len(before)
+    took_over = manifest["lock"]["took_over"]   # the killed driver's lock: its pid is gone on this host
+    assert len(took_over) == 2 and all(f"pid {proc.pid} on" in n and "its process is gone" in n for n in took_over)
     assert manifest["counts"]["rows_written"] == total
     assert json.loads((out / ".raycurate-run.json").read_text())["state"] == "finished"
 
