@@ -1,8 +1,10 @@
 """Command line: ``raycurate run INPUT --out OUT [--config FILE] [--set key=value ...] [--db PATH]``.
 
 Exit codes: 0 success (an empty input is a success with an empty result),
-2 bad usage, missing input or bad config (one line on stderr, before any work),
-1 a run that failed.
+2 bad usage, missing input or bad config (one line on stderr, before any work), or OUT (its DB) held by
+another live run (one line naming it; ``--wait`` waits instead),
+1 a run that failed, 130 / 143 a run interrupted by Ctrl-C / SIGTERM (one line on stderr; the same command
+resumes it: what was stored stays, the rest is done).
 """
 from __future__ import annotations
 
@@ -30,8 +32,8 @@ def _run_args(run: argparse.ArgumentParser) -> None:
     run.add_argument("--profile", choices=PROFILES, help="use profile (configs/profiles/): fast-cpu, full-cpu, "
                      "full-gpu; the preset, --config and --set override it")
     run.add_argument("--models-dir", metavar="DIR", help="models directory (same as --set models.dir=DIR)")
-    run.add_argument("--no-resume", action="store_true",
-                     help="start a new run even if OUT holds an unfinished one with the same input and config")
+    run.add_argument("--wait", action="store_true",
+                     help="when another run holds OUT (or its DB), wait for it to end instead of exiting")
     run.add_argument("--verbose", action="store_true",
                      help="show Ray's and the libraries' log lines and Ray Data's progress bars (default: they go "
                      "to OUT/logs/raycurate.log; raycurate prints its own lines and progress)")
@@ -202,25 +204,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"input not readable: {args.input}")
 
     from .console import routed_output
+    from .interrupts import Interrupted, interruptible, say_interrupted
+    from .lock import LockHeld
     from .people.targets import ReferenceError, parse_person
     from .resources import ResourceError
     from .run import curate
     from .run_report import summary_table
-    from .storage import join
-    from .store.health import DamagedDB, check_db
+    from .store.health import DamagedDB
 
     try:
         persons = dict(parse_person(spec) for spec in args.persons)
-        check_db(args.db or join(args.out, "db"))   # a DB that does not exist yet passes
-        with routed_output(_log_file(args.out), verbose=args.verbose):
+        with routed_output(_log_file(args.out), verbose=args.verbose), interruptible(_stop_ray, _hurry):
             report = curate(args.input, out_dir=args.out, cfg=cfg, db_uri=args.db, argv=["raycurate", *argv],
-                            persons=persons)
-    except (ModelError, ResourceError, SourceError, ReferenceError, DamagedDB) as exc:   # before any actor started
+                            persons=persons, wait=args.wait)
+    except (ModelError, ResourceError, SourceError, ReferenceError, LockHeld, DamagedDB) as exc:   # before any work
         return _fail(str(exc))
+    except (Interrupted, KeyboardInterrupt) as exc:   # KeyboardInterrupt: Ctrl-C outside interruptible()
+        say_interrupted()   # on the terminal: the output is no longer routed
+        return exc.exit_code if isinstance(exc, Interrupted) else 130
     print(summary_table(report))
     if report.counts["catalogue"] == 0:
         print("no images found: the result is empty")
     return 0
+
+
+def _stop_ray() -> None:
+    """An interrupted run's Ray shut down (the local Ray it started stops with its workers); nothing to do
+    when Ray was never imported (interrupted while listing)."""
+    if "ray" in sys.modules:
+        from .engine.cluster import shutdown_ray
+
+        shutdown_ray()
+
+
+def _hurry() -> None:
+    """A run about to leave at once (SIGTERM, a second signal): its locks released, its local Ray told to stop."""
+    from .lock import release_held
+
+    release_held()
+    if "ray" in sys.modules:
+        from .engine.cluster import signal_local_ray
+
+        signal_local_ray()
 
 
 def _log_file(out: str) -> str:
@@ -262,8 +287,8 @@ def _submit(args: argparse.Namespace, argv: list[str]) -> int:
     from .engine.jobs import submit
 
     try:
-        job, status = submit(args.address, args.input, args.out, cfg, db=args.db, resume=not args.no_resume,
-                             wait=not args.no_wait, job_id=args.job_id, verbose=args.verbose)
+        job, status = submit(args.address, args.input, args.out, cfg, db=args.db, wait=not args.no_wait,
+                             job_id=args.job_id, verbose=args.verbose, wait_lock=args.wait)
     except Exception as exc:   # connection refused, authentication, a bad runtime env: one line, exit 2
         if type(exc).__name__ == "AuthenticationError":
             return _fail(f"the cluster at {args.address} wants its authentication token: set RAY_AUTH_TOKEN "

@@ -27,11 +27,13 @@ from .analyzers import active_analyzers, build_analyzer
 from .config import Settings, typed
 from .gates import Gate, build_gates
 from .ingest import Catalogue, Ingest, plan_ingest, record_names
+from .lock import hold
 from .people.targets import load_targets
 from .run_report import MAX_LISTED, RunReport, start_manifest, video_report
 from .run_state import RUN_STATE, write_state
 from .listing import Listing, list_input
 from .sources import IMAGE, OTHER, VIDEO, FileRef, SourceError, exists
+from .store.health import check_db
 
 def _prepare_output(out_dir: str, db_uri: str) -> storage.OutputDir:
     """OUT made (a folder) or its bucket checked, and a bucket DB's bucket checked, before Ray starts: a wrong
@@ -77,7 +79,7 @@ class _Run:
 
 def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str | None = None,
            argv: list[str] | None = None, log: Any = None,
-           persons: Mapping[str, Sequence[str]] | None = None) -> RunReport:
+           persons: Mapping[str, Sequence[str]] | None = None, wait: bool = False) -> RunReport:
     """Curate the images and videos under ``input_uri`` into the catalogue at ``db_uri`` (default ``OUT/db``),
     then export the whole curated set it holds to ``out_dir``.
 
@@ -94,6 +96,9 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     are kept (the gate ``person.target``); in the video path a target must be the main face and the winners
     spread across head-pose bins. A reference photo that cannot define its person raises
     :class:`~raycurate.people.targets.ReferenceError` before any work.
+
+    One writer per OUT (:mod:`raycurate.lock`): OUT and the DB locked by another live run raise
+    :class:`~raycurate.lock.LockHeld`; ``wait=True`` waits for that run instead.
     """
     log = log or say   # the console: the terminal even while Ray's and the libraries' output goes to OUT/logs/
     t_start = time.perf_counter()
@@ -107,13 +112,23 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     _check_apart(input_uri, out_dir)
     targets = load_targets(persons or {}, typed(cfg), log)   # before any work: a bad reference photo fails
     out = _prepare_output(out_dir, db_uri)
-    ctx = _start_state(out, out_dir, run_id, db_uri, cfg, started_at, log)
-    ctx.targets = targets
+    with hold(out_dir, db_uri, wait=wait, log=log, argv=argv) as lock:   # one writer per OUT and DB
+        check_db(db_uri)   # a damaged DB: one line (raycurate db recover), before any work
+        ctx = _start_state(out, out_dir, run_id, db_uri, cfg, started_at, log)
+        ctx.targets = targets
+        return _curate(ctx, input_uri, argv, started_at, t_start, lock.notes)
 
+
+def _curate(ctx: _Run, input_uri: str, argv: list[str] | None, started_at: datetime, t_start: float,
+            lock_notes: Sequence[str]) -> RunReport:
+    """The run, OUT and its DB held: list, ingest, the video and image paths, the curated set, the manifest."""
+    log, db_uri, cfg = ctx.log, ctx.db_uri, ctx.cfg
     listing, by_type, do_video = _list_input(ctx, input_uri)
-    enabled, skipped, analyzers, gates = _analysers(ctx, bool(targets))
+    enabled, skipped, analyzers, gates = _analysers(ctx, bool(ctx.targets))
     ctx.manifest = start_manifest(ctx.run_id, input_uri, ctx.out_dir, db_uri, cfg, listing, by_type, do_video,
                                   started_at=started_at, argv=argv, analyzers=analyzers, skipped=skipped, gates=gates)
+    if lock_notes:   # stale locks of dead runs taken over
+        ctx.manifest["lock"] = {"took_over": list(lock_notes)}
     work, catalogue, pending = _ingest(ctx, by_type[IMAGE] + (by_type[VIDEO] if do_video else []), do_video, enabled)
     images: list[FileRef] = list(work.images)
     lineage: dict[str, dict[str, Any]] = {}
@@ -140,7 +155,7 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
         if images:
             curated_set.maintain_indexes(ctx, table)
     else:
-        out.write_bytes("metadata.jsonl", b"")
+        ctx.out.write_bytes("metadata.jsonl", b"")
         log("[raycurate] no images to analyse: empty result")
     return _finish(ctx, counts, t_start)
 

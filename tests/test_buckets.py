@@ -8,12 +8,10 @@ and by the environment (``AWS_*`` in a subprocess running the ``raycurate`` comm
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -21,65 +19,17 @@ from raycurate import storage
 from raycurate.cli import main
 from raycurate.config import ConfigError, load_config, parse_set
 
-from .conftest import DATA, IMAGES
+from .conftest import AWS_VARS, DATA, IN, OUT, PHOTOS, REGION, SMALL, VIDEO
 
-boto3 = pytest.importorskip("boto3")
-moto_server = pytest.importorskip("moto.server")
+pytest.importorskip("boto3")
+pytest.importorskip("moto.server")
 
-IN, OUT, REGION = "raycurate-in", "raycurate-out", "us-east-1"
-PHOTOS = [IMAGES / "faces" / n for n in ("matplotlib_grace_hopper.jpg", "pillow_hopper.jpg", "skimage_astronaut.png")] \
-    + [IMAGES / "face_recognition" / "obama.jpg"] + [IMAGES / "negatives" / n for n in ("grass.jpg", "skimage_coffee.png")]
-SMALL = PHOTOS[2:5]   # no two of them near duplicates (the two Hoppers are)
-VIDEO = DATA / "videos" / "counter.mp4"
 # Cheap analysers: image quality and the content vector (no model); every image kept.
 FAST = ["--profile", "fast-cpu", "--set", "analyzers.nsfw.enabled=false", "--set", "analyzers.face.enabled=false",
         "--set", "filter.min_faces=null", "--set", "filter.min_side=null",
         "--set", "filter.drop_blurry=false", "--set", "video.max_frames=2", "--set", "video.segment_s=null",
         # counter.mp4 shows digits, no face: Stage 1 would drop every frame, and Stage 3's face parts are 0
         "--set", "cascade.stage1.keep_faceless=true", "--set", "cascade.stage3.threshold=0.2"]
-AWS_VARS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-            "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE")
-
-
-@pytest.fixture(scope="module")
-def s3():
-    """moto's S3 server on a free loopback port, authentication on; buckets IN (the photos, a video) and OUT."""
-    import requests
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)   # one line per request otherwise
-    saved = {k: os.environ.pop(k) for k in AWS_VARS if k in os.environ}   # nothing from the machine
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    try:
-        bootstrap = dict(endpoint_url=endpoint, region_name=REGION, aws_access_key_id="bootstrap",
-                         aws_secret_access_key="bootstrap")
-        iam = boto3.client("iam", **bootstrap)
-        iam.create_user(UserName="raycurate")
-        iam.put_user_policy(UserName="raycurate", PolicyName="s3", PolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
-        key = iam.create_access_key(UserName="raycurate")["AccessKey"]
-        requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=10).raise_for_status()  # auth from now
-        client = boto3.client("s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=key["AccessKeyId"],
-                              aws_secret_access_key=key["SecretAccessKey"])
-        for bucket in (IN, OUT):
-            client.create_bucket(Bucket=bucket)
-        for p in PHOTOS:
-            client.upload_file(str(p), IN, f"photos/{p.name}")
-        client.upload_file(str(VIDEO), IN, f"photos/clips/{VIDEO.name}")
-        for p in SMALL:
-            client.upload_file(str(p), IN, f"small/{p.name}")
-        yield SimpleNamespace(endpoint=endpoint, key_id=key["AccessKeyId"], secret=key["SecretAccessKey"],
-                              client=client)
-    finally:
-        try:
-            requests.post(f"{endpoint}/moto-api/reset-auth", data=b"inf", timeout=10)
-        finally:
-            server.stop()
-            os.environ.update(saved)
-            storage.configure(None)
 
 
 def _by_config(s3, secret: str | None = None) -> list[str]:

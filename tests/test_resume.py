@@ -86,4 +86,6 @@ def test_sigkill_half_way_then_resume(tmp_path, ray_session):
     assert manifest["ingest"]["already_stored"]["image"] == len(before)
     assert manifest["counts"]["rows_written"] == total - len(before)
     assert manifest["counts"]["catalogue"] == total
+    took_over = manifest["lock"]["took_over"]   # the killed driver's lock: its pid is gone on this host
+    assert len(took_over) == 2 and all(f"pid {proc.pid} on" in n and "its process is gone" in n for n in took_over)
     assert json.loads((out / ".raycurate-run.json").read_text())["state"] == "finished"

@@ -3,6 +3,8 @@ actor pools sized to fit it."""
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from typing import Any, Iterable, Mapping
 
 import ray
@@ -16,9 +18,48 @@ from ..settings import AnalyzerSettings, StageSettings
 
 
 def init_ray(ray_cfg: Mapping[str, Any]) -> None:
-    """Join the configured cluster, or start a local Ray (once per process)."""
+    """Join the configured cluster, or start a local Ray (once per process). ``ray.init`` replaces the
+    driver's SIGTERM handler with ``sys.exit``: the one before it (:mod:`raycurate.interrupts`'s, during a
+    run) is put back."""
     if ray.is_initialized():
         return
+    term = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
+    try:
+        _init(ray_cfg)
+    finally:
+        if term is not None:
+            signal.signal(signal.SIGTERM, term)
+
+
+def shutdown_ray() -> None:
+    """Ray left: a local Ray this process started stops with it (its GCS, raylet and workers)."""
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def signal_local_ray() -> None:
+    """SIGTERM, without waiting, to every process of the local Ray this driver started and to their children
+    (the raylet's workers and agents: a raylet ended with its driver would leave its agents running), for a
+    driver about to leave at once. A cluster joined (``ray.address``) is left alone: its processes are not ours."""
+    import psutil   # Ray's own dependency
+
+    node = getattr(ray._private.worker, "_global_node", None)
+    procs: list[psutil.Process] = []
+    for infos in node.all_processes.values() if node is not None else []:
+        for info in infos:
+            try:
+                proc = psutil.Process(info.process.pid)
+                procs += [proc, *proc.children(recursive=True)]
+            except psutil.Error:   # gone already
+                pass
+    for proc in procs:
+        try:
+            proc.terminate()
+        except psutil.Error:
+            pass
+
+
+def _init(ray_cfg: Mapping[str, Any]) -> None:
     kwargs: dict[str, Any] = {"include_dashboard": False, "ignore_reinit_error": True,
                               "logging_level": logging.INFO if verbose() else logging.WARNING}
     if ray_cfg.get("address"):

@@ -53,24 +53,27 @@ def stage_working_dir(cfg: Mapping[str, Any], dest: Path) -> Path:
     return dest
 
 
-def entrypoint(input_uri: str, out: str, db: str | None, resume: bool, verbose: bool = False) -> str:
+def entrypoint(input_uri: str, out: str, db: str | None, verbose: bool = False, wait_lock: bool = False) -> str:
+    """The job's command: ``python -m raycurate.cli run ...`` (``wait_lock``: ``--wait``, for an OUT that
+    another run holds)."""
     import shlex
 
     args = ["python", "-m", "raycurate.cli", "run", input_uri, "--out", out, "--config", JOB_CONFIG]
     if db:
         args += ["--db", db]
-    if not resume:
-        args.append("--no-resume")
     if verbose:
         args.append("--verbose")
+    if wait_lock:
+        args.append("--wait")
     return " ".join(shlex.quote(a) for a in args)
 
 
 def submit(address: str, input_uri: str, out: str, cfg: Mapping[str, Any], *, db: str | None = None,
-           resume: bool = True, wait: bool = True, job_id: str | None = None,
-           print_fn: Any = None, verbose: bool = False) -> tuple[str, str]:
+           wait: bool = True, job_id: str | None = None,
+           print_fn: Any = None, verbose: bool = False, wait_lock: bool = False) -> tuple[str, str]:
     """Submit the run; with ``wait``, stream its logs until it ends. Returns (job id, final status).
-    ``verbose``: the job's log holds Ray's lines too (default: they go to OUT/logs/ on the cluster)."""
+    ``verbose``: the job's log holds Ray's lines too (default: they go to OUT/logs/ on the cluster);
+    ``wait_lock``: the job waits for a run holding OUT (``run --wait``) instead of failing."""
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     print_fn = print_fn or (lambda text: print(text, end="", flush=True))
@@ -82,7 +85,8 @@ def submit(address: str, input_uri: str, out: str, cfg: Mapping[str, Any], *, db
         deadline = time.monotonic() + AGENT_WAIT_S
         while True:
             try:
-                job = client.submit_job(entrypoint=entrypoint(input_uri, out, db, resume, verbose), submission_id=job_id,
+                job = client.submit_job(entrypoint=entrypoint(input_uri, out, db, verbose, wait_lock),
+                                        submission_id=job_id,
                                         runtime_env={"working_dir": str(working_dir), "env_vars": env},
                                         metadata={"tool": "raycurate", "input": input_uri, "out": out})
                 break

@@ -1,0 +1,136 @@
+"""Ctrl-C and SIGTERM during `raycurate run` (raycurate/interrupts.py): the run stops its local Ray, prints one
+line, releases its lock and exits 130 / 143, without a traceback; the same command then resumes it.
+
+One slow folder (48 photos, OpenCV's Haar faces: tests/test_resume.py) is interrupted four times, each run
+going further, then finished: SIGINT to the process group (a terminal's Ctrl-C), SIGTERM to the driver alone
+(`kill PID`: the driver must stop its Ray itself), SIGINT twice (the second during the shutdown), SIGTERM to
+the group before Ray started; the last run stores every photo once, in one run."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from raycurate.cli import main
+from raycurate.interrupts import MESSAGE
+from raycurate.lock import LOCK_FILE
+
+from .test_resume import ARGS, _images, _stored
+
+
+def _live_in_group(pgid: int) -> list[str]:
+    """The processes of group ``pgid`` that still run (zombies waiting for a parent to reap them are dead)."""
+    ps = subprocess.run(["ps", "-eo", "pid=,pgid=,stat=,comm="], capture_output=True, text=True).stdout
+    return [line.strip() for line in ps.splitlines()
+            if line.split()[1] == str(pgid) and not line.split()[2].startswith("Z")]
+
+
+def _interrupt(cmd: list[str], db, signals: list[int], *, rows: int | None, gap_s: float = 0.5,
+               ready=None, group: bool = True) -> subprocess.CompletedProcess:
+    """``cmd`` started in its own process group; once ``rows`` rows are stored (or ``ready()``), ``signals``
+    sent to the group (or the driver alone) ``gap_s`` apart. The finished process."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 240
+    try:
+        while not (ready() if ready else len(_stored(db)) >= rows):
+            assert proc.poll() is None, f"the run ended before it was interrupted: {proc.stderr.read()}"
+            assert time.time() < deadline, "the run made no progress"
+            time.sleep(0.1)
+        for k, sig in enumerate(signals):
+            if k:
+                time.sleep(gap_s)
+            (os.killpg if group else os.kill)(proc.pid, sig)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    left: list[str] = []
+    for _ in range(75):   # what the driver did not stop is gone with it within 15 s
+        left = _live_in_group(proc.pid)
+        if not left:
+            break
+        time.sleep(0.2)
+    assert not left, f"processes of the interrupted run left: {left}"
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def _assert_clean(result: subprocess.CompletedProcess, code: int, out) -> None:
+    assert result.returncode == code, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1] == MESSAGE
+    assert result.stderr.count(MESSAGE) == 1
+    assert not (out / LOCK_FILE).exists()   # released
+
+
+def test_ctrl_c_and_sigterm_stop_the_run_and_the_same_command_resumes(tmp_path, ray_session):
+    inp, out = tmp_path / "in", tmp_path / "out"
+    total = _images(inp)
+    db = out / "db"
+    cmd = [sys.executable, "-m", "raycurate.cli", "run", str(inp), "--out", str(out), *ARGS]
+
+    result = _interrupt(cmd, db, [signal.SIGINT], rows=4)            # Ctrl-C in a terminal
+    _assert_clean(result, 130, out)
+    first = len(_stored(db))
+    assert 4 <= first < total
+    run_id = json.loads((out / ".raycurate-run.json").read_text())["run_id"]
+
+    result = _interrupt(cmd, db, [signal.SIGTERM], rows=first + 4, group=False)   # `kill PID`
+    _assert_clean(result, 143, out)
+    second = len(_stored(db))
+    assert "resuming run" in result.stderr and second < total
+
+    result = _interrupt(cmd, db, [signal.SIGINT, signal.SIGINT], rows=second + 4)   # Ctrl-C twice
+    _assert_clean(result, 130, out)
+    third = len(_stored(db))
+
+    # SIGTERM to the group before Ray started (the lock is taken, then the listing)
+    result = _interrupt(cmd, db, [signal.SIGTERM], rows=None, ready=lambda: (out / LOCK_FILE).exists())
+    _assert_clean(result, 143, out)
+
+    assert main(["run", str(inp), "--out", str(out), *ARGS]) == 0
+    rows = _stored(db)
+    uris = [r["uri"] for r in rows]
+    print(f"interrupts: rows after SIGINT {first}, after SIGTERM {second}, after SIGINT x2 {third}, at the end "
+          f"{len(rows)} of {total}")
+    assert len(uris) == len(set(uris)) == total and set(uris) == {str(p) for p in inp.iterdir()}
+    assert {r["run_id"] for r in rows} == {run_id}   # one run, resumed each time
+    assert json.loads((out / ".raycurate-run.json").read_text())["state"] == "finished"
+    assert not (out / LOCK_FILE).exists()
+
+
+def test_interruptible_in_process_and_a_sigterm_leaves_at_once(tmp_path):
+    """Without Ray: a Ctrl-C in the block calls ``stop`` and becomes Interrupted (130); other errors pass
+    unchanged and the handlers are put back; SIGTERM runs ``hurry``, says the line and exits 143 at once."""
+    from raycurate.interrupts import Interrupted, interruptible
+
+    stopped = []
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        with interruptible(stop=lambda: stopped.append(1)):
+            raise KeyboardInterrupt
+    except Interrupted as exc:
+        assert (exc.signum, exc.exit_code, stopped) == (signal.SIGINT, 130, [1])
+    finally:
+        signal.signal(signal.SIGTERM, before[0])
+        signal.signal(signal.SIGINT, before[1])
+    try:
+        with interruptible(stop=lambda: stopped.append(2)):
+            raise ValueError("not an interrupt")
+    except ValueError:
+        pass
+    assert stopped == [1] and (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+    mark = tmp_path / "hurried"
+    code = ("import sys, time; from raycurate.interrupts import interruptible\n"
+            "with interruptible(hurry=lambda: open(sys.argv[1], 'w').write('yes')):\n"
+            "    print('ready', flush=True); time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(mark)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143 and err.strip().splitlines() == [MESSAGE] and mark.read_text() == "yes"
