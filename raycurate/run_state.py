@@ -1,23 +1,14 @@
-"""A run's state file (``OUT/.raycurate-run.json``): which run is under way in OUT, so that a killed run can be
-resumed with the same input, output, DB and configuration (:func:`raycurate.run.curate`)."""
+"""A run's state file (``OUT/.raycurate-run.json``): which run works in OUT, or worked last, and whether it
+finished (the web UI follows a run by it)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import Any, Mapping
 
 from . import storage
 
-RUN_STATE = ".raycurate-run.json"   # in OUT (a folder or a bucket prefix): the run in progress, so a killed
-                                    # run can resume
-
-
-def state_digest(input_uri: str, db_uri: str, cfg: Mapping[str, Any]) -> str:
-    # storage settings (endpoint, credentials that may rotate) do not change what a run computes
-    what = {k: v for k, v in cfg.items() if k != "storage"}
-    return hashlib.sha256(json.dumps({"input": input_uri, "db": db_uri, "config": what}, sort_keys=True,
-                                     default=str).encode()).hexdigest()
+RUN_STATE = ".raycurate-run.json"   # in OUT (a folder or a bucket prefix): the run in progress, or the last
 
 
 def read_state(out_dir: str) -> dict[str, Any] | None:
