@@ -54,8 +54,10 @@ def built(tmp_path_factory, ray_session):
         shutil.copy(src, inp / src.name)
     assert main(["run", str(inp), "--out", str(out), *FAST]) == 0
     assert len(_ids(db)) > len(first_ids) == 2
+    second_run = json.loads((out / "manifest.json").read_text())["run_id"]
     return {"inp": inp, "out": out, "first_version": first_version, "first_files": first_files,
-            "first_ids": first_ids, "first_run": first_run, "latest": lancedb.connect(db).open_table("images").version}
+            "first_ids": first_ids, "first_run": first_run, "second_run": second_run,
+            "latest": lancedb.connect(db).open_table("images").version}
 
 
 @pytest.fixture()
@@ -163,7 +165,10 @@ def test_a_missing_data_file(built, out, tmp_path, capsys):
     assert _ids(db) == built["first_ids"] == _ids(str(built["out"] / "db"), target)
     _assert_commands_work_again(built, out, tmp_path, capsys)
     capsys.readouterr()
-    assert main(["report", str(out)]) == 2   # the manifest's run (the second) has no row left: one line
+    # the curated set the DB holds now reports; the manifest's run (the second) has no row left: one line
+    assert main(["report", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["report", str(out), "--run", built["second_run"]]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "no run" in err and "Traceback" not in err
     assert main(["report", str(out), "--run", built["first_run"]]) == 0
