@@ -219,6 +219,8 @@ def _state(table: _Table, version: int, names: dict[int, str], *, lance: bool) -
     try:
         files = table.read(version, names)
     except ManifestError as exc:
+        if lance and table.lance_error(None if version == max(names) else version) is None:
+            return None, None   # Lance reads it: a version file newer than this parser knows is not damage
         return None, f"its version file _versions/{names[version]} is unreadable ({exc})"
     except FileNotFoundError:
         return None, f"its version file _versions/{names[version]} is gone"
