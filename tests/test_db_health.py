@@ -135,6 +135,19 @@ def test_a_healthy_db_passes(built, capsys):
     assert recover(db) == []
 
 
+def test_a_version_file_lance_reads_but_this_parser_does_not_is_no_damage(built, monkeypatch):
+    """A newer Lance writes a field store.manifest does not know: LanceDB opens the table, so it is healthy
+    (its files are then not listed); a garbled file LanceDB cannot open is still damage (tests below)."""
+    from raycurate.store import health
+    from raycurate.store.manifest import ManifestError
+
+    def unknown(data):
+        raise ManifestError("an unknown field")
+
+    monkeypatch.setattr(health, "parse_manifest", unknown)
+    check_db(str(built["out"] / "db"))
+
+
 def test_a_missing_data_file(built, out, tmp_path, capsys):
     """The second run's data files removed: every command says so in one line; recover goes back to the
     version the first run left (its two rows), the next run analyses the other two again."""
