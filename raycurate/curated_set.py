@@ -1,7 +1,11 @@
 """The curated set after a run's analysis (plain code, no ray): the catalogue's rows marked (who of the
-``--person`` targets each shows, this run's duplicates against the whole catalogue, the faces' identities),
-chosen by the gates over every stored row, exported to OUT, and the indexes kept up. Each step reads and
-writes the DB; :func:`raycurate.run.curate` calls them in order."""
+``--person`` targets each shows, the new rows' duplicates against the whole catalogue, their faces'
+identities), chosen by the gates over every stored row, exported to OUT, and the indexes kept up. Each step
+reads and writes the DB; :func:`raycurate.run.curate` calls them in order.
+
+New rows are those of the *pending* runs (:func:`pending_runs`): every run whose rows no finished run has
+curated yet, this one and any killed before it could, so that a killed run's rows are grouped and indexed
+by the next run, never skipped. A run is recorded as curated last (:func:`mark_curated`)."""
 from __future__ import annotations
 
 import time
@@ -12,6 +16,7 @@ from tqdm import tqdm
 from .console import console
 from .gates import Gate, kept_predicate
 from .run_report import count_rows, error_list, mean_ms, stored_counts
+from .store.table import sql_str
 
 if TYPE_CHECKING:
     from .run import _Run
@@ -27,10 +32,43 @@ def catalogue_table(db_uri: str) -> Any:
         return None
 
 
-def select(ctx: "_Run", counts: dict[str, Any], enabled: list[str], gates: Sequence[Gate], new_rows: bool
+def pending_runs(db_uri: str) -> list[str]:
+    """The runs with rows in ``images`` or ``frames`` that no finished run has curated, oldest first."""
+    from .store.schema import CURATED_TABLE, FRAMES_TABLE, TABLE_NAME
+    from .store.table import open_table
+
+    def run_ids(name: str) -> set[str]:
+        try:
+            table = open_table(db_uri, name)
+        except FileNotFoundError:
+            return set()
+        return set(table.search().select(["run_id"]).limit(None).to_arrow().column("run_id").unique().to_pylist())
+
+    return sorted((run_ids(TABLE_NAME) | run_ids(FRAMES_TABLE)) - run_ids(CURATED_TABLE))
+
+
+def mark_curated(db_uri: str, runs: Sequence[str], by: str) -> None:
+    """``runs`` recorded as curated by run ``by`` (the last step of a run: a run killed before it leaves its
+    rows pending for the next)."""
+    if not runs:
+        return
+    from datetime import datetime, timezone
+
+    import pyarrow as pa
+
+    from .store.schema import CURATED_SCHEMA, CURATED_TABLE
+    from .store.table import open_or_create_table
+
+    now = datetime.now(timezone.utc)
+    rows = [{"run_id": r, "curated_by": by, "curated_at": now} for r in runs]
+    open_or_create_table(db_uri, CURATED_TABLE, CURATED_SCHEMA).add(pa.Table.from_pylist(rows, schema=CURATED_SCHEMA))
+
+
+def select(ctx: "_Run", counts: dict[str, Any], enabled: list[str], gates: Sequence[Gate], pending: Sequence[str]
            ) -> tuple[Any, str]:
-    """This run's counts and errors from its stored rows, its duplicates marked against the whole catalogue;
-    the images table and the SQL of the kept rows: the whole catalogue's, the web UI's manual labels applied."""
+    """This run's counts and errors from its stored rows, the rows of the ``pending`` runs marked with their
+    duplicates in the whole catalogue; the images table and the SQL of the kept rows: the whole catalogue's,
+    the web UI's manual labels applied."""
     from .gates import MANUAL_LABEL, with_manual_labels
 
     t = time.perf_counter()
@@ -48,8 +86,8 @@ def select(ctx: "_Run", counts: dict[str, Any], enabled: list[str], gates: Seque
     if MANUAL_LABEL in table.schema.names:
         keep = with_manual_labels(keep)
     if ctx.cfg["dedup"]["enabled"]:
-        if new_rows:
-            _dedup(ctx, table)
+        if pending:
+            _dedup(ctx, table, pending)
         keep += " AND duplicate_of IS NULL"
     counts["catalogue"] = count_rows(table, "run_id IS NOT NULL")
     counts["exact_duplicates"] = count_rows(table, "duplicate_column = 'id' AND duplicate_of IS NOT NULL")
@@ -59,38 +97,42 @@ def select(ctx: "_Run", counts: dict[str, Any], enabled: list[str], gates: Seque
     return table, keep
 
 
-def _dedup(ctx: "_Run", table: Any) -> None:
-    """This run's rows grouped with their duplicates in the images table (the whole catalogue), then (the video
-    path ran) in the frames table, alike."""
+def _dedup(ctx: "_Run", table: Any, pending: Sequence[str]) -> None:
+    """The ``pending`` runs' rows grouped with their duplicates in the images table (the whole catalogue), then
+    in the frames table, alike."""
     from .store.dedup import dedup_frames, dedup_table
 
     dcfg = ctx.cfg["dedup"]
     options = {k: dcfg[k] for k in ("columns", "keep_by", "k", "index_min_rows", "index_type", "nprobes",
                                     "refine_factor", "method", "block_min_rows")}
     t_dedup = time.perf_counter()
-    dres = dedup_table(table, run_id=ctx.run_id, progress=ctx.log, **options)
+    dres = dedup_table(table, run_id=pending, progress=ctx.log, **options)
     ctx.timings["dedup"] = time.perf_counter() - t_dedup
     ctx.manifest["dedup"] = dres.as_dict()
-    if "video" in ctx.manifest:
-        from .store import FRAMES_TABLE, open_table
+    from .store import FRAMES_TABLE, open_table
 
-        t_dedup = time.perf_counter()
-        try:
-            frames = open_table(ctx.db_uri, FRAMES_TABLE)
-        except FileNotFoundError:       # no video got as far as its frames
-            return
-        ctx.manifest["dedup_frames"] = dedup_frames(frames, run_id=ctx.run_id, progress=ctx.log, **options).as_dict()
+    t_dedup = time.perf_counter()
+    try:
+        frames = open_table(ctx.db_uri, FRAMES_TABLE)
+    except FileNotFoundError:       # no video got as far as its frames
+        return
+    if frames.count_rows(f"run_id IN ({', '.join(sql_str(r) for r in pending)})"):
+        ctx.manifest["dedup_frames"] = dedup_frames(frames, run_id=pending, progress=ctx.log, **options).as_dict()
         ctx.timings["dedup_frames"] = time.perf_counter() - t_dedup
 
 
-def people(ctx: "_Run") -> None:
-    """Faces to the faces table, grouped into identities (:mod:`raycurate.people`); its summary in the manifest."""
+def people(ctx: "_Run", pending: Sequence[str]) -> None:
+    """The ``pending`` runs' faces to the faces table, grouped into identities (:mod:`raycurate.people`); the
+    summary in the manifest (``people``: this run's, or the last pending one's; ``people_of_earlier_runs``)."""
     people = ctx.settings.people
-    if people.enabled:
+    if people.enabled and pending:
         from .people import index_run
 
         t = time.perf_counter()
-        ctx.manifest["people"] = index_run(ctx.db_uri, ctx.run_id, people, ctx.targets, ctx.settings.dedup)
+        summaries = {run: index_run(ctx.db_uri, run, people, ctx.targets, ctx.settings.dedup) for run in pending}
+        ctx.manifest["people"] = summaries.pop(ctx.run_id if ctx.run_id in summaries else pending[-1])
+        if summaries:
+            ctx.manifest["people_of_earlier_runs"] = summaries
         ctx.timings["people"] = time.perf_counter() - t
 
 

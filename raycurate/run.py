@@ -147,12 +147,12 @@ def _curate(ctx: _Run, input_uri: str, argv: list[str] | None, started_at: datet
         _analyse_images(ctx, images, lineage)
     ctx.manifest["ingest"]["names_recorded"] = record_names(work, catalogue, db_uri, ctx.run_id)
     table = curated_set.catalogue_table(db_uri)
+    pending = ctx.manifest["curated_runs"] = curated_set.pending_runs(db_uri)   # this run's, a killed one's
     if table is not None:
-        table, keep = curated_set.select(ctx, counts, enabled, gates, new_rows=bool(images))
-        if images:
-            curated_set.people(ctx)
+        table, keep = curated_set.select(ctx, counts, enabled, gates, pending)
+        curated_set.people(ctx, pending)
         curated_set.export(ctx, table, keep, counts)
-        if images:
+        if pending:
             curated_set.maintain_indexes(ctx, table)
     else:
         ctx.out.write_bytes("metadata.jsonl", b"")
@@ -344,5 +344,6 @@ def _finish(ctx: _Run, counts: dict[str, Any], t_start: float) -> RunReport:
     manifest["report"] = report_run(ctx.out, ctx.db_uri, manifest, ctx.log)   # OUT/report.html, from the above
     manifest["timings_s"]["report"] = manifest["report"]["seconds"]
     ctx.out.write_bytes("manifest.json", json.dumps(manifest, indent=2, default=str).encode("utf-8"))
+    curated_set.mark_curated(ctx.db_uri, manifest.get("curated_runs", []), ctx.run_id)   # last: all is done
     write_state(ctx.out_dir, {**ctx.state, "state": "finished", "finished_at": manifest["finished_at"]})
     return RunReport(run_id=ctx.run_id, out_dir=ctx.out_dir, db_uri=ctx.db_uri, manifest=manifest)

@@ -150,3 +150,34 @@ def test_an_analyser_enabled_later_analyses_stored_photos_again_keeping_a_manual
     rows = {r["id"]: r for r in table.to_arrow().to_pylist()}
     assert len(rows) == 2 and all(r["face_features_model"] for r in rows.values())
     assert rows[row["id"]]["manual_label"] == "reject" and row["id"] not in {x["id"] for x in meta}
+
+
+def test_the_rows_of_a_run_killed_before_curating_them_are_curated_by_the_next(tmp_path, ray_session):
+    """A run killed after storing its rows, before marking their duplicates and indexing their faces (simulated:
+    its curated_runs row removed, its marks and faces cleared): the next run, with nothing new to analyse,
+    curates them, and the curated set is the one an uninterrupted run made."""
+    from raycurate.store.people_schema import FACES_TABLE
+    from raycurate.store.schema import CURATED_TABLE
+    from raycurate.store.table import write_columns
+
+    inp, out = tmp_path / "in", tmp_path / "out"
+    inp.mkdir()
+    for p in (*FIRST, IMAGES / "faces" / "pillow_hopper.jpg"):   # pillow_hopper: a near duplicate of the Hopper
+        shutil.copy(p, inp / p.name)
+    m1, meta1 = _run(inp, out)
+    db = str(out / "db")
+    table = open_images_table(db)
+    marked = {r["id"]: r["duplicate_of"] for r in table.to_arrow().to_pylist()}
+    assert any(marked.values()) and open_table(db, FACES_TABLE).count_rows() > 0
+    open_table(db, CURATED_TABLE).delete(f"run_id = '{m1['run_id']}'")
+    cleared = [{"id": r["id"], "uri": r["uri"], "run_id": r["run_id"], "duplicate_of": None, "duplicate_group": None,
+                "duplicate_distance": None, "duplicate_column": None} for r in table.to_arrow().to_pylist()]
+    write_columns(table, cleared, ("duplicate_of", "duplicate_group", "duplicate_distance", "duplicate_column"))
+    open_table(db, FACES_TABLE).delete("true")
+    m2, meta2 = _run(inp, out)
+    assert m2["counts"]["rows_written"] == 0 and m2["curated_runs"] == [m1["run_id"]]
+    table.checkout_latest()
+    assert {r["id"]: r["duplicate_of"] for r in table.to_arrow().to_pylist()} == marked
+    assert open_table(db, FACES_TABLE).count_rows() > 0
+    assert sorted(x["id"] for x in meta2) == sorted(x["id"] for x in meta1)
+    assert _run(inp, out)[0]["curated_runs"] == []   # curated once

@@ -79,6 +79,17 @@ class DedupResult:
         return dict(self.__dict__)
 
 
+def _runs(run_id: str | Sequence[str] | None) -> list[str] | None:
+    return None if run_id is None else [run_id] if isinstance(run_id, str) else list(run_id)
+
+
+def _scope(kind: RowKind, runs: list[str] | None) -> str:
+    """SQL of the rows in scope: the valid rows of ``runs`` (every valid row when None)."""
+    if runs is None:
+        return kind.valid
+    return f"{kind.valid} AND run_id IN ({', '.join(sql_str(r) for r in runs) or sql_str('')})"
+
+
 def _sort_key(row: Mapping[str, Any], keep_by: Sequence[str]) -> tuple:
     key: list[Any] = []
     for name in keep_by:
@@ -90,7 +101,7 @@ def _sort_key(row: Mapping[str, Any], keep_by: Sequence[str]) -> tuple:
     return (*key, row["cid"])
 
 
-def dedup_frames(table: Any, *, run_id: str | None, columns: Mapping[str, float | None], keep_by: Sequence[str],
+def dedup_frames(table: Any, *, run_id: str | Sequence[str] | None, columns: Mapping[str, float | None], keep_by: Sequence[str],
                  **options: Any) -> DedupResult:
     """:func:`dedup_table` on the ``frames`` table (rows keyed by video, uri, run and frame index; content id
     ``video_id:frame_index``). Frames carry no ``stage3_score`` (Stage 3 writes its own table): ``keep_by``
@@ -100,11 +111,12 @@ def dedup_frames(table: Any, *, run_id: str | None, columns: Mapping[str, float 
                        kind=FRAMES, **options)
 
 
-def dedup_table(table: Any, *, run_id: str | None, columns: Mapping[str, float | None], keep_by: Sequence[str],
+def dedup_table(table: Any, *, run_id: str | Sequence[str] | None, columns: Mapping[str, float | None], keep_by: Sequence[str],
                 k: int = 16, index_min_rows: int = 100_000, index_type: str = "IVF_FLAT", nprobes: int = 8,
                 refine_factor: int = 10, method: str = "auto", block_min_rows: int = BLOCK_MIN_ROWS,
                 progress: Any = None, kind: RowKind = IMAGES) -> DedupResult:
-    """Group and mark duplicates of the rows of ``run_id`` (all rows when None) against the whole table."""
+    """Group and mark duplicates of the rows of ``run_id`` (a run, or several; all rows when None) against the
+    whole table."""
     import pyarrow.compute as pc
 
     if method not in METHODS:
@@ -112,7 +124,8 @@ def dedup_table(table: Any, *, run_id: str | None, columns: Mapping[str, float |
     start = time.perf_counter()
     result = DedupResult()
     names = set(table.schema.names)
-    scope = kind.valid + (f" AND run_id = {sql_str(run_id)}" if run_id else "")
+    runs = _runs(run_id)
+    scope = _scope(kind, runs)
     keep_cols = [c for c in keep_by if c in names and c != "pixels"]
     base_cols = list(dict.fromkeys([*kind.key, *kind.content, "width", "height", *keep_cols,
                                     *[c for c in ("duplicate_group", "duplicate_of") if c in names]]))
@@ -126,14 +139,14 @@ def dedup_table(table: Any, *, run_id: str | None, columns: Mapping[str, float |
     uf = UnionFind()
     earlier = base.filter(pc.is_valid(base.column("duplicate_group")))
     uf.union(earlier.column("cid").to_pylist(), earlier.column("duplicate_group").to_pylist())  # earlier dedups
-    in_scope = base if run_id is None else base.filter(pc.equal(base.column("run_id"), run_id))
+    in_scope = base if runs is None else base.filter(pc.is_in(base.column("run_id"), value_set=pa.array(runs)))
     scope_ids = set(in_scope.column("cid").to_pylist())
     result.rows_in_scope = in_scope.num_rows
     counts = base.group_by("cid").aggregate([("cid", "count")])
     copied = set(counts.filter(pc.greater(counts.column("cid_count"), 1)).column("cid").to_pylist())
     result.exact_groups = len(copied & scope_ids)
 
-    search = _Search(table, kind, scope, run_id, k, index_min_rows, index_type, nprobes, refine_factor, method,
+    search = _Search(table, kind, scope, runs, k, index_min_rows, index_type, nprobes, refine_factor, method,
                      block_min_rows, progress)
     edges = _Edges()
     for column, threshold in columns.items():
@@ -159,7 +172,7 @@ class _Search:
     table: Any
     kind: RowKind
     scope: str
-    run_id: str | None
+    runs: list[str] | None   # the runs whose rows are in scope (None: every row)
     k: int
     index_min_rows: int
     index_type: str
@@ -204,13 +217,14 @@ def _scope_vectors(s: _Search, column: str) -> tuple[list[str], np.ndarray]:
     return ids, vectors
 
 
-def uses_block(table: Any, column: str, *, run_id: str | None, method: str, block_min_rows: int = BLOCK_MIN_ROWS,
+def uses_block(table: Any, column: str, *, run_id: str | Sequence[str] | None, method: str,
+               block_min_rows: int = BLOCK_MIN_ROWS,
                kind: RowKind = IMAGES) -> bool:
     """Whether dedup searches ``column`` by block: ``method``, or for ``auto`` whether the scope is large
     enough, in rows and in share of the table, for the whole-column search to pay."""
     if method != "auto":
         return method == "block"
-    scope = kind.valid + (f" AND run_id = {sql_str(run_id)}" if run_id else "")
+    scope = _scope(kind, _runs(run_id))
     in_scope = table.count_rows(f"{scope} AND {column} IS NOT NULL")
     total = in_scope if run_id is None else table.count_rows(f"{kind.valid} AND {column} IS NOT NULL")
     return in_scope >= block_min_rows and in_scope >= BLOCK_SHARE * total
@@ -225,7 +239,8 @@ def _block_pairs(s: _Search, column: str, threshold: float) -> tuple[list[str], 
 
     keys, x = read_vectors(s.table, column, s.kind.valid, [*s.kind.content, "run_id"])
     cids = content_ids(keys, s.kind.content)
-    flag = pc.equal(keys.column("run_id"), s.run_id) if s.run_id else pa.repeat(pa.scalar(True), keys.num_rows)
+    flag = pc.is_in(keys.column("run_id"), value_set=pa.array(s.runs)) if s.runs is not None \
+        else pa.repeat(pa.scalar(True), keys.num_rows)
     first = pa.table({"cid": cids, "i": pa.array(np.arange(keys.num_rows)), "s": flag}) \
         .group_by("cid").aggregate([("i", "min"), ("s", "max")]).sort_by("i_min")
     del keys
@@ -234,7 +249,7 @@ def _block_pairs(s: _Search, column: str, threshold: float) -> tuple[list[str], 
         x = compact_rows(x, rows)
         cids = cids.take(pa.array(rows))
     scope = first.column("s_max").combine_chunks().to_numpy(zero_copy_only=False)
-    found = block_pairs(x, threshold, scope=None if s.run_id is None else scope, per_row=s.k,
+    found = block_pairs(x, threshold, scope=None if s.runs is None else scope, per_row=s.k,
                         progress=(lambda m: s.progress(f"[raycurate] dedup {column}: {m}")) if s.progress else None)
     del x
     return (cids.take(pa.array(found.i)).to_pylist(), cids.take(pa.array(found.j)).to_pylist(), found.dist,
@@ -244,7 +259,7 @@ def _block_pairs(s: _Search, column: str, threshold: float) -> tuple[list[str], 
 def _column_pairs(s: _Search, column: str, threshold: float, uf: UnionFind, edges: _Edges,
                   result: DedupResult) -> None:
     """Find the near pairs in one vector column: join them in ``uf`` and record them in ``edges``."""
-    if uses_block(s.table, column, run_id=s.run_id, method=s.method, block_min_rows=s.block_min_rows,
+    if uses_block(s.table, column, run_id=s.runs, method=s.method, block_min_rows=s.block_min_rows,
                   kind=s.kind):
         qs, hs, ds, n, result.method[column] = _block_pairs(s, column, threshold)
         state = result.indexed[column] = "none (block search)"

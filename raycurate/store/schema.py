@@ -115,6 +115,15 @@ VIDEOS_DONE_SCHEMA = pa.schema([
     pa.field("finished_at", pa.timestamp("us", tz="UTC")),
 ])
 
+# The runs whose stored rows a finished run has curated (grouped with their duplicates, their faces indexed): the
+# rows of a run killed before that are curated by the next run.
+CURATED_TABLE = "curated_runs"
+CURATED_SCHEMA = pa.schema([
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("curated_by", pa.string(), nullable=False),   # the run that did it (itself, or the next one)
+    pa.field("curated_at", pa.timestamp("us", tz="UTC")),
+])
+
 # Every name a content was listed under (raycurate.ingest): the same bytes under several names are one row of
 # ``images`` (or one video) and one row here per name. (uri, size, mtime) tell an unchanged file, whose id is
 # then known without reading it again.
