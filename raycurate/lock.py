@@ -100,6 +100,7 @@ class _Lock:
 
     def __init__(self, root: str, settle_s: float) -> None:
         self.out = storage.OutputDir(root)
+        self.made = not self.out.remote and not os.path.isdir(self.out.root)   # removed again when left empty
         self.out.makedirs()
         self.settle_s = settle_s
         self.path = None if self.out.remote else self.out.local(LOCK_FILE)
@@ -188,6 +189,8 @@ class _Lock:
             self.out.fs.delete_file(self.out.sink(LOCK_FILE)[0])
         else:
             os.unlink(str(self.path))
+            if self.made and not os.listdir(self.out.root):   # a DB folder the run never wrote into
+                os.rmdir(self.out.root)
 
 
 class _Held:

@@ -84,6 +84,8 @@ def s3():
     try:
         bootstrap = dict(endpoint_url=endpoint, region_name=REGION, aws_access_key_id="bootstrap",
                          aws_secret_access_key="bootstrap")
+        # moto's backends live in this process: start from none (another module's server made the user)
+        requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
         iam = boto3.client("iam", **bootstrap)
         iam.create_user(UserName="raycurate")
         iam.put_user_policy(UserName="raycurate", PolicyName="s3", PolicyDocument=json.dumps(
