@@ -15,16 +15,21 @@ tests/test_kill.py):
    the same command on a copy of OUT_clean (nothing to analyse), timed.
 3. Into OUT_killed, ``--kills`` (default 10) starts of the same command, each killed with SIGKILL: odd ones
    the driver (its process group, then whatever is left of its session: the local Ray it started), even ones
-   one random Ray worker of the run (a ``ray::`` process: not idle, not Ray's agents nor its service actors),
-   the run then left to go on for at most ``v`` x the clean run's wall time (then its session is killed).
-   The moment: with ``left`` the share of the clean run's images and frames rows that OUT_killed's DB lacks
-   before the start, ``u`` x ``left`` x the clean run's analysis time (its manifest's video path and image
-   path) after the start's Ray workers are at work; with nothing left, ``u`` x the unchanged rerun's time
-   after the start. ``u`` and ``v`` are uniform over 0.05..0.9, drawn with ``--seed``. After each kill: the
-   rows of each table and its duplicated keys. Then one uninterrupted run, which must exit 0.
-4. OUT_killed against OUT_clean: rows per table; duplicated keys (images: id, frames and stage3: (video_id,
-   frame_index), videos: (video_id, segment), videos_done: video_id, files: uri); images ids and frames keys
-   lost or extra; the ids of metadata.jsonl; OUT/images (names and bytes); the names of the files table.
+   one random Ray worker of the run (a ``ray::`` process of its pipeline: a decoding task or an analyser's
+   actor; raycurate's bookkeeping actors only while there is none; never an idle worker nor Ray's own).
+   When: before start ``n``, ``left`` is the share of the clean run's images and frames rows OUT_killed's DB
+   lacks, and the window ``W`` = ``left`` x the clean run's analysis time (its manifest's video path and
+   image path) x 2 / (``r`` + 1), ``r`` the starts left (this one included): the analysis still to do,
+   spread over the kills still to come. The kill comes ``u`` x ``W`` after the start's pipeline has Ray
+   workers at work; with nothing left, ``u`` x the unchanged rerun's time after the start. After a worker
+   kill the run goes on for at most ``v`` x ``W`` (nothing left: ``v`` x the clean run's time), then its
+   session is killed. ``u``, ``v``: uniform over 0.05..0.9, drawn with ``--seed``. After each kill: the rows
+   of each table and the keys held twice. Then one uninterrupted run, which must exit 0.
+4. OUT_killed against OUT_clean: rows per table; keys held by two rows (images: id, frames and stage3:
+   (video_id, frame_index), videos: (video_id, segment), videos_done: video_id, files: uri, faces: face_id);
+   rows lost or extra (images ids, frames (video_id, frame_index), faces face_id); the duplicate marks of
+   images and frames (``duplicate_of`` per row); the ids of metadata.jsonl; OUT/images (names and bytes); the
+   names of the files table (:func:`raycurate.ingest.names_of`).
 
 Exit 0 only when every check passes. ``--json FILE``: the details (every kill, every lost or extra key).
 ``--keep``: leave the temp folder (its path is printed). The runs' output goes to WORK/runs.log.

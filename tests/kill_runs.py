@@ -26,6 +26,8 @@ from .kill_compare import db_counts, duplicated_keys, format_kill
 ROOT = Path(__file__).resolve().parents[1]
 # not a run's workers: an idle worker, Ray's agents and Ray's own service actors
 NOT_WORKERS = ("ray::IDLE", "ray::DashboardAgent", "ray::RuntimeEnvAgent", "ray::ActorLocationTracker", "ray::_")
+# raycurate's bookkeeping actors (the crash ledger, the progress counter): up before the pipeline's workers
+BOOKKEEPING = ("ray::CrashLedger", "ray::StepCounts")
 
 
 def run_command(pile: str, out: str, args: Sequence[str]) -> list[str]:
@@ -81,7 +83,8 @@ def kill_session(proc: subprocess.Popen, timeout: float = 30.0) -> None:
 
 
 def ray_workers(sid: int) -> list[tuple[int, str]]:
-    """(pid, name) of the Ray workers of session ``sid`` doing a run's work (:data:`NOT_WORKERS` left out)."""
+    """(pid, name) of the Ray workers of session ``sid`` (:data:`NOT_WORKERS` left out): its pipeline's workers
+    (decoding tasks, analysers' actors), or when there are none yet, its bookkeeping actors."""
     import psutil
 
     out = []
@@ -92,7 +95,7 @@ def ray_workers(sid: int) -> list[tuple[int, str]]:
             continue
         if cmd.startswith("ray::") and not cmd.startswith(NOT_WORKERS):
             out.append((pid, cmd.split()[0][:60]))
-    return out
+    return [w for w in out if not w[1].startswith(BOOKKEEPING)] or out
 
 
 @dataclass
@@ -129,11 +132,12 @@ def _wait(proc: subprocess.Popen, seconds: float) -> bool:
 
 
 def _wait_for_workers(proc: subprocess.Popen, limit_s: float) -> list[tuple[int, str]]:
-    """Poll until the run has Ray workers at work (they are returned), it ended, or ``limit_s`` passed."""
+    """Poll until the run's pipeline has Ray workers at work (they are returned), it ended, or ``limit_s``
+    passed."""
     deadline = time.time() + limit_s
     while proc.poll() is None and time.time() < deadline:
         workers = ray_workers(proc.pid)
-        if workers:
+        if workers and not workers[0][1].startswith(BOOKKEEPING):
             return workers
         time.sleep(0.3)
     return []
