@@ -13,9 +13,6 @@ from .kill_runs import clean_run, kill_once, run_command
 
 ARGS = ["--profile", "fast-cpu", "--set", "video.max_frames=4", "--set", "decode.rows_per_write=4"]
 ROW_TABLES = ("images", "frames", "stage3", "videos", "videos_done", "files")
-KNOWN_BUG = ("rows a killed run stored are never deduplicated, nor their faces written to `faces`, by a later run: "
-             "curated_set.select (dedup_table / dedup_frames) and people.index_run work on the current run's "
-             "rows only (run_id = this run), and not at all when it analysed no image")
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +59,6 @@ def test_no_row_is_lost(killed):
     assert not _failed(killed["checks"], names)
 
 
-@pytest.mark.xfail(reason=KNOWN_BUG, strict=False)
 def test_the_same_curated_set_as_one_uninterrupted_run(killed):
     names = ["rows faces", "faces face_id", "duplicate marks (images)", "duplicate marks (frames)",
              "exported ids (metadata.jsonl)", "exported files (OUT/images)"]
