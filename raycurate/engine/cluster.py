@@ -3,6 +3,7 @@ actor pools sized to fit it."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from typing import Any, Iterable, Mapping
@@ -39,19 +40,30 @@ def shutdown_ray() -> None:
 
 def signal_local_ray() -> None:
     """SIGTERM, without waiting, to every process of the local Ray this driver started and to their children
-    (the raylet's workers and agents: a raylet ended with its driver would leave its agents running), for a
-    driver about to leave at once. A cluster joined (``ray.address``) is left alone: its processes are not ours."""
+    (the raylet's workers and agents: a raylet ended with its driver would leave its agents running), and to
+    the Ray workers and agents left in this process group by a raylet already gone (a second Ctrl-C during the
+    shutdown: they no longer descend from this driver), for a driver about to leave at once. A cluster joined
+    (``ray.address``) is left alone: its processes are not ours."""
     import psutil   # Ray's own dependency
 
     node = getattr(ray._private.worker, "_global_node", None)
-    procs: list[psutil.Process] = []
-    for infos in node.all_processes.values() if node is not None else []:
+    if node is None:
+        return
+    procs: list[psutil.Process] = list(psutil.Process().children(recursive=True))
+    for infos in node.all_processes.values():
         for info in infos:
             try:
                 proc = psutil.Process(info.process.pid)
                 procs += [proc, *proc.children(recursive=True)]
             except psutil.Error:   # gone already
                 pass
+    group = os.getpgrp()
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if os.getpgid(proc.pid) == group and (proc.info["cmdline"] or [""])[0].startswith("ray::"):
+                procs.append(proc)
+        except (OSError, psutil.Error):
+            pass
     for proc in procs:
         try:
             proc.terminate()
