@@ -16,7 +16,7 @@ from tqdm import tqdm
 from .console import console
 from .gates import Gate, kept_predicate
 from .run_report import count_rows, error_list, mean_ms, stored_counts
-from .store.table import sql_str
+from .store.table import sql_in
 
 if TYPE_CHECKING:
     from .run import _Run
@@ -71,11 +71,11 @@ def select(ctx: "_Run", counts: dict[str, Any], enabled: list[str], gates: Seque
     the web UI's manual labels applied."""
     from .gates import MANUAL_LABEL, with_manual_labels
 
+    from .people.persons import clear_persons, mark_persons
+
     t = time.perf_counter()
     table = catalogue_table(ctx.db_uri)
     run = ctx.where
-    from .people.persons import clear_persons, mark_persons
-
     if ctx.targets:   # every stored image: who of the run's targets it shows
         ctx.manifest["persons"] = mark_persons(table, "run_id IS NOT NULL", ctx.targets)
     else:
@@ -100,6 +100,7 @@ def select(ctx: "_Run", counts: dict[str, Any], enabled: list[str], gates: Seque
 def _dedup(ctx: "_Run", table: Any, pending: Sequence[str]) -> None:
     """The ``pending`` runs' rows grouped with their duplicates in the images table (the whole catalogue), then
     in the frames table, alike."""
+    from .store import FRAMES_TABLE, open_table
     from .store.dedup import dedup_frames, dedup_table
 
     dcfg = ctx.cfg["dedup"]
@@ -109,14 +110,12 @@ def _dedup(ctx: "_Run", table: Any, pending: Sequence[str]) -> None:
     dres = dedup_table(table, run_id=pending, progress=ctx.log, **options)
     ctx.timings["dedup"] = time.perf_counter() - t_dedup
     ctx.manifest["dedup"] = dres.as_dict()
-    from .store import FRAMES_TABLE, open_table
-
     t_dedup = time.perf_counter()
     try:
         frames = open_table(ctx.db_uri, FRAMES_TABLE)
     except FileNotFoundError:       # no video got as far as its frames
         return
-    if frames.count_rows(f"run_id IN ({', '.join(sql_str(r) for r in pending)})"):
+    if frames.count_rows(sql_in("run_id", pending)):
         ctx.manifest["dedup_frames"] = dedup_frames(frames, run_id=pending, progress=ctx.log, **options).as_dict()
         ctx.timings["dedup_frames"] = time.perf_counter() - t_dedup
 

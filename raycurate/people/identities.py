@@ -18,7 +18,7 @@ import pyarrow as pa
 from ..analyzers.face_embedders import SAME_PERSON, VECTOR_COLUMNS
 from ..store.people_schema import FACES_SCHEMA, FACES_TABLE, IDENTITIES_SCHEMA, IDENTITIES_TABLE
 from ..store.schema import TABLE_NAME
-from ..store.table import open_or_create_table, open_table, sql_str, write_columns
+from ..store.table import open_or_create_table, open_table, sql_in, sql_str, write_columns
 from .cluster import _unit, assign_identities
 
 FRONTAL_YAW = 20.0      # |yaw| (degrees) of a face counted frontal when choosing an identity's best face
@@ -28,10 +28,6 @@ SAMPLES = 4             # sample image URIs listed per identity
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _in(column: str, values: Iterable[str]) -> str:
-    return f"{column} IN ({', '.join(sql_str(v) for v in values)})"
 
 
 def _read(table: Any, where: str | None, columns: Sequence[str]) -> list[dict[str, Any]]:
@@ -45,7 +41,7 @@ def _read_in(table: Any, column: str, values: Iterable[str], columns: Sequence[s
     values = sorted(set(values))
     out: list[dict[str, Any]] = []
     for s in range(0, len(values), IN_CHUNK):
-        out += _read(table, _in(column, values[s:s + IN_CHUNK]), columns)
+        out += _read(table, sql_in(column, values[s:s + IN_CHUNK]), columns)
     return out
 
 
@@ -164,7 +160,7 @@ def refresh(db_uri: str, identity_ids: Iterable[str]) -> None:
     _write_face_ids(faces, face_ids, _ids_of(rows, face_ids), dists)
     empty = [i for i in ids if not by_id.get(i)]
     if empty:
-        idt.delete(_in("identity_id", empty))
+        idt.delete(sql_in("identity_id", empty))
 
 
 def _ids_of(rows: Sequence[Mapping[str, Any]], face_ids: Sequence[str]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..store.people_schema import FACES_TABLE, IDENTITIES_TABLE
-from ..store.table import sql_str
+from ..store.table import sql_in
 from .records import Card, read_rows, show
 from .thumbs import data_uri
 
@@ -24,7 +24,7 @@ def identities(tables: Mapping[str, Any], run: str) -> list[Card]:
         by_id.setdefault(f["identity_id"], []).append(f)
     if not by_id:
         return []
-    found = read_rows(idt, f"identity_id IN ({', '.join(sql_str(i) for i in sorted(by_id))})",
+    found = read_rows(idt, sql_in("identity_id", sorted(by_id)),
                  ["identity_id", "family", "name", "face_count", "image_count", "best_face_id"])
     found.sort(key=lambda r: (-(r["face_count"] or 0), r["identity_id"]))
     cards = []

@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from .ann import (INDEX_TYPES, SCALAR_INDEXES, ensure_vector_index, has_vector_index, index_kind, maintain,
                   near_pairs)
-from .table import ROW_KEY, content_ids, sql_str, write_columns
+from .table import ROW_KEY, content_ids, sql_in, sql_str, write_columns
 from .unionfind import UnionFind
 
 __all__ = ["DedupResult", "FRAMES", "IMAGES", "INDEX_TYPES", "METHODS", "RowKind", "SCALAR_INDEXES", "dedup_frames",
@@ -87,7 +87,7 @@ def _scope(kind: RowKind, runs: list[str] | None) -> str:
     """SQL of the rows in scope: the valid rows of ``runs`` (every valid row when None)."""
     if runs is None:
         return kind.valid
-    return f"{kind.valid} AND run_id IN ({', '.join(sql_str(r) for r in runs) or sql_str('')})"
+    return f"{kind.valid} AND {sql_in('run_id', runs)}"
 
 
 def _sort_key(row: Mapping[str, Any], keep_by: Sequence[str]) -> tuple:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import pyarrow as pa
 
@@ -121,6 +121,12 @@ def content_ids(data: pa.Table, columns: Sequence[str]) -> pa.Array:
 def sql_str(value: str) -> str:
     """A SQL string literal for LanceDB filters (single quotes doubled)."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def sql_in(column: str, values: Iterable[str]) -> str:
+    """SQL: ``column`` is one of the strings ``values`` (none: false)."""
+    listed = ", ".join(sql_str(v) for v in values)
+    return f"{column} IN ({listed})" if listed else "false"
 
 
 def stored_rows(table: Any, run_id: str) -> int:

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 from ..people.targets import PersonTarget
 from ..settings import Stage3Settings, VideoSettings, as_dict
 from ..store.schema import FRAMES_TABLE, STAGE3_TABLE, TABLE_NAME, VIDEOS_TABLE
-from ..store.table import open_table, sql_str
+from ..store.table import open_table, sql_in
 from .scenes import scene_of
 from .select import stage3_rows
 
@@ -73,7 +73,7 @@ def forget_unfinished_videos(db_uri: str, finished: set[str]) -> int:
         seen.update(table.search().select(["video_id"]).limit(None).to_arrow().column("video_id").to_pylist())
     gone = sorted(seen - set(finished))
     if gone:
-        where = f"video_id IN ({', '.join(sql_str(v) for v in gone)})"
+        where = sql_in("video_id", gone)
         for table in tables.values():
             table.delete(where)
     return len(gone)
@@ -98,8 +98,8 @@ def pending_winners(db_uri: str, finished: set[str]) -> list[dict[str, Any]]:
               if r["video_id"] in finished and r["frame_path"] not in analysed]
     if not chosen:
         return []
-    vids = ", ".join(sql_str(v) for v in sorted({c["video_id"] for c in chosen}))
-    rows = {(r["video_id"], r["frame_index"]): r for r in frames.search().where(f"video_id IN ({vids})")
+    vids = sql_in("video_id", sorted({c["video_id"] for c in chosen}))
+    rows = {(r["video_id"], r["frame_index"]): r for r in frames.search().where(vids)
             .select(["video_id", "video_uri", "frame_index", "timestamp", "scene_index", "stage1_score",
                      "stage2_score"]).limit(None).to_list()}
     out = []
