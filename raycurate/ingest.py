@@ -51,23 +51,38 @@ class Catalogue:
     @classmethod
     def read(cls, db_uri: str, analysers: Sequence[str] = ()) -> "Catalogue":
         """The catalogue at ``db_uri`` (empty when the DB or a table is absent); an ``images`` row counts as
-        analysed when it holds the results of every one of ``analysers`` (the run's), or a decoding error."""
+        analysed when it holds the results of every one of ``analysers`` (the run's), or a decoding error.
+        Columns are read whole and reduced in Arrow: no per-row object but the sets kept."""
+        import pyarrow.compute as pc
+
         cat = cls()
-        files = _rows(db_uri, FILES_TABLE, ["uri", "id", "media_type", "size", "mtime_ns"])
-        cat.names = {r["uri"]: r for r in files}
-        for r in files:
-            if r["size"] is not None and r["media_type"] in cat.sizes:
-                cat.sizes[r["media_type"]].add(int(r["size"]))
+        files = _columns(db_uri, FILES_TABLE, ["uri", "id", "media_type", "size", "mtime_ns"])
+        if files is not None:
+            cat.names = {r["uri"]: r for r in files.to_pylist()}
+            for kind in cat.sizes:
+                cat.sizes[kind].update(_unique(files.filter(pc.equal(files.column("media_type"), kind)), "size"))
         models = [f"{name}_model" for name in analysers]
-        for r in _rows(db_uri, TABLE_NAME, ["id", "media_type", "file_size", "error", *models], optional=True):
-            done = r["error"] is not None or all(r[m] is not None for m in models)
-            (cat.image_ids if done else cat.partial_ids).add(r["id"])
-            if r["media_type"] == "image" and r["file_size"] is not None:
-                cat.sizes[IMAGE].add(int(r["file_size"]))
-        cat.video_ids = {r["video_id"] for r in _rows(db_uri, VIDEOS_DONE_TABLE, ["video_id"])}
-        cat.video_ids |= {r["video_id"] for r in _rows(db_uri, FRAMES_TABLE, ["video_id"])}   # before videos_done
-        for r in _rows(db_uri, VIDEOS_TABLE, ["file_size"], optional=True):
-            cat.sizes[VIDEO].add(ANY_SIZE if r["file_size"] is None else int(r["file_size"]))
+        images = _columns(db_uri, TABLE_NAME, ["id", "media_type", "file_size", "error", *models])
+        if images is not None:
+            analysed = pc.is_valid(images.column("id"))
+            for m in models:
+                analysed = pc.and_(analysed, pc.is_valid(images.column(m)))
+            done = pc.or_(pc.is_valid(images.column("error")), analysed)
+            ids = images.column("id")
+            cat.image_ids = set(ids.filter(done).to_pylist())
+            cat.partial_ids = set(ids.filter(pc.invert(done)).to_pylist())
+            cat.sizes[IMAGE].update(_unique(images.filter(pc.equal(images.column("media_type"), "image")),
+                                            "file_size"))
+        for name in (VIDEOS_DONE_TABLE, FRAMES_TABLE):   # frames: a DB from before videos_done
+            done_videos = _columns(db_uri, name, ["video_id"])
+            if done_videos is not None:
+                cat.video_ids.update(_unique(done_videos, "video_id"))
+        videos = _columns(db_uri, VIDEOS_TABLE, ["file_size"])
+        if videos is not None:
+            sizes = videos.column("file_size")
+            cat.sizes[VIDEO].update(_unique(videos, "file_size"))
+            if sizes.null_count:   # a video stored before sizes were kept: any size may be its
+                cat.sizes[VIDEO].add(ANY_SIZE)
         return cat
 
     def stored(self, media_type: str, content_id: str) -> bool:
@@ -81,20 +96,22 @@ class Catalogue:
         return r["id"]
 
 
-def _rows(db_uri: str, name: str, columns: list[str], optional: bool = False) -> list[dict[str, Any]]:
-    """``columns`` of every row of table ``name`` (none when the table is absent; with ``optional``, a column an
-    older table lacks reads as null)."""
+def _columns(db_uri: str, name: str, columns: list[str]) -> pa.Table | None:
+    """``columns`` of every row of table ``name`` (None when the table is absent); a column an older table
+    lacks reads as nulls."""
     try:
         table = open_table(db_uri, name)
     except FileNotFoundError:
-        return []
+        return None
     have = [c for c in columns if c in table.schema.names]
-    if len(have) < len(columns) and not optional:
-        return []
-    if not have:
-        return [dict.fromkeys(columns) for _ in range(table.count_rows())]
-    rows = table.search().select(have).limit(None).to_arrow().to_pylist()
-    return [{c: r.get(c) for c in columns} for r in rows]
+    rows = table.count_rows() if not have else None
+    data = table.search().select(have).limit(None).to_arrow() if have else pa.table({"_": pa.nulls(rows)})
+    return pa.table({c: data.column(c) if c in have else pa.nulls(data.num_rows) for c in columns})
+
+
+def _unique(data: pa.Table, column: str) -> list[Any]:
+    """The distinct non-null values of ``column``."""
+    return data.column(column).drop_null().unique().to_pylist()
 
 
 @dataclass
@@ -235,7 +252,8 @@ def names_of(db_uri: str, ids: Iterable[str] | None = None) -> dict[str, list[st
     """content id -> every name recorded for it, sorted (all contents, or those of ``ids``)."""
     wanted = set(ids) if ids is not None else None
     out: dict[str, list[str]] = {}
-    for r in _rows(db_uri, FILES_TABLE, ["uri", "id"]):
+    files = _columns(db_uri, FILES_TABLE, ["uri", "id"])
+    for r in files.to_pylist() if files is not None else []:
         if wanted is None or r["id"] in wanted:
             out.setdefault(r["id"], []).append(r["uri"])
     return {k: sorted(v) for k, v in out.items()}
