@@ -138,6 +138,18 @@ def _fail(msg: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; Ctrl-C anywhere a run does not handle it itself (another command, the summary) is one
+    line and exit 130, never a traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        from .interrupts import say_interrupted
+
+        say_interrupted()
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     if args.command == "ui":

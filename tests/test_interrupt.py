@@ -134,3 +134,17 @@ def test_interruptible_in_process_and_a_sigterm_leaves_at_once(tmp_path):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 143 and err.strip().splitlines() == [MESSAGE] and mark.read_text() == "yes"
+
+
+def test_ctrl_c_in_any_command_is_one_line_and_130(monkeypatch, capsys):
+    """Outside a run's own handling (here: `config`, interrupted while it prints), Ctrl-C is the same one line."""
+    import raycurate.interrupts as interrupts
+    from raycurate.cli import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(interrupts, "_said", False)
+    monkeypatch.setattr("yaml.safe_dump", interrupted)
+    assert main(["config"]) == 130
+    assert capsys.readouterr().err.strip().splitlines() == [MESSAGE]
