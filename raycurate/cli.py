@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Sequence
 
-from .config import PRESETS, PROFILES, ConfigError, load_config, parse_set
+from .config import PRESETS, PROFILES, ConfigError, add_config_options, load_config, parse_set
 from .people import cli as people_cli
 from .store import cli as db_cli
 
@@ -22,9 +22,7 @@ def _run_args(run: argparse.ArgumentParser) -> None:
     run.add_argument("input", metavar="INPUT", help="a folder, a file, or s3:// / gs:// URI")
     run.add_argument("--out", required=True, metavar="OUT", help="output folder or s3:// / gs:// prefix (kept "
                      "images, metadata, manifest)")
-    run.add_argument("--config", metavar="FILE", help="YAML file overriding configs/default.yaml")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override one config key, e.g. --set analyzers.face.min_neighbors=4 (repeatable)")
+    add_config_options(run, example="analyzers.face.min_neighbors=4 (repeatable)")
     run.add_argument("--db", metavar="PATH", help="LanceDB directory or s3:// / gs:// URI (default: OUT/db); the "
                      "table is 'images'")
     run.add_argument("--preset", choices=PRESETS, help="video sampling preset (configs/presets/); --config and "
@@ -81,9 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--where", metavar="SQL", help="SQL over stored columns, AND-ed with the filter spec")
     export.add_argument("--filter", metavar="FILE", help="YAML filter spec: the keys of the config's `filter:` "
                         "section (min_faces, max_nsfw_score, min_sharpness, max_abs_yaw, where ...)")
-    export.add_argument("--config", metavar="FILE", help="YAML file overriding configs/default.yaml (export: ...)")
-    export.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config key, e.g. --set export.face_crops.enabled=true")
+    add_config_options(export, uses=" (export: ...)", example="export.face_crops.enabled=true")
     search = sub.add_parser("search", help="similar images in a curated DB: by image, stored id or text (CLIP); "
                             "faces: by a face or an identity")
     search.add_argument("db", metavar="DB", help="LanceDB directory (OUT/db, or OUT)")
@@ -99,10 +95,8 @@ def _parser() -> argparse.ArgumentParser:
                         "else content_vector)")
     search.add_argument("--models-dir", metavar="DIR", help="models directory (CLIP weights)")
     search.add_argument("--json", action="store_true", help="one JSON object per hit")
-    search.add_argument("--config", metavar="FILE", help="YAML file overriding configs/default.yaml (storage: "
-                        "for a DB in a bucket)")
-    search.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config key, e.g. --set storage.s3.endpoint_url=http://minio:9000")
+    add_config_options(search, uses=" (storage: for a DB in a bucket)",
+                       example="storage.s3.endpoint_url=http://minio:9000")
     report = sub.add_parser("report", help="the static HTML report of the curated set a DB holds, or of one run "
                             "(funnel, score histograms with thresholds, video timelines, kept and dropped images, "
                             "identities, models, errors)")

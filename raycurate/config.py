@@ -54,6 +54,14 @@ def load_prompts(path: str | os.PathLike = PROMPTS_FILE) -> dict[str, dict[str, 
     return prompts
 
 
+def add_config_options(parser: Any, *, uses: str = "", example: str) -> None:
+    """A command's ``--config FILE`` and ``--set KEY=VALUE`` (repeatable; :func:`parse_set`): ``uses`` says what
+    of the configuration the command reads, ``example`` is an override it takes."""
+    parser.add_argument("--config", metavar="FILE", help=f"YAML file overriding configs/default.yaml{uses}")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override one config key, e.g. --set {example}")
+
+
 def parse_set(item: str) -> tuple[str, Any]:
     """Parse one ``--set key=value``; the value is read as YAML (``1``, ``0.5``, ``null``, ``true``)."""
     if "=" not in item:

@@ -9,6 +9,8 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
+    from ..config import add_config_options
+
     p = sub.add_parser("db", help="check a DB's tables, or bring a damaged table back to its last readable "
                        "version", description="check: exit 0 when every table reads, 2 (one line) when one is "
                        "damaged; recover: make each damaged table's newest readable version its latest again "
@@ -18,10 +20,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("action", choices=("check", "recover"))
     p.add_argument("db", metavar="DB", help="LanceDB directory (OUT/db, or OUT) or s3:// / gs:// URI")
     p.add_argument("--dry-run", action="store_true", help="recover: print what it would do, change nothing")
-    p.add_argument("--config", metavar="FILE", help="YAML file overriding configs/default.yaml (storage: for a DB "
-                   "in a bucket)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one config key, e.g. --set storage.s3.endpoint_url=http://minio:9000")
+    add_config_options(p, uses=" (storage: for a DB in a bucket)", example="storage.s3.endpoint_url=http://minio:9000")
     return p
 
 
