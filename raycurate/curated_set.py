@@ -64,17 +64,16 @@ def mark_curated(db_uri: str, runs: Sequence[str], by: str) -> None:
     open_or_create_table(db_uri, CURATED_TABLE, CURATED_SCHEMA).add(pa.Table.from_pylist(rows, schema=CURATED_SCHEMA))
 
 
-def select(ctx: "_Run", counts: dict[str, Any], enabled: list[str], gates: Sequence[Gate], pending: Sequence[str]
-           ) -> tuple[Any, str]:
-    """This run's counts and errors from its stored rows, the rows of the ``pending`` runs marked with their
-    duplicates in the whole catalogue; the images table and the SQL of the kept rows: the whole catalogue's,
+def select(ctx: "_Run", table: Any, counts: dict[str, Any], enabled: list[str], gates: Sequence[Gate],
+           pending: Sequence[str]) -> str:
+    """This run's counts and errors from its stored rows in ``table`` (``images``), the rows of the ``pending``
+    runs marked with their duplicates in the whole catalogue; the SQL of the kept rows: the whole catalogue's,
     the web UI's manual labels applied."""
     from .gates import MANUAL_LABEL, with_manual_labels
 
     from .people.persons import clear_persons, mark_persons
 
     t = time.perf_counter()
-    table = catalogue_table(ctx.db_uri)
     run = ctx.where
     if ctx.targets:   # every stored image: who of the run's targets it shows
         ctx.manifest["persons"] = mark_persons(table, "run_id IS NOT NULL", ctx.targets)
@@ -94,7 +93,7 @@ def select(ctx: "_Run", counts: dict[str, Any], enabled: list[str], gates: Seque
     counts["near_duplicates"] = count_rows(table, "duplicate_of IS NOT NULL AND duplicate_column != 'id'")
     ctx.manifest["mean_ms_per_image"] = mean_ms(table, f"{run} AND error IS NULL", ["decode"] + enabled)
     ctx.timings["select"] = time.perf_counter() - t
-    return table, keep
+    return keep
 
 
 def _dedup(ctx: "_Run", table: Any, pending: Sequence[str]) -> None:

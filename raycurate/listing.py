@@ -45,7 +45,7 @@ def _hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def _under(real: str, tops: Sequence[str]) -> bool:
+def lies_under(real: str, tops: Sequence[str]) -> bool:
     """Whether the resolved path ``real`` equals or lies under one of the resolved paths ``tops``."""
     return any(real == t or real.startswith(t.rstrip(os.sep) + os.sep) for t in tops)
 
@@ -92,11 +92,11 @@ class _Walk:
         self.links: list[str] = []                    # a heap of symlinks met, resolved after the real folders
 
     def inside(self, real: str) -> bool:
-        return _under(real, [self.root_real])
+        return lies_under(real, [self.root_real])
 
     def run(self) -> None:
         st = os.stat(self.root)   # INPUT itself is followed: it is what the user named
-        if _under(self.root_real, self.exclude):
+        if lies_under(self.root_real, self.exclude):
             self.excluded.append(self.root)
         elif stat.S_ISDIR(st.st_mode):
             self.folder(self.root, self.root_real, st)
@@ -133,7 +133,7 @@ class _Walk:
                 except OSError as exc:   # removed while listed
                     self.skipped.append(Skipped(child, f"not read: {exc.strerror or exc}"))
                     continue
-                if _under(child_real, self.exclude):
+                if lies_under(child_real, self.exclude):
                     self.excluded.append(child)
                 elif stat.S_ISDIR(est.st_mode):
                     stack.append((child, child_real, est))
@@ -162,7 +162,7 @@ class _Walk:
         if hidden and not stat.S_ISDIR(st.st_mode):
             return
         real = os.path.realpath(path)
-        if _under(real, self.exclude):
+        if lies_under(real, self.exclude):
             self.excluded.append(path)
         elif not self.follow_links and not self.inside(real):
             self.skipped.append(Skipped(path, f"symlink leads outside INPUT to {real} "
@@ -171,7 +171,7 @@ class _Walk:
             first = self.seen.get((st.st_dev, st.st_ino))
             if first is None:
                 self.folder(path, real, st)
-            elif _under(os.path.realpath(os.path.dirname(path)), [real]):
+            elif lies_under(os.path.realpath(os.path.dirname(path)), [real]):
                 self.skipped.append(Skipped(path, f"directory loop: leads back to {first} (already listed)"))
             else:
                 self.skipped.append(Skipped(path, f"same folder as {first} (already listed)"))
@@ -248,7 +248,7 @@ def _list_bucket(uri: str, max_files: int | None, threads: int, exclude: Sequenc
     excluded: set[str] = set()
     kept = []
     for i in sorted(infos, key=lambda i: i.path):
-        hit = next((p for p in prefixes if _under(i.path, [p])), None) if prefixes else None
+        hit = next((p for p in prefixes if lies_under(i.path, [p])), None) if prefixes else None
         if hit is not None:
             excluded.add(prefixes[hit])
         elif not _hidden(os.path.basename(i.path)):

@@ -31,7 +31,7 @@ from .lock import hold
 from .people.targets import load_targets
 from .run_report import MAX_LISTED, RunReport, start_manifest, video_report
 from .run_state import RUN_STATE, write_state
-from .listing import Listing, list_input
+from .listing import Listing, lies_under, list_input
 from .sources import IMAGE, OTHER, VIDEO, FileRef, SourceError, exists
 from .store.health import check_db
 
@@ -149,7 +149,7 @@ def _curate(ctx: _Run, input_uri: str, argv: list[str] | None, started_at: datet
     table = curated_set.catalogue_table(db_uri)
     pending = ctx.manifest["curated_runs"] = curated_set.pending_runs(db_uri)   # this run's, a killed one's
     if table is not None:
-        table, keep = curated_set.select(ctx, counts, enabled, gates, pending)
+        keep = curated_set.select(ctx, table, counts, enabled, gates, pending)
         curated_set.people(ctx, pending)
         curated_set.export(ctx, table, keep, counts)
         if pending:
@@ -166,7 +166,7 @@ def _check_apart(input_uri: str, out_dir: str) -> None:
         return
     inp = input_uri.rstrip("/") if storage.is_remote(input_uri) else os.path.realpath(input_uri)
     out = out_dir if storage.is_remote(out_dir) else os.path.realpath(out_dir)
-    if inp == out or inp.startswith(out.rstrip("/" + os.sep) + ("/" if storage.is_remote(out) else os.sep)):
+    if lies_under(inp, [out]):
         raise SourceError(f"INPUT {input_uri} lies inside OUT {out_dir}: raycurate writes there; choose an OUT "
                           "outside INPUT (one inside INPUT is fine: it is never listed)")
 
