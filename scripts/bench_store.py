@@ -15,9 +15,13 @@ uses) by ``--method``: ``block`` (exact search inside partitions, no index),
 Brute force: exact cosine distances in float32 blocks (numpy BLAS). All pairs
 when ``--n`` <= ``--bf-full-max``; above that, every row of a sample of
 ``--bf-sample`` query rows (the members of planted pairs first, then random
-rows) against all ``--n`` rows, and recall/precision are computed on that
-sample. Recall/precision: pairs within the threshold that dedup grouped vs the
-pairs brute force finds (planted or not).
+rows) against all ``--n`` rows, and the pair figures are computed on that
+sample. Dedup's groups are keeper-first (raycurate/store/keepers.py): two rows
+within the threshold need not share a group, but they must not both be kept.
+Printed: the share of brute force's pairs with at least one row marked, the
+share in one group, the planted pairs with a row marked, and the largest cosine
+distance of a marked row from its keeper, recomputed from the vectors (the
+invariant: at most the threshold; the script exits 1 when it is broken).
 
 Search: top-10 latency (p50 / p95) of ``--queries`` stored vectors with a
 prefilter (``width >= 800``: ~22% of rows), through the IVF index (nprobes and
@@ -103,19 +107,36 @@ def brute_pairs(vec: np.ndarray, queries: np.ndarray, threshold: float) -> set[t
     return out
 
 
-def grouped_pairs(table) -> set[tuple[int, int]]:
-    rows = table.search().where("duplicate_group IS NOT NULL").select(["id", "duplicate_group"]).limit(None) \
-        .to_arrow()
-    groups: dict[str, list[int]] = {}
-    for cid, g in zip(rows.column("id").to_pylist(), rows.column("duplicate_group").to_pylist()):
-        groups.setdefault(g, []).append(int(cid, 16))
+def read_marks(table) -> tuple[np.ndarray, dict[int, list[int]]]:
+    """Each row's keeper (its own index when kept) and the groups (keeper -> members, keeper included)."""
+    rows = table.search().select(["id", "duplicate_of"]).limit(None).to_arrow()
+    ids = np.array([int(c, 16) for c in rows.column("id").to_pylist()])
+    keeper = np.empty(len(ids), dtype=np.int64)
+    keeper[ids] = [i if k is None else int(k, 16) for i, k in zip(ids.tolist(), rows.column("duplicate_of").to_pylist())]
+    groups: dict[int, list[int]] = {}
+    for i in np.nonzero(keeper != np.arange(len(keeper)))[0].tolist():
+        groups.setdefault(int(keeper[i]), [int(keeper[i])]).append(i)
+    return keeper, groups
+
+
+def grouped_pairs(groups: dict[int, list[int]]) -> set[tuple[int, int]]:
     out = set()
     for members in groups.values():
-        members.sort()
+        members = sorted(members)
         for i, a in enumerate(members):
             for b in members[i + 1:]:
                 out.add((a, b))
     return out
+
+
+def farthest_from_keeper(vec: np.ndarray, keeper: np.ndarray) -> tuple[float, int]:
+    """The largest cosine distance of a marked row from its keeper, from the vectors (the invariant: at most
+    the threshold), and the number of marked rows."""
+    marked = np.nonzero(keeper != np.arange(len(keeper)))[0]
+    if not len(marked):
+        return 0.0, 0
+    dist = 1.0 - np.einsum("ij,ij->i", vec[marked], vec[keeper[marked]])
+    return float(dist.max()), len(marked)
 
 
 def search_latency(table, vec, args):
@@ -203,7 +224,9 @@ def main() -> int:
     print(f"dedup ({how}): {t_dedup:.1f} s wall, {c_dedup:.1f} s CPU ({args.n / t_dedup:,.0f} rows/s), "
           f"{res.groups:,} groups, {res.marked:,} marked; load average {load0[0]:.2f} before, {load1[0]:.2f} "
           f"after (1 min), {load1[1]:.2f} (5 min)", flush=True)
-    found = grouped_pairs(table)
+    keeper, groups = read_marks(table)
+    found = grouped_pairs(groups)
+    farthest, n_marked = farthest_from_keeper(vec, keeper)
 
     full = args.n <= args.bf_full_max
     if full:
@@ -219,32 +242,39 @@ def main() -> int:
     t_bf = time.perf_counter() - t
     qset = set(queries.tolist())
     found_here = {p for p in found if p[0] in qset or p[1] in qset} if not full else found
-    tp = len(found_here & truth)
-    recall = tp / max(1, len(truth))
-    precision = tp / max(1, len(found_here))
+    # keeper-first groups: two rows within the threshold need not share a group (each is near its own
+    # keeper); what dedup must do is leave no such pair with both rows kept
+    kept = keeper == np.arange(len(keeper))
+    both_kept = {p for p in truth if kept[p[0]] and kept[p[1]]}
+    resolved = 1.0 - len(both_kept) / max(1, len(truth))
+    recall = len(found_here & truth) / max(1, len(truth))
     planted_here = {p for p in planted if p[0] in qset or p[1] in qset}
-    recall_planted = len(planted_here & found_here) / max(1, len(planted_here))
+    recall_planted = len({p for p in planted_here if not (kept[p[0]] and kept[p[1]])}) / max(1, len(planted_here))
 
     lat, recall10 = search_latency(table, vec, args) if args.queries else (None, None)
     print()
-    print(f"| {args.n:,} x {args.dim} | time | pairs found | recall | precision | planted recall |")
+    print(f"| {args.n:,} x {args.dim} | time | pairs within the threshold with a row marked | same group | "
+          f"planted pairs with a row marked | farthest marked row from its keeper |")
     print("|---|---|---|---|---|---|")
     scope = "all pairs" if full else f"{len(queries):,} query rows x {args.n:,} rows"
     print(f"| raycurate dedup, {how} | {t_dedup:.1f} s, CPU {c_dedup:.1f} s (+ index {t_index:.1f} s) | "
-          f"{len(found):,} | {recall:.4f} | {precision:.4f} | {recall_planted:.4f} |")
-    print(f"| numpy brute force, exact ({scope}) | {t_bf:.1f} s | {len(truth):,} | 1 | 1 | "
-          f"{len(planted_here & truth) / max(1, len(planted_here)):.4f} |")
+          f"{resolved:.4f} | {recall:.4f} | {recall_planted:.4f} | {farthest:.4f} ({n_marked:,} marked; "
+          f"threshold {args.threshold}) |")
+    print(f"| numpy brute force, exact ({scope}) | {t_bf:.1f} s | {len(truth):,} pairs | | | |")
     if not full:
         rate_bf = len(queries) / t_bf
         print(f"brute force: {rate_bf:,.0f} query rows/s vs dedup {args.n / t_dedup:,.0f} rows/s "
-              f"({(args.n / t_dedup) / rate_bf:.1f}x); recall/precision are over the pairs that touch the "
+              f"({(args.n / t_dedup) / rate_bf:.1f}x); the pair figures are over the pairs that touch the "
               f"{len(queries):,} brute-forced rows")
     else:
         print(f"dedup / brute force time: {t_dedup / t_bf:.2f}x (index build not included; "
               f"{(t_dedup + t_index) / t_bf:.2f}x with it)")
-    print(f"planted pairs found: {len(planted_here & found_here):,} of {len(planted_here):,}"
-          + ("" if full else " (those touching the brute-forced rows)") + f"; all planted: "
-          f"{len(planted & found):,} of {len(planted):,}")
+    print(f"pairs within the threshold left with both rows kept: {len(both_kept):,} of {len(truth):,}"
+          + ("" if full else " (those touching the brute-forced rows)") + "; planted pairs with both rows kept: "
+          f"{sum(1 for a, b in planted if kept[a] and kept[b]):,} of {len(planted):,}")
+    if farthest > args.threshold + 1e-5:
+        print(f"INVARIANT BROKEN: a marked row lies {farthest:.4f} from its keeper (threshold {args.threshold})")
+        return 1
     if lat is not None:
         print()
         print(f"top-10 search, prefilter `width >= 800`, {args.queries} queries: "

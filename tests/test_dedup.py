@@ -76,6 +76,18 @@ def test_no_duplicate_among_the_distinct_base_images_and_corrupt_is_an_error_row
     assert neardup["manifest"]["dedup"]["rows_in_scope"] == 13     # 16 files, 2 copies, one corrupt
 
 
+def test_every_marked_photo_is_within_the_threshold_of_its_keeper(neardup):
+    """The grouping invariant on the published neardup photos: recomputed from the stored vectors."""
+    rows = {r["id"]: r for r in neardup["rows"].values()}
+    marked = [r for r in rows.values() if r["duplicate_of"] is not None]
+    assert marked                                   # the resize is marked
+    for r in marked:
+        keeper = rows[r["duplicate_of"]]
+        assert keeper["duplicate_of"] is None
+        a, b = np.asarray(r["content_vector"]), np.asarray(keeper["content_vector"])
+        assert 1.0 - a @ b / (np.linalg.norm(a) * np.linalg.norm(b)) <= 0.15
+
+
 def test_new_rows_are_compared_with_earlier_runs_and_a_better_one_takes_over(tmp_path, ray_session):
     db = tmp_path / "db"
     (tmp_path / "a").mkdir()

@@ -13,16 +13,18 @@ They are found one of two ways (``method``):
 
 ``auto`` takes ``block`` when the scope holds at least ``block_min_rows`` vectors of the column and at least
 1/20 of the table's (block's cost grows with the table, the queries' with the scope), ``ann`` otherwise.
-Groups an earlier dedup wrote (``duplicate_group``) join as edges too, so a new row that matches one old
-member joins its whole group. Groups are the connected components (union-find, so grouping is transitive).
+The pairs earlier dedups marked (a member and its keeper) join them while they hold under today's thresholds;
+a mark that no longer holds is undone and its group formed again.
 
-In each group touched by the scope the best member is kept, by ``keep_by`` (each key descending, nulls last;
-``pixels`` is width x height), then by content id; among its copies the row an earlier dedup kept stays the
-keeper, else the smallest key (uri, run). Every other row of the group gets ``duplicate_of`` = the keeper's
-content id, ``duplicate_distance`` (cosine distance to the keeper in the column that matched, 0 for the same
-bytes) and ``duplicate_column``; every member gets ``duplicate_group``. The marks are written with one
-``merge_insert`` on the row key. :func:`dedup_table` does the ``images`` table, :func:`dedup_frames` the
-``frames`` table.
+Groups never chain (:mod:`.keepers`): inside each connected component of the pairs that the scope touches,
+content ids are taken best first by ``keep_by`` (each key descending, nulls last; ``pixels`` is width x
+height), then by content id; an unclaimed id becomes a keeper and claims every unclaimed id it has a pair
+with. **Invariant: every marked row is within its column's threshold of its keeper** (0 for the same bytes).
+Among the keeper's copies the row an earlier dedup kept stays the keeper, else the smallest key (uri, run).
+Every other row of the group gets ``duplicate_of`` = the keeper's content id, ``duplicate_distance`` (cosine
+distance to the keeper in the pair's column, 0 for the same bytes) and ``duplicate_column``; every member gets
+``duplicate_group``. Only the marks that change are written, with ``merge_insert`` on the row key.
+:func:`dedup_table` does the ``images`` table, :func:`dedup_frames` the ``frames`` table, by the same rule.
 """
 from __future__ import annotations
 
@@ -35,7 +37,8 @@ import pyarrow as pa
 
 from .ann import (INDEX_TYPES, SCALAR_INDEXES, ensure_vector_index, has_vector_index, index_kind, maintain,
                   near_pairs)
-from .table import ROW_KEY, content_ids, sql_in, sql_str, write_columns
+from .table import ROW_KEY, content_ids, sql_in, write_columns
+from .keepers import keeper_first
 from .unionfind import UnionFind
 
 __all__ = ["DedupResult", "FRAMES", "IMAGES", "INDEX_TYPES", "METHODS", "RowKind", "SCALAR_INDEXES", "dedup_frames",
@@ -62,6 +65,7 @@ IMAGES = RowKind(key=KEY, content=("id",), valid="error IS NULL", table="images"
 FRAMES = RowKind(key=("video_id", "video_uri", "run_id", "frame_index"), content=("video_id", "frame_index"),
                  valid="frame_index IS NOT NULL", table="frames")
 MARK_COLUMNS = ("duplicate_group", "duplicate_of", "duplicate_distance", "duplicate_column")
+MARK_TYPES = (pa.string(), pa.string(), pa.float32(), pa.string())
 
 
 @dataclass
@@ -71,6 +75,7 @@ class DedupResult:
     pairs: dict[str, int] = field(default_factory=dict)      # near pairs found per vector column
     groups: int = 0                                          # groups touched (2+ content ids or copies)
     marked: int = 0                                          # rows now marked duplicate_of
+    stale_marks: int = 0     # earlier marks beyond today's thresholds (or of a column no longer used): undone
     indexed: dict[str, str] = field(default_factory=dict)    # column -> index built / present / none
     method: dict[str, str] = field(default_factory=dict)     # column -> how its pairs were found
     seconds: float = 0.0
@@ -128,17 +133,14 @@ def dedup_table(table: Any, *, run_id: str | Sequence[str] | None, columns: Mapp
     scope = _scope(kind, runs)
     keep_cols = [c for c in keep_by if c in names and c != "pixels"]
     base_cols = list(dict.fromkeys([*kind.key, *kind.content, "width", "height", *keep_cols,
-                                    *[c for c in ("duplicate_group", "duplicate_of") if c in names]]))
+                                    *[c for c in MARK_COLUMNS if c in names]]))
 
-    # every valid row's key, keep-by values and earlier group, as Arrow columns
+    # every valid row's key, keep-by values and earlier marks, as Arrow columns
     base = table.search().where(kind.valid).select(base_cols).limit(None).to_arrow()
     base = base.append_column("cid", content_ids(base, kind.content))
-    for name in ("duplicate_group", "duplicate_of"):     # a table older than dedup's columns
+    for name, type_ in zip(MARK_COLUMNS, MARK_TYPES):    # a table older than dedup's columns
         if name not in base.column_names:
-            base = base.append_column(name, pa.nulls(base.num_rows, pa.string()))
-    uf = UnionFind()
-    earlier = base.filter(pc.is_valid(base.column("duplicate_group")))
-    uf.union(earlier.column("cid").to_pylist(), earlier.column("duplicate_group").to_pylist())  # earlier dedups
+            base = base.append_column(name, pa.nulls(base.num_rows, type_))
     in_scope = base if runs is None else base.filter(pc.is_in(base.column("run_id"), value_set=pa.array(runs)))
     scope_ids = set(in_scope.column("cid").to_pylist())
     result.rows_in_scope = in_scope.num_rows
@@ -149,18 +151,22 @@ def dedup_table(table: Any, *, run_id: str | Sequence[str] | None, columns: Mapp
     search = _Search(table, kind, scope, runs, k, index_min_rows, index_type, nprobes, refine_factor, method,
                      block_min_rows, progress)
     edges = _Edges()
+    uf = UnionFind()
     for column, threshold in columns.items():
         if threshold is not None and column in names:
             _column_pairs(search, column, threshold, uf, edges, result)
+    stale = _earlier_pairs(base, columns, uf, edges)
+    result.stale_marks = len(stale)
 
-    touched = _touched_groups(uf, scope_ids, copied)
+    touched = _touched_groups(uf, scope_ids, stale, copied)
     needed = set().union(*touched.values()) if touched else set()
     rows_of: dict[str, list[dict[str, Any]]] = {}
     if needed:
         for r in base.filter(pc.is_in(base.column("cid"), value_set=pa.array(sorted(needed)))).to_pylist():
             rows_of.setdefault(r["cid"], []).append(r)
     del base
-    _write_marks(table, kind, _marks(search, touched, rows_of, keep_by, edges, result))
+    _write_marks(table, kind, _marks(s=search, touched=touched, rows_of=rows_of, keep_by=keep_by, edges=edges,
+                                     result=result))
     result.seconds = time.perf_counter() - start
     return result
 
@@ -185,18 +191,14 @@ class _Search:
 
 @dataclass
 class _Edges:
-    """The near pairs found: each pair's smallest distance and its column, and each id's nearest edge."""
+    """The near pairs found: each pair's smallest distance and its column."""
 
     pairs: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
-    closest: dict[str, tuple[float, str]] = field(default_factory=dict)
 
     def add(self, a: str, b: str, dist: float, column: str) -> None:
         key = (a, b) if a < b else (b, a)
         if key not in self.pairs or dist < self.pairs[key][0]:
             self.pairs[key] = (float(dist), column)
-            for node in key:
-                if node not in self.closest or self.pairs[key] < self.closest[node]:
-                    self.closest[node] = self.pairs[key]
 
 
 def _scope_vectors(s: _Search, column: str) -> tuple[list[str], np.ndarray]:
@@ -286,44 +288,92 @@ def _column_pairs(s: _Search, column: str, threshold: float, uf: UnionFind, edge
                    f"{threshold} ({len(edges.pairs) - before} new), {result.method[column]}, index: {state}")
 
 
-def _touched_groups(uf: UnionFind, scope_ids: Iterable[str], copied: set[str]) -> dict[str, set[str]]:
-    """The groups the scope touches: components of its ids with 2+ ids, and ids with several rows."""
+def _earlier_pairs(base: pa.Table, columns: Mapping[str, float | None], uf: UnionFind, edges: _Edges) -> set[str]:
+    """Add the pairs earlier dedups marked (a member and its keeper, at the stored distance) to ``uf`` and
+    ``edges``, when they still hold under today's thresholds; return the content ids whose marks no longer
+    hold (beyond the column's threshold, a column no longer used, a mark from before keeper-first grouping
+    that names a keeper it is not near), with the keepers they name, so their groups are formed again."""
+    import pyarrow.compute as pc
+
+    marked = base.filter(pc.is_valid(base.column("duplicate_of"))) \
+        .select(["cid", "duplicate_of", "duplicate_distance", "duplicate_column"]).to_pylist()
+    stale: set[str] = set()
+    for r in marked:
+        cid, keeper, dist, column = r["cid"], r["duplicate_of"], r["duplicate_distance"], r["duplicate_column"]
+        if cid == keeper:                          # a copy of the keeper's bytes: no pair needed
+            continue
+        limit = columns.get(column) if column else None
+        if limit is None or dist is None or dist > limit + 1e-6:
+            stale.update((cid, keeper))
+            continue
+        uf.union([cid], [keeper])
+        edges.add(cid, keeper, dist, column)
+    return stale
+
+
+def _touched_groups(uf: UnionFind, scope_ids: Iterable[str], stale: set[str], copied: set[str]
+                    ) -> dict[str, set[str]]:
+    """The connected components of the pairs that hold a row in scope or a stale mark, and those ids alone
+    when they have copies or a stale mark (a lone id in scope has nothing to mark). Components only bound
+    the work: groups are formed inside them by :func:`~.keepers.keeper_first`, never by linkage."""
     members = uf.components()
     root_of = {cid: root for root, group in members.items() for cid in group}
     touched: dict[str, set[str]] = {}
-    for cid in scope_ids:
-        root = root_of.get(cid, cid)
-        group = members.get(root, {cid})
-        if len(group) > 1 or cid in copied:
-            touched[root] = group
+    for cid in (*scope_ids, *stale):
+        root = root_of.get(cid)
+        if root is not None:
+            touched[root] = members[root]
+        elif cid in copied or cid in stale:
+            touched[cid] = {cid}
     return touched
 
 
-def _marks(s: _Search, touched: Mapping[str, set[str]], rows_of: Mapping[str, list[dict[str, Any]]],
+def _marks(*, s: _Search, touched: Mapping[str, set[str]], rows_of: Mapping[str, list[dict[str, Any]]],
            keep_by: Sequence[str], edges: _Edges, result: DedupResult) -> list[dict[str, Any]]:
-    """The dedup columns of every row of the touched groups: one keeper per group, the rest its duplicates."""
+    """The dedup columns of the rows of the touched components whose marks change: keeper-first groups
+    (:mod:`.keepers`), each member marked with its keeper and its distance to it; copies of one content are
+    the same group. Rows that end up in no group lose earlier marks."""
     marks: list[dict[str, Any]] = []
     key = s.kind.key
-    for group in touched.values():
-        group = {cid for cid in group if cid in rows_of}
-        if not group:
-            continue
-        result.groups += 1
-        best = min(group, key=lambda cid: _sort_key(rows_of[cid][0], keep_by))
-        # among copies of the best bytes, the row kept before stays kept (stable across runs), else the
-        # smallest key (uri, run)
-        keeper = min(rows_of[best], key=lambda r: (not (r["duplicate_group"] and r["duplicate_of"] is None),
-                                                   *[r[c] for c in key]))
-        for cid in group:
-            dist, col = (0.0, "id") if cid == best else _distance_to(s, rows_of[cid][0], rows_of[best][0], edges)
-            for r in rows_of[cid]:
-                is_keeper = r is keeper
-                marks.append({**{c: r[c] for c in key}, "duplicate_group": best,
-                              "duplicate_of": None if is_keeper else best,
-                              "duplicate_distance": None if is_keeper else dist,
-                              "duplicate_column": None if is_keeper else col})
-                result.marked += 0 if is_keeper else 1
+    for component in touched.values():
+        order = sorted((cid for cid in component if cid in rows_of),
+                       key=lambda cid: _sort_key(rows_of[cid][0], keep_by))
+        owner = keeper_first(order, edges.pairs)
+        groups: dict[str, list[str]] = {}
+        for cid in order:
+            claim = owner[cid]
+            groups.setdefault(cid if claim is None else claim[0], []).append(cid)
+        for best, group in groups.items():
+            single = len(group) == 1 and len(rows_of[best]) == 1
+            result.groups += 0 if single else 1
+            # among copies of the best bytes, the row kept before stays kept (stable across runs), else the
+            # smallest key (uri, run)
+            keeper = min(rows_of[best], key=lambda r: (not (r["duplicate_group"] and r["duplicate_of"] is None),
+                                                       *[r[c] for c in key]))
+            for cid in group:
+                _, dist, col = owner[cid] or (best, 0.0, "id")
+                for r in rows_of[cid]:
+                    is_keeper = r is keeper
+                    new = {"duplicate_group": None if single else best,
+                           "duplicate_of": None if is_keeper else best,
+                           "duplicate_distance": None if is_keeper else dist,
+                           "duplicate_column": None if is_keeper else col}
+                    result.marked += 0 if is_keeper else 1
+                    if not _same_marks(r, new):
+                        marks.append({**{c: r[c] for c in key}, **new})
     return marks
+
+
+def _same_marks(row: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether ``row`` already holds the marks ``new`` (distances equal to float32 precision)."""
+    for c in MARK_COLUMNS:
+        a, b = row.get(c), new[c]
+        if c == "duplicate_distance" and a is not None and b is not None:
+            if abs(a - b) > 1e-6:
+                return False
+        elif a != b:
+            return False
+    return True
 
 
 def _write_marks(table: Any, kind: RowKind, marks: list[dict[str, Any]]) -> None:
@@ -357,29 +407,3 @@ def _write_marks(table: Any, kind: RowKind, marks: list[dict[str, Any]]) -> None
             table.create_index(kind.id_column, config=BTree())
         write_columns(table, alike, MARK_COLUMNS, (kind.id_column,), schema=schema)
     write_columns(table, rest, MARK_COLUMNS, kind.key, schema=schema)
-
-
-def _literal(value: Any) -> str:
-    return sql_str(value) if isinstance(value, str) else str(int(value))
-
-
-def _distance_to(s: _Search, row: Mapping[str, Any], keeper: Mapping[str, Any], edges: _Edges
-                 ) -> tuple[float, str]:
-    """Cosine distance from ``row``'s content to the keeper's: the direct edge when there is one, else computed
-    from the stored vectors of the column of the row's closest edge (members can be linked transitively)."""
-    cid, best = row["cid"], keeper["cid"]
-    pair = (cid, best) if cid < best else (best, cid)
-    if pair in edges.pairs:
-        return edges.pairs[pair]
-    mine = edges.closest.get(cid)
-    column = mine[1] if mine else "content_vector"
-    content = s.kind.content
-    where = " OR ".join("(" + " AND ".join(f"{c} = {_literal(r[c])}" for c in content) + ")" for r in (row, keeper))
-    data = s.table.search().where(f"({where}) AND {column} IS NOT NULL").select([*content, column]) \
-        .limit(None).to_arrow()
-    vec = {c: np.asarray(v, dtype=np.float64)
-           for c, v in zip(content_ids(data, content).to_pylist(), data.column(column).to_pylist())}
-    if cid not in vec or best not in vec:
-        return (mine[0] if mine else float("nan")), column
-    a, b = vec[cid], vec[best]
-    return float(1.0 - a @ b / (np.linalg.norm(a) * np.linalg.norm(b) or 1.0)), column
