@@ -7,7 +7,8 @@ log box size, the sub-pixel centre offset, and the 5 landmarks relative to the b
 The file is exported with a fixed 10x3x32x32 input, so its input and output dimensions
 are made symbolic once when it is loaded. Images larger than ``det_size`` are scaled down to it
 (longer side), smaller ones up to at least 320 px, then padded to a multiple of 32; images of one
-padded size run as one batch.
+padded size run as one batch. A face cut off at the border gets its whole box and landmarks decoded
+first and only the box clipped to the image (see ``_decode``); landmarks may lie outside the image.
 """
 from __future__ import annotations
 
@@ -97,31 +98,41 @@ class CenterFaceDetector(FaceDetector):
                 blob[j, :, :nh, :nw] = cv2.resize(images[i], (nw, nh), interpolation=interp).transpose(2, 0, 1)
             heat, size, offset, marks = self._session.run(None, {self._input: blob})
             for j, i in enumerate(members):
-                scale, nh, nw = plans[i][:3]
-                out[i] = self._decode(heat[j, 0], size[j], offset[j], marks[j], scale, nw, nh)
+                out[i] = self._decode(heat[j, 0], size[j], offset[j], marks[j], plans[i][0],
+                                      images[i].shape[1], images[i].shape[0])
         return out
 
     def _decode(self, heat: np.ndarray, size: np.ndarray, offset: np.ndarray, marks: np.ndarray,
-                scale: float, nw: int, nh: int) -> list[Face]:
+                scale: float, width: int, height: int) -> list[Face]:
+        """Faces from one image's four maps, in the pixels of that image (``width`` x ``height``).
+
+        The box is decoded whole first (centre +- half the predicted size, so ``x2 = x1 + w`` and
+        ``y2 = y1 + h``), the landmarks from that whole box, and only then is the box clipped to the
+        image. A face cut off at any edge thus keeps its far edges where the network puts them: its box
+        is never stretched toward the other side, and its landmarks do not shift with the clipping.
+        Landmarks are NOT clipped: a point the network places outside the image (an eye beyond the
+        edge) keeps its coordinates, negative or past the width/height, as SCRFD's do, because moving
+        it onto the border would put it on a wrong place that alignment and head pose would trust.
+        """
         ys, xs = np.nonzero(heat > self.det_thresh)
         if len(ys) == 0:
             return []
         scores = heat[ys, xs]
-        bh = np.exp(np.minimum(size[0, ys, xs], 20.0)) * STRIDE
-        bw = np.exp(np.minimum(size[1, ys, xs], 20.0)) * STRIDE
-        cy = (ys + offset[0, ys, xs] + 0.5) * STRIDE
-        cx = (xs + offset[1, ys, xs] + 0.5) * STRIDE
-        x1 = np.clip(cx - bw / 2, 0, nw); y1 = np.clip(cy - bh / 2, 0, nh)
-        x2 = np.clip(x1 + bw, 0, nw); y2 = np.clip(y1 + bh, 0, nh)
-        # landmarks: channel 2k is point k's y, 2k+1 its x, as fractions of the box from its corner
+        bh = np.exp(np.minimum(size[0, ys, xs], 20.0)) * STRIDE / scale
+        bw = np.exp(np.minimum(size[1, ys, xs], 20.0)) * STRIDE / scale
+        cy = (ys + offset[0, ys, xs] + 0.5) * STRIDE / scale
+        cx = (xs + offset[1, ys, xs] + 0.5) * STRIDE / scale
+        x1, y1 = cx - bw / 2, cy - bh / 2
+        # landmarks: channel 2k is point k's y, 2k+1 its x, as fractions of the whole box from its corner
         px = marks[1::2, ys, xs] * bw + x1
         py = marks[0::2, ys, xs] * bh + y1
-        keep = cv2.dnn.NMSBoxes(np.stack([x1, y1, x2 - x1, y2 - y1], 1).tolist(), scores.tolist(),
-                                self.det_thresh, self.nms_iou, top_k=self.max_faces)
+        boxes = np.stack([np.clip(x1, 0, width), np.clip(y1, 0, height),
+                          np.clip(x1 + bw, 0, width), np.clip(y1 + bh, 0, height)], 1)
+        keep = cv2.dnn.NMSBoxes(np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], 1).tolist(),
+                                scores.tolist(), self.det_thresh, self.nms_iou, top_k=self.max_faces)
         faces = []
         for k in np.asarray(keep, dtype=np.int64).ravel()[: self.max_faces]:
-            kps = np.stack([px[:, k], py[:, k]], 1).ravel() / scale
-            faces.append(Face(box=(float(x1[k] / scale), float(y1[k] / scale), float(x2[k] / scale),
-                                   float(y2[k] / scale)),
-                              score=float(scores[k]), kps=tuple(float(v) for v in kps)))
+            kps = np.stack([px[:, k], py[:, k]], 1).ravel()
+            faces.append(Face(box=tuple(float(v) for v in boxes[k]), score=float(scores[k]),
+                              kps=tuple(float(v) for v in kps)))
         return faces

@@ -19,7 +19,8 @@ class Face:
     box: tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the analysed image
     score: float                            # detector confidence (detector-specific scale)
     view: str | None = None                 # frontal | profile_left | profile_right where the detector says
-    kps: tuple[float, ...] | None = None    # 5 points x, y: eye, eye, nose tip, mouth corner, mouth corner
+    kps: tuple[float, ...] | None = None    # 5 points x, y: eye, eye, nose tip, mouth corner, mouth corner;
+                                            # not clipped: a point of a face cut off at the border may lie outside
 
 
 class FaceDetector(abc.ABC):
