@@ -76,7 +76,8 @@ class _Rule:
             raise ValueError("seed must be >= threshold")
 
     def joins(self, d1: np.ndarray, d2: np.ndarray) -> np.ndarray:
-        return (d1 <= self.threshold) & (d2 - d1 >= self.margin)
+        with np.errstate(invalid="ignore"):   # inf - inf: no identity at all, d1 <= threshold is False anyway
+            return (d1 <= self.threshold) & (d2 - d1 >= self.margin)
 
     def seeds(self, d1: np.ndarray) -> np.ndarray:
         return d1 > self.seed
