@@ -262,7 +262,9 @@ def test_a_default_run_groups_obama_and_biden(ray_session, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     people = manifest["people"]
     assert people["faces"] == {"image": 4, "frame": 0} and people["identities_new"] == 2
-    assert people["families"] == {"dlib": {"faces": 4, "identities_new": 2, "identities_updated": 0}}
+    assert people["families"] == {"dlib": {"faces": 4, "assigned": 4, "unknown": 0, "identities_new": 2,
+                                           "identities_updated": 0}}
+    assert people["unknown"] == 0
     faces = {Path(r["uri"]).name: r for r in open_table(str(out / "db"), FACES_TABLE).to_arrow().to_pylist()}
     assert sorted(faces) == ["biden.jpg", "obama.jpg", "obama2.jpg", "obama3.jpg"]   # one face each
     obama = {faces[n]["identity_id"] for n in ("obama.jpg", "obama2.jpg", "obama3.jpg")}
