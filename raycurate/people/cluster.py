@@ -52,15 +52,11 @@ def _nearest2(x: np.ndarray, c: np.ndarray, chunk: int = 4096) -> tuple[np.ndarr
     for s in range(0, n, chunk):
         sim = x[s:s + chunk] @ c.T
         rows = np.arange(len(sim))
-        if len(c) == 1:
-            best[s:s + chunk], d1[s:s + chunk] = 0, 1.0 - sim[:, 0]
-            continue
-        top = np.argpartition(-sim, 1, axis=1)[:, :2]
-        a, b = sim[rows, top[:, 0]], sim[rows, top[:, 1]]
-        first = a >= b
-        best[s:s + chunk] = np.where(first, top[:, 0], top[:, 1])
-        d1[s:s + chunk] = 1.0 - np.maximum(a, b)
-        d2[s:s + chunk] = 1.0 - np.minimum(a, b)
+        b = sim.argmax(axis=1)
+        best[s:s + chunk], d1[s:s + chunk] = b, 1.0 - sim[rows, b]
+        if len(c) > 1:
+            sim[rows, b] = -np.inf
+            d2[s:s + chunk] = 1.0 - sim.max(axis=1)
     return best, d1, d2
 
 
