@@ -315,6 +315,13 @@ def test_a_face_between_two_identities_is_unknown_listed_and_taken_again_next_ru
     assert main(["identities", db, "--unknown"]) == 0
     out = capsys.readouterr().out
     assert "sha-m.jpg:1" in out and "/photos/m.jpg" in out and "1 faces unknown" in out
+    from raycurate.report.data import ReportData
+    from raycurate.report.html import _unknown
+    from raycurate.report.identities import unknown_faces as report_unknown
+
+    total, cards = report_unknown({FACES_TABLE: open_table(db, FACES_TABLE)}, "run_id = 'run1'")
+    assert total == 1 and [c.title for c in cards] == ["sha-m.jpg:1"]
+    assert "Unknown faces: 1" in _unknown(ReportData(run_id="run1", manifest=None, unknown_total=total, unknown=cards))
     # run 2: the unknown face is taken again with the new ones, and stays unknown
     _store(db, "run2", [_image("a2.jpg", [a], "run2")])
     again = index_run(db, "run2")
