@@ -52,7 +52,8 @@ def bench(n: int, per: int, threshold: float, margin: float, rng: np.random.Gene
     i, j = rng.integers(0, n, (2, 200_000))
     same, diff = truth[i] == truth[j], truth[i] != truth[j]
     d = cosine(x[i], x[j])
-    print(f"\n{n} faces, {k} people, threshold {threshold}, margin {margin}: same-person distance median {np.median(d[same & (i != j)]):.3f}"
+    print(f"\n{n} faces, {k} people, threshold {threshold}, margin {margin}:"
+          f" same-person distance median {np.median(d[same & (i != j)]):.3f}"
           f" ({np.mean(d[same & (i != j)] <= threshold):.1%} <= threshold), different people median "
           f"{np.median(d[diff]):.3f} (min {d[diff].min():.3f})")
     t = time.perf_counter()
@@ -77,7 +78,8 @@ def bench(n: int, per: int, threshold: float, margin: float, rng: np.random.Gene
     s2 = time.perf_counter() - t
     p2, r2 = pair_precision_recall(np.concatenate([labels, labels2]), np.concatenate([truth, truth2]))
     print(f"  incremental batch of {m} faces ({m // 2} of {k // 10} new people): {s2:.2f} s, "
-          f"{len(c2) - len(cents)} new identities, {(labels2 == UNKNOWN).sum()} unknown; all {n + m} faces: pair precision {p2:.4f} recall {r2:.4f}")
+          f"{len(c2) - len(cents)} new identities, {(labels2 == UNKNOWN).sum()} unknown; all {n + m} faces: "
+          f"pair precision {p2:.4f} recall {r2:.4f}")
 
 
 def main() -> None:

@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     t = thresholds_of()["dlib"] if args.threshold is None else args.threshold
     m = margins_of()["dlib"] if args.margin is None else args.margin
     after = args.threshold is not None or args.margin is not None
-    print(f"threshold {t}, margin {m} ({'OVERRIDDEN: measured after the fact, not the defaults' if after else 'the committed defaults'})")
+    which = "OVERRIDDEN: measured after the fact, not the defaults" if after else "the committed defaults"
+    print(f"threshold {t}, margin {m} ({which})")
     start = time.perf_counter()
     emb = heldout.embed(data.RealFaces(), heldout.photos())
     for name, why in emb.missing:

@@ -288,7 +288,8 @@ def distance_stats(x: np.ndarray, truth: np.ndarray) -> dict[str, tuple[int, flo
     return out
 
 
-def invariant_breaches(x: np.ndarray, labels: np.ndarray, threshold: float, margin: float) -> list[tuple[int, float, float]]:
+def invariant_breaches(x: np.ndarray, labels: np.ndarray, threshold: float, margin: float
+                       ) -> list[tuple[int, float, float]]:
     """The assigned faces that break raycurate.people.cluster's invariant, recomputed here in float64 from the
     labels alone: (index, distance to its identity's centroid, distance to the nearest other centroid) of every
     face farther than ``threshold`` from its centroid or less than ``margin`` nearer it than another."""
