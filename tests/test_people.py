@@ -288,7 +288,7 @@ def test_rename_merge_and_split(people_db):
     assert _images(db)["a.jpg@run1"]["identity_ids"] == [one, new_id]
     faces = _faces(db)
     assert faces["sha-c.jpg:0"]["identity_distance"] < THR
-    with pytest.raises(ValueError, match="not grouped"):
+    with pytest.raises(ValueError, match="without a vector"):
         split(db, ["sha-d.jpg:0"])
 
 
@@ -327,6 +327,10 @@ def test_a_face_between_two_identities_is_unknown_listed_and_taken_again_next_ru
     again = index_run(db, "run2")
     assert again["assigned"] == 1 and again["unknown"] == 1 and again["identities_new"] == 0
     assert _faces(db)["sha-m.jpg:1"]["identity_id"] is None
+    # a user may make unknown faces an identity (the rule never does)
+    assert main(["identities", db, "--split", "sha-m.jpg:1", "--name", "Mo"]) == 0
+    assert _faces(db)["sha-m.jpg:1"]["identity_id"] == "id-000003" and unknown_faces(db) == []
+    assert _images(db)["m.jpg@run1"]["identity_ids"][1] == "id-000003"
 
 
 def test_an_older_images_table_gets_the_people_columns_and_a_file_twice_has_its_faces_once(tmp_path):

@@ -15,7 +15,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     act = p.add_mutually_exclusive_group()
     act.add_argument("--rename", nargs=2, metavar=("ID", "NAME"), help="name an identity (\"\" clears the name)")
     act.add_argument("--merge", nargs=2, metavar=("KEEP", "OTHER"), help="move OTHER's faces to KEEP; OTHER goes")
-    act.add_argument("--split", metavar="FACE_ID[,FACE_ID...]", help="these faces become a new identity")
+    act.add_argument("--split", metavar="FACE_ID[,FACE_ID...]", help="these faces (grouped or unknown) become a new "
+                     "identity")
     act.add_argument("--unknown", action="store_true", help="list the unknown faces: a vector but no identity (not "
                      "clearly nearer one identity than another), sharpest first")
     p.add_argument("--name", help="--split: the new identity's name")

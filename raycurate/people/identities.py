@@ -249,16 +249,20 @@ def merge(db_uri: str, keep_id: str, other_id: str) -> int:
 
 
 def split(db_uri: str, face_ids: Sequence[str], name: str | None = None) -> str:
-    """``face_ids`` (grouped faces of one family) made a new identity; returns its id."""
+    """``face_ids`` (faces of one family: grouped, or unknown) made a new identity; returns its id. This is how
+    a user gives unknown faces an identity: the rule never does."""
     idt, faces = identities_table(db_uri), faces_table(db_uri)
-    rows = _read_in(faces, "face_id", face_ids, ["face_id", "image_id", "identity_id"])
+    cols = {fam: col for fam, (col, _) in VECTOR_COLUMNS.items()}
+    rows = _read_in(faces, "face_id", face_ids, ["face_id", "image_id", "identity_id", *cols.values()])
     missing = set(face_ids) - {r["face_id"] for r in rows}
     if missing:
         raise KeyError(f"no face {', '.join(sorted(missing))}")
-    old = {r["identity_id"] for r in rows}
-    if None in old:
-        raise ValueError("split: a face that is not grouped yet (no vector, or the run has not indexed it)")
+    ungrouped = [r for r in rows if r["identity_id"] is None]
+    if any(all(r[c] is None for c in cols.values()) for r in ungrouped):
+        raise ValueError("split: a face without a vector (too small or too blurred to embed) cannot be grouped")
+    old = {r["identity_id"] for r in rows} - {None}
     families = {r["family"] for r in _read_in(idt, "identity_id", old, ["family"])}
+    families |= {fam for r in ungrouped for fam, c in cols.items() if r[c] is not None}
     if len(families) != 1:
         raise ValueError("split: the faces belong to identities of different embedding families")
     new_id = f"id-{_next_number(idt):06d}"
