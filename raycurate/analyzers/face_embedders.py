@@ -32,7 +32,10 @@ FACE_VECTOR_COLUMNS = tuple(col for col, _ in VECTOR_COLUMNS.values())
 # rule is Euclidean <= 0.6 on its raw vectors, whose norms sit near 1.39 (measured on tests/data), so
 # cosine = d^2 / (2 |a| |b|) ~ 0.36 / 3.86 ~ 0.09. Measured on 18 labelled photos of 5 people and seeded
 # augmented copies (scripts/eval_identities.py): pair precision and recall >= 0.98 only for 0.0925-0.0975
-# over three seeds, and centroid clustering for 0.095-0.11; hence 0.095.
+# over three seeds, and centroid clustering for 0.095-0.11; hence 0.095. This is the face-to-face pair rule
+# (face_search's same_person). Identities (face to centroid, with a margin over the second-nearest identity) use
+# people.threshold_<family> / people.margin_<family>: dlib 0.06 / 0.0175, chosen on tuning data only
+# (scripts/tune_identities.py) and scored on held-apart people (scripts/eval_heldout_identities.py).
 SAME_PERSON = {"arcface": 0.5, "dlib": 0.095}
 
 

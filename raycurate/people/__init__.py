@@ -10,8 +10,9 @@ from typing import Any
 
 _LAZY = {"assign_identities": "cluster", "cluster_embeddings": "cluster", "pair_precision_recall": "cluster",
          "write_faces": "faces", "assign_new_faces": "identities", "list_identities": "identities",
-         "merge": "identities", "refresh": "identities", "rename": "identities", "split": "identities",
-         "thresholds_of": "identities", "write_image_identities": "identities"}
+         "margins_of": "identities", "merge": "identities", "pair_scores": "cluster", "refresh": "identities",
+         "rename": "identities", "split": "identities", "thresholds_of": "identities", "unknown_faces": "identities",
+         "write_image_identities": "identities", "UNKNOWN": "cluster"}
 
 
 def __getattr__(name: str) -> Any:
@@ -22,17 +23,17 @@ def __getattr__(name: str) -> Any:
 
 def index_run(db_uri: str, run_id: str, people: Any = None, targets: Any = (), dedup: Any = None
               ) -> dict[str, Any]:
-    """The run's faces written to ``faces``, every ungrouped face assigned to an identity, the images rows
-    given their identities; each ``--person`` target's name given to the identity its reference faces fall in
-    (``named``); the ``faces`` table's indexes (a vector index per family once ``dedup.index_min_rows`` faces
-    have one). ``people``: the ``people`` settings section (thresholds). Returns the manifest's ``people``
-    summary."""
+    """The run's faces written to ``faces``, every ungrouped face assigned to an identity or left unknown
+    (``unknown``: how many faces have a vector and no identity), the images rows given their identities; each
+    ``--person`` target's name given to the identity its reference faces fall in (``named``); the ``faces``
+    table's indexes (a vector index per family once ``dedup.index_min_rows`` faces have one). ``people``: the
+    ``people`` settings section (thresholds, margins). Returns the manifest's ``people`` summary."""
     from .faces import write_faces
-    from .identities import assign_new_faces, thresholds_of, write_image_identities
+    from .identities import assign_new_faces, margins_of, thresholds_of, write_image_identities
 
     t = time.perf_counter()
     written = write_faces(db_uri, run_id)
-    assigned = assign_new_faces(db_uri, thresholds_of(people), run_id=run_id)
+    assigned = assign_new_faces(db_uri, thresholds_of(people), margins=margins_of(people), run_id=run_id)
     images = write_image_identities(db_uri, written.image_ids | assigned.pop("image_ids"))
     assigned.pop("touched")
     summary = {**written.as_dict(), **assigned, "images_written": images}

@@ -1,5 +1,6 @@
-"""``raycurate identities DB``: list the identities of a curated DB; ``--rename ID NAME``, ``--merge KEEP
-OTHER``, ``--split FACE_ID[,FACE_ID...] [--name NAME]``. Registered by :mod:`raycurate.cli`."""
+"""``raycurate identities DB``: list the identities of a curated DB (and how many faces are unknown: in no
+identity); ``--unknown`` lists those faces; ``--rename ID NAME``, ``--merge KEEP OTHER``,
+``--split FACE_ID[,FACE_ID...] [--name NAME]``. Registered by :mod:`raycurate.cli`."""
 from __future__ import annotations
 
 import argparse
@@ -14,16 +15,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     act = p.add_mutually_exclusive_group()
     act.add_argument("--rename", nargs=2, metavar=("ID", "NAME"), help="name an identity (\"\" clears the name)")
     act.add_argument("--merge", nargs=2, metavar=("KEEP", "OTHER"), help="move OTHER's faces to KEEP; OTHER goes")
-    act.add_argument("--split", metavar="FACE_ID[,FACE_ID...]", help="these faces become a new identity")
+    act.add_argument("--split", metavar="FACE_ID[,FACE_ID...]", help="these faces (grouped or unknown) become a new "
+                     "identity")
+    act.add_argument("--unknown", action="store_true", help="list the unknown faces: a vector but no identity (not "
+                     "clearly nearer one identity than another), sharpest first")
     p.add_argument("--name", help="--split: the new identity's name")
-    p.add_argument("--family", choices=("arcface", "dlib"), help="list: only this embedding family")
-    p.add_argument("--json", action="store_true", help="list: one JSON object per identity")
+    p.add_argument("--family", choices=("arcface", "dlib"), help="list, --unknown: only this embedding family")
+    p.add_argument("--json", action="store_true", help="list, --unknown: one JSON object per identity or face")
     p.add_argument("--config", metavar="FILE", help="YAML file overriding configs/default.yaml (storage: for a DB "
                    "in a bucket)")
     return p
 
 
-def _print_list(rows: list[dict[str, Any]], as_json: bool) -> None:
+def _print_list(rows: list[dict[str, Any]], unknown: int, as_json: bool) -> None:
     if as_json:
         for r in rows:
             print(json.dumps(r, default=str))
@@ -32,7 +36,18 @@ def _print_list(rows: list[dict[str, Any]], as_json: bool) -> None:
     for r in rows:
         print(f"{r['identity_id']:<11} {r['family']:<7} {r['face_count'] or 0:>6} {r['image_count'] or 0:>6}  "
               f"{(r['name'] or '-'):<20} {r['best_uri'] or '-'}")
-    print(f"{len(rows)} identities")
+    print(f"{len(rows)} identities; {unknown} faces unknown (in no identity: --unknown lists them)")
+
+
+def _print_unknown(rows: list[dict[str, Any]], as_json: bool) -> None:
+    for r in rows:
+        if as_json:
+            print(json.dumps(r, default=str))
+        else:
+            frame = "" if r["frame_index"] is None else f" @ frame {r['frame_index']}"
+            print(f"{r['face_id']:<24} {r['family']:<7} {r['uri'] or '-'}{frame}")
+    if not as_json:
+        print(f"{len(rows)} faces unknown")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,8 +73,11 @@ def run(args: argparse.Namespace) -> int:
             face_ids = [f.strip() for f in args.split.split(",") if f.strip()]
             new_id = identities.split(db, face_ids, args.name)
             print(f"{len(face_ids)} faces split into {new_id}")
+        elif args.unknown:
+            _print_unknown(identities.unknown_faces(db, args.family), args.json)
         else:
-            _print_list(identities.list_identities(db, args.family), args.json)
+            _print_list(identities.list_identities(db, args.family), len(identities.unknown_faces(db, args.family)),
+                        args.json)
     except KeyError as exc:
         print(f"raycurate: error: {exc.args[0]}", file=sys.stderr)
         return 2

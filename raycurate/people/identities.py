@@ -2,6 +2,10 @@
 ``identities`` table, per embedding family, incrementally across runs; and what a user does to them
 (rename, merge, split, list).
 
+A face that joins no identity (not clearly nearer one identity than the others: see
+:mod:`~raycurate.people.cluster`) is **unknown**: its ``identity_id`` stays null, it is in no identity and
+no centroid, and the next run takes it again with the new faces (:func:`unknown_faces` lists them).
+
 An identity id (``id-000001``) is numbered after the table's largest and never renumbered. After every
 change the touched identities are recomputed from their faces (:func:`refresh`): centroid (unit mean),
 face and image counts, best face, each face's distance; and the ``images`` rows of the faces that moved get
@@ -15,11 +19,11 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from ..analyzers.face_embedders import SAME_PERSON, VECTOR_COLUMNS
+from ..analyzers.face_embedders import VECTOR_COLUMNS
 from ..store.people_schema import FACES_SCHEMA, FACES_TABLE, IDENTITIES_SCHEMA, IDENTITIES_TABLE
 from ..store.schema import TABLE_NAME
 from ..store.table import open_or_create_table, open_table, sql_in, sql_str, write_columns
-from .cluster import _unit, assign_identities
+from .cluster import UNKNOWN, _unit, assign_identities
 
 FRONTAL_YAW = 20.0      # |yaw| (degrees) of a face counted frontal when choosing an identity's best face
 IN_CHUNK = 500          # values per SQL IN list
@@ -58,19 +62,37 @@ def _next_number(table: Any) -> int:
     return 1 + max((int(i.split("-", 1)[1]) for i in ids if i.startswith("id-") and i[3:].isdigit()), default=0)
 
 
-def thresholds_of(people: Any = None) -> dict[str, float]:
-    """Cosine distance to a centroid at or below which a face joins an identity, per family."""
+def _people_settings(people: Any) -> Any:
     if people is None:
-        return dict(SAME_PERSON)
+        from ..settings.people_sections import PeopleSettings
+
+        return PeopleSettings()
+    return people
+
+
+def thresholds_of(people: Any = None) -> dict[str, float]:
+    """Cosine distance to a centroid at or below which a face may join an identity, per family (``people``:
+    the ``people`` settings section; None: its defaults)."""
+    people = _people_settings(people)
     return {"arcface": float(people.threshold_arcface), "dlib": float(people.threshold_dlib)}
 
 
-def assign_new_faces(db_uri: str, thresholds: Mapping[str, float], *, run_id: str | None = None
-                     ) -> dict[str, Any]:
-    """Every face not yet grouped (any run) assigned, per family, to the stored identities or new ones;
-    sharpest faces first. Returns counts, the touched identities and the image ids whose faces moved."""
+def margins_of(people: Any = None) -> dict[str, float]:
+    """How much nearer its identity than the second-nearest one a face must be to join it, per family."""
+    people = _people_settings(people)
+    return {"arcface": float(people.margin_arcface), "dlib": float(people.margin_dlib)}
+
+
+def assign_new_faces(db_uri: str, thresholds: Mapping[str, float], *, margins: Mapping[str, float] | None = None,
+                     run_id: str | None = None) -> dict[str, Any]:
+    """Every face not yet grouped (any run; the unknown faces of earlier runs too) assigned, per family, to the
+    stored identities or new ones, or left unknown; sharpest faces first. Returns counts (``assigned``,
+    ``unknown``: the faces with a vector and no identity after this), the touched identities and the image
+    ids whose faces moved."""
     faces, idt = faces_table(db_uri), identities_table(db_uri)
-    summary: dict[str, Any] = {"assigned": 0, "identities_new": 0, "identities_updated": 0, "families": {}}
+    margins = margins or {}
+    summary: dict[str, Any] = {"assigned": 0, "unknown": 0, "identities_new": 0, "identities_updated": 0,
+                               "families": {}}
     touched: set[str] = set()
     image_ids: set[str] = set()
     for family, (col, _) in VECTOR_COLUMNS.items():
@@ -83,7 +105,8 @@ def assign_new_faces(db_uri: str, thresholds: Mapping[str, float], *, run_id: st
         counts = np.array([k["face_count"] or 0 for k in known], dtype=np.int64)
         vectors = np.array([f[col] for f in new], dtype=np.float32)
         order = np.argsort(-np.array([f["sharpness"] or 0.0 for f in new]), kind="stable")
-        labels, dist, _, _ = assign_identities(vectors, cents, counts, thresholds[family], order=order)
+        labels, dist, _, _ = assign_identities(vectors, cents, counts, thresholds[family],
+                                               margin=margins.get(family, 0.0), order=order)
         first = _next_number(idt)
         ids = [k["identity_id"] for k in known] + \
             [f"id-{first + j:06d}" for j in range(int(labels.max(initial=-1)) + 1 - len(known))]
@@ -91,13 +114,16 @@ def assign_new_faces(db_uri: str, thresholds: Mapping[str, float], *, run_id: st
         if fresh:
             idt.add(pa.Table.from_pylist([{"identity_id": i, "family": family, "created_run": run_id,
                                            "updated_at": _now()} for i in fresh], schema=IDENTITIES_SCHEMA))
-        _write_face_ids(faces, [f["face_id"] for f in new], [ids[j] for j in labels], dist.tolist())
-        used = {ids[j] for j in labels}
+        on = np.flatnonzero(labels != UNKNOWN)
+        _write_face_ids(faces, [new[i]["face_id"] for i in on], [ids[labels[i]] for i in on], dist[on].tolist())
+        used = {ids[labels[i]] for i in on}
         touched |= used
-        image_ids |= {f["image_id"] for f in new if f["image_id"]}
-        fam = {"faces": len(new), "identities_new": len(fresh), "identities_updated": len(used) - len(fresh)}
+        image_ids |= {new[i]["image_id"] for i in on if new[i]["image_id"]}
+        fam = {"faces": len(new), "assigned": len(on), "unknown": len(new) - len(on), "identities_new": len(fresh),
+               "identities_updated": len(used) - len(fresh)}
         summary["families"][family] = fam
-        summary["assigned"] += len(new)
+        summary["assigned"] += len(on)
+        summary["unknown"] += len(new) - len(on)
         summary["identities_new"] += fam["identities_new"]
         summary["identities_updated"] += fam["identities_updated"]
     refresh(db_uri, touched)
@@ -223,16 +249,20 @@ def merge(db_uri: str, keep_id: str, other_id: str) -> int:
 
 
 def split(db_uri: str, face_ids: Sequence[str], name: str | None = None) -> str:
-    """``face_ids`` (grouped faces of one family) made a new identity; returns its id."""
+    """``face_ids`` (faces of one family: grouped, or unknown) made a new identity; returns its id. This is how
+    a user gives unknown faces an identity: the rule never does."""
     idt, faces = identities_table(db_uri), faces_table(db_uri)
-    rows = _read_in(faces, "face_id", face_ids, ["face_id", "image_id", "identity_id"])
+    cols = {fam: col for fam, (col, _) in VECTOR_COLUMNS.items()}
+    rows = _read_in(faces, "face_id", face_ids, ["face_id", "image_id", "identity_id", *cols.values()])
     missing = set(face_ids) - {r["face_id"] for r in rows}
     if missing:
         raise KeyError(f"no face {', '.join(sorted(missing))}")
-    old = {r["identity_id"] for r in rows}
-    if None in old:
-        raise ValueError("split: a face that is not grouped yet (no vector, or the run has not indexed it)")
+    ungrouped = [r for r in rows if r["identity_id"] is None]
+    if any(all(r[c] is None for c in cols.values()) for r in ungrouped):
+        raise ValueError("split: a face without a vector (too small or too blurred to embed) cannot be grouped")
+    old = {r["identity_id"] for r in rows} - {None}
     families = {r["family"] for r in _read_in(idt, "identity_id", old, ["family"])}
+    families |= {fam for r in ungrouped for fam, c in cols.items() if r[c] is not None}
     if len(families) != 1:
         raise ValueError("split: the faces belong to identities of different embedding families")
     new_id = f"id-{_next_number(idt):06d}"
@@ -242,6 +272,19 @@ def split(db_uri: str, face_ids: Sequence[str], name: str | None = None) -> str:
     refresh(db_uri, old | {new_id})
     write_image_identities(db_uri, [r["image_id"] for r in rows if r["image_id"]])
     return new_id
+
+
+def unknown_faces(db_uri: str, family: str | None = None) -> list[dict[str, Any]]:
+    """The faces that have a vector (of ``family``) and no identity: unknown, sharpest first: face id, family,
+    image or video URI, frame index, sharpness."""
+    faces = faces_table(db_uri)
+    out: list[dict[str, Any]] = []
+    for fam, (col, _) in VECTOR_COLUMNS.items():
+        if family in (None, fam):
+            rows = _read(faces, f"identity_id IS NULL AND {col} IS NOT NULL",
+                         ["face_id", "uri", "frame_index", "sharpness"])
+            out += [{**r, "family": fam} for r in rows]
+    return sorted(out, key=lambda r: (-(r["sharpness"] or 0.0), r["face_id"]))
 
 
 def list_identities(db_uri: str, family: str | None = None) -> list[dict[str, Any]]:

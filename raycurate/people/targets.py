@@ -29,7 +29,8 @@ class PersonTarget:
     model: str                  # the embedding model (face_embedding_model)
     centroid: np.ndarray        # unit mean of the references' embeddings
     references: tuple[str, ...]
-    threshold: float            # cosine distance at or below which a face is this person
+    threshold: float            # cosine distance at or below which a face may be this person
+    margin: float = 0.0         # ... when at least this much nearer it than any other known person
 
     def distance(self, vectors: np.ndarray) -> np.ndarray:
         """Cosine distance of each row of ``vectors`` to this person."""
@@ -40,7 +41,7 @@ class PersonTarget:
 
     def manifest(self) -> dict[str, Any]:
         return {"references": list(self.references), "model": self.model, "family": self.family,
-                "threshold": self.threshold}
+                "threshold": self.threshold, "margin": self.margin}
 
 
 def parse_person(spec: str) -> tuple[str, list[str]]:
@@ -91,7 +92,7 @@ def load_targets(persons: Mapping[str, Sequence[str]], settings: Any, log: Calla
     if not (settings.analyzers.face.enabled and settings.analyzers.face_features.enabled):
         raise ReferenceError("--person needs the face and face_features analysers (analyzers.*.enabled)")
     from ..analyzers import build_analyzer
-    from .identities import thresholds_of
+    from .identities import margins_of, thresholds_of
 
     face = build_analyzer("face", settings.analyzers.face, settings.models)
     features = build_analyzer("face_features", settings.analyzers.face_features, settings.models)
@@ -104,7 +105,8 @@ def load_targets(persons: Mapping[str, Sequence[str]], settings: Any, log: Calla
         family = family_of(models[0]) or "dlib"
         targets.append(PersonTarget(name=name, family=family, model=models[0],
                                     centroid=(mean / (np.linalg.norm(mean) or 1.0)).astype(np.float32),
-                                    references=tuple(refs), threshold=thresholds_of(settings.people)[family]))
+                                    references=tuple(refs), threshold=thresholds_of(settings.people)[family],
+                                    margin=margins_of(settings.people)[family]))
     if log is not None:
         log("[raycurate] target people: " + ", ".join(f"{t.name} ({len(t.references)} reference photos)"
                                                      for t in targets))
@@ -112,17 +114,27 @@ def load_targets(persons: Mapping[str, Sequence[str]], settings: Any, log: Calla
 
 
 def persons_in(embeddings: Sequence[Sequence[float] | None] | None, model: str | None,
-               targets: Sequence[PersonTarget], *, main_only: bool = False) -> list[str]:
+               targets: Sequence[PersonTarget], *, main_only: bool = False,
+               others: Mapping[str, np.ndarray] | None = None) -> list[str]:
     """The targets shown by the faces of one image (``face_embeddings``, largest face first): every face,
-    or only the main one."""
+    or only the main one. ``others``: per target name, the unit centroids of the other known people it must
+    be told from (stored identities not its own); the other targets always are."""
     if not embeddings or not targets:
         return []
     family = family_of(model)
     faces = [e for e in (embeddings[:1] if main_only else embeddings) if e is not None]
-    if not faces:
+    mine = [t for t in targets if t.family == family]
+    if not faces or not mine:
         return []
+    x = np.asarray(faces, dtype=np.float32)
+    dist = np.stack([t.distance(x) for t in mine])                  # (targets, faces)
     found = []
-    for t in targets:
-        if t.family == family and float(np.min(t.distance(np.asarray(faces)))) <= t.threshold:
+    for i, t in enumerate(mine):
+        rival = np.delete(dist, i, axis=0).min(axis=0) if len(mine) > 1 else np.full(len(x), np.inf)
+        extra = None if others is None else others.get(t.name)
+        if extra is not None and len(extra):
+            u = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+            rival = np.minimum(rival, (1.0 - u @ np.asarray(extra, dtype=np.float32).T).min(axis=1))
+        if np.any((dist[i] <= t.threshold) & (rival - dist[i] >= t.margin)):
             found.append(t.name)
     return found

@@ -49,6 +49,13 @@ def _cards(cards: Sequence[Card]) -> str:
     return f'<div class="grid">{"".join(_card(c) for c in cards)}</div>' if cards else '<p class="muted">none</p>'
 
 
+def _unknown(d: ReportData) -> str:
+    if not d.unknown_total:
+        return ""
+    return (f'<h3>Unknown faces: {d.unknown_total}</h3><p class="muted">in no identity: not clearly nearer one '
+            f"identity than another (the sharpest {len(d.unknown)} shown)</p>" + _cards(d.unknown))
+
+
 def _funnel(d: ReportData) -> str:
     parts = []
     if d.video_funnel:
@@ -141,7 +148,7 @@ def render(d: ReportData) -> str:
                      "dashed: each stage's threshold.</p>" + _timelines(d),
         "kept": (kept_note + _cards(d.kept)) if d.manifest else '<p class="muted">not known without the manifest</p>',
         "rejected": _rejected(d),
-        "identities": _cards(d.identities),
+        "identities": _cards(d.identities) + _unknown(d),
         "models": _models(d),
         "errors": f'<p class="muted">{d.errors_total} rows with an error column set '
                   f"({len(d.errors)} listed)</p>" + _table(d.errors, ["table", "where", "column", "error"]),

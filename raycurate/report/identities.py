@@ -1,15 +1,17 @@
 """The report's identities gallery: the identities the run's faces were grouped into (:mod:`raycurate.people`),
-largest first, each with a crop of one of its faces."""
+largest first, each with a crop of one of its faces; and the run's unknown faces (a vector, no identity)."""
 from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..analyzers.face_embedders import FACE_VECTOR_COLUMNS
 from ..store.people_schema import FACES_TABLE, IDENTITIES_TABLE
 from ..store.table import sql_in
 from .records import Card, read_rows, show
 from .thumbs import data_uri
 
 MAX_IDENTITIES = 40
+MAX_UNKNOWN = 8         # unknown faces shown (the sharpest)
 
 
 def identities(tables: Mapping[str, Any], run: str) -> list[Card]:
@@ -42,4 +44,21 @@ def identities(tables: Mapping[str, Any], run: str) -> list[Card]:
     return cards
 
 
-__all__ = ["MAX_IDENTITIES", "identities"]
+def unknown_faces(tables: Mapping[str, Any], run: str) -> tuple[int, list[Card]]:
+    """How many of the run's faces are unknown (a vector, no identity: not clearly nearer one identity than
+    another), and crops of the sharpest of them."""
+    faces = tables.get(FACES_TABLE)
+    if faces is None:
+        return 0, []
+    has_vector = " OR ".join(f"{c} IS NOT NULL" for c in FACE_VECTOR_COLUMNS if c in faces.schema.names)
+    if not has_vector:
+        return 0, []
+    rows = read_rows(faces, f"{run} AND identity_id IS NULL AND ({has_vector})",
+                     ["face_id", "image_id", "uri", "box", "sharpness"])
+    rows.sort(key=lambda f: -(f["sharpness"] or 0))
+    shown = [f for f in rows if f["image_id"] and f["uri"] and f["box"]][:MAX_UNKNOWN]
+    return len(rows), [Card(f["face_id"], {"sharpness": show(f["sharpness"])}, data_uri(f["uri"], f["box"]), f["uri"])
+                       for f in shown]
+
+
+__all__ = ["MAX_IDENTITIES", "MAX_UNKNOWN", "identities", "unknown_faces"]
