@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -45,22 +45,39 @@ def _position(i: int, n: int, w: int, h: int, fw: int, fh: int, motion: str) -> 
     return x, y
 
 
+def encode(path: Path, frames: Iterable[np.ndarray], *, fps: int, size: tuple[int, int], crf: int = 23,
+           preset: str = "ultrafast") -> int:
+    """Write ``frames`` (RGB, ``size`` = (width, height)) to ``path`` as H.264 (yuv420p) at ``fps``; the number
+    of frames written."""
+    import av
+
+    n = 0
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.options = {"preset": preset, "crf": str(crf)}
+        for frame in frames:
+            for pkt in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(pkt)
+            n += 1
+        for pkt in stream.encode():
+            container.mux(pkt)
+    return n
+
+
 def write_clip(path: Path, *, shots: Sequence[str], shot_frames: int, fps: int = 30, size=(1920, 1080),
                face_width: int = 300, motion: str = "across", seed: int = 0, crf: int = 23,
                preset: str = "ultrafast") -> dict:
     """Write an H.264 clip of ``len(shots)`` shots of ``shot_frames`` frames, shot ``k`` showing face
     ``shots[k]`` (a :data:`FACES` name). Returns the truth: ``cuts`` (first frame of each new shot) and
     ``boxes`` (the pasted face photo's [x, y, w, h] per frame)."""
-    import av
     import cv2
 
     rng = np.random.default_rng(seed)
     w, h = size
     boxes: list[list[int]] = []
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"preset": preset, "crf": str(crf)}
+
+    def frames() -> Iterator[np.ndarray]:
         for name in shots:
             face = face_rgb(name, face_width)
             fh, fw = face.shape[:2]
@@ -72,10 +89,9 @@ def write_clip(path: Path, *, shots: Sequence[str], shot_frames: int, fps: int =
                 frame = base.copy()
                 frame[y:y + fh, x:x + fw] = face
                 boxes.append([x, y, fw, fh])
-                for pkt in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                    container.mux(pkt)
-        for pkt in stream.encode():
-            container.mux(pkt)
+                yield frame
+
+    encode(path, frames(), fps=fps, size=size, crf=crf, preset=preset)
     return {"cuts": [k * shot_frames for k in range(1, len(shots))], "frames": len(boxes), "fps": fps,
             "size": [w, h], "faces": list(shots), "boxes": boxes}
 
