@@ -48,6 +48,8 @@ def test_the_run_reads_the_clip_as_made(selection_run):
     assert score.photos_selected == sorted(PHOTOS)
     assert score.tables["images"].rows == score.selected > len(PHOTOS)
     assert score.tables["frames"].rows > score.selected
+    for table in score.tables.values():   # the stored distance is the one the vectors give
+        assert table.stored_off == 0, table
 
 
 def test_every_photo_with_a_face_is_covered(selection_run):
