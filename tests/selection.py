@@ -10,9 +10,11 @@ Each stored frame maps to the shot, hence the photo and the person, its ``frame_
 
 A marked row's distance to its keeper is recomputed from the stored vectors of the column that matched
 (``duplicate_column``; ``id``: the same bytes, 0), never read from ``duplicate_distance`` (which is checked
-against it); the threshold is the run's own (its manifest's ``config.dedup.columns``). The target (issue 22): every photo in which CenterFace,
-run on the photo itself with the run's detection settings, finds a face is covered by a kept row, and no row
-is marked farther than its column's threshold from its keeper.
+against it); the threshold is the run's own (its manifest's ``config.dedup.columns``).
+
+The target (issue 22): every photo in which CenterFace, run on the photo itself with the run's detection
+settings, finds a face is covered by a kept row, and no row is marked farther than its column's threshold
+from its keeper.
 """
 from __future__ import annotations
 
