@@ -230,7 +230,7 @@ def format_score(s: Score) -> str:
     row("  of which merged across photos", [t.merged_across for t in cols])
     row("largest distance of a marked row to keeper", [dist(t) for t in cols])
     row("  rows marked beyond the threshold", [t.beyond for t in cols])
-    row("  rows whose stored distance is not that", [t.stored_off for t in cols])
+    row("  rows whose stored distance differs", [t.stored_off for t in cols])
     for col in [c for c in s.thresholds if any(c in t.closest_across for t in cols)]:
         row(f"closest rows of two photos ({col})",
             [f"{t.closest_across[col]:.3f}" if col in t.closest_across else "-" for t in cols])
