@@ -60,8 +60,6 @@ def test_every_photo_with_a_face_is_covered(selection_run):
         assert table.people_covered == score.people
 
 
-@pytest.mark.xfail(strict=True, reason="dedup groups by connected components (union-find): the frames of a pan "
-                   "chain, and frames rows are marked up to 0.40 from their keeper against 0.15 (issue 22, part 1)")
 def test_no_row_is_marked_beyond_its_threshold(selection_run):
     """Every marked row lies within its column's threshold of its keeper (distances recomputed from the stored
     vectors), in both tables."""
