@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-DATA = Path(__file__).resolve().parent / "data"
+from .conftest import DATA, general_images  # noqa: E402
 
 
 @dataclass
@@ -33,7 +33,7 @@ def _sources() -> list[Path]:
 
     warnings.filterwarnings("ignore", "Corrupt EXIF", UserWarning)   # exif/hopper_bad_exif.jpg, on purpose
     out = []
-    for p in sorted((DATA / "images").rglob("*")):
+    for p in sorted(q for folder in general_images() for q in folder.rglob("*")):
         if p.suffix.lower() not in (".jpg", ".jpeg", ".png", ".gif"):
             continue
         try:

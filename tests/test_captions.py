@@ -13,7 +13,7 @@ from raycurate.export import CaptionBuilder, CaptionFacts, CaptionTemplate, capt
 from raycurate.export.caption_parts import head_pose
 from raycurate.export.captions import fact_tags
 
-from .conftest import IMAGES
+from .conftest import copy_into, general_images
 
 # Every fact, from the columns the analysers store (CLIP, pose, emotion, face, face_features, decode).
 FULL = {
@@ -165,7 +165,8 @@ def run(tmp_path_factory, ray_session):
     from raycurate.export import export_filtered
 
     out = tmp_path_factory.mktemp("captions")
-    rc = main(["run", str(IMAGES), "--out", str(out / "run"), "--set", "video.enabled=false"])
+    copy_into(out / "in", *general_images())
+    rc = main(["run", str(out / "in"), "--out", str(out / "run"), "--set", "video.enabled=false"])
     sentences = out / "sentences"
     export_filtered(str(out / "run" / "db"), str(sentences),
                     cfg=load_config(overrides=[("export.kohya.caption_style", "sentence")]))
