@@ -11,8 +11,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from raycurate.store import frames_schema, images_schema
-from raycurate.store.people_schema import FACES_SCHEMA, IDENTITIES_SCHEMA
+from raycurate.schemas import FACES_SCHEMA, frames_schema, images_schema
+from raycurate.store.people_schema import IDENTITIES_SCHEMA
 
 SNAPSHOT = json.loads((Path(__file__).parent / "fixtures" / "table_schemas.json").read_text())
 
