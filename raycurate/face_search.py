@@ -25,7 +25,8 @@ from .analyzers.face_embedders import DLIB_ID, SAME_PERSON, VECTOR_COLUMNS
 from .people.faces import family_of
 from .search import SearchError, ann_query, vector_index
 from .search_results import write_thumbnail
-from .store.people_schema import FACES_SCHEMA, FACES_TABLE, IDENTITIES_TABLE
+from .schemas import FACES_SCHEMA
+from .store.people_schema import FACES_TABLE, IDENTITIES_TABLE
 from .store.table import open_table, sql_str
 
 FACE_HIT_COLUMNS = ("face_id", "identity_id", "identity_distance", "source", "image_id", "uri", "video_id",

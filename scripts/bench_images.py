@@ -82,7 +82,7 @@ def single_process(files, cfg, db_dir: str) -> int:
     from raycurate.engine.actors import actor_class
     from raycurate.engine.sink import LanceSink
     from raycurate.rows import read_and_decode
-    from raycurate.store.schema import images_schema
+    from raycurate.schemas import images_schema
 
     s = typed(cfg)
     stages = [actor_class(name, getattr(s.analyzers, name), s.models)()

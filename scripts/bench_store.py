@@ -76,7 +76,7 @@ def make_vectors(n: int, dim: int, clusters: int, pairs: int, threshold: float, 
 def write_table(db: str, vec: np.ndarray, width: np.ndarray):
     import lancedb
 
-    from raycurate.store import images_schema
+    from raycurate.schemas import images_schema
 
     schema = images_schema()
     table = lancedb.connect(db).create_table("images", schema=schema)

@@ -75,3 +75,39 @@ def test_functions_stay_short():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 90:
                 long.append(f"{_name(p)}:{node.name} ({node.end_lineno - node.lineno + 1} lines)")
     assert not long, long
+
+
+# What the store may import of raycurate: its own modules, where a DB lives (storage, sources) and the settings
+# its ``db`` command reads. It composes its tables from the column declarations it is given
+# (raycurate.schemas gathers the analysers' and the stages' declarations and hands them over).
+STORE_MAY_IMPORT = ("raycurate.store", "raycurate.storage", "raycurate.sources", "raycurate.config",
+                    "raycurate.settings")
+
+
+def test_the_store_imports_nothing_of_the_analysers():
+    """No module under raycurate/store imports the analysers, the stages or the engine (inside functions
+    included): storage apart from compute."""
+    for p in _files("store"):
+        ours = [m for m in _imports(p) if m.startswith("raycurate.")]   # ``from .. import x``: raycurate.x
+        bad = [m for m in ours if not m.startswith(STORE_MAY_IMPORT)]
+        assert not bad, (_name(p), bad)
+
+
+def test_importing_the_store_loads_no_analyser():
+    """The same rule at run time: ``import raycurate.store`` (schemas and tables) loads no analyser and no stage."""
+    import subprocess
+    import sys
+
+    code = ("import sys, raycurate.store, raycurate.store.people_schema, raycurate.store.dedup; "
+            "print(sorted(m for m in sys.modules if m.startswith(('raycurate.analyzers', 'raycurate.stages'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=PKG.parent).stdout.strip()
+    assert out == "[]", out
+
+
+def test_the_schemas_module_sits_above_analysers_stages_and_store():
+    """raycurate.schemas imports the analysers, the stages and the store: none of them imports it back."""
+    below = [*_files("analyzers"), *_files("store"), PKG / "stages.py"]
+    bad = [_name(p) for p in below if any(m == "raycurate.schemas" or m.startswith("raycurate.schemas.")
+                                          for m in _imports(p))]
+    assert not bad, bad

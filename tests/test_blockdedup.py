@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from raycurate.store import frames_schema, images_schema
+from raycurate.schemas import frames_schema, images_schema
 from raycurate.store.blockdedup import block_pairs, compact_rows, read_vectors
 from raycurate.store.dedup import dedup_frames, dedup_table
 

@@ -9,7 +9,8 @@ import pytest
 from raycurate.analyzers.content_vector import hamming
 from raycurate.cli import main
 from raycurate.ingest import names_of
-from raycurate.store import images_schema, open_images_table
+from raycurate.schemas import images_schema
+from raycurate.store import open_images_table
 from raycurate.store.dedup import dedup_table, has_vector_index
 
 from .conftest import IMAGES

@@ -37,7 +37,7 @@ def test_filter_spec_gates_run_inside_lancedb(tmp_path):
 
     from raycurate.config import load_config
     from raycurate.gates import build_gates, kept_predicate
-    from raycurate.store import images_schema
+    from raycurate.schemas import images_schema
 
     schema = images_schema()
     rows = [  # (face_count, nsfw, sharpness, pose of the largest face)

@@ -17,7 +17,8 @@ from raycurate.analyzers import ANALYZERS
 from raycurate.config import ConfigError, load_config
 from raycurate.export import (CaptionTemplate, json_safe, export_from_db, safe_name,
                               square_region, upper_body_box)
-from raycurate.store import images_schema, open_or_create_images_table
+from raycurate.schemas import images_schema
+from raycurate.store import open_or_create_images_table
 
 from .conftest import IMAGES
 
@@ -78,7 +79,7 @@ def exported(tmp_path_factory):
             _row(GRACE, face_count=1, duplicate_of="f" * 64, duplicate_column="content_vector"),  # a near dup
             {**_row(GRACE, uri="/broken.jpg"), "id": "0" * 64, "error": "corrupt or truncated image"}]
     db = str(tmp / "db")
-    table = open_or_create_images_table(db)
+    table = open_or_create_images_table(db, images_schema())
     table.add(pa.Table.from_pylist(rows, schema=images_schema()))
     from raycurate.store.people_schema import IDENTITIES_SCHEMA, IDENTITIES_TABLE
     from raycurate.store.table import open_or_create_table

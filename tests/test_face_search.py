@@ -21,8 +21,7 @@ from raycurate.analyzers.face_embedders import DLIB_ID, SAME_PERSON
 from raycurate.cli import main
 from raycurate.decode import decode_image
 from raycurate.search import SearchError
-from raycurate.store import images_schema
-from raycurate.store.people_schema import FACES_SCHEMA
+from raycurate.schemas import FACES_SCHEMA, images_schema
 
 from .conftest import IMAGES
 

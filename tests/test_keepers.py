@@ -3,10 +3,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from raycurate.store import images_schema
+from raycurate.schemas import frames_schema, images_schema
 from raycurate.store.dedup import dedup_frames, dedup_table
 from raycurate.store.keepers import keeper_first
-from raycurate.store.schema import frames_schema
 
 T = 0.05
 

@@ -11,7 +11,8 @@ from raycurate.analyzers.face_embedders import DLIB_ID, SAME_PERSON
 from raycurate.people import (UNKNOWN, assign_identities, cluster_embeddings, index_run, list_identities, merge,
                               pair_precision_recall, pair_scores, rename, split, unknown_faces)
 from raycurate.people.identities import margins_of, thresholds_of
-from raycurate.store import frames_schema, images_schema, open_images_table, open_or_create_table
+from raycurate.schemas import frames_schema, images_schema
+from raycurate.store import open_images_table, open_or_create_table
 from raycurate.store.people_schema import FACES_TABLE, IDENTITIES_TABLE
 from raycurate.store.table import open_table
 
@@ -397,7 +398,8 @@ def test_the_faces_table_gets_a_vector_index_once_large(tmp_path):
 
     from raycurate.people import _index_faces
     from raycurate.settings import DedupSettings
-    from raycurate.store.people_schema import FACES_SCHEMA, FACES_TABLE
+    from raycurate.schemas import FACES_SCHEMA
+    from raycurate.store.people_schema import FACES_TABLE
     from raycurate.store.table import open_or_create_table
 
     rng = np.random.default_rng(0)

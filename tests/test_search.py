@@ -13,7 +13,8 @@ import raycurate
 from raycurate import models as m
 from raycurate.cli import main
 from raycurate.search import SearchError, format_hits, where_shown
-from raycurate.store import conform, images_schema, open_images_table, open_or_create_images_table
+from raycurate.schemas import images_schema
+from raycurate.store import conform, open_images_table, open_or_create_images_table
 
 from .conftest import IMAGES, copy_into
 from .random_models import write_tiny_clip
@@ -192,7 +193,7 @@ def test_ann_index_is_used_with_exact_distances(tmp_path):
     rows = pa.table({"id": ids, "uri": [str(tmp_path / f"{i}.jpg") for i in range(n)], "run_id": ["r"] * n,
                      "media_type": ["image"] * n, "face_count": pa.array(np.arange(n) % 3, pa.int32()),
                      "content_vector": pa.FixedSizeListArray.from_arrays(pa.array(vecs.ravel()), 63)})
-    table = open_or_create_images_table(str(tmp_path / "db"))
+    table = open_or_create_images_table(str(tmp_path / "db"), images_schema())
     table.add(conform(rows, images_schema()))
     cur = raycurate.open(str(tmp_path / "db"), models_dir=str(tmp_path / "none"))
     exact = cur.search(id=ids[7], where="face_count = 1", k=10, thumbnails=False)

@@ -244,7 +244,7 @@ def test_cancel_ends_the_whole_process_group(tmp_path, monkeypatch):
 def _images_table(db: Path, with_labels: bool = True):
     import lancedb
 
-    from raycurate.store import images_schema
+    from raycurate.schemas import images_schema
 
     schema = images_schema()
     if not with_labels:

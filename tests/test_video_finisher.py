@@ -7,7 +7,8 @@ from raycurate.config import load_config, typed
 from raycurate.rows import FRAME_ROW_SCHEMA
 from raycurate.stages import Stage1
 from raycurate.store import FRAMES_TABLE, STAGE3_TABLE, open_table
-from raycurate.store.schema import VIDEOS_DONE_TABLE, frames_schema
+from raycurate.schemas import frames_schema
+from raycurate.store.schema import VIDEOS_DONE_TABLE
 from raycurate.video.finisher import VideoFinisher
 from raycurate.video.jpeg import encode_frame
 from raycurate.video.source import END_OF_SEGMENT

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
+import pyarrow as pa
 
 from . import insightface_pack
 from .base import package_version
@@ -28,6 +29,8 @@ DLIB_ID = "dlib-face-recognition-resnet-v1"
 # Main-face vector column and width per embedding family (a LanceDB vector column has one width).
 VECTOR_COLUMNS = {"arcface": ("face_embedding", 512), "dlib": ("face_embedding_dlib", 128)}
 FACE_VECTOR_COLUMNS = tuple(col for col, _ in VECTOR_COLUMNS.values())
+# Those columns declared: the main face's vector on ``images`` (face_features) and each face's on ``faces``.
+VECTOR_FIELDS: list[pa.Field] = [pa.field(col, pa.list_(pa.float32(), dim)) for col, dim in VECTOR_COLUMNS.values()]
 # Cosine distance at or below which two faces are one person, per family. ArcFace: 0.5. dlib: its published
 # rule is Euclidean <= 0.6 on its raw vectors, whose norms sit near 1.39 (measured on tests/data), so
 # cosine = d^2 / (2 |a| |b|) ~ 0.36 / 3.86 ~ 0.09. Measured on 18 labelled photos of 5 people and seeded

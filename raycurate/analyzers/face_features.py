@@ -22,7 +22,7 @@ import pyarrow as pa
 from . import insightface_pack
 from .base import Analyzer
 from .face_detector import Face
-from .face_embedders import DLIB_ID, VECTOR_COLUMNS, DlibEmbedder, FaceEmbedder, InsightFaceEmbedder
+from .face_embedders import DLIB_ID, VECTOR_COLUMNS, VECTOR_FIELDS, DlibEmbedder, FaceEmbedder, InsightFaceEmbedder
 from .head_pose import estimate_pose
 
 EMBEDDER_NAMES = ("auto", "insightface", "dlib")
@@ -86,7 +86,7 @@ class FaceFeaturesAnalyzer(Analyzer):
             pa.field("face_embeddings", pa.list_(pa.list_(pa.float32()))),  # every face (null: not embedded)
             pa.field("face_embedding_reasons", pa.list_(pa.string())),      # why a face has no vector
             pa.field("face_embedding_model", pa.string()),                  # the model behind every vector
-            *[pa.field(col, pa.list_(pa.float32(), dim)) for col, dim in VECTOR_COLUMNS.values()],  # main face
+            *VECTOR_FIELDS,                                                 # the main face's vector
         ]
 
     @classmethod

@@ -21,7 +21,8 @@ from ..progress import Step
 from ..settings import Settings
 from ..sources import FileRef
 from ..storage import resolved as storage_settings
-from ..store.schema import LINEAGE_FIELDS, TABLE_NAME, images_schema
+from ..schemas import images_schema
+from ..store.schema import LINEAGE_FIELDS, TABLE_NAME
 from ..store.table import open_or_create_table, stored_rows
 from .actors import actor_class, fused_actor_class
 from .cluster import add_pool, check_pools_fit, sized_config, start_ray

@@ -26,7 +26,8 @@ from ..stages import STAGES
 from ..storage import is_remote
 from ..storage import configure as use_storage
 from ..storage import resolved as storage_settings
-from ..store.schema import FRAMES_TABLE, STAGE3_SCHEMA, STAGE3_TABLE, VIDEOS_SCHEMA, VIDEOS_TABLE, frames_schema
+from ..schemas import frames_schema
+from ..store.schema import FRAMES_TABLE, STAGE3_SCHEMA, STAGE3_TABLE, VIDEOS_SCHEMA, VIDEOS_TABLE
 from ..store.table import open_or_create_table, stored_rows
 from ..settings import VideoSettings
 from ..video.segments import local_copy, plan_segments

@@ -11,7 +11,8 @@ from typing import Any, Iterator, Mapping
 import pyarrow as pa
 
 from ..analyzers.face_embedders import DLIB_ID, VECTOR_COLUMNS
-from ..store.people_schema import FACES_SCHEMA, FACES_TABLE
+from ..schemas import FACES_SCHEMA
+from ..store.people_schema import FACES_TABLE
 from ..store.schema import FRAMES_TABLE, TABLE_NAME
 from ..store.table import open_or_create_table, sql_str
 

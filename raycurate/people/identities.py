@@ -20,7 +20,8 @@ import numpy as np
 import pyarrow as pa
 
 from ..analyzers.face_embedders import VECTOR_COLUMNS
-from ..store.people_schema import FACES_SCHEMA, FACES_TABLE, IDENTITIES_SCHEMA, IDENTITIES_TABLE
+from ..schemas import FACES_SCHEMA
+from ..store.people_schema import FACES_TABLE, IDENTITIES_SCHEMA, IDENTITIES_TABLE
 from ..store.schema import TABLE_NAME
 from ..store.table import open_or_create_table, open_table, sql_in, sql_str, write_columns
 from .cluster import UNKNOWN, _unit, assign_identities

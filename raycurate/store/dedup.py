@@ -381,9 +381,9 @@ def _write_marks(table: Any, kind: RowKind, marks: list[dict[str, Any]]) -> None
     the same marks (all but a keeper with copies) are merged on ``id_column`` alone, through its BTREE index
     (made when missing; :func:`maintain` makes it anyway): on 1M rows a merge on the three-column key scans
     the table for ~30-45 s, one on the indexed id takes ~0.1 s."""
-    from .schema import frames_schema, images_schema
+    from .schema import DEDUP_FIELDS
 
-    schema = frames_schema() if kind is FRAMES else images_schema()
+    schema = pa.schema(DEDUP_FIELDS)   # the marks' types, in images and in frames alike
     if kind.id_column is None or not marks:
         write_columns(table, marks, MARK_COLUMNS, kind.key, schema=schema)
         return

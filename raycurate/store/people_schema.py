@@ -4,17 +4,22 @@
 (``source = frame``), with the face's geometry, its embedding and the identity it was grouped into.
 ``identities`` holds one row per identity of one embedding family (ArcFace or dlib): its centroid, its
 face count, its best face and the name a user gave it.
+
+The faces' vector columns, one per embedding family, are the analysers' declaration
+(:data:`raycurate.analyzers.face_embedders.VECTOR_FIELDS`): :func:`faces_schema_of` takes them, and
+:data:`raycurate.schemas.FACES_SCHEMA` passes them.
 """
 from __future__ import annotations
 
-import pyarrow as pa
+from typing import Sequence
 
-from ..analyzers.face_embedders import VECTOR_COLUMNS
+import pyarrow as pa
 
 FACES_TABLE = "faces"
 IDENTITIES_TABLE = "identities"
 
-FACES_SCHEMA = pa.schema([
+# A face: where it was found, its geometry and the model behind its vector ...
+FACE_FIELDS: list[pa.Field] = [
     pa.field("face_id", pa.string(), nullable=False),   # "<image id>:<k>" or "<video id>@<frame index>:<k>"
     pa.field("run_id", pa.string(), nullable=False),
     pa.field("source", pa.string(), nullable=False),    # image | frame
@@ -30,14 +35,22 @@ FACES_SCHEMA = pa.schema([
     pa.field("pose", pa.list_(pa.float32(), 3)),        # pitch, yaw, roll (degrees)
     pa.field("sharpness", pa.float32()),                # variance of the Laplacian of the 112 px crop
     pa.field("embedding_model", pa.string()),           # the model behind the vector (face_embedding_model)
-    *[pa.field(col, pa.list_(pa.float32(), dim)) for col, dim in VECTOR_COLUMNS.values()],
+]
+# ... then its vector (one column per embedding family, given), then the identity it was grouped into.
+FACE_IDENTITY_FIELDS: list[pa.Field] = [
     pa.field("identity_id", pa.string()),               # null: not (yet) grouped
     pa.field("identity_distance", pa.float32()),        # cosine distance to the identity's centroid
-])
+]
+
+
+def faces_schema_of(vectors: Sequence[pa.Field]) -> pa.Schema:
+    """The ``faces`` table, with ``vectors`` (one vector column per embedding family) after the embedding's model."""
+    return pa.schema(FACE_FIELDS + list(vectors) + FACE_IDENTITY_FIELDS)
+
 
 IDENTITIES_SCHEMA = pa.schema([
     pa.field("identity_id", pa.string(), nullable=False),   # stable across runs: never renumbered
-    pa.field("family", pa.string(), nullable=False),        # arcface | dlib (key of VECTOR_COLUMNS)
+    pa.field("family", pa.string(), nullable=False),        # arcface | dlib (embedding family)
     pa.field("name", pa.string()),                          # a person's name (rename, or --person)
     pa.field("centroid", pa.list_(pa.float32())),           # unit mean of its faces' vectors
     pa.field("face_count", pa.int64()),

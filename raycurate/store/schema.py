@@ -1,16 +1,18 @@
-"""The ``images`` table: its schema is declared here, once.
+"""The tables' schemas: the store's own columns are declared here, once, and the tables composed from them and
+the columns the store is given.
 
-Core columns describe the file and its decoding; each analyser adds its own
-columns (:meth:`raycurate.analyzers.Analyzer.fields`), including the model
-id/version behind them, its error and its time per image.
+Core columns describe the file and its decoding. The analysers declare their own columns
+(:meth:`raycurate.analyzers.Analyzer.fields`: model id/version, error and time per image included) and the
+cascade stages theirs; the store imports none of them: :func:`images_schema_of` and :func:`frames_schema_of`
+take those columns, and :mod:`raycurate.schemas` gathers them (``images_schema()``, ``frames_schema()``).
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Sequence
 
 import pyarrow as pa
 
-from ..analyzers import ANALYZERS, Analyzer
+from .people_schema import PEOPLE_FIELDS
 
 TABLE_NAME = "images"
 
@@ -153,30 +155,19 @@ STAGE3_SCHEMA = pa.schema([
 ])
 
 
-def images_schema(analyzers: Iterable[type[Analyzer] | Analyzer] | None = None) -> pa.Schema:
-    """Core columns plus the columns of ``analyzers`` (all known analysers by default).
-
-    The table always holds every known analyser's columns, so that runs with
-    different analysers enabled append to one table; a disabled analyser's
-    columns are null.
-    """
-    classes = ANALYZERS.values() if analyzers is None else [a if isinstance(a, type) else type(a)
-                                                            for a in analyzers]
-    from .people_schema import PEOPLE_FIELDS
-
-    fields = list(CORE_FIELDS) + list(LINEAGE_FIELDS) + list(DEDUP_FIELDS) + list(CURATION_FIELDS) + \
-        list(PEOPLE_FIELDS)
-    for cls in classes:
-        fields.extend(cls.fields())
-    return pa.schema(fields)
+def images_schema_of(columns: Sequence[pa.Field]) -> pa.Schema:
+    """The ``images`` table: the store's columns (core, lineage, dedup marks, manual labels, people), then
+    ``columns``, the analysers' in pipeline order (:func:`raycurate.schemas.images_schema` passes every known
+    analyser's: the table always holds them all, so that runs with different analysers enabled append to one
+    table; a disabled analyser's columns are null)."""
+    return pa.schema(CORE_FIELDS + LINEAGE_FIELDS + DEDUP_FIELDS + CURATION_FIELDS + PEOPLE_FIELDS + list(columns))
 
 
-def frames_schema() -> pa.Schema:
-    """The ``frames`` table: key and lineage columns, every cascade stage's columns, then dedup's marks (the
-    dedup columns hold a frame's content id, ``video_id:frame_index``)."""
-    from ..stages import STAGES
-
-    return pa.schema(FRAME_KEY_FIELDS + [f for stage in STAGES.values() for f in stage.fields()] + DEDUP_FIELDS)
+def frames_schema_of(columns: Sequence[pa.Field]) -> pa.Schema:
+    """The ``frames`` table: key and lineage columns, then ``columns`` (every cascade stage's, in stage order:
+    :func:`raycurate.schemas.frames_schema`), then dedup's marks (the dedup columns hold a frame's content id,
+    ``video_id:frame_index``)."""
+    return pa.schema(FRAME_KEY_FIELDS + list(columns) + DEDUP_FIELDS)
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -6,7 +6,7 @@ from typing import Any, Iterable, Sequence
 
 import pyarrow as pa
 
-from .schema import TABLE_NAME, images_schema
+from .schema import TABLE_NAME, images_schema_of
 
 
 def _connect(db_uri: str, create: bool = True) -> Any:
@@ -40,9 +40,10 @@ def _table_names(db: Any, db_uri: str = "") -> list[str]:
     return list(getattr(listed, "tables", listed))
 
 
-def open_or_create_images_table(db_uri: str, schema: pa.Schema | None = None) -> Any:
-    """The ``images`` table, created empty with ``schema`` (default: every analyser) when absent."""
-    return open_or_create_table(db_uri, TABLE_NAME, schema or images_schema())
+def open_or_create_images_table(db_uri: str, schema: pa.Schema) -> Any:
+    """The ``images`` table, created empty with ``schema`` when absent (every analyser's columns:
+    :func:`raycurate.schemas.images_schema`)."""
+    return open_or_create_table(db_uri, TABLE_NAME, schema)
 
 
 def open_or_create_table(db_uri: str, name: str, schema: pa.Schema) -> Any:
@@ -79,12 +80,13 @@ ROW_KEY = ("id", "uri", "run_id")   # what names one row of ``images`` (the same
 def write_columns(table: Any, rows: list[dict[str, Any]], columns: tuple[str, ...], key: tuple[str, ...] = ROW_KEY,
                   schema: pa.Schema | None = None) -> None:
     """Set ``columns`` on the rows ``key`` names (one ``merge_insert``); a column an older table lacks is added,
-    typed as in ``schema`` (default: the ``images`` table's)."""
+    typed as in ``schema`` (default: the store's own columns of ``images``: dedup marks, manual labels, people;
+    an analyser's column needs the schema that holds it, :func:`raycurate.schemas.images_schema`)."""
     if not rows:
         return
     missing = [c for c in columns if c not in table.schema.names]
     if missing:
-        full = schema or images_schema()
+        full = schema or images_schema_of(())
         table.add_columns([full.field(c).with_nullable(True) for c in missing])
     schema = pa.schema([table.schema.field(n) for n in (*key, *columns)])
     table.merge_insert(list(key)).when_matched_update_all().execute(pa.Table.from_pylist(rows, schema=schema))

@@ -213,12 +213,13 @@ class Results:
     def set_label(self, content_id: str, label: str | None) -> int:
         """Store a manual ``keep`` / ``reject`` (None clears it) on every row of this content id;
         returns the rows changed. Adds the label columns to a table made before they existed."""
+        from ..schemas import images_schema
         from ..store import open_or_create_images_table
 
         if label is not None and label not in LABELS:
             raise ValueError(f"label must be one of {', '.join(LABELS)} or None, got {label!r}")
         if not self.has_labels():
-            self._table = open_or_create_images_table(self.db_uri)
+            self._table = open_or_create_images_table(self.db_uri, images_schema())
         t = self.table()
         where = f"id = {sql_str(content_id)}"
         now = datetime.now(timezone.utc) if label is not None else None

@@ -30,9 +30,9 @@ import numpy as np
 import pyarrow as pa
 
 from ..people.targets import PersonTarget
+from ..schemas import frames_schema
 from ..settings import Stage3Settings, VideoSettings, as_dict
-from ..store.schema import (FRAMES_TABLE, STAGE3_SCHEMA, STAGE3_TABLE, VIDEOS_DONE_SCHEMA, VIDEOS_DONE_TABLE, conform,
-                            frames_schema)
+from ..store.schema import FRAMES_TABLE, STAGE3_SCHEMA, STAGE3_TABLE, VIDEOS_DONE_SCHEMA, VIDEOS_DONE_TABLE, conform
 from ..store.table import open_or_create_table
 from .frames import frame_name, frames_at, write_frame
 from .scenes import near_cut, scene_of
