@@ -164,15 +164,17 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command == "submit":
         return _submit(args, argv)
     if args.command == "search":
+        from .config import typed
         from .search import SearchError, run_cli
         from .sources import SourceError
         from .store.health import DamagedDB
 
         try:
-            _use_storage(load_config(args.config, [parse_set(item) for item in args.overrides]))
+            cfg = load_config(args.config, [parse_set(item) for item in args.overrides])
+            _use_storage(cfg)
             return run_cli(args.db, image=args.image, id=args.id, text=args.text, where=args.where, k=args.k,
                            column=args.column, models_dir=args.models_dir, as_json=args.json,
-                           face=args.face, identity=args.identity)
+                           face=args.face, identity=args.identity, settings=typed(cfg))
         except (SearchError, ConfigError, SourceError, DamagedDB) as exc:
             return _fail(str(exc))
     if args.command == "config":
