@@ -65,5 +65,5 @@ __all__ = ["AnalyzerSettings", "AnalyzersSettings", "BodyCropSettings", "Cascade
            "ExportSettings", "FaceFeaturesSettings", "FaceSettings", "FilterSettings", "IdentitySettings", "InputSettings",
            "KEYS", "Key", "KohyaSettings", "ModelsSettings", "NsfwSettings", "POOL_KEYS", "PeopleSettings", "PoseSettings",
            "QualitySettings", "RaySettings", "SECRET_KEYS", "SearchSettings", "Settings", "Stage1Settings",
-           "Stage2Settings", "Stage3Settings", "StageSettings", "StorageSettings", "VideoSettings", "Widget", "as_dict", "check",
-           "default_mapping", "sections", "settings_of", "typed"]
+           "Stage2Settings", "Stage3Settings", "StageSettings", "StorageSettings", "VideoSettings", "Widget", "as_dict",
+           "check", "default_mapping", "sections", "settings_of", "typed"]
