@@ -164,17 +164,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command == "submit":
         return _submit(args, argv)
     if args.command == "search":
-        from .search import SearchError, run_cli
-        from .sources import SourceError
-        from .store.health import DamagedDB
-
-        try:
-            _use_storage(load_config(args.config, [parse_set(item) for item in args.overrides]))
-            return run_cli(args.db, image=args.image, id=args.id, text=args.text, where=args.where, k=args.k,
-                           column=args.column, models_dir=args.models_dir, as_json=args.json,
-                           face=args.face, identity=args.identity)
-        except (SearchError, ConfigError, SourceError, DamagedDB) as exc:
-            return _fail(str(exc))
+        return _search(args)
     if args.command == "config":
         import yaml
 
@@ -338,6 +328,23 @@ def _export(args: argparse.Namespace) -> int:
           + (f", {result.face_crops} face crops" if result.face_crops else "")
           + (f", {result.body_crops} body crops" if result.body_crops else "") + ")")
     return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    """``raycurate search``: the hits of one query, with the command's typed settings (``--config``, ``--set``)."""
+    from .config import typed
+    from .search import SearchError, run_cli
+    from .sources import SourceError
+    from .store.health import DamagedDB
+
+    try:
+        cfg = load_config(args.config, [parse_set(item) for item in args.overrides])
+        _use_storage(cfg)
+        return run_cli(args.db, image=args.image, id=args.id, text=args.text, where=args.where, k=args.k,
+                       column=args.column, models_dir=args.models_dir, as_json=args.json,
+                       face=args.face, identity=args.identity, settings=typed(cfg))
+    except (SearchError, ConfigError, SourceError, DamagedDB) as exc:
+        return _fail(str(exc))
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -24,8 +24,9 @@ distance of a marked row from its keeper, recomputed from the vectors (the
 invariant: at most the threshold; the script exits 1 when it is broken).
 
 Search: top-10 latency (p50 / p95) of ``--queries`` stored vectors with a
-prefilter (``width >= 800``: ~22% of rows), through the IVF index (nprobes and
-refine as raycurate.search uses) and with the index bypassed (exact), plus the
+prefilter (``width >= 800``: ~22% of rows), through the IVF index (queried as
+raycurate.search.index queries it, with the configured search.nprobes and
+search.refine_factor) and with the index bypassed (exact), plus the
 indexed search's recall@10 against the exact one (the index is built for it
 when dedup did not build one; ``--queries 0`` skips the search part).
 
@@ -139,16 +140,19 @@ def farthest_from_keeper(vec: np.ndarray, keeper: np.ndarray) -> tuple[float, in
     return float(dist.max()), len(marked)
 
 
-def search_latency(table, vec, args):
-    """Top-10 latency with a prefilter, through the index (built here when dedup built none) and bypassing
-    it, and the indexed results' recall@10 against the exact ones."""
-    from raycurate.search import NPROBES, REFINE_FACTOR
+def search_latency(table, vec, args, settings):
+    """Top-10 latency with a prefilter, through the index (built here when dedup built none; queried as search
+    queries it, with ``settings``: the search section) and bypassing it, and the indexed results' recall@10
+    against the exact ones."""
+    from raycurate.search.index import ann_query
     from raycurate.store.dedup import ensure_vector_index
+    from raycurate.store.indexes import vector_index
 
     t = time.perf_counter()
     state = ensure_vector_index(table, "clip_embedding", min_rows=1, index_type=args.index_type)
     if not state.startswith("present"):
         print(f"index for search: {state}: {time.perf_counter() - t:.1f} s", flush=True)
+    index = vector_index(table, "clip_embedding")
     rng = np.random.default_rng(2)
     qrows = rng.choice(args.n, size=args.queries, replace=False)
     lat = {"indexed": [], "exact": []}
@@ -157,8 +161,7 @@ def search_latency(table, vec, args):
         for i in qrows:
             q = (table.search(vec[i], vector_column_name="clip_embedding").distance_type("cosine")
                  .where("width >= 800", prefilter=True).select(["id", "_distance"]).limit(10))
-            q = q.bypass_vector_index() if mode == "exact" else \
-                q.minimum_nprobes(NPROBES).maximum_nprobes(0).refine_factor(REFINE_FACTOR)
+            q = q.bypass_vector_index() if mode == "exact" else ann_query(q, index, 10, settings)[0]
             t = time.perf_counter()
             got = q.to_arrow()
             lat[mode].append(time.perf_counter() - t)
@@ -187,8 +190,10 @@ def main() -> int:
     ap.add_argument("--dir", help="where to build the table (default: a temporary folder, removed)")
     args = ap.parse_args()
 
-    from raycurate.search import NPROBES, REFINE_FACTOR
+    from raycurate.config import load_config, typed
     from raycurate.store.dedup import dedup_table, ensure_vector_index, uses_block
+
+    search = typed(load_config()).search   # search's nprobes and refine_factor (configs/default.yaml search:)
 
     root = args.dir or tempfile.mkdtemp(prefix="rc-bench-store-")
     os.makedirs(root, exist_ok=True)
@@ -251,7 +256,7 @@ def main() -> int:
     planted_here = {p for p in planted if p[0] in qset or p[1] in qset}
     recall_planted = len({p for p in planted_here if not (kept[p[0]] and kept[p[1]])}) / max(1, len(planted_here))
 
-    lat, recall10 = search_latency(table, vec, args) if args.queries else (None, None)
+    lat, recall10 = search_latency(table, vec, args, search) if args.queries else (None, None)
     print()
     print(f"| {args.n:,} x {args.dim} | time | pairs within the threshold with a row marked | same group | "
           f"planted pairs with a row marked | farthest marked row from its keeper |")
@@ -280,7 +285,8 @@ def main() -> int:
         print(f"top-10 search, prefilter `width >= 800`, {args.queries} queries: "
               f"indexed p50 {pct(lat['indexed'], 50):.1f} ms p95 {pct(lat['indexed'], 95):.1f} ms; "
               f"exact (index bypassed) p50 {pct(lat['exact'], 50):.1f} ms p95 {pct(lat['exact'], 95):.1f} ms; "
-              f"indexed recall@10 vs exact {recall10:.4f} (nprobes >= {NPROBES}, refine {REFINE_FACTOR})")
+              f"indexed recall@10 vs exact {recall10:.4f} (nprobes >= {search.nprobes}, "
+              f"refine {search.refine_factor})")
     print(f"table write {t_write:.1f} s; total {time.perf_counter() - t_start_all:.1f} s")
     if not args.dir:
         shutil.rmtree(root, ignore_errors=True)

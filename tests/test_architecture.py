@@ -111,3 +111,98 @@ def test_the_schemas_module_sits_above_analysers_stages_and_store():
     bad = [_name(p) for p in below if any(m == "raycurate.schemas" or m.startswith("raycurate.schemas.")
                                           for m in _imports(p))]
     assert not bad, bad
+
+
+def _module_of(name: str, known: set[str]) -> str | None:
+    """The longest module of ``known`` that ``name`` (a module, or a name imported from one) is or lies in."""
+    while name and name not in known:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import circle of ``graph`` (module -> the modules it imports), or [] when there is none."""
+    state: dict[str, int] = {}   # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return []
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return []
+
+
+def test_cycle_finder_finds_a_circle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_search_modules_import_one_another_without_a_circle():
+    """Every import counts, those inside functions too (search.py and face_search.py once imported each other
+    that way). A module importing the package itself (``from . import x``, ``from raycurate.search import x``)
+    closes a circle through ``__init__``, which imports every module."""
+    files = _files("search")
+    names = {".".join(p.relative_to(PKG.parent).with_suffix("").parts).removesuffix(".__init__"): p for p in files}
+    assert {"raycurate.search", "raycurate.search.images", "raycurate.search.faces",
+            "raycurate.search.index"} <= set(names)
+    known = set(names)
+    graph = {name: {m for imp in _imports(p) if (m := _module_of(imp, known)) and m != name}
+             for name, p in names.items()}
+    assert not _cycle(graph), " -> ".join(_cycle(graph))
+
+
+def _private_uses(path: Path) -> list[str]:
+    """``obj._name`` where ``obj`` is not ``self`` / ``cls`` (another object's private member), and private
+    names imported from another module."""
+    found, where = [], _name(path) if path.is_relative_to(PKG) else path.name
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                found.append(f"{where}:{node.lineno} {ast.unparse(node)}")
+        elif isinstance(node, ast.ImportFrom):
+            found += [f"{where}:{node.lineno} imports {a.name}" for a in node.names
+                      if a.name.startswith("_") and not a.name.startswith("__")]
+    return found
+
+
+def test_private_use_finder_sees_a_call_across_classes(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("from .x import _helper\nclass A:\n    def f(self):\n        self._ok()\n"
+                     "        return self.cur._config()\n")
+    assert [u.split(" ", 1)[1] for u in _private_uses(probe)] == ["imports _helper", "self.cur._config"]
+
+
+def test_search_calls_no_private_member_of_another_object():
+    """FaceSearch once called Curation's private methods: a shared helper is a public function of a lower
+    module instead, and what a class needs is handed to it."""
+    used = [u for p in _files("search") for u in _private_uses(p)]
+    assert not used, used
+    assert not [u for p in _files() for u in _private_uses(p) if "search" in u.split(" ", 1)[1]]
+
+
+def test_only_store_indexes_asks_lancedb_for_indexes():
+    """Index introspection (``list_indices``, ``index_stats``) is written once, in raycurate/store/indexes.py;
+    search, dedup, maintenance and the health check read it there."""
+    scripts = sorted((PKG.parent / "scripts").glob("*.py"))
+    askers = sorted({_name(p) if p.is_relative_to(PKG) else str(p.relative_to(PKG.parent))
+                     for p in _files() + scripts for node in ast.walk(ast.parse(p.read_text()))
+                     if isinstance(node, ast.Attribute) and node.attr in ("list_indices", "index_stats")})
+    assert askers == ["raycurate/store/indexes.py"], askers
+
+
+def test_store_does_not_import_search():
+    """Search reads the store (tables, indexes); the store knows nothing of search."""
+    for p in _files("store"):
+        bad = [m for m in _imports(p) if m.startswith("raycurate.search")]
+        assert not bad, (_name(p), bad)

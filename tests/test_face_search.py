@@ -1,4 +1,4 @@
-"""Search by face and by identity (raycurate/face_search.py) on a faces table built from REAL embeddings.
+"""Search by face and by identity (raycurate/search/faces.py) on a faces table built from REAL embeddings.
 
 The faces come from the real CenterFace detector and dlib embedder (the default install's models) on the
 face_recognition project's photos; the identities are set by hand to the published truth (obama*: one

@@ -1,4 +1,4 @@
-"""Similar-frame search (raycurate/search.py) on a DB the real pipeline wrote, with a tiny random CLIP.
+"""Similar-frame search (raycurate/search/images.py) on a DB the real pipeline wrote, with a tiny random CLIP.
 
 The CLIP model is an open_clip architecture with random weights (tests/random_models.py): its
 embeddings mean nothing, but the path is real (the stored vectors, the text tower, LanceDB's

@@ -15,7 +15,7 @@ def data_uri(uri: str, box: Sequence[float] | None = None, side: int = SIDE) -> 
     from PIL import Image
 
     from ..decode import DecodeError, decode_image, resize_max_side
-    from ..search_results import CROP_DECODE_SIDE, _crop
+    from ..search.results import CROP_DECODE_SIDE, crop_face
     from ..sources import read_bytes
 
     try:
@@ -23,7 +23,7 @@ def data_uri(uri: str, box: Sequence[float] | None = None, side: int = SIDE) -> 
     except (DecodeError, OSError):
         return None
     if box is not None:
-        rgb = resize_max_side(_crop(rgb, box), side)
+        rgb = resize_max_side(crop_face(rgb, box), side)
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="JPEG", quality=QUALITY)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

@@ -19,6 +19,7 @@ from .people_sections import PeopleSettings
 from .run_sections import (SECRET_KEYS, CascadeSettings, DecodeSettings, InputSettings, ModelsSettings,
                            RaySettings, Stage1Settings, Stage2Settings, Stage3Settings, StageSettings,
                            StorageSettings, VideoSettings)
+from .search_sections import SearchSettings
 from .schema import (ConfigError, Key, Section, Widget, as_dict, cpu_default, defaults, keys, section, sections, typed,
                      validate)
 
@@ -34,6 +35,7 @@ class Settings(Section):
     analyzers: AnalyzersSettings = section(AnalyzersSettings, "the image analysers")
     people: PeopleSettings = section(PeopleSettings, "faces in LanceDB, grouped into identities that do not chain")
     dedup: DedupSettings = section(DedupSettings, "near duplicates by vector similarity inside LanceDB")
+    search: SearchSettings = section(SearchSettings, "similar-image and face search over a curated DB")
     filter: FilterSettings = section(FilterSettings, "gates over stored scores")
     export: ExportSettings = section(ExportSettings, "the output folder")
     storage: StorageSettings = section(StorageSettings, "bucket endpoints and credentials")
@@ -62,6 +64,6 @@ __all__ = ["AnalyzerSettings", "AnalyzersSettings", "BodyCropSettings", "Cascade
            "ContentSettings", "DecodeSettings", "cpu_default", "DedupColumns", "DedupSettings", "EmotionSettings",
            "ExportSettings", "FaceFeaturesSettings", "FaceSettings", "FilterSettings", "IdentitySettings", "InputSettings",
            "KEYS", "Key", "KohyaSettings", "ModelsSettings", "NsfwSettings", "POOL_KEYS", "PeopleSettings", "PoseSettings",
-           "QualitySettings", "RaySettings", "SECRET_KEYS", "Settings", "Stage1Settings", "Stage2Settings",
-           "Stage3Settings", "StageSettings", "StorageSettings", "VideoSettings", "Widget", "as_dict", "check",
-           "default_mapping", "sections", "settings_of", "typed"]
+           "QualitySettings", "RaySettings", "SECRET_KEYS", "SearchSettings", "Settings", "Stage1Settings",
+           "Stage2Settings", "Stage3Settings", "StageSettings", "StorageSettings", "VideoSettings", "Widget", "as_dict",
+           "check", "default_mapping", "sections", "settings_of", "typed"]

@@ -18,15 +18,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pyarrow as pa
 
+from .indexes import has_vector_index, indexed_columns
 from .table import content_ids
 
 SCALAR_INDEXES = {"id": "BTREE", "run_id": "BITMAP", "media_type": "BITMAP", "face_count": "BTREE",
                   "nsfw_score": "BTREE", "quality_sharpness": "BTREE", "duplicate_of": "BTREE"}
-
-
-def has_vector_index(table: Any, column: str) -> bool:
-    return any(column in idx.columns and any(t in str(idx.index_type).upper() for t in ("IVF", "HNSW"))
-               for idx in table.list_indices())
 
 
 INDEX_TYPES = ("IVF_FLAT", "IVF_PQ", "IVF_HNSW_SQ")
@@ -53,12 +49,6 @@ def ensure_vector_index(table: Any, column: str, *, min_rows: int, index_type: s
         config, what = IvfFlat(distance_type="cosine", num_partitions=partitions), "exact vectors"
     table.create_index(column, config=config)
     return f"built {index_type} ({partitions} partitions, {what})"
-
-
-def index_kind(table: Any, column: str, default: str) -> str:
-    """The type of ``column``'s vector index (IVF_FLAT, IVF_PQ or IVF_HNSW_SQ)."""
-    return next((str(i.index_type).upper().replace("IVFHNSWSQ", "IVF_HNSW_SQ").replace("IVFPQ", "IVF_PQ")
-                 .replace("IVFFLAT", "IVF_FLAT") for i in table.list_indices() if column in i.columns), default)
 
 
 def near_pairs(table: Any, column: str, ids: Sequence[str], vectors: np.ndarray, *, threshold: float, k: int,
@@ -122,7 +112,7 @@ def maintain(table: Any, *, vector_columns: Iterable[str], index_min_rows: int, 
     enough, and ``optimize`` (compacts small fragments, folds new rows into the indexes)."""
     done: dict[str, Any] = {"scalar": [], "vector": {}}
     table.checkout_latest()   # other handles wrote after this one was opened (dedup's marks): plan on the latest
-    present = {c for idx in table.list_indices() for c in idx.columns}
+    present = indexed_columns(table)
     names = set(table.schema.names)
     for column, kind in SCALAR_INDEXES.items():
         if column in names and column not in present:

@@ -35,8 +35,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from .ann import (INDEX_TYPES, SCALAR_INDEXES, ensure_vector_index, has_vector_index, index_kind, maintain,
-                  near_pairs)
+from .ann import INDEX_TYPES, SCALAR_INDEXES, ensure_vector_index, maintain, near_pairs
+from .indexes import has_index, has_vector_index, index_kind
 from .table import ROW_KEY, content_ids, sql_in, write_columns
 from .keepers import keeper_first
 from .unionfind import UnionFind
@@ -401,7 +401,7 @@ def _write_marks(table: Any, kind: RowKind, marks: list[dict[str, Any]]) -> None
         else:
             rest += group
     if alike:
-        if not any(idx.columns == [kind.id_column] for idx in table.list_indices()):
+        if not has_index(table, kind.id_column):
             from lancedb.index import BTree
 
             table.create_index(kind.id_column, config=BTree())

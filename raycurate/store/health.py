@@ -23,6 +23,7 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
+from .indexes import indexes
 from .manifest import ManifestError, VersionFiles, parse_manifest, version_of
 
 DAMAGED = "_damaged"   # inside T.lance: where unreadable version files are moved
@@ -147,7 +148,7 @@ class _Table:
 
                 self._db = _connect(self.db_uri)
             handle = self._db.open_table(self.name, version=version)
-            handle.schema, handle.list_indices()   # noqa: B018 (decoded lazily)
+            handle.schema, indexes(handle)   # noqa: B018 (decoded lazily)
         except Exception as exc:   # lance raises RuntimeError / OSError / ValueError with its own text
             return _first_line(exc)
         return None

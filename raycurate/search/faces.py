@@ -1,5 +1,8 @@
 """Search by face and by identity over the ``faces`` table (declared in :mod:`raycurate.store.people_schema`).
 
+:class:`FaceSearch` answers ``Curation.search(face=..., identity=...)`` (:mod:`raycurate.search.images`) and needs
+nothing of it: the DB, its ``images`` table, the settings and the models directory are handed over.
+
 ``Curation.search(face=IMG)``: the query picture's largest face, found and embedded the way the stored faces
 were (the face detector the ``images`` table records, the embedder family of the faces' ``embedding_model``:
 dlib on a default install, ArcFace with the InsightFace pack), is compared with every stored face of that
@@ -21,13 +24,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .analyzers.face_embedders import DLIB_ID, SAME_PERSON, VECTOR_COLUMNS
-from .people.faces import family_of
-from .search import SearchError, ann_query, vector_index
-from .search_results import write_thumbnail
-from .schemas import FACES_SCHEMA
-from .store.people_schema import FACES_TABLE, IDENTITIES_TABLE
-from .store.table import open_table, sql_str
+from ..analyzers.face_embedders import DLIB_ID, SAME_PERSON, VECTOR_COLUMNS
+from ..people.faces import family_of
+from ..schemas import FACES_SCHEMA
+from ..settings import Settings
+from ..store.people_schema import FACES_TABLE, IDENTITIES_TABLE
+from ..store.table import open_table, sql_str
+from .index import COSINE_ONLY, plan
+from .inputs import SearchError, query_pixels
+from .results import write_thumbnail
 
 FACE_HIT_COLUMNS = ("face_id", "identity_id", "identity_distance", "source", "image_id", "uri", "video_id",
                     "frame_index", "timestamp", "face_index", "box", "score", "sharpness", "embedding_model")
@@ -42,14 +47,20 @@ def pack_of(model: str) -> str | None:
 
 
 class FaceSearch:
-    """The ``faces`` table of a :class:`~raycurate.search.Curation`, with the face models a query needs."""
+    """The ``faces`` table of the DB at ``db_uri``, with the face models a query needs.
 
-    def __init__(self, cur: Any) -> None:
-        self.cur = cur
+    ``images``: the DB's ``images`` table (its ``face_model`` says which detector found the stored faces).
+    ``settings``: the face analysers' settings, the query's decode size (``decode``) and ``search``.
+    ``models_root``: where the face models' weights are. ``thumbs_dir``: where face crops are written."""
+
+    def __init__(self, db_uri: str, images: Any, *, settings: Settings, models_root: Any, thumbs_dir: str,
+                 device: str = "cpu") -> None:
+        self.db_uri, self.images, self.settings = db_uri, images, settings
+        self.models_root, self.thumbs_dir, self.device = models_root, thumbs_dir, device
         try:
-            self.table = open_table(cur.db_uri, FACES_TABLE)
+            self.table = open_table(db_uri, FACES_TABLE)
         except FileNotFoundError:
-            raise SearchError(f"no '{FACES_TABLE}' table in {cur.db_uri}: face and identity search need the "
+            raise SearchError(f"no '{FACES_TABLE}' table in {db_uri}: face and identity search need the "
                               f"faces a run stores (one row per detected face) and groups into identities") from None
         self._analysers: dict[str, tuple[Any, Any]] = {}   # embedding model -> (FaceAnalyzer, FaceFeaturesAnalyzer)
 
@@ -64,10 +75,10 @@ class FaceSearch:
 
     def _usable(self, model: str) -> tuple[bool, str]:
         """Whether ``model``'s weights can embed a query here; else why, with the fix."""
-        from . import models
-        from .analyzers import insightface_pack
+        from .. import models
+        from ..analyzers import insightface_pack
 
-        root = self.cur.models_root
+        root = self.models_root
         if family_of(model) == "dlib":
             spec = models.find_spec(DLIB_ID, root)
             state = models.status(spec, root)
@@ -79,8 +90,8 @@ class FaceSearch:
         return ok, f"the stored faces are ArcFace vectors ({model}), which need the InsightFace pack: {why}; {fix}"
 
     def _config_pack(self) -> str:
-        cfg = self.cur._config()["analyzers"]
-        return str(cfg["face_features"].get("pack") or cfg["face"]["pack"])
+        analyzers = self.settings.analyzers
+        return str(analyzers.face_features.pack or analyzers.face.pack)
 
     def choose(self, column: str | None) -> str:
         """The stored embedding model a picture's face is embedded with (the first usable, most faces first)."""
@@ -102,10 +113,10 @@ class FaceSearch:
     # -- the query's face -----------------------------------------------------------------------------
     def _detector(self) -> tuple[str, str]:
         """(detector, pack) the images table's faces were found with (its ``face_model``), else ``auto``."""
-        from .analyzers import insightface_pack
+        from ..analyzers import insightface_pack
 
         pack = self._config_pack()
-        table = self.cur.table
+        table = self.images
         if "face_model" not in table.schema.names:
             return "auto", pack
         refs = (table.search().where("face_count > 0 AND face_model IS NOT NULL").select(["face_model"])
@@ -115,7 +126,7 @@ class FaceSearch:
             return "insightface", model.split(":", 1)[1]
         if model.startswith("insightface-"):
             found = model[len("insightface-"):]
-            ok, _ = insightface_pack.available(found, str(self.cur.models_root))
+            ok, _ = insightface_pack.available(found, str(self.models_root))
             return ("insightface", found) if ok else ("centerface", pack)
         if model.startswith("opencv-haar"):
             return "opencv_haar", pack
@@ -124,21 +135,20 @@ class FaceSearch:
     def _models_for(self, model: str) -> tuple[Any, Any]:
         """The face detector and embedder for queries against ``model``'s vectors, loaded once."""
         if model not in self._analysers:
-            from .analyzers.face import FaceAnalyzer
-            from .analyzers.face_features import FaceFeaturesAnalyzer
-            from .models import ModelError
+            from ..analyzers.face import FaceAnalyzer
+            from ..analyzers.face_features import FaceFeaturesAnalyzer
+            from ..models import ModelError
 
-            cfg = self.cur._config()["analyzers"]
-            face, feats = cfg["face"], cfg["face_features"]
+            face, feats = self.settings.analyzers.face, self.settings.analyzers.face_features
             detector, det_pack = self._detector()
-            root = str(self.cur.models_root)
+            root = str(self.models_root)
             try:
-                finder = FaceAnalyzer(detector=detector, pack=det_pack, det_size=face["det_size"],
-                                      det_thresh=face["det_thresh"], max_faces=face["max_faces"], models_dir=root)
+                finder = FaceAnalyzer(detector=detector, pack=det_pack, det_size=face.det_size,
+                                      det_thresh=face.det_thresh, max_faces=face.max_faces, models_dir=root)
                 embedder = FaceFeaturesAnalyzer(
                     embedder="dlib" if family_of(model) == "dlib" else "insightface",
-                    pack=pack_of(model) or self._config_pack(), min_face_px=feats["min_face_px"],
-                    min_face_sharpness=feats["min_face_sharpness"], models_dir=root, device=self.cur.device)
+                    pack=pack_of(model) or self._config_pack(), min_face_px=feats.min_face_px,
+                    min_face_sharpness=feats.min_face_sharpness, models_dir=root, device=self.device)
                 finder.setup()
                 embedder.setup()
             except (ModelError, OSError, ImportError, ValueError) as exc:
@@ -149,7 +159,8 @@ class FaceSearch:
     def query_vector(self, image: str | np.ndarray, model: str) -> tuple[np.ndarray, list[float]]:
         """The vector of the query picture's largest face, and its box (fractions)."""
         finder, embedder = self._models_for(model)
-        rgb = self.cur._query_pixels(image)
+        decode = self.settings.decode
+        rgb = query_pixels(image, max_side=decode.max_side, max_pixels=decode.max_pixels)
         shown = "the query array" if isinstance(image, np.ndarray) else os.path.basename(os.fspath(image))
         batch = finder({"image": [rgb], "error": [None]})
         if batch["face_error"][0]:
@@ -178,12 +189,9 @@ class FaceSearch:
         family = family_of(model)
         column = VECTOR_COLUMNS[family][0]
         vec, box = self.query_vector(face, model)
-        query = self.table.search(vec, vector_column_name=column).distance_type("cosine")
-        index = vector_index(self.table, column)
-        if index is not None and index[2] == "cosine":   # other metrics: dlib's vectors are not unit length
-            query, method = ann_query(query, index, k)
-        else:
-            query, method = (query.bypass_vector_index() if index is not None else query), "exact"
+        # only a cosine index serves: dlib's vectors are not unit length, so l2 and dot do not give cosine
+        query, method, _ = plan(self.table.search(vec, vector_column_name=column), self.table, column, k,
+                                self.settings.search, COSINE_ONLY)
         filters = [f"embedding_model = {sql_str(model)}", f"{column} IS NOT NULL"] + ([f"({where})"] if where else [])
         try:
             hits = (query.where(" AND ".join(filters), prefilter=prefilter)
@@ -221,7 +229,7 @@ class FaceSearch:
 
     def _identity_name(self, identity: str) -> str:
         try:
-            table = open_table(self.cur.db_uri, IDENTITIES_TABLE)
+            table = open_table(self.db_uri, IDENTITIES_TABLE)
             rows = table.search().where(f"identity_id = {sql_str(identity)}").select(["name"]).limit(1).to_list()
         except (FileNotFoundError, ValueError):
             return ""
@@ -245,42 +253,7 @@ class FaceSearch:
         if not row.get("uri") or not row.get("box") or (row.get("source") == "frame" and not row.get("image_id")):
             return None
         name = "face-" + hashlib.sha256(str(row["face_id"]).encode()).hexdigest()[:11]
-        return write_thumbnail(self.cur.thumbs_dir, name, row["uri"], box=row["box"])
+        return write_thumbnail(self.thumbs_dir, name, row["uri"], box=row["box"])
 
 
-# -- command line -------------------------------------------------------------------------------------
-def face_where(row: dict[str, Any]) -> str:
-    """A face's place: its image's uri, or ``video@timestamp`` for a face of a video frame."""
-    if row.get("video_id") or row.get("source") == "frame":
-        ts = row.get("timestamp")
-        return f"{row.get('uri')}@{ts:.3f}s" if ts is not None else f"{row.get('uri')}#frame{row.get('frame_index')}"
-    return str(row.get("uri"))
-
-
-def short_face_id(face_id: str) -> str:
-    """``<id[:12]>:<k>`` (``<video id[:12]>@<frame>:<k>``) of ``<64-hex id>:<k>``, as the hits' table shows it."""
-    return face_id[:12] + face_id[64:] if len(face_id) > 64 else face_id
-
-
-def format_face_hits(hits: pa.Table) -> str:
-    """Face hits as a text table, after one line saying what served them."""
-    meta = {k.decode(): v.decode() for k, v in (hits.schema.metadata or {}).items()}
-    if meta.get("raycurate.kind") == "identity":
-        name = f" ({meta['raycurate.identity_name']})" if meta.get("raycurate.identity_name") else ""
-        head = (f"# {hits.num_rows} faces of identity {meta.get('raycurate.identity')}{name}, sharpest first; "
-                f"distance: to the identity's centroid")
-    else:
-        head = (f"# {hits.num_rows} faces nearest on {meta.get('raycurate.column')} ({meta.get('raycurate.method')}, "
-                f"{meta.get('raycurate.model')}); same person: distance <= {meta.get('raycurate.same_person')}")
-    lines = [head, f"{'rank':>4}  {'distance':>8}  {'same':<4}  {'identity':<12}  {'face_id':<20}  "
-                   f"{'uri':<48}  thumbnail"]
-    for r in hits.to_pylist():
-        dist = "-" if r["distance"] is None else f"{r['distance']:.4f}"
-        lines.append(f"{r['rank']:>4}  {dist:>8}  {'yes' if r['same_person'] else 'no':<4}  "
-                     f"{r['identity_id'] or '-':<12}  {short_face_id(r['face_id']):<20}  {face_where(r):<48}  "
-                     f"{r['thumbnail'] or '-'}")
-    return "\n".join(lines)
-
-
-__all__ = ["COLUMN_FAMILY", "FACE_HIT_COLUMNS", "FaceSearch", "face_where", "format_face_hits",
-           "pack_of"]
+__all__ = ["COLUMN_FAMILY", "FACE_HIT_COLUMNS", "FaceSearch", "pack_of"]

@@ -13,37 +13,29 @@ are left out (embeddings of two models cannot be compared).
 A model is loaded only when the query needs one: an image or text query on ``clip_embedding``.
 ``--id`` reads the stored vector; ``content_vector`` is computed without any model.
 
-An ANN index on the column is used when there is one (at least :data:`NPROBES` partitions probed,
-more when a narrow prefilter needs them, and :data:`REFINE_FACTOR` x k candidates re-ranked on the
-full vectors, so the distances returned are exact); without one the search is exact.
+An ANN index on the column is used when there is one (at least ``search.nprobes`` partitions probed,
+more when a narrow prefilter needs them, and ``search.refine_factor`` x k candidates re-ranked on the
+full vectors, so the distances returned are exact; :mod:`raycurate.search.index`); without one the search
+is exact.
 
-The hits' table, the thumbnails and the command line's text table are built in :mod:`raycurate.search_results`.
+Face and identity queries go to :class:`raycurate.search.faces.FaceSearch`. The hits' table and the
+thumbnails are built in :mod:`raycurate.search.results`.
 """
 from __future__ import annotations
 
-import json
-import os
+import dataclasses
 import re
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from .analyzers.face_embedders import FACE_VECTOR_COLUMNS as FACE_VECTORS   # main-face vectors, one per family
-from .search_results import (HIT_COLUMNS, THUMB_SIDE, format_hits, join_path, result_table, where_shown,
-                             write_thumbnail)
-from .store.table import resolve_db, sql_str
-
-NPROBES = 32           # least IVF partitions probed; more when a prefilter leaves too few candidates
-REFINE_FACTOR = 10     # ANN candidates re-ranked on the stored vectors: k x this
-HNSW_EF = 128
-# Index metric -> factor that turns its distance into cosine distance on L2-normalised vectors
-# (squared L2 = 2 - 2 cos; dot distance = 1 - dot). Every stored vector column is L2-normalised.
-METRIC_TO_COSINE = {"cosine": 1.0, "l2": 0.5, "dot": 1.0}
-
-
-class SearchError(ValueError):
-    """A query raycurate cannot answer; the message says why and what to do."""
+from ..analyzers.face_embedders import FACE_VECTOR_COLUMNS as FACE_VECTORS   # main-face vectors, one a family
+from ..settings import Settings
+from ..store.table import sql_str
+from .index import plan
+from .inputs import SearchError, query_pixels, resolve_db
+from .results import HIT_COLUMNS, join_path, result_table, write_thumbnail
 
 
 class Curation:
@@ -51,40 +43,33 @@ class Curation:
 
     ``models_dir``: where CLIP weights are looked for (else ``$RAYCURATE_MODELS``, else the default).
     ``thumbs_dir``: where thumbnails are written (default ``<db>/thumbnails``). ``max_side``: the
-    decode size of query images (default: ``decode.max_side`` of the configuration).
+    decode size of query images (default: ``decode.max_side`` of the settings). ``settings``: the typed
+    settings (``decode``, ``search``, the CLIP and face analysers'); default: the configuration's defaults.
     """
 
     def __init__(self, db_uri: str, *, models_dir: str | None = None, thumbs_dir: str | None = None,
-                 max_side: int | None = None, device: str = "cpu") -> None:
-        from . import models
-        from .store import open_images_table
+                 max_side: int | None = None, device: str = "cpu", settings: Settings | None = None) -> None:
+        from .. import models
+        from ..store import open_images_table
 
-        self.db_uri = _resolve_db(db_uri)
+        if settings is None:
+            from ..config import load_config, typed
+
+            settings = typed(load_config())
+        if max_side is not None:
+            settings = dataclasses.replace(settings, decode=dataclasses.replace(settings.decode, max_side=max_side))
+        self.settings = settings
+        self.db_uri = resolve_db(db_uri)
         self.models_root = models.models_dir(models_dir)
         self.thumbs_dir = thumbs_dir or join_path(self.db_uri, "thumbnails")
-        self.max_side = max_side
         self.device = device
-        self._cfg: dict[str, Any] | None = None
         try:
             self.table = open_images_table(self.db_uri)
         except OSError as exc:   # FileNotFoundError: no table; SourceError: a bucket that refuses
             raise SearchError(str(exc)) from None
         self._clip: dict[str, Any] = {}   # model id -> loaded ClipAnalyzer
         self._clip_models: dict[str, list[str]] | None = None
-        self._faces: Any = None   # raycurate.face_search.FaceSearch, opened on the first face query
-
-    def _config(self) -> dict[str, Any]:
-        """The default configuration (decode sizes, default CLIP id), read when a query needs it."""
-        if self._cfg is None:
-            from .config import load_config
-
-            self._cfg = load_config()
-        return self._cfg
-
-    def _decode_limits(self) -> tuple[int, int]:
-        """(max_side, max_pixels) of the pipeline's decode."""
-        dec = self._config()["decode"]
-        return int(self.max_side or dec["max_side"]), int(dec["max_pixels"])
+        self._faces: Any = None   # raycurate.search.faces.FaceSearch, opened on the first face query
 
     # -- what can be searched --------------------------------------------------------------
     def vector_columns(self) -> list[str]:
@@ -112,7 +97,7 @@ class Curation:
 
     def usable_clip(self) -> tuple[str | None, str]:
         """(the CLIP model whose stored vectors can be queried here, or None; why not when None)."""
-        from . import models
+        from .. import models
 
         found = self.clip_models()
         if not found:
@@ -142,7 +127,7 @@ class Curation:
         says which column and method served (``raycurate.column``, ``raycurate.method``).
 
         ``face`` (a picture: its largest face is the query) and ``identity`` (an identity id: its faces)
-        search the ``faces`` table instead (``where`` over its columns): see :mod:`raycurate.face_search`.
+        search the ``faces`` table instead (``where`` over its columns): see :mod:`raycurate.search.faces`.
         """
         given = [name for name, v in (("image", image), ("id", id), ("text", text), ("face", face),
                                       ("identity", identity)) if v is not None]
@@ -181,11 +166,12 @@ class Curation:
         return self._finish(hits, column, method, clip_model, thumbnails)
 
     def faces(self) -> Any:
-        """Search over the ``faces`` table (:class:`raycurate.face_search.FaceSearch`), opened on first use."""
+        """Search over the ``faces`` table (:class:`raycurate.search.faces.FaceSearch`), opened on first use."""
         if self._faces is None:
-            from .face_search import FaceSearch
+            from .faces import FaceSearch
 
-            self._faces = FaceSearch(self)
+            self._faces = FaceSearch(self.db_uri, self.table, settings=self.settings, models_root=self.models_root,
+                                     thumbs_dir=self.thumbs_dir, device=self.device)
         return self._faces
 
     def _column_for(self, kind: str, column: str | None) -> tuple[str, str | None]:
@@ -206,7 +192,7 @@ class Curation:
 
     def _no_clip_message(self, kind: str, why: str) -> str:
         found = list(self.clip_models())
-        missing = found[0] if found else str(self._config()["analyzers"]["clip"]["weights"])
+        missing = found[0] if found else self.settings.analyzers.clip.weights
         what = "text search needs CLIP" if kind == "text" else "an image query on clip_embedding needs CLIP"
         fix = (f"run `raycurate models pull {missing} --models-dir {self.models_root}`" if found else
                f"run `raycurate models pull {missing}`, then curate again with CLIP enabled")
@@ -245,9 +231,10 @@ class Curation:
         return column, np.asarray(row[column], dtype=np.float32), model
 
     def _image_vector(self, image: str | np.ndarray, column: str, clip_model: str | None) -> np.ndarray:
-        rgb = self._query_pixels(image)
+        decode = self.settings.decode
+        rgb = query_pixels(image, max_side=decode.max_side, max_pixels=decode.max_pixels)
         if column == "content_vector":
-            from .analyzers.content_vector import ContentVectorAnalyzer
+            from ..analyzers.content_vector import ContentVectorAnalyzer
 
             content = ContentVectorAnalyzer()
             content.setup()
@@ -264,8 +251,8 @@ class Curation:
     def _clip_analyzer(self, model_id: str) -> Any:
         """The CLIP analyser for ``model_id``, loaded once per :class:`Curation` (no aesthetic head)."""
         if model_id not in self._clip:
-            from .analyzers.clip import ClipAnalyzer
-            from .models import ModelError
+            from ..analyzers.clip import ClipAnalyzer
+            from ..models import ModelError
 
             clip = ClipAnalyzer(weights=model_id, aesthetic=None, models_dir=str(self.models_root),
                                 device=self.device)
@@ -276,46 +263,13 @@ class Curation:
             self._clip[model_id] = clip
         return self._clip[model_id]
 
-    def _query_pixels(self, image: str | np.ndarray) -> np.ndarray:
-        """The query as the pipeline's analysers saw the stored images: decoded, upright, <= max_side."""
-        from .decode import DecodeError, decode_image, resize_max_side
-
-        max_side, max_pixels = self._decode_limits()
-        if isinstance(image, np.ndarray):
-            rgb = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
-            if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-                raise SearchError(f"a query array must be H x W x 3 uint8 RGB, got {image.shape} {image.dtype}")
-            return np.ascontiguousarray(resize_max_side(rgb, max_side))
-        from .sources import SourceError, exists, read_bytes
-
-        path = os.fspath(image)
-        try:
-            if not exists(path):
-                raise SearchError(f"query image not found: {path}")
-            data = read_bytes(path)
-        except (SourceError, OSError) as exc:
-            raise SearchError(f"cannot read query image {path}: {exc}") from None
-        try:
-            return decode_image(data, max_side=max_side, max_pixels=max_pixels).rgb
-        except DecodeError as exc:
-            raise SearchError(f"query image {path}: {exc}") from None
-
     def _nearest(self, vec: np.ndarray, column: str, where: str | None, k: int, prefilter: bool
                  ) -> tuple[pa.Table, str]:
         norm = float(np.linalg.norm(vec))
         if not np.isfinite(norm) or norm == 0.0:
             raise SearchError("the query vector is zero or not finite")
-        query = self.table.search((vec / norm).astype(np.float32), vector_column_name=column)
-        index = vector_index(self.table, column)
-        scale = 1.0
-        if index is not None and index[2] in METRIC_TO_COSINE:
-            scale = METRIC_TO_COSINE[index[2]]
-            query, method = ann_query(query, index, k)
-        else:
-            query = query.distance_type("cosine")
-            if index is not None:   # e.g. a hamming index: its distances are not cosine
-                query = query.bypass_vector_index()
-            method = "exact"
+        query, method, scale = plan(self.table.search((vec / norm).astype(np.float32), vector_column_name=column),
+                                    self.table, column, k, self.settings.search)
         if where:
             query = query.where(where, prefilter=prefilter)
         names = [c for c in HIT_COLUMNS if c in self.table.schema.names]
@@ -341,59 +295,4 @@ class Curation:
         return write_thumbnail(self.thumbs_dir, content_id, uri)
 
 
-def vector_index(table: Any, column: str) -> tuple[str, str, str] | None:
-    """(name, type, metric) of a vector index on ``column`` of ``table``, or None."""
-    for index in table.list_indices():
-        if list(index.columns) != [column]:
-            continue
-        metric = getattr(table.index_stats(index.name), "distance_type", None)
-        if metric:
-            return index.name, str(index.index_type), str(metric).lower()
-    return None
-
-
-def ann_query(query: Any, index: tuple[str, str, str], k: int) -> tuple[Any, str]:
-    """``query`` served by ``index`` (its metric, :data:`NPROBES`, :data:`REFINE_FACTOR` re-ranking), and
-    the method's name."""
-    name, index_type, metric = index
-    query = query.distance_type(metric).minimum_nprobes(NPROBES).maximum_nprobes(0).refine_factor(REFINE_FACTOR)
-    if "hnsw" in index_type.lower():
-        query = query.ef(max(HNSW_EF, k * REFINE_FACTOR))
-    return query, f"ann:{name} ({index_type}, {metric})"
-
-
-def _resolve_db(db_uri: str) -> str:
-    """The DB folder (or bucket prefix: its endpoint and credentials come from raycurate.storage)."""
-    from .sources import SourceError
-
-    try:
-        return resolve_db(db_uri)
-    except (FileNotFoundError, SourceError) as exc:
-        raise SearchError(str(exc)) from exc
-
-
-# -- command line (the hits' text table: raycurate.search_results) ----------------------------
-def run_cli(db: str, *, image: str | None, id: str | None, text: str | None,  # noqa: A002
-            where: str | None, k: int, column: str | None, models_dir: str | None, as_json: bool,
-            face: str | None = None, identity: str | None = None) -> int:
-    """``raycurate search``: print the hits; raises :class:`SearchError` on bad input,
-    :class:`~raycurate.store.health.DamagedDB` on a damaged DB (exit 2)."""
-    from .store.health import check_db
-
-    db = _resolve_db(db)
-    check_db(db)
-    hits = Curation(db, models_dir=models_dir).search(image=image, id=id, text=text, face=face, identity=identity,
-                                                      where=where, k=k, column=column)
-    if as_json:
-        for row in hits.to_pylist():
-            print(json.dumps(row, default=str))
-    elif face is not None or identity is not None:
-        from .face_search import format_face_hits
-
-        print(format_face_hits(hits))
-    else:
-        print(format_hits(hits))
-    return 0
-
-
-__all__ = ["Curation", "HIT_COLUMNS", "SearchError", "THUMB_SIDE", "format_hits", "run_cli", "where_shown"]
+__all__ = ["Curation"]

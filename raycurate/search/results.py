@@ -1,6 +1,7 @@
 """What a search returns and shows: the hits' table (rank, distance, thumbnail and the stored columns of
-:data:`HIT_COLUMNS`), the JPEG thumbnails of the hits, and the text table ``raycurate search`` prints.
-The search itself is :mod:`raycurate.search`."""
+:data:`HIT_COLUMNS`), the JPEG thumbnails of the hits (a face's: a crop), and the text tables
+``raycurate search`` prints for image hits and face hits. The searches themselves are
+:mod:`raycurate.search.images` and :mod:`raycurate.search.faces`."""
 from __future__ import annotations
 
 import os
@@ -51,8 +52,8 @@ def write_thumbnail(thumbs_dir: str, content_id: str, uri: str, box: Sequence[fl
     import pyarrow.fs as pafs
     from PIL import Image
 
-    from .decode import DecodeError, decode_image
-    from .sources import open_filesystem, read_bytes
+    from ..decode import DecodeError, decode_image
+    from ..sources import open_filesystem, read_bytes
 
     fs, folder = open_filesystem(thumbs_dir)
     target = f"{folder.rstrip('/')}/{content_id[:16]}.jpg"
@@ -64,7 +65,7 @@ def write_thumbnail(thumbs_dir: str, content_id: str, uri: str, box: Sequence[fl
     except (DecodeError, OSError):
         return None
     if box is not None:
-        rgb = _crop(rgb, box)
+        rgb = crop_face(rgb, box)
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="JPEG", quality=85)
     partial = f"{target}.{uuid.uuid4().hex[:8]}.part"   # two searches may write the same thumbnail
@@ -81,9 +82,9 @@ def write_thumbnail(thumbs_dir: str, content_id: str, uri: str, box: Sequence[fl
     return shown
 
 
-def _crop(rgb: Any, box: Sequence[float]) -> Any:
+def crop_face(rgb: Any, box: Sequence[float]) -> Any:
     """The region ``box`` (fractions) of ``rgb`` with its margin, at most :data:`THUMB_SIDE` on its longest side."""
-    from .decode import resize_max_side
+    from ..decode import resize_max_side
 
     h, w = rgb.shape[:2]
     mx, my = (box[2] - box[0]) * CROP_MARGIN, (box[3] - box[1]) * CROP_MARGIN
@@ -116,5 +117,38 @@ def format_hits(hits: pa.Table) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["HIT_COLUMNS", "THUMB_SIDE", "format_hits", "join_path", "result_table", "where_shown",
-           "write_thumbnail"]
+def face_where(row: dict[str, Any]) -> str:
+    """A face's place: its image's uri, or ``video@timestamp`` for a face of a video frame."""
+    if row.get("video_id") or row.get("source") == "frame":
+        ts = row.get("timestamp")
+        return f"{row.get('uri')}@{ts:.3f}s" if ts is not None else f"{row.get('uri')}#frame{row.get('frame_index')}"
+    return str(row.get("uri"))
+
+
+def short_face_id(face_id: str) -> str:
+    """``<id[:12]>:<k>`` (``<video id[:12]>@<frame>:<k>``) of ``<64-hex id>:<k>``, as the hits' table shows it."""
+    return face_id[:12] + face_id[64:] if len(face_id) > 64 else face_id
+
+
+def format_face_hits(hits: pa.Table) -> str:
+    """Face hits as a text table, after one line saying what served them."""
+    meta = {k.decode(): v.decode() for k, v in (hits.schema.metadata or {}).items()}
+    if meta.get("raycurate.kind") == "identity":
+        name = f" ({meta['raycurate.identity_name']})" if meta.get("raycurate.identity_name") else ""
+        head = (f"# {hits.num_rows} faces of identity {meta.get('raycurate.identity')}{name}, sharpest first; "
+                f"distance: to the identity's centroid")
+    else:
+        head = (f"# {hits.num_rows} faces nearest on {meta.get('raycurate.column')} ({meta.get('raycurate.method')}, "
+                f"{meta.get('raycurate.model')}); same person: distance <= {meta.get('raycurate.same_person')}")
+    lines = [head, f"{'rank':>4}  {'distance':>8}  {'same':<4}  {'identity':<12}  {'face_id':<20}  "
+                   f"{'uri':<48}  thumbnail"]
+    for r in hits.to_pylist():
+        dist = "-" if r["distance"] is None else f"{r['distance']:.4f}"
+        lines.append(f"{r['rank']:>4}  {dist:>8}  {'yes' if r['same_person'] else 'no':<4}  "
+                     f"{r['identity_id'] or '-':<12}  {short_face_id(r['face_id']):<20}  {face_where(r):<48}  "
+                     f"{r['thumbnail'] or '-'}")
+    return "\n".join(lines)
+
+
+__all__ = ["CROP_DECODE_SIDE", "HIT_COLUMNS", "THUMB_SIDE", "crop_face", "face_where", "format_face_hits",
+           "format_hits", "join_path", "result_table", "short_face_id", "where_shown", "write_thumbnail"]
