@@ -107,17 +107,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=int, default=60, help="length of the generated 1080p clip")
     ap.add_argument("--cpus", type=int, default=os.cpu_count())
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a setting for both runs, e.g. video.decord_device=gpu (repeatable)")
     args = ap.parse_args()
 
     import ray
 
-    from raycurate.config import load_config
+    from raycurate.config import load_config, parse_set
     from raycurate.engine import run_video_pipeline
     from raycurate.run_report import video_report
     from raycurate.sources import FileRef
 
-    configs = {"off": load_config(preset="youtube", overrides=[("video.scene_detection", False)]),
-               "on": load_config(preset="youtube", overrides=[("video.scene_detection", True)])}
+    extra = [parse_set(s) for s in args.set]
+    configs = {"off": load_config(preset="youtube", overrides=[*extra, ("video.scene_detection", False)]),
+               "on": load_config(preset="youtube", overrides=[*extra, ("video.scene_detection", True)])}
     cfg = configs["off"]
     work = Path(tempfile.mkdtemp(prefix="rc-vbench-"))
     try:
