@@ -335,10 +335,15 @@ def _marks(*, s: _Search, touched: Mapping[str, set[str]], rows_of: Mapping[str,
     the same group. Rows that end up in no group lose earlier marks."""
     marks: list[dict[str, Any]] = []
     key = s.kind.key
+    near: dict[str, list[tuple[str, tuple[float, str]]]] = {}
+    for (a, b), pair in edges.pairs.items():
+        near.setdefault(a, []).append((b, pair))
+        near.setdefault(b, []).append((a, pair))
     for component in touched.values():
         order = sorted((cid for cid in component if cid in rows_of),
                        key=lambda cid: _sort_key(rows_of[cid][0], keep_by))
-        owner = keeper_first(order, edges.pairs)
+        local = {(a, b) if a < b else (b, a): pair for a in order for b, pair in near.get(a, ())}
+        owner = keeper_first(order, local)
         groups: dict[str, list[str]] = {}
         for cid in order:
             claim = owner[cid]
