@@ -221,8 +221,8 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         persons = dict(parse_person(spec) for spec in args.persons)
         with routed_output(_log_file(args.out), verbose=args.verbose), interruptible(_stop_ray, _hurry):
-            report = curate(args.input, out_dir=args.out, settings=settings, db_uri=args.db, argv=["raycurate", *argv],
-                            persons=persons, wait=args.wait)
+            report = curate(args.input, out_dir=args.out, settings=settings, db_uri=args.db,
+                            argv=["raycurate", *argv], persons=persons, wait=args.wait)
     except (ModelError, ResourceError, SourceError, ReferenceError, LockHeld, DamagedDB) as exc:   # before any work
         return _fail(str(exc))
     except (Interrupted, KeyboardInterrupt) as exc:   # KeyboardInterrupt: Ctrl-C outside interruptible()

@@ -111,7 +111,11 @@ def curate(input_uri: str, *, out_dir: str, settings: Settings, db_uri: str | No
         check_db(db_uri)   # a damaged DB: one line (raycurate db recover), before any work
         ctx = _start_state(out, out_dir, run_id, db_uri, settings, started_at, log)
         ctx.targets = targets
-        return _curate(ctx, input_uri, argv, started_at, t_start, lock.notes)
+        try:
+            return _curate(ctx, input_uri, argv, started_at, t_start, lock.notes)
+        except Exception as exc:
+            _mark_failed(ctx, exc)
+            raise
 
 
 def _curate(ctx: _Run, input_uri: str, argv: list[str] | None, started_at: datetime, t_start: float,
@@ -176,6 +180,15 @@ def _start_state(out: storage.OutputDir, out_dir: str, run_id: str, db_uri: str,
     except OSError as exc:
         raise SourceError(storage.describe_error(out.uri(RUN_STATE), exc, "write")) from None
     return _Run(run_id=run_id, out_dir=out_dir, db_uri=db_uri, settings=settings, log=log, out=out, state=state)
+
+
+def _mark_failed(ctx: _Run, exc: Exception) -> None:
+    """The state file marked failed with the error's line, which the web UI shows (it reads the run's files,
+    never its log); the error itself goes on to the caller."""
+    try:
+        write_state(ctx.out_dir, {**ctx.state, "state": "failed", "error": f"{type(exc).__name__}: {exc}"[:500]})
+    except OSError:   # OUT no longer takes writes: the error still reaches the caller
+        pass
 
 
 def _ingest(ctx: _Run, media: Sequence[FileRef], do_video: bool, enabled: Sequence[str]

@@ -461,6 +461,17 @@ def test_the_ui_counts_from_the_runs_files_never_from_its_log(tmp_path):
     assert not poll.running and "kept **4** of 7" in poll.status
     assert poll.rows == [["input files", 9, 7, 2, 0], ["images decoded", 7, 6, 0, 1]]
     assert session.funnel_rows(RUN) == poll.rows   # the Plots tab: the same manifest
+    # failed: the error its state file records, not a line of its log
+    (out / "manifest.json").unlink()
+    (out / ".raycurate-run.json").write_text(json.dumps({"run_id": RUN, "state": "failed",
+                                                        "error": "ModelError: nudenet-320n is missing"}))
+    (out / "run.log").write_text("raycurate: error: something else\n")
+    failed = subprocess.Popen([sys.executable, "-c", "raise SystemExit(2)"])
+    failed.wait()
+    session.run = RunContext(RunProcess(req, [], failed))
+    poll = session.poll()
+    assert "**Failed** (exit 2)" in poll.status and "`ModelError: nudenet-320n is missing`" in poll.status
+    assert "something else" not in poll.status and "something else" in poll.log   # the log is shown, not read
 
 
 def test_histogram_bins():

@@ -107,6 +107,9 @@ def test_cpu_only_detector_in_a_gpu_stage_is_a_config_error_and_no_gpu_is_named(
                "--set", "analyzers.nsfw.device=cuda", "--set", "video.max_frames=1"])
     assert rc == 2   # NudeNet can run on a GPU, this machine has none: one line, before any actor starts
     assert "the Ray cluster has no GPU" in capsys.readouterr().err
+    # the run had begun: its state file says it failed and why (the web UI shows that line, never the log's)
+    state = json.loads((tmp_path / "o" / ".raycurate-run.json").read_text())
+    assert state["state"] == "failed" and "the Ray cluster has no GPU" in state["error"]
 
 
 def test_presets_fill_the_video_parameters():

@@ -173,10 +173,10 @@ class Session:
         elif state == "cancelled":
             status = (f"**Cancelled** after {secs:.0f} s · {run_txt}: the rows stored so far stay in the table "
                       "under this run id")
-        else:
-            last = next((line for line in reversed(tail) if line.startswith("raycurate: error")),
-                        next((line for line in reversed(tail) if "Error" in line), tail[-1] if tail else ""))
-            status = f"**Failed** (exit {proc.returncode}) after {secs:.0f} s · {run_txt}: `{last.strip()[:300]}`"
+        else:   # the error its state file records; one raised before the run began is in the log shown below
+            error = (run_state or {}).get("error") if (run_state or {}).get("state") == "failed" else None
+            status = (f"**Failed** (exit {proc.returncode}) after {secs:.0f} s · {run_txt}: "
+                      + (f"`{error[:300]}`" if error else "the log below says why"))
         if state != "running":
             self.results.forget(run_id)
         shown = readable(tail)[-40:]
