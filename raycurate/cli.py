@@ -13,8 +13,9 @@ import os
 import sys
 from typing import Sequence
 
-from .config import PRESETS, PROFILES, ConfigError, add_config_options, load_config, parse_set
+from .config import PRESETS, PROFILES, ConfigError, add_config_options, load_config, load_settings, parse_set
 from .people import cli as people_cli
+from .settings import Settings
 from .store import cli as db_cli
 
 
@@ -177,19 +178,18 @@ def _main(argv: Sequence[str] | None) -> int:
         print(yaml.safe_dump(load_config(preset=args.preset, profile=args.profile), sort_keys=False), end="")
         return 0
 
-    from .config import typed
     from .models import ModelError
     from .stages import check_runnable
 
     try:
-        cfg = _load_run_config(args)
-        check_runnable(typed(cfg))
+        settings = _load_run_settings(args)   # the run's typed settings, built once here
+        check_runnable(settings)
     except (ConfigError, ModelError) as exc:
         return _fail(str(exc))
 
     from .sources import SourceError, exists
 
-    _use_storage(cfg)
+    _use_storage(settings)
 
     try:
         if not exists(args.input):
@@ -211,8 +211,8 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         persons = dict(parse_person(spec) for spec in args.persons)
         with routed_output(_log_file(args.out), verbose=args.verbose), interruptible(_stop_ray, _hurry):
-            report = curate(args.input, out_dir=args.out, cfg=cfg, db_uri=args.db, argv=["raycurate", *argv],
-                            persons=persons, wait=args.wait)
+            report = curate(args.input, out_dir=args.out, settings=settings, db_uri=args.db,
+                            argv=["raycurate", *argv], persons=persons, wait=args.wait)
     except (ModelError, ResourceError, SourceError, ReferenceError, LockHeld, DamagedDB) as exc:   # before any work
         return _fail(str(exc))
     except (Interrupted, KeyboardInterrupt) as exc:   # KeyboardInterrupt: Ctrl-C outside interruptible()
@@ -255,20 +255,22 @@ def _log_file(out: str) -> str:
     return os.path.join(tempfile.gettempdir(), "raycurate-logs", name, "raycurate.log")
 
 
-def _use_storage(cfg: dict) -> None:
-    """Buckets in this process: the config's ``storage`` section, else the environment."""
+def _use_storage(settings: Settings) -> None:
+    """Buckets in this process: the ``storage`` settings, else the environment."""
     from .storage import configure
 
-    configure(cfg["storage"])
+    configure(settings.storage)
 
 
-def _load_run_config(args: argparse.Namespace) -> dict:
+def _load_run_settings(args: argparse.Namespace) -> Settings:
+    """The typed settings of ``run`` / ``submit``: defaults, profile, preset, ``--config``, ``--set`` and the
+    options that stand for a key (``--models-dir``, ``--strict-models``)."""
     overrides = [parse_set(item) for item in args.overrides]
     if args.models_dir:
         overrides.append(("models.dir", args.models_dir))
     if args.strict_models:
         overrides.append(("models.profile", "strict"))
-    return load_config(args.config, overrides, preset=args.preset, profile=args.profile)
+    return load_settings(args.config, overrides, preset=args.preset, profile=args.profile)
 
 
 def _submit(args: argparse.Namespace, argv: list[str]) -> int:
@@ -277,13 +279,13 @@ def _submit(args: argparse.Namespace, argv: list[str]) -> int:
     if not args.address:
         return _fail("submit needs --address http://HEAD:8265 (or $RAY_API_SERVER_ADDRESS)")
     try:
-        cfg = _load_run_config(args)
+        settings = _load_run_settings(args)
     except ConfigError as exc:
         return _fail(str(exc))
     from .engine.jobs import submit
 
     try:
-        job, status = submit(args.address, args.input, args.out, cfg, db=args.db, wait=not args.no_wait,
+        job, status = submit(args.address, args.input, args.out, settings, db=args.db, wait=not args.no_wait,
                              job_id=args.job_id, verbose=args.verbose, wait_lock=args.wait)
     except Exception as exc:   # connection refused, authentication, a bad runtime env: one line, exit 2
         if type(exc).__name__ == "AuthenticationError":
@@ -300,14 +302,14 @@ def _export(args: argparse.Namespace) -> int:
     from .config import load_yaml
 
     try:
-        cfg = load_config(args.config, [parse_set(item) for item in args.overrides])
+        overrides = [parse_set(item) for item in args.overrides]
         if args.filter:
             spec = load_yaml(args.filter)
-            unknown = set(spec) - set(cfg["filter"])
+            unknown = set(spec) - set(load_config()["filter"])
             if unknown:
                 raise ConfigError(f"unknown filter keys in {args.filter}: {', '.join(sorted(unknown))}")
-            cfg = load_config(args.config, [parse_set(item) for item in args.overrides]
-                              + [(f"filter.{k}", v) for k, v in spec.items()])
+            overrides += [(f"filter.{k}", v) for k, v in spec.items()]
+        settings = load_settings(args.config, overrides)
     except ConfigError as exc:
         return _fail(str(exc))
     from .export import export_filtered
@@ -315,15 +317,15 @@ def _export(args: argparse.Namespace) -> int:
     from .store.health import DamagedDB, check_db
     from .store.table import resolve_db
 
-    _use_storage(cfg)
+    _use_storage(settings)
     try:
         db = resolve_db(args.db)
         check_db(db)
-        result, where = export_filtered(db, args.out, cfg=cfg, where=args.where)
+        result, where = export_filtered(db, args.out, settings=settings, where=args.where)
     except (ValueError, FileNotFoundError, SourceError, DamagedDB) as exc:
         return _fail(str(exc))
     print(f"exported {result.exported} of {result.kept} rows matching: {where}")
-    print(f"-> {args.out} (metadata.jsonl" + (", metadata.parquet" if cfg["export"]["parquet"] else "")
+    print(f"-> {args.out} (metadata.jsonl" + (", metadata.parquet" if settings.export.parquet else "")
           + (f", {result.captions} captions" if result.captions else "")
           + (f", {result.face_crops} face crops" if result.face_crops else "")
           + (f", {result.body_crops} body crops" if result.body_crops else "") + ")")
@@ -332,22 +334,22 @@ def _export(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace) -> int:
     """``raycurate search``: the hits of one query, with the command's typed settings (``--config``, ``--set``)."""
-    from .config import typed
     from .search import SearchError, run_cli
     from .sources import SourceError
     from .store.health import DamagedDB
 
     try:
-        cfg = load_config(args.config, [parse_set(item) for item in args.overrides])
-        _use_storage(cfg)
+        settings = load_settings(args.config, [parse_set(item) for item in args.overrides])
+        _use_storage(settings)
         return run_cli(args.db, image=args.image, id=args.id, text=args.text, where=args.where, k=args.k,
                        column=args.column, models_dir=args.models_dir, as_json=args.json,
-                       face=args.face, identity=args.identity, settings=typed(cfg))
+                       face=args.face, identity=args.identity, settings=settings)
     except (SearchError, ConfigError, SourceError, DamagedDB) as exc:
         return _fail(str(exc))
 
 
 def _report(args: argparse.Namespace) -> int:
+    from .config import recorded_settings
     from .report import find_manifest, write_report
     from .report.data import latest_run
     from .sources import SourceError
@@ -365,7 +367,8 @@ def _report(args: argparse.Namespace) -> int:
         whole = args.run is None   # the whole curated set, as the run wrote it; --run: that run's own rows
         parent = db.rstrip("/").rsplit("/", 1)[0] if "://" in db else os.path.dirname(db)
         out = args.out or join(parent, "report.html" if whole else f"report-{run_id}.html")
-        write_report(db, out, run_id=run_id, manifest=manifest, catalogue=whole)
+        settings = recorded_settings(manifest)   # the settings the manifest's run recorded (thresholds, dedup)
+        write_report(db, out, run_id=run_id, manifest=manifest, settings=settings, catalogue=whole)
     except (FileNotFoundError, LookupError, SourceError, DamagedDB) as exc:
         return _fail(str(exc))
     print(f"report of {'the catalogue after run' if whole else 'run'} {run_id} -> {out}")

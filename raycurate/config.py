@@ -139,6 +139,45 @@ def typed(cfg: Mapping[str, Any]) -> Settings:
     return settings_of(cfg)
 
 
+def load_settings(
+    config_file: str | os.PathLike | None = None,
+    overrides: Iterable[tuple[str, Any]] = (),
+    preset: str | None = None,
+    profile: str | None = None,
+) -> Settings:
+    """The typed settings of one command (:func:`load_config`, then :func:`typed`): built once, where the
+    command starts, and handed down; nothing below reads the mapping."""
+    return typed(load_config(config_file, overrides, preset=preset, profile=profile))
+
+
+def recorded_settings(manifest: Mapping[str, Any] | None) -> Settings | None:
+    """The typed settings a run's manifest recorded (its ``config``), for what reads a finished run (the report,
+    the web UI): a key added since that run takes its default, a key since removed is left out. None when the
+    manifest records no config, or one that no longer checks."""
+    recorded = (manifest or {}).get("config")
+    if not isinstance(recorded, Mapping):
+        return None
+    cfg = settings.default_mapping()
+    _overlay(cfg, recorded)
+    try:
+        settings.check(cfg)
+    except ConfigError:
+        return None
+    return typed(cfg)
+
+
+def _overlay(base: dict, recorded: Mapping) -> None:
+    """``recorded``'s values over ``base`` where ``base`` has the key (sections merged key by key)."""
+    for key, value in recorded.items():
+        if key not in base:
+            continue
+        if isinstance(base[key], dict):
+            if isinstance(value, Mapping):
+                _overlay(base[key], value)
+        else:
+            base[key] = value
+
+
 def _check_storage(section: Mapping[str, Any]) -> None:
     """S3 credentials given in the config come as a pair (the environment's are then not used)."""
     s3 = section["s3"]

@@ -8,6 +8,7 @@ curated yet, this one and any killed before it could, so that a killed run's row
 by the next run, never skipped. A run is recorded as curated last (:func:`mark_curated`)."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -16,6 +17,7 @@ from tqdm import tqdm
 from .console import console
 from .gates import Gate, kept_predicate
 from .run_report import count_rows, error_list, mean_ms, stored_counts
+from .settings import DedupSettings
 from .store.table import sql_in
 
 if TYPE_CHECKING:
@@ -84,7 +86,7 @@ def select(ctx: "_Run", table: Any, counts: dict[str, Any], enabled: list[str], 
     keep = kept_predicate(gates, enabled)
     if MANUAL_LABEL in table.schema.names:
         keep = with_manual_labels(keep)
-    if ctx.cfg["dedup"]["enabled"]:
+    if ctx.settings.dedup.enabled:
         if pending:
             _dedup(ctx, table, pending)
         keep += " AND duplicate_of IS NULL"
@@ -102,9 +104,7 @@ def _dedup(ctx: "_Run", table: Any, pending: Sequence[str]) -> None:
     from .store import FRAMES_TABLE, open_table
     from .store.dedup import dedup_frames, dedup_table
 
-    dcfg = ctx.cfg["dedup"]
-    options = {k: dcfg[k] for k in ("columns", "keep_by", "k", "index_min_rows", "index_type", "nprobes",
-                                    "refine_factor", "method", "block_min_rows")}
+    options = dedup_options(ctx.settings.dedup)
     t_dedup = time.perf_counter()
     dres = dedup_table(table, run_id=pending, progress=ctx.log, **options)
     ctx.timings["dedup"] = time.perf_counter() - t_dedup
@@ -117,6 +117,18 @@ def _dedup(ctx: "_Run", table: Any, pending: Sequence[str]) -> None:
     if frames.count_rows(sql_in("run_id", pending)):
         ctx.manifest["dedup_frames"] = dedup_frames(frames, run_id=pending, progress=ctx.log, **options).as_dict()
         ctx.timings["dedup_frames"] = time.perf_counter() - t_dedup
+
+
+def _thresholds(dedup: DedupSettings) -> dict[str, float | None]:
+    """Vector column -> the largest distance of a duplicate (null: the column is not used)."""
+    return {f.name: getattr(dedup.columns, f.name) for f in dataclasses.fields(dedup.columns)}
+
+
+def dedup_options(dedup: DedupSettings) -> dict[str, Any]:
+    """The keywords of :func:`raycurate.store.dedup.dedup_table` from the typed ``dedup`` settings."""
+    return {"columns": _thresholds(dedup), "keep_by": list(dedup.keep_by), "k": dedup.k,
+            "index_min_rows": dedup.index_min_rows, "index_type": dedup.index_type, "nprobes": dedup.nprobes,
+            "refine_factor": dedup.refine_factor, "method": dedup.method, "block_min_rows": dedup.block_min_rows}
 
 
 def people(ctx: "_Run", pending: Sequence[str]) -> None:
@@ -136,20 +148,20 @@ def people(ctx: "_Run", pending: Sequence[str]) -> None:
 
 def export(ctx: "_Run", table: Any, keep: str, counts: dict[str, Any]) -> None:
     """The kept rows exported to OUT (or, export off, only counted)."""
-    cfg = ctx.cfg
+    export_settings = ctx.settings.export
     table.checkout_latest()   # the people and dedup marks were written through other handles
-    if cfg["export"]["enabled"]:
+    if export_settings.enabled:
         from .export import export_kept, export_options
 
         t = time.perf_counter()
         with tqdm(total=count_rows(table, keep), desc="export", unit="img", file=console(),
                   disable=not console().isatty()) as bar:
-            exp = export_kept(table, keep, ctx.out_dir, copy_images=cfg["export"]["copy_images"],
-                              threads=cfg["export"]["copy_threads"], progress=bar,
-                              db_uri=ctx.db_uri, **export_options(ctx.settings.export))
+            exp = export_kept(table, keep, ctx.out_dir, copy_images=export_settings.copy_images,
+                              threads=export_settings.copy_threads, progress=bar,
+                              db_uri=ctx.db_uri, **export_options(export_settings))
         ctx.timings["export"] = time.perf_counter() - t
         counts.update(kept=exp.kept, exported=exp.exported, export_errors=exp.copy_errors)
-        if not cfg["dedup"]["enabled"]:
+        if not ctx.settings.dedup.enabled:
             counts["exact_duplicates"] = exp.exact_duplicates
     else:
         counts["kept"] = count_rows(table, keep)
@@ -159,8 +171,9 @@ def export(ctx: "_Run", table: Any, keep: str, counts: dict[str, Any]) -> None:
 def maintain_indexes(ctx: "_Run", table: Any) -> None:
     from .store.dedup import maintain
 
-    dcfg = ctx.cfg["dedup"]
+    dedup = ctx.settings.dedup
     t = time.perf_counter()
-    ctx.manifest["indexes"] = maintain(table, vector_columns=[c for c, v in dcfg["columns"].items() if v is not None],
-                                       index_min_rows=dcfg["index_min_rows"], index_type=dcfg["index_type"])
+    used = [column for column, limit in _thresholds(dedup).items() if limit is not None]
+    ctx.manifest["indexes"] = maintain(table, vector_columns=used, index_min_rows=dedup.index_min_rows,
+                                       index_type=dedup.index_type)
     ctx.timings["indexes"] = time.perf_counter() - t

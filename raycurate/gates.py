@@ -8,7 +8,9 @@ applies when that analyser ran.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Sequence
+
+from .settings import FilterSettings
 
 
 @dataclass(frozen=True)
@@ -18,30 +20,29 @@ class Gate:
     predicate: str   # SQL that is true for rows that pass
 
 
-def build_gates(filter_cfg: Mapping[str, Any], analyzers: Sequence[str]) -> list[Gate]:
-    """The gates of a ``filter`` config section, for the analysers that ran."""
+def build_gates(spec: FilterSettings, analyzers: Sequence[str]) -> list[Gate]:
+    """The gates of the ``filter`` settings, for the analysers that ran."""
     gates: list[Gate] = []
-    if filter_cfg.get("min_side") is not None:
-        n = int(filter_cfg["min_side"])
+    if spec.min_side is not None:
+        n = int(spec.min_side)
         gates.append(Gate("min_side", "", f"width >= {n} AND height >= {n}"))
-    if "quality" in analyzers and filter_cfg.get("drop_blurry"):
+    if "quality" in analyzers and spec.drop_blurry:
         gates.append(Gate("quality.drop_blurry", "quality", "quality_is_blurry = false"))
-    if "quality" in analyzers and filter_cfg.get("min_sharpness") is not None:
-        gates.append(Gate("quality.min_sharpness", "quality",
-                          f"quality_sharpness >= {float(filter_cfg['min_sharpness'])!r}"))
+    if "quality" in analyzers and spec.min_sharpness is not None:
+        gates.append(Gate("quality.min_sharpness", "quality", f"quality_sharpness >= {float(spec.min_sharpness)!r}"))
     if "face" in analyzers:
-        if filter_cfg.get("min_faces") is not None:
-            gates.append(Gate("face.min_faces", "face", f"face_count >= {int(filter_cfg['min_faces'])}"))
-        if filter_cfg.get("max_faces") is not None:
-            gates.append(Gate("face.max_faces", "face", f"face_count <= {int(filter_cfg['max_faces'])}"))
-    if "face_features" in analyzers and filter_cfg.get("max_abs_yaw") is not None:
+        if spec.min_faces is not None:
+            gates.append(Gate("face.min_faces", "face", f"face_count >= {int(spec.min_faces)}"))
+        if spec.max_faces is not None:
+            gates.append(Gate("face.max_faces", "face", f"face_count <= {int(spec.max_faces)}"))
+    if "face_features" in analyzers and spec.max_abs_yaw is not None:
         # the largest face's yaw: InsightFace's 3D head pose, else the 5-point estimate (face_pose_source)
         gates.append(Gate("face_features.max_abs_yaw", "face_features",
-                          f"abs(face_pose[1][2]) <= {float(filter_cfg['max_abs_yaw'])!r}"))
-    if "nsfw" in analyzers and filter_cfg.get("max_nsfw_score") is not None:
-        gates.append(Gate("nsfw.max_score", "nsfw", f"nsfw_score <= {float(filter_cfg['max_nsfw_score'])!r}"))
-    if filter_cfg.get("where"):
-        gates.append(Gate("where", "", f"({filter_cfg['where']})"))
+                          f"abs(face_pose[1][2]) <= {float(spec.max_abs_yaw)!r}"))
+    if "nsfw" in analyzers and spec.max_nsfw_score is not None:
+        gates.append(Gate("nsfw.max_score", "nsfw", f"nsfw_score <= {float(spec.max_nsfw_score)!r}"))
+    if spec.where:
+        gates.append(Gate("where", "", f"({spec.where})"))
     return gates
 
 

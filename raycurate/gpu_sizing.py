@@ -8,19 +8,19 @@ cards 4-8, 10 GB and more 8-32. Inside its class a pool takes the largest power 
 (model + batch x per item, x 1.2 headroom: :mod:`raycurate.resources`) fits in a quarter of the card, so that
 four pools share a GPU; a model too big for a quarter gets the share its model alone needs. The GPU fraction
 then follows that footprint (:func:`raycurate.resources.gpu_fraction`). A pool on the CPU keeps its CPU batch
-size (the key's ``cpu_default``). A number given by the user wins. :func:`size_pools` returns the config with
-every ``auto`` replaced by a number, and a report for the manifest saying what was chosen and why.
+size (the key's ``cpu_default``). A number given by the user wins. :func:`size_pools` returns new settings
+(``dataclasses.replace``) with every ``auto`` replaced by a number, and a report for the manifest saying what was
+chosen and why; a run sizes once, on the driver, and every pool takes the sized settings as they are.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .analyzers.base import Resources
 from .resources import HEADROOM, gpu_fraction
-from .settings import cpu_default
+from .settings import Settings, cpu_default
 
 AUTO = "auto"
 ASSUMED_GPU_GB = 16.0   # ray.gpu_memory_gb: auto where no card could be read (a cluster without GPUs)
@@ -100,32 +100,31 @@ def smallest_card(readings: Mapping[str, Mapping[str, Any]]) -> float | None:
     return round(min(cards), 1) if cards else None
 
 
-def size_pools(cfg: Mapping[str, Any], readings: Mapping[str, Mapping[str, Any]]
-               ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``cfg`` with every ``auto`` batch size and ``ray.gpu_memory_gb`` replaced by a number, from the GPU
-    ``readings`` of the cluster's nodes; and the report for the manifest (readings, the card that governs,
-    per pool: device, batch size, GPU fraction and why)."""
-    from .config import typed
-
-    cfg = copy.deepcopy(dict(cfg))
+def size_pools(settings: Settings, readings: Mapping[str, Mapping[str, Any]]) -> tuple[Settings, dict[str, Any]]:
+    """New settings (``dataclasses.replace``: ``settings`` is left as it is) with every ``auto`` batch size and
+    ``ray.gpu_memory_gb`` replaced by a number, from the GPU ``readings`` of the cluster's nodes; and the report
+    for the manifest (readings, the card that governs, per pool: device, batch size, GPU fraction and why)."""
     card = smallest_card(readings)
     report: dict[str, Any] = {"readings": {n: dict(r) for n, r in readings.items()}, "smallest_card_gb": card,
                               "unread_nodes": sorted(n for n, r in readings.items() if not r["gpus_gb"]),
                               "pools": {}}
-    ray_cfg = cfg["ray"]
+    given = settings.ray.gpu_memory_gb
     gpu_gb = card   # the memory auto batch sizes follow: the user's number, else the card read
-    if ray_cfg["gpu_memory_gb"] != AUTO:
-        gpu_gb = ray_cfg["gpu_memory_gb"]
-        report["gpu_memory_gb"] = f"set by the user: {gpu_gb:g} GB"
+    if given != AUTO:
+        gpu_gb = memory = given
+        report["gpu_memory_gb"] = f"set by the user: {given:g} GB"
     elif card:
-        ray_cfg["gpu_memory_gb"] = card
+        memory = card
         report["gpu_memory_gb"] = f"auto: {card:g} GB, the smallest card read"
     else:
-        ray_cfg["gpu_memory_gb"] = ASSUMED_GPU_GB
+        memory = ASSUMED_GPU_GB
         report["gpu_memory_gb"] = f"auto: no GPU memory read, {ASSUMED_GPU_GB:g} GB assumed"
-    report["pools"].update(_size_analyzers(cfg, typed(cfg), gpu_gb))
-    report["pools"].update(_size_stages(cfg, typed(cfg), gpu_gb))
-    return cfg, report
+    sized = dataclasses.replace(settings, ray=dataclasses.replace(settings.ray, gpu_memory_gb=memory))
+    sized, pools = _size_analyzers(sized, gpu_gb)
+    report["pools"].update(pools)
+    sized, pools = _size_stages(sized, gpu_gb)
+    report["pools"].update(pools)
+    return sized, report
 
 
 def _choose(res: Resources, given: Any, cpu: int, gpu_gb: float | None) -> tuple[int, str]:
@@ -146,49 +145,50 @@ def _record(res: Resources, batch: int, why: str, num_gpus: float | None, gb: fl
     return {"device": res.device, "batch_size": batch, "gpu_fraction": fraction, "reason": why}
 
 
-def _size_analyzers(cfg: dict[str, Any], settings: Any, gpu_gb: float | None) -> dict[str, dict[str, Any]]:
-    """Every analyser's ``auto`` batch size made a number in ``cfg``; the records of the active ones."""
+def _size_analyzers(settings: Settings, gpu_gb: float | None) -> tuple[Settings, dict[str, dict[str, Any]]]:
+    """Every analyser's ``auto`` batch size made a number; the records of the active ones."""
     from .analyzers import active_analyzers, build_analyzer
 
     active = active_analyzers(settings.analyzers, settings.models)[0]
-    out = {}
-    for name, section in cfg["analyzers"].items():
-        typed_section = getattr(settings.analyzers, name)
-        cpu = cpu_default(typed_section, "batch_size")
+    sections, out = {}, {}
+    for f in dataclasses.fields(settings.analyzers):
+        name, section = f.name, getattr(settings.analyzers, f.name)
+        cpu = cpu_default(section, "batch_size")
         if name not in active:
-            section["batch_size"] = cpu if section["batch_size"] == AUTO else section["batch_size"]
+            sections[name] = dataclasses.replace(section, batch_size=cpu if section.batch_size == AUTO
+                                                 else section.batch_size)
             continue
-        res = build_analyzer(name, typed_section, settings.models).resources   # no model loaded
-        section["batch_size"], why = _choose(res, section["batch_size"], cpu, gpu_gb)
-        out[f"analyzers.{name}"] = _record(res, section["batch_size"], why, section["num_gpus"],
-                                           cfg["ray"]["gpu_memory_gb"])
-    return out
+        res = build_analyzer(name, section, settings.models).resources   # no model loaded
+        batch, why = _choose(res, section.batch_size, cpu, gpu_gb)
+        sections[name] = dataclasses.replace(section, batch_size=batch)
+        out[f"analyzers.{name}"] = _record(res, batch, why, section.num_gpus, settings.ray.gpu_memory_gb)
+    return dataclasses.replace(settings, analyzers=dataclasses.replace(settings.analyzers, **sections)), out
 
 
-def _size_stages(cfg: dict[str, Any], settings: Any, gpu_gb: float | None) -> dict[str, dict[str, Any]]:
+def _size_stages(settings: Settings, gpu_gb: float | None) -> tuple[Settings, dict[str, dict[str, Any]]]:
     """With ``video.batch_size: auto``, each cascade stage without its own batch size gets one; the video
     sampler's batches take the largest (every stage's batch fills)."""
     from .stages import STAGES
 
-    video = cfg["video"]
-    cpu = cpu_default(settings.video, "batch_size")
-    out: dict[str, dict[str, Any]] = {}
+    video = settings.video
+    cpu = cpu_default(video, "batch_size")
+    stages, out = {}, {}
     for name, cls in STAGES.items():
-        stage_cfg = cfg["cascade"][name]
+        section = getattr(settings.cascade, name)
         res = cls.build(settings).resources   # no model loaded
-        given = stage_cfg["batch_size"] if stage_cfg["batch_size"] is not None else video["batch_size"]
-        stage_cfg["batch_size"], why = _choose(res, given, cpu, gpu_gb)
-        out[f"cascade.{name}"] = _record(res, stage_cfg["batch_size"], why, stage_cfg["num_gpus"],
-                                         cfg["ray"]["gpu_memory_gb"])
-    if video["batch_size"] == AUTO:
-        video["batch_size"] = max(cfg["cascade"][name]["batch_size"] for name in STAGES)
-    return out
+        given = section.batch_size if section.batch_size is not None else video.batch_size
+        batch, why = _choose(res, given, cpu, gpu_gb)
+        stages[name] = dataclasses.replace(section, batch_size=batch)
+        out[f"cascade.{name}"] = _record(res, batch, why, section.num_gpus, settings.ray.gpu_memory_gb)
+    if video.batch_size == AUTO:
+        video = dataclasses.replace(video, batch_size=max(s.batch_size for s in stages.values()))
+    return dataclasses.replace(settings, cascade=dataclasses.replace(settings.cascade, **stages), video=video), out
 
 
-def pending(cfg: Mapping[str, Any]) -> bool:
-    """Whether ``cfg`` still holds an ``auto`` that :func:`size_pools` resolves."""
-    return AUTO in (cfg["ray"]["gpu_memory_gb"], cfg["video"]["batch_size"],
-                    *(s["batch_size"] for s in cfg["analyzers"].values()))
+def pending(settings: Settings) -> bool:
+    """Whether ``settings`` still hold an ``auto`` that :func:`size_pools` resolves."""
+    analyzers = [getattr(settings.analyzers, f.name) for f in dataclasses.fields(settings.analyzers)]
+    return AUTO in (settings.ray.gpu_memory_gb, settings.video.batch_size, *(a.batch_size for a in analyzers))
 
 
 def table(report: Mapping[str, Any]) -> list[str]:

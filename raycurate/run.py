@@ -1,10 +1,10 @@
 """One curation run: list -> ingest -> Ray pipeline (:mod:`raycurate.engine`) -> gates -> export -> manifest.
 
-Called by the CLI with a validated config; also usable from Python::
+Called by the CLI with the typed settings it built once; also usable from Python::
 
-    from raycurate.config import load_config
+    from raycurate.config import load_settings
     from raycurate.run import curate
-    report = curate("photos/", out_dir="out", cfg=load_config())
+    report = curate("photos/", out_dir="out", settings=load_settings())
 
 The DB is a catalogue: a run analyses only the contents it does not hold yet (:mod:`raycurate.ingest`), then
 OUT describes the whole curated set the DB holds (the gates and the export run over every stored row). What
@@ -17,21 +17,20 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
 from . import curated_set, storage
 from .console import say
 from .analyzers import active_analyzers, build_analyzer
-from .config import Settings, typed
 from .gates import Gate, build_gates
 from .ingest import Catalogue, Ingest, plan_ingest, record_names
 from .lock import hold
 from .people.targets import load_targets
-from .run_report import MAX_LISTED, RunReport, start_manifest, video_report
+from .run_report import MAX_LISTED, RunReport, record_funnel, start_manifest, video_report
 from .run_state import RUN_STATE, write_state
 from .listing import Listing, lies_under, list_input
+from .settings import Settings
 from .sources import IMAGE, OTHER, VIDEO, FileRef, SourceError, exists
 from .store.health import check_db
 
@@ -51,11 +50,12 @@ def _prepare_output(out_dir: str, db_uri: str) -> storage.OutputDir:
 
 @dataclass
 class _Run:
-    """One run under way: where it writes, its state file, and what its manifest gathers."""
+    """One run under way: where it writes, its settings (typed; replaced once by the sized ones when the
+    pools are sized), its state file, and what its manifest gathers."""
     run_id: str
     out_dir: str
     db_uri: str
-    cfg: Mapping[str, Any]
+    settings: Settings
     log: Callable[[str], None]
     out: storage.OutputDir
     state: dict[str, Any]
@@ -63,11 +63,6 @@ class _Run:
     targets: Sequence[Any] = ()           # --person targets (raycurate.people.targets.PersonTarget)
     timings: dict[str, float] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
-
-    @cached_property
-    def settings(self) -> Settings:
-        """The run's typed settings (made once from ``cfg``)."""
-        return typed(self.cfg)
 
     @property
     def where(self) -> str:
@@ -77,13 +72,13 @@ class _Run:
         return f"run_id = {sql_str(self.run_id)}"
 
 
-def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str | None = None,
+def curate(input_uri: str, *, out_dir: str, settings: Settings, db_uri: str | None = None,
            argv: list[str] | None = None, log: Any = None,
            persons: Mapping[str, Sequence[str]] | None = None, wait: bool = False) -> RunReport:
     """Curate the images and videos under ``input_uri`` into the catalogue at ``db_uri`` (default ``OUT/db``),
     then export the whole curated set it holds to ``out_dir``.
 
-    ``input_uri``, ``out_dir`` and ``db_uri`` may be ``s3://`` / ``gs://`` URIs (``cfg["storage"]``, else the
+    ``input_uri``, ``out_dir`` and ``db_uri`` may be ``s3://`` / ``gs://`` URIs (``settings.storage``, else the
     environment, says how to reach them); with a bucket OUT, everything below is written there.
 
     Only new content is analysed (:mod:`raycurate.ingest`): the same bytes under several names are read and
@@ -104,29 +99,34 @@ def curate(input_uri: str, *, out_dir: str, cfg: Mapping[str, Any], db_uri: str 
     t_start = time.perf_counter()
     started_at = datetime.now(timezone.utc)
     run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-    storage.configure(cfg.get("storage"))   # this process; Ray tasks get storage.resolved() from the engine
+    storage.configure(settings.storage)   # this process; Ray tasks get storage.resolved() from the engine
     out_dir = os.path.abspath(out_dir) if "://" not in out_dir else out_dir.rstrip("/")
     db_uri = db_uri or storage.join(out_dir, "db")
     if not exists(input_uri):
         raise SourceError(f"input not found: {input_uri}")
     _check_apart(input_uri, out_dir)
-    targets = load_targets(persons or {}, typed(cfg), log)   # before any work: a bad reference photo fails
+    targets = load_targets(persons or {}, settings, log)   # before any work: a bad reference photo fails
     out = _prepare_output(out_dir, db_uri)
     with hold(out_dir, db_uri, wait=wait, log=log, argv=argv) as lock:   # one writer per OUT and DB
         check_db(db_uri)   # a damaged DB: one line (raycurate db recover), before any work
-        ctx = _start_state(out, out_dir, run_id, db_uri, cfg, started_at, log)
+        ctx = _start_state(out, out_dir, run_id, db_uri, settings, started_at, log)
         ctx.targets = targets
-        return _curate(ctx, input_uri, argv, started_at, t_start, lock.notes)
+        try:
+            return _curate(ctx, input_uri, argv, started_at, t_start, lock.notes)
+        except Exception as exc:
+            _mark_failed(ctx, exc)
+            raise
 
 
 def _curate(ctx: _Run, input_uri: str, argv: list[str] | None, started_at: datetime, t_start: float,
             lock_notes: Sequence[str]) -> RunReport:
     """The run, OUT and its DB held: list, ingest, the video and image paths, the curated set, the manifest."""
-    log, db_uri, cfg = ctx.log, ctx.db_uri, ctx.cfg
+    log, db_uri = ctx.log, ctx.db_uri
     listing, by_type, do_video = _list_input(ctx, input_uri)
     enabled, skipped, analyzers, gates = _analysers(ctx, bool(ctx.targets))
-    ctx.manifest = start_manifest(ctx.run_id, input_uri, ctx.out_dir, db_uri, cfg, listing, by_type, do_video,
-                                  started_at=started_at, argv=argv, analyzers=analyzers, skipped=skipped, gates=gates)
+    ctx.manifest = start_manifest(ctx.run_id, input_uri, ctx.out_dir, db_uri, ctx.settings, listing, by_type,
+                                  do_video, started_at=started_at, argv=argv, analyzers=analyzers, skipped=skipped,
+                                  gates=gates)
     if lock_notes:   # stale locks of dead runs taken over
         ctx.manifest["lock"] = {"took_over": list(lock_notes)}
     work, catalogue, pending = _ingest(ctx, by_type[IMAGE] + (by_type[VIDEO] if do_video else []), do_video, enabled)
@@ -171,7 +171,7 @@ def _check_apart(input_uri: str, out_dir: str) -> None:
                           "outside INPUT (one inside INPUT is fine: it is never listed)")
 
 
-def _start_state(out: storage.OutputDir, out_dir: str, run_id: str, db_uri: str, cfg: Mapping[str, Any],
+def _start_state(out: storage.OutputDir, out_dir: str, run_id: str, db_uri: str, settings: Settings,
                  started_at: datetime, log: Callable[[str], None]) -> _Run:
     """The run, its state file written (``OUT/.raycurate-run.json``: which run works in OUT, for the web UI)."""
     state = {"run_id": run_id, "state": "running", "started_at": started_at.isoformat()}
@@ -179,7 +179,16 @@ def _start_state(out: storage.OutputDir, out_dir: str, run_id: str, db_uri: str,
         write_state(out_dir, state)
     except OSError as exc:
         raise SourceError(storage.describe_error(out.uri(RUN_STATE), exc, "write")) from None
-    return _Run(run_id=run_id, out_dir=out_dir, db_uri=db_uri, cfg=cfg, log=log, out=out, state=state)
+    return _Run(run_id=run_id, out_dir=out_dir, db_uri=db_uri, settings=settings, log=log, out=out, state=state)
+
+
+def _mark_failed(ctx: _Run, exc: Exception) -> None:
+    """The state file marked failed with the error's line, which the web UI shows (it reads the run's files,
+    never its log); the error itself goes on to the caller."""
+    try:
+        write_state(ctx.out_dir, {**ctx.state, "state": "failed", "error": f"{type(exc).__name__}: {exc}"[:500]})
+    except OSError:   # OUT no longer takes writes: the error still reaches the caller
+        pass
 
 
 def _ingest(ctx: _Run, media: Sequence[FileRef], do_video: bool, enabled: Sequence[str]
@@ -218,6 +227,10 @@ def _list_input(ctx: _Run, input_uri: str) -> tuple[Listing, dict[str, list[File
     files = listing.files
     ctx.timings["list"] = time.perf_counter() - t
     by_type = {kind: [f for f in files if f.media_type == kind] for kind in (IMAGE, VIDEO, OTHER)}
+    # the state file says what was listed, for the web UI's live progress (it reads files, never the log)
+    ctx.state["input"] = {"files": len(files), "images": len(by_type[IMAGE]), "videos": len(by_type[VIDEO]),
+                          "other": len(by_type[OTHER])}
+    write_state(ctx.out_dir, ctx.state)
     ctx.log(f"[raycurate] {len(files)} files: {len(by_type[IMAGE])} images, {len(by_type[VIDEO])} videos, "
             f"{len(by_type[OTHER])} other")
     if listing.skipped:
@@ -235,13 +248,13 @@ def _list_input(ctx: _Run, input_uri: str) -> tuple[Listing, dict[str, list[File
 def _analysers(ctx: _Run, person_gate: bool = False
                ) -> tuple[list[str], dict[str, str], dict[str, Any], list[Gate]]:
     """The analysers that run (built on the driver: no model loaded), those skipped and why, the gates."""
-    settings, cfg = ctx.settings, ctx.cfg
+    settings = ctx.settings
     enabled, skipped = active_analyzers(settings.analyzers, settings.models)
     for name, why in skipped.items():
         ctx.log(f"[raycurate] analyser {name} skipped: {why}")
     analyzers = {name: build_analyzer(name, getattr(settings.analyzers, name), settings.models)  # no model loaded
                  for name in enabled}
-    gates = build_gates(cfg["filter"], enabled)
+    gates = build_gates(settings.filter, enabled)
     if person_gate:
         from .people.persons import PERSON_GATE
 
@@ -255,14 +268,13 @@ def _check_models(ctx: _Run, analyzers: Mapping[str, Any], do_video: bool) -> No
     from .engine import ensure_models_on_nodes, init_ray
     from .stages import STAGES
 
-    cfg = ctx.cfg
     needed = [mid for a in analyzers.values() for mid in a.required_models()]
     if do_video:
         needed += [mid for cls in STAGES.values() for a in cls.build(ctx.settings).analyzers
                    for mid in a.required_models()]
-    init_ray(cfg["ray"])
+    init_ray(ctx.settings.ray)
     t = time.perf_counter()
-    ctx.manifest["model_check"] = ensure_models_on_nodes(needed, cfg["models"])
+    ctx.manifest["model_check"] = ensure_models_on_nodes(needed, ctx.settings.models)
     ctx.timings["model_check"] = time.perf_counter() - t
     ctx.log(f"[raycurate] weights verified on {len(ctx.manifest['model_check'])} Ray node(s): "
             f"{', '.join(sorted(set(needed)))}")
@@ -270,11 +282,11 @@ def _check_models(ctx: _Run, analyzers: Mapping[str, Any], do_video: bool) -> No
 
 def _size_pools(ctx: _Run) -> None:
     """Every ``auto`` batch size and ``ray.gpu_memory_gb`` resolved once, on the driver, from the cards Ray's
-    nodes hold (:mod:`raycurate.gpu_sizing`): the run goes on with numbers; the manifest says why."""
-    from .engine import sized_config
+    nodes hold (:mod:`raycurate.gpu_sizing`): the run goes on with the sized settings, which the pipelines take
+    as they are; the manifest says why."""
+    from .engine import sized_settings
 
-    ctx.cfg, sizing = sized_config(ctx.cfg)
-    ctx.__dict__.pop("settings", None)   # the typed settings follow the sized config
+    ctx.settings, sizing = sized_settings(ctx.settings)
     if sizing:
         ctx.manifest["gpu_sizing"] = sizing
         gpu = [f"{pool.split('.')[-1]} {r['batch_size']} ({r['gpu_fraction']:g} GPU)"
@@ -291,19 +303,19 @@ def _video_path(ctx: _Run, videos: Sequence[FileRef], pending: Sequence[Mapping[
     from .engine import run_video_pipeline
     from .video.frames import winner_files
 
-    cfg, manifest = ctx.cfg, ctx.manifest
+    manifest = ctx.manifest
     t = time.perf_counter()
     winners, vres = list(pending), None
     if videos:
         ctx.log(f"[raycurate] video path: {len(videos)} videos through the cascade")
-        vres = run_video_pipeline(videos, cfg, db_uri=ctx.db_uri, run_id=ctx.run_id,
+        vres = run_video_pipeline(videos, ctx.settings, db_uri=ctx.db_uri, run_id=ctx.run_id,
                                   frames_dir=storage.join(ctx.out_dir, "frames"), targets=ctx.targets,
                                   progress_file=_progress_file(ctx, "videos"))
         winners += vres.winners
         manifest.setdefault("faults", {})["video"] = vres.faults
     ctx.timings["video_path"] = time.perf_counter() - t
     frame_files, lineage = winner_files(winners)
-    manifest["video"] = video_report(ctx.db_uri, ctx.run_id, cfg, frame_files=len(frame_files),
+    manifest["video"] = video_report(ctx.db_uri, ctx.run_id, ctx.settings, frame_files=len(frame_files),
                                      people=bool(ctx.targets))
     manifest["video"]["counts"]["winners_read_again"] = sum(1 for w in winners if w.get("read_again"))
     manifest["ray_video"] = {name: {"num_cpus": r.num_cpus, "num_gpus": r.num_gpus, "min_actors": r.min_actors,
@@ -323,7 +335,7 @@ def _analyse_images(ctx: _Run, images: Sequence[FileRef], lineage: Mapping[str, 
     from .engine import run_pipeline
 
     t = time.perf_counter()
-    result = run_pipeline(images, ctx.cfg, db_uri=ctx.db_uri, run_id=ctx.run_id, lineage=lineage,
+    result = run_pipeline(images, ctx.settings, db_uri=ctx.db_uri, run_id=ctx.run_id, lineage=lineage,
                           progress_file=_progress_file(ctx, "images"))
     ctx.manifest.setdefault("faults", {})["images"] = result.faults
     ctx.manifest["ray"] = result.pools   # each analyser's pool: resources, batch size, the analysers sharing it
@@ -339,9 +351,10 @@ def _finish(ctx: _Run, counts: dict[str, Any], t_start: float) -> RunReport:
     manifest.update(counts=counts, errors=ctx.errors[:MAX_LISTED], errors_total=errors_total,
                     timings_s={k: round(v, 3) for k, v in ctx.timings.items()},
                     finished_at=datetime.now(timezone.utc).isoformat())
+    record_funnel(manifest, ctx.db_uri, ctx.settings)   # once: the report and the web UI read it from here
     from .report import report_run
 
-    manifest["report"] = report_run(ctx.out, ctx.db_uri, manifest, ctx.log)   # OUT/report.html, from the above
+    manifest["report"] = report_run(ctx.out, ctx.db_uri, manifest, ctx.settings, ctx.log)   # OUT/report.html
     manifest["timings_s"]["report"] = manifest["report"]["seconds"]
     ctx.out.write_bytes("manifest.json", json.dumps(manifest, indent=2, default=str).encode("utf-8"))
     curated_set.mark_curated(ctx.db_uri, manifest.get("curated_runs", []), ctx.run_id)   # last: all is done

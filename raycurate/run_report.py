@@ -9,9 +9,9 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Callable, Mapping, Sequence
 
 from . import __version__, storage
-from .config import typed
 from .gates import Gate, ok_predicate
 from .listing import Listing
+from .settings import Settings, as_dict
 from .sources import IMAGE, OTHER, VIDEO, FileRef
 
 MAX_LISTED = 1000  # error / file lists in the manifest are capped; counts never are
@@ -42,13 +42,13 @@ def count_rows(table: Any, where: str) -> int:
     return int(table.count_rows(where))
 
 
-def start_manifest(run_id: str, input_uri: str, out_dir: str, db_uri: str, cfg: Mapping[str, Any],
+def start_manifest(run_id: str, input_uri: str, out_dir: str, db_uri: str, settings: Settings,
                    listing: Listing, by_type: Mapping[str, list[FileRef]], do_video: bool, *,
                    started_at: datetime, argv: list[str] | None, analyzers: Mapping[str, Any],
                    skipped: Mapping[str, str], gates: Sequence[Gate]) -> dict[str, Any]:
     """The manifest as a run starts: what ran, on what (files listed by media type, names skipped and why,
     the output met inside INPUT and not listed), with which models (``analyzers``: built, no model loaded)
-    and gates."""
+    and gates; ``config``: the settings as the run was given them (before pool sizing), secrets redacted."""
     return {
         "raycurate_version": __version__,
         "run_id": run_id,
@@ -70,7 +70,7 @@ def start_manifest(run_id: str, input_uri: str, out_dir: str, db_uri: str, cfg: 
             "not_listed": list(listing.excluded),   # OUT and the DB, where they lie inside INPUT
         },
         "output": {"dir": out_dir, "db": db_uri, "table": "images"},
-        "config": storage.redact(cfg),   # no secret in the manifest
+        "config": storage.redact(as_dict(settings)),   # no secret in the manifest
         "models": {name: {"model": a.model_ref, "columns": [f.name for f in type(a).fields()],
                           "fallback": getattr(a, "fallback_reason", None),
                           "choice": getattr(a, "choice", None)}
@@ -78,6 +78,14 @@ def start_manifest(run_id: str, input_uri: str, out_dir: str, db_uri: str, cfg: 
         "skipped_analyzers": dict(skipped),
         "gates": [{"name": g.name, "analyzer": g.analyzer or None, "sql": g.predicate} for g in gates],
     }
+
+
+def record_funnel(manifest: dict[str, Any], db_uri: str, settings: Settings) -> None:
+    """The run's funnel (:func:`raycurate.funnel.funnels`), computed once as the run ends, into its manifest
+    (``funnel``): the report and the web UI read it there."""
+    from .funnel import funnels
+
+    manifest["funnel"] = funnels(db_uri, manifest, dedup=settings.dedup.enabled, export=settings.export.enabled)
 
 
 def merge_segments(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -123,7 +131,7 @@ def video_stage_counts(frames: Any, stage3: Any, run: str,
     return stages
 
 
-def video_report(db_uri: str, run_id: str, cfg: Mapping[str, Any], *, frame_files: int,
+def video_report(db_uri: str, run_id: str, settings: Settings, *, frame_files: int,
                  people: bool = False) -> dict[str, Any]:
     """Per-stage counts of the video path, and one line per video, from the stored tables."""
     from .store import FRAMES_TABLE, STAGE3_TABLE, VIDEOS_TABLE, open_table
@@ -153,9 +161,9 @@ def video_report(db_uri: str, run_id: str, cfg: Mapping[str, Any], *, frame_file
     }
     if bins:
         counts["pose_bins"] = dict(sorted(bins.items(), key=lambda kv: -kv[1]))
-    built = {name: cls.build(typed(cfg), people).analyzers for name, cls in STAGES.items()}   # no model is loaded
+    built = {name: cls.build(settings, people).analyzers for name, cls in STAGES.items()}   # no model is loaded
     stages = {name: {"analyzers": [a.model_ref for a in analyzers],
-                     "threshold": cfg["cascade"][name]["threshold"]} for name, analyzers in built.items()}
+                     "threshold": getattr(settings.cascade, name).threshold} for name, analyzers in built.items()}
     missing = [n for n in STAGES["stage2"].optional_names if n not in {a.name for a in built["stage2"]}
                and (people or n != "face_features")]
     if not people:
@@ -163,8 +171,8 @@ def video_report(db_uri: str, run_id: str, cfg: Mapping[str, Any], *, frame_file
     if missing:
         stages["stage2"]["note"] = (f"{', '.join(missing)} not in Stage 2 (disabled or weights absent: see "
                                     "skipped_analyzers); their Stage 2 columns are null")
-    stages["stage3"] = {"ensemble_of_stored_scores": dict(cfg["cascade"]["stage3"]["weights"]),
-                        "threshold": cfg["cascade"]["stage3"]["threshold"]}
+    s3 = settings.cascade.stage3
+    stages["stage3"] = {"ensemble_of_stored_scores": as_dict(s3.weights), "threshold": s3.threshold}
     listed = [{**v, "selected": selected.get(v["video_id"], 0)} for v in videos[:MAX_LISTED]]
     return {"counts": counts, "stages": stages, "videos": listed}
 

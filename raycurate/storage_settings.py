@@ -14,6 +14,7 @@ filesystems and LanceDB options.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import threading
 from typing import Any, Mapping
@@ -30,7 +31,10 @@ _lock = threading.Lock()
 _configured: dict[str, dict[str, Any]] | None = None
 
 
-def _section(storage: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+def _section(storage: Any) -> dict[str, dict[str, Any]]:
+    """``storage`` (a mapping, or the typed ``settings.storage`` section) over the defaults, as plain dicts."""
+    if dataclasses.is_dataclass(storage):
+        storage = dataclasses.asdict(storage)
     out = copy.deepcopy(DEFAULTS)
     for name, values in (storage or {}).items():
         if name in out and values:
@@ -38,8 +42,9 @@ def _section(storage: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
     return out
 
 
-def configure(storage: Mapping[str, Any] | None) -> None:
-    """Use ``storage`` (the config's ``storage`` section, or :func:`resolved` of it) in this process.
+def configure(storage: Any) -> None:
+    """Use ``storage`` (the typed ``settings.storage`` section, a mapping of it, or :func:`resolved` of it) in
+    this process.
 
     ``None``: the defaults (everything from the environment)."""
     global _configured
@@ -66,7 +71,7 @@ def with_scheme(endpoint: str, allow_http: bool | None) -> str:
     return endpoint if "://" in endpoint else ("http://" if allow_http else "https://") + endpoint
 
 
-def resolve(storage: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+def resolve(storage: Any = None, environ: Mapping[str, str] | None = None
             ) -> dict[str, dict[str, Any]]:
     """``storage`` (default: what :func:`configure` set) with every null key filled from ``environ``
     (default: this process's environment).
@@ -104,17 +109,18 @@ def resolve(storage: Mapping[str, Any] | None = None, environ: Mapping[str, str]
     return section
 
 
-def resolved(storage: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+def resolved(storage: Any = None) -> dict[str, dict[str, Any]]:
     """What the driver hands to Ray tasks and actors: :func:`resolve` with this process's environment."""
     return resolve(storage)
 
 
-def redact(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a whole config with the storage secrets (``config.SECRET_KEYS``) replaced by
-    ``<redacted>``; a null stays null (it says "from the environment")."""
+def redact(whole: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a whole settings mapping (``settings.as_dict`` of them, as the manifest records them) with the
+    storage secrets (``config.SECRET_KEYS``) replaced by ``<redacted>``; a null stays null (it says "from the
+    environment")."""
     from .config import SECRET_KEYS
 
-    out = copy.deepcopy(dict(cfg))
+    out = copy.deepcopy(dict(whole))
     for dotted in SECRET_KEYS:
         *parents, leaf = dotted.split(".")
         node: Any = out

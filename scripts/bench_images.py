@@ -72,27 +72,26 @@ def make_images(dest: Path, n: int, seed: int = 0) -> list[Path]:
     return out
 
 
-def single_process(files, cfg, db_dir: str) -> int:
+def single_process(files, settings, db_dir: str) -> int:
     """The same work in a plain loop, through the same classes the Ray stages wrap:
     read + decode, each analyser's actor class called directly, the same LanceDB sink."""
     import pyarrow as pa
 
     from raycurate.analyzers import active_analyzers
-    from raycurate.config import typed
     from raycurate.engine.actors import actor_class
     from raycurate.engine.sink import LanceSink
     from raycurate.rows import read_and_decode
     from raycurate.schemas import images_schema
 
-    s = typed(cfg)
+    s = settings
     stages = [actor_class(name, getattr(s.analyzers, name), s.models)()
               for name in active_analyzers(s.analyzers, s.models)[0]]
-    dec = cfg["decode"]
+    dec = s.decode
     blocks = []
-    for i in range(0, len(files), dec["batch_size"]):
-        chunk = files[i:i + dec["batch_size"]]
+    for i in range(0, len(files), dec.batch_size):
+        chunk = files[i:i + dec.batch_size]
         batch = read_and_decode(pa.table({"uri": [f.uri for f in chunk], "size": [f.size for f in chunk]}),
-                                max_side=dec["max_side"], max_pixels=dec["max_pixels"])
+                                max_side=dec.max_side, max_pixels=dec.max_pixels)
         for stage in stages:
             batch = stage(batch)
         blocks.append(batch)
@@ -109,19 +108,22 @@ def workers_use_this_checkout() -> None:
         raise SystemExit(f"Ray's workers import {where}, not this checkout's raycurate: run from {ROOT}")
 
 
-def ray_side(files, cfg, db_dir: str, cpus: int) -> tuple[int, float]:
-    """The pipeline on a local Ray started as ``raycurate run`` starts it; rows written and Ray's start (s)."""
+def ray_side(files, settings, db_dir: str, cpus: int) -> tuple[int, float]:
+    """The pipeline on a local Ray started as ``raycurate run`` starts it (its pools sized once, as a run sizes
+    them); rows written and Ray's start (s)."""
+    from dataclasses import replace
+
     import ray
 
-    from raycurate.engine import run_pipeline
+    from raycurate.engine import run_pipeline, sized_settings
     from raycurate.engine.cluster import start_ray
 
-    cfg = {**cfg, "ray": {**cfg["ray"], "num_cpus": cpus}}
+    settings = replace(settings, ray=replace(settings.ray, num_cpus=cpus))
     t = time.perf_counter()
-    start_ray(cfg)
+    start_ray(settings.ray)
     init_s = time.perf_counter() - t
     workers_use_this_checkout()
-    result = run_pipeline(files, cfg, db_uri=db_dir, run_id="bench")
+    result = run_pipeline(files, sized_settings(settings)[0], db_uri=db_dir, run_id="bench")
     ray.shutdown()
     return result.rows_written, init_s
 
@@ -156,16 +158,16 @@ def differences(db_a: str, db_b: str) -> dict[str, int]:
     return out
 
 
-def side_main(args, cfg) -> int:
+def side_main(args, settings) -> int:
     """One side in this process, over the images already in ``--images``; prints its result as JSON."""
     from raycurate.sources import list_media
 
     files = [f for f in list_media(args.images) if f.media_type == "image"]
     t = time.perf_counter()
     if args.side == "loop":
-        rows, init_s = single_process(files, cfg, args.db), 0.0
+        rows, init_s = single_process(files, settings, args.db), 0.0
     else:
-        rows, init_s = ray_side(files, cfg, args.db, args.cpus)
+        rows, init_s = ray_side(files, settings, args.db, args.cpus)
     seconds = time.perf_counter() - t - init_s
     print("RESULT " + json.dumps({"rows": rows, "seconds": seconds, "init_s": init_s}), flush=True)
     return 0
@@ -187,17 +189,19 @@ def run_side(side: str, args, work: Path) -> tuple[dict, TreePeak]:
     return result, peak
 
 
-def compare(files, cfg, other, label: str, work: Path, cpus: int) -> int:
-    """The Ray pipeline with ``other``, then with ``cfg``, in one Ray session; images/s, memory, ratio."""
+def compare(files, settings, other, label: str, work: Path, cpus: int) -> int:
+    """The Ray pipeline with ``other``, then with ``settings``, in one Ray session; images/s, memory, ratio."""
+    from dataclasses import replace
+
     import ray
 
-    from raycurate.engine import run_pipeline
+    from raycurate.engine import run_pipeline, sized_settings
     from raycurate.engine.cluster import start_ray
 
-    start_ray({**cfg, "ray": {**cfg["ray"], "num_cpus": cpus}})
+    start_ray(replace(settings.ray, num_cpus=cpus))
     workers_use_this_checkout()
     results = []
-    for name, c in ((label, other), ("defaults", cfg)):
+    for name, c in ((label, sized_settings(other)[0]), ("defaults", sized_settings(settings)[0])):
         with TreePeak(os.getpid()) as mem:
             t = time.perf_counter()
             # one run id per pipeline: workers cache the crash ledger's handle by its name, which holds the run id
@@ -230,12 +234,12 @@ def main() -> int:
     ap.add_argument("--db", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
-    from raycurate.config import load_config, parse_set
+    from raycurate.config import load_settings, parse_set
     from raycurate.sources import list_media
 
-    cfg = load_config(overrides=[parse_set(s) for s in args.set])
+    settings = load_settings(overrides=[parse_set(s) for s in args.set])
     if args.side:
-        return side_main(args, cfg)
+        return side_main(args, settings)
     work = Path(tempfile.mkdtemp(prefix="rc-bench-"))
     try:
         (work / "images").mkdir()
@@ -243,8 +247,8 @@ def main() -> int:
         files = [f for f in list_media(str(work / "images")) if f.media_type == "image"]
         print(f"{len(files)} images, {sum(f.size for f in files) / 1e6:.1f} MB, {args.cpus} CPUs", flush=True)
         if args.against:
-            other = load_config(overrides=[parse_set(s) for s in args.set + args.against])
-            return compare(files, cfg, other, " ".join(args.against), work, args.cpus)
+            other = load_settings(overrides=[parse_set(s) for s in args.set + args.against])
+            return compare(files, settings, other, " ".join(args.against), work, args.cpus)
 
         sides = {side: run_side(side, args, work) for side in ("loop", "ray")}
         for side, (result, _) in sides.items():

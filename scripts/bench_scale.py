@@ -26,15 +26,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_images import make_images  # noqa: E402
 
 
-def run(files, cfg, cpus: int, db: str) -> tuple[float, int, dict]:
+def run(files, settings, cpus: int, db: str) -> tuple[float, int, dict]:
     import ray
 
-    from raycurate.engine import run_pipeline
+    from raycurate.engine import run_pipeline, sized_settings
 
     ray.init(num_cpus=cpus, include_dashboard=False, logging_level="ERROR")
     try:
+        settings = sized_settings(settings)[0]   # once, as a run sizes its pools
         t = time.perf_counter()
-        result = run_pipeline(files, cfg, db_uri=db, run_id=f"scale-{cpus}")
+        result = run_pipeline(files, settings, db_uri=db, run_id=f"scale-{cpus}")
         seconds = time.perf_counter() - t
     finally:
         ray.shutdown()
@@ -47,7 +48,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=200)
     args = ap.parse_args()
 
-    from raycurate.config import load_config
+    from raycurate.config import load_settings
     from raycurate.sources import list_media
 
     work = Path(tempfile.mkdtemp(prefix="rc-bench-scale-"))
@@ -60,8 +61,8 @@ def main() -> int:
         results = {}
         for cpus in (1, 2):
             extra = [("analyzers.face.min_actors", 1)] if cpus == 1 else []
-            cfg = load_config(overrides=base + extra)
-            seconds, rows, pools = run(files, cfg, cpus, str(work / f"db{cpus}"))
+            settings = load_settings(overrides=base + extra)
+            seconds, rows, pools = run(files, settings, cpus, str(work / f"db{cpus}"))
             assert rows == len(files), (rows, len(files))
             results[cpus] = seconds
             print(f"{cpus} CPU worker(s): {seconds:.1f} s, {len(files) / seconds:.2f} images/s; pools "

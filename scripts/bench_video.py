@@ -113,15 +113,15 @@ def main() -> int:
 
     import ray
 
-    from raycurate.config import load_config, parse_set
-    from raycurate.engine import run_video_pipeline
+    from raycurate.config import load_settings, parse_set
+    from raycurate.engine import run_video_pipeline, sized_settings
     from raycurate.run_report import video_report
     from raycurate.sources import FileRef
 
     extra = [parse_set(s) for s in args.set]
-    configs = {"off": load_config(preset="youtube", overrides=[*extra, ("video.scene_detection", False)]),
-               "on": load_config(preset="youtube", overrides=[*extra, ("video.scene_detection", True)])}
-    cfg = configs["off"]
+    configs = {"off": load_settings(preset="youtube", overrides=[*extra, ("video.scene_detection", False)]),
+               "on": load_settings(preset="youtube", overrides=[*extra, ("video.scene_detection", True)])}
+    video = configs["off"].video
     work = Path(tempfile.mkdtemp(prefix="rc-vbench-"))
     try:
         t = time.perf_counter()
@@ -129,18 +129,19 @@ def main() -> int:
         print(f"generated {clip.name} in {time.perf_counter() - t:.1f} s ({clip.stat().st_size / 1e6:.1f} MB)")
         files = [ROOT / "tests/data/videos/testvideo.mp4", clip]
         ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level="ERROR")
-        step = cfg["video"]["sample_rate"]
+        configs = {name: sized_settings(s)[0] for name, s in configs.items()}   # once, as a run sizes its pools
+        step = video.sample_rate
         rows = []
         for i, (f, scenes) in enumerate((f, s) for f in files for s in ("off", "on")):
-            run_cfg = configs[scenes]
-            backend, n_dec, t_dec = decode_only(str(f), tuple(cfg["video"]["decoders"]), step)
+            run_settings = configs[scenes]
+            backend, n_dec, t_dec = decode_only(str(f), tuple(video.decoders), step)
             with WorkerPeak("sample_videos") as peak:
                 t = time.perf_counter()
-                res = run_video_pipeline([FileRef(str(f), str(f), f.stat().st_size, "video")], run_cfg,
+                res = run_video_pipeline([FileRef(str(f), str(f), f.stat().st_size, "video")], run_settings,
                                          db_uri=str(work / "db"), run_id=f"bench{i}",
                                          frames_dir=str(work / f"frames{i}"))
                 t_path = time.perf_counter() - t
-            report = video_report(str(work / "db"), f"bench{i}", run_cfg, frame_files=len(res.winners))
+            report = video_report(str(work / "db"), f"bench{i}", run_settings, frame_files=len(res.winners))
             rows.append((f.name, scenes, backend, n_dec, t_dec, t_path, (peak.peak_uss, peak.peak),
                          report["counts"], stage_ms(str(work / "db"), f"bench{i}")))
         ray.shutdown()

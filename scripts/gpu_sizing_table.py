@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from raycurate.analyzers import ANALYZERS  # noqa: E402
 from raycurate.analyzers.base import Resources  # noqa: E402
-from raycurate.config import load_config, parse_set  # noqa: E402
+from raycurate.config import load_settings, parse_set  # noqa: E402
 from raycurate.gpu_sizing import auto_batch_size, size_pools  # noqa: E402
 from raycurate.resources import gpu_fraction  # noqa: E402
 
@@ -47,8 +47,8 @@ def main() -> int:
     print()
     sets = [f"analyzers.{a}.device=cuda" for a in ON_GPU] + [f"analyzers.{a}.enabled=true" for a in ON_GPU]
     sets += ["cascade.stage1.device=cuda", "cascade.stage2.device=cuda"]
-    cfg = load_config(overrides=[parse_set(s) for s in sets])
-    reports = {gb: size_pools(cfg, {"node": {"gpus_gb": [gb], "source": "faked"}})[1] for gb in cards}
+    settings = load_settings(overrides=[parse_set(s) for s in sets])
+    reports = {gb: size_pools(settings, {"node": {"gpus_gb": [gb], "source": "faked"}})[1] for gb in cards}
     pools = list(next(iter(reports.values()))["pools"])
     print("a run's pools (size_pools): batch size / GPU fraction")
     print(f"{'pool':<24}" + "".join(f"{f'{gb:g} GB':>14}" for gb in cards))

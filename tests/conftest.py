@@ -44,13 +44,6 @@ def ray_session():
     ray.shutdown()
 
 
-@pytest.fixture()
-def cfg():
-    from raycurate.config import load_config
-
-    return load_config()
-
-
 def copy_into(dest: Path, *sources: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     for src in sources:

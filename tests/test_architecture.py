@@ -1,5 +1,6 @@
 """The package's import rules (README "Architecture"): who may import what, read from the source."""
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -206,3 +207,66 @@ def test_store_does_not_import_search():
     for p in _files("store"):
         bad = [m for m in _imports(p) if m.startswith("raycurate.search")]
         assert not bad, (_name(p), bad)
+
+
+# -- one form of the settings (README "Settings"): the mapping is read where it is made, typed settings below --
+
+# the mapping is made, checked and typed here (config.py, with the schema it hands the mapping to), and cli.py
+# reads it for --set and for what a command prints
+RAW_READERS = ("raycurate/config.py", "raycurate/cli.py", "raycurate/settings/")
+# where a command starts: the only modules that build typed settings (typed(), or the loaders that call it),
+# once per command, and hand them down
+COMMAND_STARTS = ("raycurate/config.py", "raycurate/cli.py", "raycurate/store/cli.py", "raycurate/people/cli.py",
+                  "raycurate/ui/params.py", "raycurate/settings/")
+LOADERS = {"typed", "load_config", "load_settings", "recorded_settings", "settings_of"}
+RAW_NAME = re.compile(r"^(cfg|config)$|^cfg_|_cfg$|_config$")
+
+
+def _callee(call: ast.Call) -> str | None:
+    f = call.func
+    return f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
+
+
+def _raw_reads(path: Path) -> list[str]:
+    """Where a module reads a config mapping: ``cfg[...]``, ``x_cfg.get(...)``, ``load_config()[...]``, the
+    manifest's recorded ``["config"]``, or takes one as a parameter named so."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found += [f"{node.lineno}: parameter {a.arg}" for a in node.args.args + node.args.kwonlyargs
+                      if RAW_NAME.search(a.arg)]
+            continue
+        if isinstance(node, ast.Subscript):
+            obj, key = node.value, node.slice
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+            obj, key = node.func.value, (node.args[0] if node.args else None)
+        else:
+            continue
+        name = (obj.id if isinstance(obj, ast.Name) else obj.attr if isinstance(obj, ast.Attribute)
+                else _callee(obj) if isinstance(obj, ast.Call) else None)
+        if name and (RAW_NAME.search(name) or name in LOADERS):
+            found.append(f"{node.lineno}: {ast.unparse(node)[:60]}")
+        elif isinstance(key, ast.Constant) and key.value == "config":
+            found.append(f"{node.lineno}: {ast.unparse(node)[:60]} (the manifest's recorded config)")
+    return found
+
+
+def _loader_calls(path: Path) -> list[str]:
+    return [f"{node.lineno}: {_callee(node)}()" for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call) and _callee(node) in LOADERS]
+
+
+def test_only_config_and_the_cli_read_the_config_mapping():
+    """Below config.py and cli.py every module takes the typed settings (raycurate/settings/): no
+    ``cfg[...]`` / ``cfg.get(...)``, whatever the mapping is called, and no parameter that carries one."""
+    readers = {_name(p): r for p in _files() if not _name(p).startswith(RAW_READERS)
+               and (r := _raw_reads(p))}
+    assert not readers, readers
+    assert _raw_reads(PKG / "config.py") and _raw_reads(PKG / "cli.py")   # the check sees the reads it allows
+
+
+def test_typed_settings_are_built_only_where_a_command_starts():
+    calls = {_name(p): c for p in _files() if not _name(p).startswith(COMMAND_STARTS)
+             and (c := _loader_calls(p))}
+    assert not calls, calls
+    assert _loader_calls(PKG / "cli.py") and _loader_calls(PKG / "ui" / "params.py")

@@ -132,18 +132,18 @@ def test_the_style_is_a_setting():
     ("sentence", None, None, "a close-up photo of a person"), ("sentence", "ohwx", None, "a close-up photo of ohwx"),
     ("sentence", None, "alice", "a close-up photo of alice")])
 def test_the_export_names_who_the_caption_is_of(style, trigger, person, caption):
-    from raycurate.config import typed
+    from raycurate.config import load_settings
     from raycurate.export import export_options
 
-    cfg = load_config(overrides=[("export.kohya.caption_style", style), ("export.kohya.trigger", trigger)])
-    kohya = export_options(typed(cfg).export)["kohya"]
+    settings = load_settings(overrides=[("export.kohya.caption_style", style), ("export.kohya.trigger", trigger)])
+    kohya = export_options(settings.export)["kohya"]
     assert kohya.caption({"clip_shot": ["close-up"]}, person) == caption
 
 
 def test_the_web_ui_export_passes_the_style():
     from raycurate.ui.exports import export_config
 
-    assert export_config(["kohya"], caption_style="sentence")["export"]["kohya"]["caption_style"] == "sentence"
+    assert export_config(["kohya"], caption_style="sentence").kohya.caption_style == "sentence"
 
 
 # -- a real run on tests/data/images, with the analysers this install has (no download) --------------------
@@ -162,6 +162,7 @@ def _captions(out: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, ray_session):
     from raycurate.cli import main
+    from raycurate.config import load_settings
     from raycurate.export import export_filtered
 
     out = tmp_path_factory.mktemp("captions")
@@ -169,7 +170,7 @@ def run(tmp_path_factory, ray_session):
     rc = main(["run", str(out / "in"), "--out", str(out / "run"), "--set", "video.enabled=false"])
     sentences = out / "sentences"
     export_filtered(str(out / "run" / "db"), str(sentences),
-                    cfg=load_config(overrides=[("export.kohya.caption_style", "sentence")]))
+                    settings=load_settings(overrides=[("export.kohya.caption_style", "sentence")]))
     meta = [json.loads(line) for line in (out / "run" / "metadata.jsonl").read_text().splitlines()]
     return {"rc": rc, "tags": _captions(out / "run"), "sentences": _captions(sentences), "meta": meta}
 

@@ -19,17 +19,17 @@ RAY = str(Path(sys.executable).with_name("ray"))
 # The driver: a run joined to the cluster, then the placement of every actor it started.
 DRIVER = r'''
 import json, sys
-from raycurate.config import load_config
+from raycurate.config import load_settings
 from raycurate.run import curate
 
 address, images, out, dashboard = sys.argv[1:5]
-cfg = load_config(overrides=[
+settings = load_settings(overrides=[
     ("ray.address", address), ("ray.gpu_memory_gb", 4.0),
     # NudeNet on "cuda", batch 8: (400 MB + 8 x 25 MB) x 1.2 = 720 MB of a 4 GB card -> 0.176 -> 0.25 GPU
     ("analyzers.nsfw.device", "cuda"), ("analyzers.nsfw.batch_size", 8), ("analyzers.nsfw.min_actors", 8),
     ("analyzers.face.enabled", False), ("video.enabled", False), ("filter.min_faces", None),
     ("decode.batch_size", 4)])
-report = curate(images, out_dir=out, cfg=cfg)
+report = curate(images, out_dir=out, settings=settings)
 import ray
 from ray.util.state import list_actors, list_nodes
 

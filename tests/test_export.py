@@ -2,6 +2,7 @@ import pytest
 
 from raycurate.export import safe_name
 from raycurate.gates import build_gates, kept_predicate
+from raycurate.settings import FilterSettings
 
 
 @pytest.mark.parametrize("uri", [
@@ -21,8 +22,8 @@ def test_safe_names_do_not_collide_across_folders():
 
 
 def test_gates_only_for_analyzers_that_ran():
-    f = {"min_faces": 1, "max_faces": None, "max_nsfw_score": 0.2, "drop_blurry": True, "min_side": 64,
-         "where": "quality_brightness > 0.1"}
+    f = FilterSettings(min_faces=1, max_faces=None, max_nsfw_score=0.2, drop_blurry=True, min_side=64,
+                       where="quality_brightness > 0.1")
     names = [g.name for g in build_gates(f, ["quality", "nsfw"])]
     assert names == ["min_side", "quality.drop_blurry", "nsfw.max_score", "where"]
     sql = kept_predicate(build_gates(f, ["face"]), ["face"])
@@ -35,7 +36,7 @@ def test_filter_spec_gates_run_inside_lancedb(tmp_path):
     import lancedb
     import pyarrow as pa
 
-    from raycurate.config import load_config
+    from raycurate.config import load_settings
     from raycurate.gates import build_gates, kept_predicate
     from raycurate.schemas import images_schema
 
@@ -55,7 +56,7 @@ def test_filter_spec_gates_run_inside_lancedb(tmp_path):
                 face_pose=pa.array([r[4] for r in rows], schema.field("face_pose").type))
     table = lancedb.connect(str(tmp_path)).create_table("images", schema=schema)
     table.add(pa.table(data, schema=schema))
-    cfg = load_config(overrides=[("filter.max_faces", 1), ("filter.max_nsfw_score", 0.2),
-                                 ("filter.min_sharpness", 100), ("filter.max_abs_yaw", 30)])
-    where = kept_predicate(build_gates(cfg["filter"], ["quality", "face", "face_features", "nsfw"]), [])
+    settings = load_settings(overrides=[("filter.max_faces", 1), ("filter.max_nsfw_score", 0.2),
+                                        ("filter.min_sharpness", 100), ("filter.max_abs_yaw", 30)])
+    where = kept_predicate(build_gates(settings.filter, ["quality", "face", "face_features", "nsfw"]), [])
     assert sorted(r["id"] for r in table.search().where(where).select(["id"]).limit(None).to_list()) == ["a"]

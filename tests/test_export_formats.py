@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from raycurate.analyzers import ANALYZERS
-from raycurate.config import ConfigError, load_config
+from raycurate.config import ConfigError, load_config, load_settings
 from raycurate.export import (CaptionTemplate, json_safe, export_from_db, safe_name,
                               square_region, upper_body_box)
 from raycurate.schemas import images_schema
@@ -87,17 +87,17 @@ def exported(tmp_path_factory):
     open_or_create_table(db, IDENTITIES_TABLE, IDENTITIES_SCHEMA).add(pa.Table.from_pylist(
         [{"identity_id": "id-000002", "family": "arcface", "name": "Barack"},
          {"identity_id": "id-000003", "family": "arcface", "name": "../bad name"}], schema=IDENTITIES_SCHEMA))
-    cfg = load_config(overrides=[("export.kohya.trigger", "ohwx"), ("export.face_crops.enabled", True),
-                                 ("export.body_crops.enabled", True), ("export.body_crops.size", 256),
-                                 ("export.group_by_identity.enabled", True)])
+    export = load_settings(overrides=[("export.kohya.trigger", "ohwx"), ("export.face_crops.enabled", True),
+                                      ("export.body_crops.enabled", True), ("export.body_crops.size", 256),
+                                      ("export.group_by_identity.enabled", True)]).export
     with pytest.MonkeyPatch.context() as mp:          # no model may load during an export
         for cls in ANALYZERS.values():
             mp.setattr(cls, "load", lambda self: pytest.fail(f"{type(self).__name__} loaded a model"))
         out = tmp / "out"
-        result = export_from_db(db, str(out), where=None, cfg=cfg)
+        result = export_from_db(db, str(out), where=None, export=export)
     meta = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
     by_name = {m["uri"].rsplit("/", 1)[-1]: m for m in meta}
-    return {"out": out, "meta": meta, "by": by_name, "result": result, "db": db, "cfg": cfg, "rows": rows}
+    return {"out": out, "meta": meta, "by": by_name, "result": result, "db": db, "export": export, "rows": rows}
 
 
 def test_kept_rows_skip_errors_and_marked_duplicates(exported):
@@ -196,16 +196,17 @@ def test_identity_folders_follow_the_stored_identities(exported):
 
 
 def test_include_duplicates_and_where(exported, tmp_path):
-    cfg = json.loads(json.dumps(exported["cfg"]))
-    cfg["export"].update(include_duplicates=True, kohya={**cfg["export"]["kohya"], "enabled": False}, parquet=False,
-                         face_crops={**cfg["export"]["face_crops"], "enabled": False},
-                         body_crops={**cfg["export"]["body_crops"], "enabled": False},
-                         group_by_identity={**cfg["export"]["group_by_identity"], "enabled": False})
-    res = export_from_db(exported["db"], str(tmp_path / "o"), where="face_count = 1", cfg=cfg)
+    from dataclasses import replace
+
+    e = exported["export"]
+    export = replace(e, include_duplicates=True, kohya=replace(e.kohya, enabled=False), parquet=False,
+                     face_crops=replace(e.face_crops, enabled=False), body_crops=replace(e.body_crops, enabled=False),
+                     group_by_identity=replace(e.group_by_identity, enabled=False))
+    res = export_from_db(exported["db"], str(tmp_path / "o"), where="face_count = 1", export=export)
     names = {json.loads(line)["uri"].rsplit("/", 1)[-1] for line in (tmp_path / "o" / "metadata.jsonl").open()}
     assert "matplotlib_grace_hopper.jpg" in names and "broken.jpg" not in names and res.kept == 6
     assert not (tmp_path / "o" / "train").exists() and not (tmp_path / "o" / "metadata.parquet").exists()
-    res = export_from_db(exported["db"], str(tmp_path / "o2"), where="emotion_dominant = 'happy'", cfg=cfg)
+    res = export_from_db(exported["db"], str(tmp_path / "o2"), where="emotion_dominant = 'happy'", export=export)
     assert res.kept == 2 and res.exported == 1
 
 

@@ -8,9 +8,10 @@ import pytest
 from raycurate import gpu_sizing
 from raycurate.analyzers import ANALYZERS
 from raycurate.analyzers.base import Resources
-from raycurate.config import ConfigError, load_config, parse_set
+from raycurate.config import ConfigError, load_config, load_settings, parse_set
 from raycurate.gpu_sizing import auto_batch_size, gpu_class, size_pools
 from raycurate.resources import gpu_fraction
+from raycurate.settings import Settings, as_dict
 
 CARDS = (4, 8, 16, 24, 80)
 
@@ -63,13 +64,13 @@ def test_the_reason_names_the_card_the_class_and_the_footprint():
     assert why.startswith("auto: 8 GB card (6-8 GB class: batch 4-8) -> 8: (500 MB + 8 x 40 MB) x 1.2")
 
 
-def _gpu_cfg(*extra: str) -> dict:
+def _gpu_cfg(*extra: str) -> Settings:
     """nsfw (ships with its wheel) and Stage 1 on cuda; only analysers that need no downloaded weights."""
     sets = ["analyzers.nsfw.device=cuda", "analyzers.face.device=cuda", "analyzers.face.detector=centerface",
             "cascade.stage1.device=cuda", "cascade.stage2.device=cuda", "models.profile=auto",
             "analyzers.clip.enabled=false", "analyzers.pose.enabled=false", "analyzers.emotion.enabled=false",
             "analyzers.face_features.enabled=false", *extra]
-    return load_config(overrides=[parse_set(s) for s in sets])
+    return load_settings(overrides=[parse_set(s) for s in sets])
 
 
 def _readings(*cards: float) -> dict:
@@ -84,25 +85,29 @@ def _readings(*cards: float) -> dict:
     (80, (32, 0.0625), (32, 0.0625), (32, 0.0625)),
 ])
 def test_a_run_config_is_sized_from_faked_readings(gb, face, nsfw, stage1):
-    cfg, report = size_pools(_gpu_cfg(), _readings(gb))
+    given = _gpu_cfg()
+    s, report = size_pools(given, _readings(gb))
     pools = report["pools"]
     assert (pools["analyzers.face"]["batch_size"], pools["analyzers.face"]["gpu_fraction"]) == face
     assert (pools["analyzers.nsfw"]["batch_size"], pools["analyzers.nsfw"]["gpu_fraction"]) == nsfw
     assert (pools["cascade.stage1"]["batch_size"], pools["cascade.stage1"]["gpu_fraction"]) == stage1
-    assert cfg["analyzers"]["face"]["batch_size"] == face[0] and cfg["cascade"]["stage1"]["batch_size"] == stage1[0]
-    assert cfg["ray"]["gpu_memory_gb"] == gb and report["gpu_memory_gb"].startswith(f"auto: {gb} GB")
+    assert s.analyzers.face.batch_size == face[0] and s.cascade.stage1.batch_size == stage1[0]
+    assert s.ray.gpu_memory_gb == gb and report["gpu_memory_gb"].startswith(f"auto: {gb} GB")
     # the CPU pools keep their CPU batch sizes; no auto is left for the engine
-    assert cfg["analyzers"]["quality"]["batch_size"] == 16 and cfg["analyzers"]["content"]["batch_size"] == 32
+    assert s.analyzers.quality.batch_size == 16 and s.analyzers.content.batch_size == 32
     assert pools["analyzers.quality"]["reason"] == "auto: runs on the CPU -> 16"
-    assert cfg["video"]["batch_size"] == max(cfg["cascade"][s]["batch_size"] for s in ("stage1", "stage2"))
-    assert not gpu_sizing.pending(cfg)
+    assert s.video.batch_size == max(s.cascade.stage1.batch_size, s.cascade.stage2.batch_size)
+    assert not gpu_sizing.pending(s)
+    # new settings: the ones given are left as they were, every key but the sized ones equal
+    assert given == _gpu_cfg() and gpu_sizing.pending(given) and s is not given
+    assert (s.filter, s.dedup, s.models, s.analyzers.face.device) == (given.filter, given.dedup, given.models, "cuda")
 
 
 def test_the_smallest_card_governs():
-    cfg, report = size_pools(_gpu_cfg(), {"a": {"gpus_gb": [79.3, 79.3], "source": "nvml"},
-                                          "b": {"gpus_gb": [7.8], "source": "torch"}})
-    assert report["smallest_card_gb"] == 7.8 and cfg["ray"]["gpu_memory_gb"] == 7.8
-    assert cfg["analyzers"]["face"]["batch_size"] == 8   # the 6-8 GB class
+    s, report = size_pools(_gpu_cfg(), {"a": {"gpus_gb": [79.3, 79.3], "source": "nvml"},
+                                        "b": {"gpus_gb": [7.8], "source": "torch"}})
+    assert report["smallest_card_gb"] == 7.8 and s.ray.gpu_memory_gb == 7.8
+    assert s.analyzers.face.batch_size == 8   # the 6-8 GB class
     assert report["readings"]["b"]["source"] == "torch" and report["unread_nodes"] == []
     # a node whose cards could not be read (neither NVML nor torch) is named; the others govern
     report = size_pools(_gpu_cfg(), {**_readings(24), "c": {"gpus_gb": [], "source": "none"}})[1]
@@ -110,28 +115,28 @@ def test_the_smallest_card_governs():
 
 
 def test_a_number_given_by_the_user_wins():
-    cfg, report = size_pools(_gpu_cfg("analyzers.face.batch_size=3", "video.batch_size=12",
-                                      "analyzers.nsfw.num_gpus=0.5"), _readings(80))
-    assert cfg["analyzers"]["face"]["batch_size"] == 3
+    s, report = size_pools(_gpu_cfg("analyzers.face.batch_size=3", "video.batch_size=12",
+                                    "analyzers.nsfw.num_gpus=0.5"), _readings(80))
+    assert s.analyzers.face.batch_size == 3
     assert report["pools"]["analyzers.face"]["reason"] == "set by the user: 3"
-    assert cfg["cascade"]["stage1"]["batch_size"] == 12 and cfg["video"]["batch_size"] == 12
+    assert s.cascade.stage1.batch_size == 12 and s.video.batch_size == 12
     assert report["pools"]["analyzers.nsfw"]["gpu_fraction"] == 0.5
     # the user's GPU memory sizes the auto batches, whatever the cards say
-    cfg, report = size_pools(_gpu_cfg("ray.gpu_memory_gb=4"), _readings(80))
-    assert cfg["ray"]["gpu_memory_gb"] == 4.0 and report["gpu_memory_gb"] == "set by the user: 4 GB"
-    assert cfg["analyzers"]["face"]["batch_size"] == 4
+    s, report = size_pools(_gpu_cfg("ray.gpu_memory_gb=4"), _readings(80))
+    assert s.ray.gpu_memory_gb == 4.0 and report["gpu_memory_gb"] == "set by the user: 4 GB"
+    assert s.analyzers.face.batch_size == 4
 
 
 def test_no_gpu_keeps_the_cpu_batch_sizes():
-    cfg, report = size_pools(load_config(), {})
-    assert cfg["ray"]["gpu_memory_gb"] == 16.0 and "no GPU memory read" in report["gpu_memory_gb"]
-    assert {n: s["batch_size"] for n, s in cfg["analyzers"].items()} == {
+    s, report = size_pools(load_settings(), {})
+    assert s.ray.gpu_memory_gb == 16.0 and "no GPU memory read" in report["gpu_memory_gb"]
+    assert {n: a["batch_size"] for n, a in as_dict(s.analyzers).items()} == {
         "quality": 16, "face": 8, "face_features": 8, "emotion": 16, "nsfw": 16, "pose": 8, "clip": 32,
         "content": 32}
-    assert cfg["video"]["batch_size"] == 16 and cfg["cascade"]["stage1"]["batch_size"] == 16
+    assert s.video.batch_size == 16 and s.cascade.stage1.batch_size == 16
     # a cuda pool on a cluster whose memory could not be read: the CPU batch size, and it says so
-    cfg, report = size_pools(_gpu_cfg(), {})
-    assert cfg["analyzers"]["nsfw"]["batch_size"] == 16
+    s, report = size_pools(_gpu_cfg(), {})
+    assert s.analyzers.nsfw.batch_size == 16
     assert "no GPU memory read" in report["pools"]["analyzers.nsfw"]["reason"]
 
 
@@ -162,13 +167,20 @@ def test_read_local_gpus_nvml_else_torch_else_none(monkeypatch):
     assert gpu_sizing.read_local_gpus() == ([], "none")
 
 
-def test_the_engine_sizes_a_config_that_still_says_auto(monkeypatch):
-    from raycurate.engine import cluster
+def test_the_engine_sizes_settings_that_still_say_auto_once(monkeypatch, tmp_path):
+    from raycurate.engine import cluster, run_pipeline, run_video_pipeline
 
     monkeypatch.setattr(cluster, "gpu_readings", lambda: _readings(24))
-    cfg, report = cluster.sized_config(_gpu_cfg())
-    assert cfg["analyzers"]["nsfw"]["batch_size"] == 32 and report["smallest_card_gb"] == 24
-    assert cluster.sized_config(cfg) == (cfg, None)   # nothing auto left: no reading, nothing changed
+    s, report = cluster.sized_settings(_gpu_cfg())
+    assert s.analyzers.nsfw.batch_size == 32 and report["smallest_card_gb"] == 24
+    assert cluster.sized_settings(s) == (s, None)   # nothing auto left: no reading, nothing changed
+    # the pipelines never size a second time: settings that still say auto are refused before any work
+    for run in (lambda: run_pipeline([], _gpu_cfg(), db_uri=str(tmp_path / "db"), run_id="r"),
+                lambda: run_video_pipeline([], _gpu_cfg(), db_uri=str(tmp_path / "db"), run_id="r",
+                                           frames_dir=str(tmp_path / "frames"))):
+        with pytest.raises(ValueError, match="sized_settings"):
+            run()
+    assert not (tmp_path / "db").exists() and not (tmp_path / "frames").exists()
 
 
 @pytest.mark.gpu
@@ -179,5 +191,5 @@ def test_the_cards_are_read_on_a_machine_with_a_gpu(ray_session):
     assert cards and all(gb > 1 for gb in cards) and source in ("nvml", "torch")
     readings = cluster.gpu_readings()   # the same, read by a zero-CPU task on each node
     assert readings and all(r["gpus_gb"] and r["source"] != "none" for r in readings.values())
-    cfg, report = cluster.sized_config(_gpu_cfg())
-    assert report["smallest_card_gb"] == round(min(cards), 1) and not gpu_sizing.pending(cfg)
+    s, report = cluster.sized_settings(_gpu_cfg())
+    assert report["smallest_card_gb"] == round(min(cards), 1) and not gpu_sizing.pending(s)

@@ -3,7 +3,8 @@ them decoding its own files, and a local Ray's object store and options."""
 import pyarrow as pa
 import pytest
 
-from raycurate.config import load_config, typed
+from raycurate.config import load_settings
+from raycurate.settings import RaySettings
 from raycurate.rows import PIXEL_FIELDS, read_and_decode
 from raycurate.sources import list_media
 
@@ -22,7 +23,7 @@ def _settings(*overrides):
     """Typed settings with the batch sizes a run on this machine (no GPU) gives them."""
     from raycurate.gpu_sizing import size_pools
 
-    return typed(size_pools(load_config(overrides=list(overrides)), {})[0])
+    return size_pools(load_settings(overrides=list(overrides)), {})[0]
 
 
 def test_a_fused_actor_gives_the_rows_of_one_actor_per_analyser():
@@ -55,7 +56,7 @@ def test_the_pool_plan_follows_the_setting_and_the_cluster():
     assert pool_plan(s, 64) == ([[n] for n in active], False)   # auto: not on a large cluster
     groups, fused = pool_plan(s, 2)
     assert fused and len(groups) == min(2, len(active)) and [n for g in groups for n in g] == active
-    off = typed(load_config(overrides=[("ray.fuse_cpu_analyzers", False)]))
+    off = load_settings(overrides=[("ray.fuse_cpu_analyzers", False)])
     assert pool_plan(off, 2) == ([[n] for n in active], False)
 
 
@@ -67,13 +68,13 @@ def test_a_local_ray_gets_its_object_store_size_and_no_dashboard(monkeypatch):
     calls = []
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda *a, **k: calls.append((a, k)))
-    cluster.init_ray({"address": None, "num_cpus": 2, "num_gpus": None, "object_store_memory_gb": 1.5})
+    cluster.init_ray(RaySettings(num_cpus=2, object_store_memory_gb=1.5))
     kwargs = calls[-1][1]
     assert kwargs["object_store_memory"] == int(1.5 * 1024 ** 3) and kwargs["num_cpus"] == 2
     assert kwargs["include_dashboard"] is False and "num_gpus" not in kwargs
-    cluster.init_ray({"address": None, "num_cpus": None, "num_gpus": None, "object_store_memory_gb": None})
+    cluster.init_ray(RaySettings(object_store_memory_gb=None))
     assert "object_store_memory" not in calls[-1][1]   # null: Ray's own default
-    cluster.init_ray({"address": "auto", "num_cpus": 2, "num_gpus": None, "object_store_memory_gb": 1.5})
+    cluster.init_ray(RaySettings(address="auto", num_cpus=2, object_store_memory_gb=1.5))
     assert calls[-1][1]["address"] == "auto" and "object_store_memory" not in calls[-1][1]   # a cluster's own
 
 
@@ -84,8 +85,8 @@ def test_fused_and_separate_pools_store_the_same_rows(ray_session, tmp_path):
     files = list_media(str(IMAGES / "faces")) + list_media(str(IMAGES / "exif"))
     stored = {}
     for fuse in (True, False):
-        cfg = load_config(overrides=[("ray.fuse_cpu_analyzers", fuse)])
-        result = run_pipeline(files, cfg, db_uri=str(tmp_path / f"db_{fuse}"), run_id="r")
+        settings = _settings(("ray.fuse_cpu_analyzers", fuse))
+        result = run_pipeline(files, settings, db_uri=str(tmp_path / f"db_{fuse}"), run_id="r")
         assert result.rows_written == len(files)
         groups = {tuple(p["pool"]) for p in result.pools.values()}
         assert (len(groups) == 2) if fuse else all(len(g) == 1 for g in groups)

@@ -200,14 +200,14 @@ def test_missing_aesthetic_head_leaves_the_column_null_and_strict_refuses(models
 
 def test_weights_are_checked_on_every_node_before_actors_start(models_dir, ray_session, tmp_path):
     from raycurate.engine import ensure_models_on_nodes
+    from raycurate.settings import ModelsSettings
 
     _record_all(models_dir)
-    report = ensure_models_on_nodes(["deepface-emotion", "nudenet-320n"], {"dir": str(models_dir),
-                                                                          "pull_on_nodes": False})
+    report = ensure_models_on_nodes(["deepface-emotion", "nudenet-320n"], ModelsSettings(dir=str(models_dir)))
     assert list(report.values()) == [{"deepface-emotion": "ok", "nudenet-320n": "ok"}]
     empty = tmp_path / "empty"
     with pytest.raises(m.ModelError) as info:
-        ensure_models_on_nodes(["deepface-emotion"], {"dir": str(empty), "pull_on_nodes": False})
+        ensure_models_on_nodes(["deepface-emotion"], ModelsSettings(dir=str(empty), pull_on_nodes=False))
     (node,) = report
     assert f"{node}: deepface-emotion is missing" in str(info.value) and "raycurate models pull" in str(info.value)
 

@@ -197,13 +197,14 @@ def test_a_second_run_on_stored_content_analyses_nothing_and_records_its_names(c
     assert set(exported) >= {r["id"] for r in curated["meta"]}
 
 
-def test_pools_that_cannot_start_are_refused_before_work(ray_session, cfg, tmp_path):
-    from raycurate.engine import run_pipeline
+def test_pools_that_cannot_start_are_refused_before_work(ray_session, tmp_path):
+    from raycurate.config import load_settings
+    from raycurate.engine import run_pipeline, sized_settings
     from raycurate.sources import list_media
 
-    cfg["analyzers"]["face"]["min_actors"] = 8
+    settings = sized_settings(load_settings(overrides=[("analyzers.face.min_actors", 8)]))[0]
     with pytest.raises(RuntimeError, match="minimum sizes but the Ray cluster has 2"):
-        run_pipeline(list_media(str(IMAGES / "faces")), cfg, db_uri=str(tmp_path / "db"), run_id="x")
+        run_pipeline(list_media(str(IMAGES / "faces")), settings, db_uri=str(tmp_path / "db"), run_id="x")
     assert not (tmp_path / "db").exists()
 
 

@@ -110,9 +110,11 @@ def report_run(tmp_path_factory, ray_session):
 
 @pytest.fixture(scope="module")
 def data(report_run):
+    from raycurate.config import recorded_settings
     from raycurate.report.data import read_report
 
-    return read_report(report_run["db"], report_run["run"], report_run["manifest"])
+    m = report_run["manifest"]
+    return read_report(report_run["db"], report_run["run"], m, settings=recorded_settings(m))
 
 
 def _table(run, name):
@@ -134,22 +136,49 @@ def test_video_funnel_matches_the_tables(report_run, data):
     steps = {s.label: s for s in data.video_funnel}
     video = report_run["manifest"]["video"]["counts"]
     assert steps["motion filter"].n_in == video["candidates"]
-    assert steps["Stage 1"].n_in == _table(report_run, "frames").count_rows(run) > 0
+    assert steps["video stage 1"].n_in == _table(report_run, "frames").count_rows(run) > 0
     selected = _table(report_run, "stage3").count_rows(f"{run} AND selected = true")
-    assert steps["selected (separation, max frames)"].kept == selected == video["stages"]["stage3"]["selected"] > 0
+    assert steps["video winners (separation, max frames)"].kept == selected == video["stages"]["stage3"]["selected"] > 0
+
+
+def test_the_funnel_is_counted_once_by_the_run_and_read_by_the_report_and_the_ui(report_run, data):
+    from raycurate.config import recorded_settings
+    from raycurate.report.data import read_report
+    from raycurate.ui.progress import funnel_rows
+
+    m = report_run["manifest"]
+    run = m["funnel"]["run"]
+    assert [s["path"] for s in run] == sorted((s["path"] for s in run), key=("input", "video", "images").index)
+    rows = [(s["stage"], s["in"], s["kept"], s["dropped"], s["errors"]) for s in run]
+    shown = [(s.label, s.n_in, s.kept, s.dropped, s.errors) for s in data.video_funnel + data.image_funnel]
+    # the report draws the video path's steps, then the listing with the image path's
+    assert shown == rows[1:1 + len(data.video_funnel)] + rows[:1] + rows[1 + len(data.video_funnel):]
+    assert rows[0][0] == "input files" and len(data.video_funnel) > 3
+    assert funnel_rows(m) == [list(row) for row in rows]   # the web UI's table: the same steps, in run order
+    # the page OUT holds shows the catalogue's funnel, as the manifest holds it, down to the export
+    page = read_report(report_run["db"], report_run["run"], m, catalogue=True)
+    assert [s.label for s in page.image_funnel][-1] == "exported" == m["funnel"]["catalogue"][-1]["stage"]
+    # a manifest without its funnel (written before manifests held one): the same counts, from the tables
+    older = {k: v for k, v in m.items() if k != "funnel"}
+    again = read_report(report_run["db"], report_run["run"], older, settings=recorded_settings(m))
+    assert [(s.label, s.n_in, s.kept, s.dropped, s.errors) for s in again.video_funnel + again.image_funnel] \
+        == [row for row in shown if row[0] != "input files"]
 
 
 def test_image_funnel_takes_each_gate_in_turn(report_run, data):
     m = report_run["manifest"]
     steps = [s for s in data.image_funnel]
+    assert steps[0].label == "input files" and steps[0].n_in == m["input"]["files"]
     gates = [s for s in steps if s.label.startswith("gate ")]
     assert [s.label for s in gates] == [f"gate {g['name']}" for g in m["gates"]]
     for a, b in zip(gates, gates[1:]):
         assert b.n_in == a.kept and a.n_in == a.kept + a.dropped
     decoded = next(s for s in steps if s.label.startswith("images decoded"))
     assert decoded.n_in == m["counts"]["rows_written"] and decoded.errors == m["counts"]["decode_errors"] == 1
-    assert steps[-1].label == "exported" and steps[-1].kept == m["counts"]["exported"]
-    assert steps[-2].kept == m["counts"]["kept"] > 0
+    assert steps[-1].label == "duplicates removed" and steps[-1].kept == m["counts"]["kept"] > 0   # one run: all
+    catalogue = m["funnel"]["catalogue"]
+    assert catalogue[-1]["stage"] == "exported" and catalogue[-1]["kept"] == m["counts"]["exported"]
+    assert catalogue[-2]["kept"] == m["counts"]["kept"]
 
 
 def test_every_stored_score_has_a_histogram_with_its_thresholds(report_run, data):

@@ -9,13 +9,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 import yaml
 
-from raycurate.config import CONFIG_DIR, load_config
+from raycurate.config import CONFIG_DIR, load_config, load_settings
 from raycurate.ui import params, plots, progress
 from raycurate.ui.paths import PathRefused, Roots
 from raycurate.ui.results import Filters, Results, filter_sql
@@ -135,7 +136,7 @@ def test_a_link_inside_a_root_lists_nothing_outside_the_roots(tree, tmp_path, mo
     with pytest.raises(UserError, match="not started"):
         session.start(None, str(root), "youtube", "fast-cpu", {})
     [req] = asked
-    assert set(CONFINED) <= set(req.overrides) and req.config()["input"]["follow_links"] is False
+    assert set(CONFINED) <= set(req.overrides) and req.settings().input.follow_links is False
     argv = build_argv(req)
     assert argv[argv.index("input.follow_links=false") - 1] == "--set"
     assert load_config(overrides=[parse_set("input.follow_links=false")])["input"]["follow_links"] is False
@@ -190,8 +191,8 @@ def test_argv_is_a_list_the_cli_reads_back(tmp_path):
     assert "--set" in argv and "video.max_frames=12" in argv and "analyzers.nsfw.enabled=false" in argv
     args = cli._parser().parse_args(argv[3:])
     assert args.input == weird and args.preset == "youtube" and args.profile == "fast-cpu"
-    assert cli._load_run_config(args) == req.config()
-    assert req.config()["video"]["max_frames"] == 12 and req.config()["filter"]["max_nsfw_score"] == 0.3
+    assert cli._load_run_settings(args) == req.settings()
+    assert req.settings().video.max_frames == 12 and req.settings().filter.max_nsfw_score == 0.3
     assert set_value(None) == "null" and set_value(True) == "true" and set_value(0.5) == "0.5"
     with pytest.raises(TypeError):
         set_value("x; reboot")
@@ -295,8 +296,7 @@ def test_filters_requery_lancedb(tmp_path):
     assert _ids(res, f.with_(show="all")) == ["a", "b", "c", "d", "e", "f"]
     assert _ids(res, f.with_(where="quality_sharpness > 100")) == ["a"]
     assert _ids(res, f.with_(max_faces=1)) == ["a"]
-    spec = Filters.from_filter_config({**load_config()["filter"], "max_faces": 1, "where": "width > 10"},
-                                      run_id=f.run_id)
+    spec = Filters.from_filter(replace(load_settings().filter, max_faces=1, where="width > 10"), run_id=f.run_id)
     assert _ids(res, spec) == ["a"] and "face_count <= 1" in res.where(spec) and "(width > 10)" in res.where(spec)
     assert "abs(face_pose[1][2]) <= 30.0" in res.where(f.with_(max_abs_yaw=30))
     assert _ids(res, f.with_(run_id="other")) == []
@@ -335,7 +335,7 @@ def test_manual_labels_are_stored_and_override_the_gates(tmp_path):
     res.set_label("f" * 64, "keep")             # a duplicate stays represented by its keeper
     assert "f" not in _ids(res, f)
     # the CLI's export applies the same labels
-    result, where = export_filtered(str(tmp_path / "db"), str(tmp_path / "out"), cfg=load_config(
+    result, where = export_filtered(str(tmp_path / "db"), str(tmp_path / "out"), settings=load_settings(
         overrides=[("export.copy_images", False), ("export.kohya.enabled", False), ("export.parquet", False)]))
     assert "manual_label" in where and result.kept == 2
     res.set_label("a" * 64, None)
@@ -365,25 +365,113 @@ def test_row_detail_hides_vectors(tmp_path):
 
 # -- progress, plots -------------------------------------------------------------------------------------
 
-def test_stage_rows_count_what_is_stored(tmp_path):
+RUN = "20260101T000000Z-aaaa"
+
+
+def _manifest(db: Path, analysers: list[str]) -> dict:
+    """What a run's manifest holds of the run that stored the rows of :func:`_images_table`, its funnel computed
+    as the run computes it when it ends."""
+    from raycurate.funnel import funnels
     from raycurate.gates import build_gates
 
+    gates = build_gates(load_settings().filter, analysers)
+    m = {"run_id": RUN, "input": {"files": 7, "images": 6, "videos": 0, "other": 1}, "models": dict.fromkeys(analysers),
+         "gates": [{"name": g.name, "analyzer": g.analyzer or None, "sql": g.predicate} for g in gates],
+         "counts": {"catalogue": 6, "kept": 2, "images": 6, "exported": 2, "export_errors": 0}}
+    m["funnel"] = funnels(str(db), m, dedup=True, export=True)
+    return m
+
+
+def test_the_funnel_takes_each_step_in_turn_and_the_ui_reads_it_from_the_manifest(tmp_path):
     _images_table(tmp_path / "db")
-    analysers = ["quality", "face", "nsfw"]
-    gates = build_gates(load_config()["filter"], analysers)
-    listing = progress.parse_listing(["noise", "[raycurate] 7 files: 6 images, 0 videos, 1 other"])
-    assert listing == progress.Listing(7, 6, 0, 1)
-    rows = progress.stage_rows(str(tmp_path / "db"), "20260101T000000Z-aaaa", gates=gates, analysers=analysers,
-                               listing=listing)
+    m = _manifest(tmp_path / "db", ["quality", "face", "nsfw"])
+    rows = progress.funnel_rows(m)
     by = {r[0]: r[1:] for r in rows}
-    assert by["input files"] == [7, 6, 1, 0]
-    assert by["images decoded"] == [6, 6, 0, 0]
-    assert by["analyser face"] == [6, 5, 1, 0] and by["analyser nsfw"] == [6, 5, 1, 0]
-    assert by["passed every gate"] == [6, 3, 3, 0]
-    assert by["duplicates removed"] == [3, 2, 1, 0] and progress.kept_of(rows) == 2
+    assert rows[0] == ["input files", 7, 6, 1, 0]
+    assert by["images decoded"] == [6, 6, 0, 0] and by["analysed without error"] == [6, 6, 0, 0]
+    assert [r[0] for r in rows if r[0].startswith("gate ")] == [
+        "gate min_side", "gate quality.drop_blurry", "gate face.min_faces", "gate nsfw.max_score"]
+    assert by["gate quality.drop_blurry"] == [6, 5, 1, 0] and by["gate face.min_faces"] == [5, 4, 1, 0]
+    assert by["gate nsfw.max_score"] == [4, 3, 1, 0]
+    assert by["duplicates removed"] == [3, 2, 1, 0] and rows[-1][0] == "duplicates removed"   # no labels set
+    assert "exported" not in by   # the export is the catalogue's: in its own scope
+    assert [s["stage"] for s in m["funnel"]["catalogue"]][-1] == "exported"
     frame, order = plots.funnel(rows)
     assert order[0] == "input files" and set(frame["measure"]) == set(plots.FUNNEL_MEASURES)
-    assert frame[frame["stage"] == "passed every gate"]["count"].sum() == 6
+    assert frame[frame["stage"] == "duplicates removed"]["count"].sum() == 3
+    assert progress.funnel_rows(None) == [] and progress.funnel_rows({"run_id": RUN}) == []
+
+
+def _write_run_files(out: Path, *, log: str) -> None:
+    """A run's OUT as it is while the run goes: its state file (the listing), the image path's live progress, and a
+    log whose text says other numbers."""
+    import json
+
+    from raycurate.engine.images import image_steps
+    from raycurate.engine.videos import video_steps
+    from raycurate.progress import Progress
+
+    (out / "logs").mkdir(parents=True)
+    (out / "run.log").write_text(log)
+    (out / ".raycurate-run.json").write_text(json.dumps({"run_id": RUN, "state": "running", "input": {
+        "files": 9, "images": 6, "videos": 1, "other": 2}}))
+    images = Progress("images", image_steps([["quality", "face"]], 6))
+    images.update({"decoded": 4, "quality": 3, "face": 2, "stored": 1})
+    (out / "logs" / "progress-images.json").write_text(images.to_json())
+    videos = Progress("videos", video_steps(2))
+    videos.update({"segments": 2, "frames": 40, "stage1_scored": 40, "stage1_passed": 10, "stage2_scored": 8,
+                   "stage2_passed": 5, "winners": 3})
+    (out / "logs" / "progress-videos.json").write_text(videos.to_json())
+
+
+def test_the_ui_counts_from_the_runs_files_never_from_its_log(tmp_path):
+    import json
+
+    from raycurate.funnel import funnel_step
+    from raycurate.ui import make_session
+    from raycurate.ui.runner import RunProcess
+    from raycurate.ui.session import RunContext
+
+    session = make_session(db=None, workdir=str(tmp_path / "work"), roots=[str(tmp_path)], max_upload_mb=5,
+                           host="127.0.0.1", port=0)
+    out = tmp_path / "out"
+    _write_run_files(out, log="[raycurate] 99 files: 98 images, 0 videos, 1 other\nkept    50 of 99 images\n")
+    req = RunRequest(input_uri=str(tmp_path), out_dir=str(out), db=session.settings.db, preset="custom", profile=None)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        session.run = RunContext(RunProcess(req, [], child))
+        poll = session.poll()
+    finally:
+        child.kill()
+        child.wait()
+    assert poll.running and poll.run_id == RUN and "images stored 1/6" in poll.status
+    assert poll.rows == [["input files", 9, 7, 2, 0], ["video segments read", 2, 2, 0, 0],
+                         ["video stage 1", 40, 10, 30, 0], ["video stage 2", 10, 5, 3, 0],
+                         ["video winners", 5, 3, 0, 0],
+                         ["images decoded", 6, 4, 0, 0], ["analyser quality", 6, 3, 0, 0],
+                         ["analyser face", 6, 2, 0, 0], ["images stored", 6, 1, 0, 0]]
+    # finished: the funnel its manifest holds, and its kept count
+    funnel = [funnel_step("input", "input files", 9, 7, 2), funnel_step("images", "images decoded", 7, 6, 0, 1)]
+    (out / "manifest.json").write_text(json.dumps({"run_id": RUN, "counts": {"kept": 4, "images": 7},
+                                                   "funnel": {"run": funnel, "catalogue": funnel}}))
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    session.run = RunContext(RunProcess(req, [], done))
+    poll = session.poll()
+    assert not poll.running and "kept **4** of 7" in poll.status
+    assert poll.rows == [["input files", 9, 7, 2, 0], ["images decoded", 7, 6, 0, 1]]
+    assert session.funnel_rows(RUN) == poll.rows   # the Plots tab: the same manifest
+    # failed: the error its state file records, not a line of its log
+    (out / "manifest.json").unlink()
+    (out / ".raycurate-run.json").write_text(json.dumps({"run_id": RUN, "state": "failed",
+                                                        "error": "ModelError: nudenet-320n is missing"}))
+    (out / "run.log").write_text("raycurate: error: something else\n")
+    failed = subprocess.Popen([sys.executable, "-c", "raise SystemExit(2)"])
+    failed.wait()
+    session.run = RunContext(RunProcess(req, [], failed))
+    poll = session.poll()
+    assert "**Failed** (exit 2)" in poll.status and "`ModelError: nudenet-320n is missing`" in poll.status
+    assert "something else" not in poll.status and "something else" in poll.log   # the log is shown, not read
 
 
 def test_histogram_bins():

@@ -107,6 +107,9 @@ def test_cpu_only_detector_in_a_gpu_stage_is_a_config_error_and_no_gpu_is_named(
                "--set", "analyzers.nsfw.device=cuda", "--set", "video.max_frames=1"])
     assert rc == 2   # NudeNet can run on a GPU, this machine has none: one line, before any actor starts
     assert "the Ray cluster has no GPU" in capsys.readouterr().err
+    # the run had begun: its state file says it failed and why (the web UI shows that line, never the log's)
+    state = json.loads((tmp_path / "o" / ".raycurate-run.json").read_text())
+    assert state["state"] == "failed" and "the Ray cluster has no GPU" in state["error"]
 
 
 def test_presets_fill_the_video_parameters():
@@ -119,8 +122,8 @@ def test_presets_fill_the_video_parameters():
 
 
 def test_a_long_video_split_into_segments_samples_the_same_frames(ray_session, tmp_path):
-    from raycurate.config import load_config, typed
-    from raycurate.engine import run_video_pipeline
+    from raycurate.config import load_settings
+    from raycurate.engine import run_video_pipeline, sized_settings
     from raycurate.run_report import video_report
     from raycurate.sources import FileRef
     from raycurate.video.segments import plan_segments
@@ -129,19 +132,19 @@ def test_a_long_video_split_into_segments_samples_the_same_frames(ray_session, t
     ref = [FileRef(str(path), str(path), path.stat().st_size, "video")]
     base = [("video.motion_threshold", 0.0), ("video.sample_rate", 10), ("video.scene_detection", True),
             *FAST_FACES_OVERRIDES]
-    whole_cfg = load_config(overrides=base + [("video.segment_s", None)])
-    split_cfg = load_config(overrides=base + [("video.segment_s", 8)])
-    plan = plan_segments(ref, typed(split_cfg).video)
+    whole = sized_settings(load_settings(overrides=base + [("video.segment_s", None)]))[0]
+    split = sized_settings(load_settings(overrides=base + [("video.segment_s", 8)]))[0]
+    plan = plan_segments(ref, split.video)
     assert [(p["start"], p["stop"]) for p in plan] == [(0, 240), (240, 480), (480, None)]   # 29.97 fps
     db = str(tmp_path / "db")
-    run_video_pipeline(ref, whole_cfg, db_uri=db, run_id="whole", frames_dir=str(tmp_path / "f1"))
-    run_video_pipeline(ref, split_cfg, db_uri=db, run_id="split", frames_dir=str(tmp_path / "f2"))
+    run_video_pipeline(ref, whole, db_uri=db, run_id="whole", frames_dir=str(tmp_path / "f1"))
+    run_video_pipeline(ref, split, db_uri=db, run_id="split", frames_dir=str(tmp_path / "f2"))
     frames = open_table(db, FRAMES_TABLE)
     got = {run: sorted((r["frame_index"], round(r["timestamp"], 4)) for r in
                        frames.search().where(f"run_id = '{run}'").limit(None).to_list())
            for run in ("whole", "split")}
     assert got["whole"] == got["split"] and len(got["whole"]) == 72
-    reports = {run: video_report(db, run, whole_cfg, frame_files=0) for run in ("whole", "split")}
+    reports = {run: video_report(db, run, whole, frame_files=0) for run in ("whole", "split")}
     assert reports["split"]["counts"]["segments"] == 3 and reports["split"]["counts"]["videos"] == 1
     for key in ("frames_decoded", "candidates"):
         assert reports["split"]["counts"][key] == reports["whole"]["counts"][key]
@@ -152,14 +155,14 @@ def test_reselecting_with_other_thresholds_runs_no_model(video_run, monkeypatch)
     import dataclasses
 
     from raycurate.analyzers.base import Analyzer
-    from raycurate.config import load_config, typed
+    from raycurate.config import load_settings
     from raycurate.video.stage3 import compute_stage3
 
     def no_model(self):
         raise AssertionError(f"{type(self).__name__} loaded a model during re-selection")
 
     monkeypatch.setattr(Analyzer, "setup", no_model)
-    s = typed(load_config(preset="youtube"))
+    s = load_settings(preset="youtube")
     loose, _ = compute_stage3(video_run["db"], video_run["run"], s.cascade.stage3, s.video)
     strict, winners = compute_stage3(video_run["db"], video_run["run"],
                                      dataclasses.replace(s.cascade.stage3, threshold=0.9),

@@ -9,9 +9,9 @@ driver); :mod:`.images` the image path; :mod:`.videos` the video path;
 :mod:`raycurate.video.stage3` (re-selection on stored scores, a resumed run's stored winners),
 :mod:`raycurate.video.frames`.
 """
-from .cluster import ensure_models_on_nodes, init_ray, sized_config
+from .cluster import ensure_models_on_nodes, init_ray, sized_settings
 from .images import PipelineResult, run_pipeline
 from .videos import VideoPipelineResult, run_video_pipeline
 
 __all__ = ["PipelineResult", "VideoPipelineResult", "ensure_models_on_nodes", "init_ray", "run_pipeline",
-           "run_video_pipeline", "sized_config"]
+           "run_video_pipeline", "sized_settings"]

@@ -15,10 +15,10 @@ from ..analyzers.base import Resources
 from ..console import verbose
 from ..gpu_sizing import pending, read_local_gpus, size_pools
 from ..resources import ActorRequest, FusedPool, actor_request
-from ..settings import AnalyzerSettings, StageSettings
+from ..settings import AnalyzerSettings, ModelsSettings, RaySettings, Settings, StageSettings
 
 
-def init_ray(ray_cfg: Mapping[str, Any]) -> None:
+def init_ray(settings: RaySettings) -> None:
     """Join the configured cluster, or start a local Ray (once per process). ``ray.init`` replaces the
     driver's SIGTERM handler with ``sys.exit``: the one before it (:mod:`raycurate.interrupts`'s, during a
     run) is put back."""
@@ -26,7 +26,7 @@ def init_ray(ray_cfg: Mapping[str, Any]) -> None:
         return
     term = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
     try:
-        _init(ray_cfg)
+        _init(settings)
     finally:
         if term is not None:
             signal.signal(signal.SIGTERM, term)
@@ -71,18 +71,18 @@ def signal_local_ray() -> None:
             pass
 
 
-def _init(ray_cfg: Mapping[str, Any]) -> None:
+def _init(settings: RaySettings) -> None:
     kwargs: dict[str, Any] = {"include_dashboard": False, "ignore_reinit_error": True,
                               "logging_level": logging.INFO if verbose() else logging.WARNING}
-    if ray_cfg.get("address"):
-        ray.init(address=ray_cfg["address"], **kwargs)
+    if settings.address:
+        ray.init(address=settings.address, **kwargs)
         return
-    if ray_cfg.get("num_cpus") is not None:
-        kwargs["num_cpus"] = ray_cfg["num_cpus"]
-    if ray_cfg.get("num_gpus") is not None:
-        kwargs["num_gpus"] = ray_cfg["num_gpus"]
-    if ray_cfg.get("object_store_memory_gb") is not None:
-        kwargs["object_store_memory"] = int(ray_cfg["object_store_memory_gb"] * 1024 ** 3)
+    if settings.num_cpus is not None:
+        kwargs["num_cpus"] = settings.num_cpus
+    if settings.num_gpus is not None:
+        kwargs["num_gpus"] = settings.num_gpus
+    if settings.object_store_memory_gb is not None:
+        kwargs["object_store_memory"] = int(settings.object_store_memory_gb * 1024 ** 3)
     ray.init(**kwargs)
 
 
@@ -91,10 +91,10 @@ def cluster_resources() -> tuple[float, float]:
     return float(res.get("CPU", 0.0)), float(res.get("GPU", 0.0))
 
 
-def start_ray(cfg: Mapping[str, Any]) -> tuple[float, float]:
+def start_ray(settings: RaySettings) -> tuple[float, float]:
     """Ray up, one progress display (ours, :mod:`.progress`: not Ray Data's per-operator bars nor its
     warning that they are off, unless the run is ``--verbose``); the cluster's CPUs and GPUs."""
-    init_ray(cfg["ray"])
+    init_ray(settings)
     loud = verbose()
     ray.data.DataContext.get_current().enable_progress_bars = loud
     logging.getLogger("ray.data._internal.progress").setLevel(logging.INFO if loud else logging.ERROR)
@@ -116,15 +116,24 @@ def gpu_readings() -> dict[str, dict[str, Any]]:
             for node, (cards, source) in zip(refs, ray.get(list(refs.values())))}
 
 
-def sized_config(cfg: Mapping[str, Any]) -> tuple[Mapping[str, Any], dict[str, Any] | None]:
-    """``cfg`` with its ``auto`` batch sizes and GPU memory resolved from the cluster's cards (Ray up), and
-    the report for the manifest; ``cfg`` itself and None when nothing is ``auto``."""
-    if not pending(cfg):
-        return cfg, None
-    return size_pools(cfg, gpu_readings())
+def sized_settings(settings: Settings) -> tuple[Settings, dict[str, Any] | None]:
+    """New settings with their ``auto`` batch sizes and GPU memory resolved from the cluster's cards (Ray up),
+    and the report for the manifest; ``settings`` themselves and None when nothing is ``auto``. Called once,
+    where a run (or a benchmark) starts: the pipelines take sized settings only."""
+    if not pending(settings):
+        return settings, None
+    return size_pools(settings, gpu_readings())
 
 
-def ensure_models_on_nodes(model_ids: Iterable[str], models_cfg: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+def require_sized(settings: Settings) -> None:
+    """Refuse settings that still hold an ``auto`` (:func:`sized_settings` not called): the pipelines never
+    size them a second time."""
+    if pending(settings):
+        raise ValueError("the settings still hold an 'auto' batch size or GPU memory: size them once with "
+                         "raycurate.engine.sized_settings before starting a pipeline")
+
+
+def ensure_models_on_nodes(model_ids: Iterable[str], models: ModelsSettings) -> dict[str, dict[str, str]]:
     """Check, before any actor starts, that every alive node holds the verified weights of ``model_ids``
     in its models directory (``models.dir``, resolved on that node); with ``models.pull_on_nodes`` a node
     pulls what it lacks first. Raises :class:`~raycurate.models.ModelError` naming each node and model that
@@ -140,13 +149,13 @@ def ensure_models_on_nodes(model_ids: Iterable[str], models_cfg: Mapping[str, An
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     refs = {f"{n['NodeManagerAddress']} ({n['NodeID'][:8]})": check.options(
                 scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
-                ids, models_cfg["dir"], pull_missing=models_cfg["pull_on_nodes"])
+                ids, models.dir, pull_missing=models.pull_on_nodes)
             for n in nodes}
     report = dict(zip(refs, ray.get(list(refs.values()))))
     bad = [f"{node}: {mid} is {state}" for node, states in report.items() for mid, state in states.items()
            if state != "ok"]
     if bad:
-        where = models_cfg["dir"] or "$RAYCURATE_MODELS or ~/.cache/raycurate/models"
+        where = models.dir or "$RAYCURATE_MODELS or ~/.cache/raycurate/models"
         raise ModelError("model weights are not ready on every Ray node (" + "; ".join(bad) + f"). Fill the models "
                          f"directory ({where}) on each node with `raycurate models pull` (or copy it there and run "
                          "`raycurate models verify --record`), or set models.pull_on_nodes: true on a cluster "

@@ -12,7 +12,6 @@ from typing import Any, Mapping, Sequence
 import ray
 
 from ..analyzers import active_analyzers, build_analyzer
-from ..config import typed
 from ..heap import trim
 from ..analyzers.base import Resources
 from ..resources import ActorRequest, fuse_cpu_pools, fuse_plan, fused_pool
@@ -25,7 +24,7 @@ from ..schemas import images_schema
 from ..store.schema import LINEAGE_FIELDS, TABLE_NAME
 from ..store.table import open_or_create_table, stored_rows
 from .actors import actor_class, fused_actor_class
-from .cluster import add_pool, check_pools_fit, sized_config, start_ray
+from .cluster import add_pool, check_pools_fit, require_sized, start_ray
 from .ledger import crash_ledger, worker_ledger
 from .progress import live_progress, report
 from .sink import LanceSink
@@ -105,59 +104,60 @@ def add_analyzer_pools(ds: ray.data.Dataset, settings: Settings, groups: list[li
     return ds, requests, pools
 
 
-def run_pipeline(files: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: str, run_id: str,
+def run_pipeline(files: Sequence[FileRef], settings: Settings, *, db_uri: str, run_id: str,
                  lineage: Mapping[str, Mapping[str, Any]] | None = None,
                  progress_file: str | None = None) -> PipelineResult:
-    """Decode and analyse ``files`` (images) on Ray and append the rows to LanceDB.
+    """Decode and analyse ``files`` (images) on Ray and append the rows to LanceDB, with ``settings`` as they
+    are: sized once where the run started (:func:`~raycurate.engine.sized_settings`; an ``auto`` left is
+    refused).
 
     ``lineage`` maps the uri of a video frame file to its lineage columns. Live progress (decoded, each
     analyser, stored) on the console and, with ``progress_file``, as JSON there.
     """
+    require_sized(settings)
     start = time.perf_counter()
-    cpus, gpus = start_ray(cfg)
-    cfg = sized_config(cfg)[0]   # a run has sized its pools already (run.py); a direct call sizes them here
-    dec = cfg["decode"]
+    cpus, gpus = start_ray(settings.ray)
+    dec = settings.decode
 
     lineage = lineage or {}
     empty = {f.name: None for f in LINEAGE_FIELDS}
     items = [{"uri": f.uri, "size": f.size, "id": f.content_id, **empty, **lineage.get(f.uri, {})} for f in files]
-    settings = typed(cfg)
     groups, fused = pool_plan(settings, cpus)
     # fused, the first pool decodes its batches itself (one process less, and the pixels never pass through
     # Ray's object store on their way to it); else decode tasks feed the pools
     in_pool = fused and bool(groups) and getattr(settings.analyzers, groups[0][0]).device == "cpu"
     # One block per decode batch: small blocks keep every pool fed and let the busiest one scale out.
-    block = dec["batch_size"]
+    block = dec.batch_size
     if in_pool:   # a block is one batch of the first pool (its smallest member's): less in flight at a time
         block = min([block] + [getattr(settings.analyzers, name).batch_size for name in groups[0]])
     n_blocks = max(1, (len(items) + block - 1) // block)
     with crash_ledger(run_id, "images") as (ledger, faults), \
             live_progress(run_id, "images", "images", image_steps(groups, len(items)), progress_file) as counter:
         ds = ray.data.from_items(items, override_num_blocks=n_blocks)
-        decode = {"max_side": dec["max_side"], "max_pixels": dec["max_pixels"],
-                  "storage": storage_settings(cfg.get("storage"))}
+        decode = {"max_side": dec.max_side, "max_pixels": dec.max_pixels,
+                  "storage": storage_settings(settings.storage)}
         if not in_pool:
             # A decode task whose worker dies is run again (Ray Data's default max_retries=-1; the crash ledger
             # bounds it).
-            ds = ds.map_batches(decode_batch, batch_size=dec["batch_size"], batch_format="pyarrow",
+            ds = ds.map_batches(decode_batch, batch_size=dec.batch_size, batch_format="pyarrow",
                                 fn_kwargs={**decode, "ledger": partial(worker_ledger, ledger), "progress": counter},
-                                num_cpus=dec["num_cpus"])
+                                num_cpus=dec.num_cpus)
         ds, requests, pools = add_analyzer_pools(ds, settings, groups, ledger, cpus, gpus,
                                                  decode=decode if in_pool else None, progress=counter)
         distinct = {"+".join(p["pool"]): requests[p["pool"][0]] for p in pools.values()}
         # decode and write tasks ask decode.num_cpus each (Ray Data's 1 CPU for a write may not fit beside
         # the pools); fused, the first pool decodes and the driver writes
-        tasks = dec["num_cpus"] * ((0 if in_pool else 1) + (0 if fused else 1))
+        tasks = dec.num_cpus * ((0 if in_pool else 1) + (0 if fused else 1))
         check_pools_fit(tasks, distinct, cpus, "the image path's decode and write tasks and analysers")
 
         schema = images_schema()
         table = open_or_create_table(db_uri, TABLE_NAME, schema)
-        sink = LanceSink(db_uri, schema, run_id, rows_per_write=dec["rows_per_write"], progress=counter)
+        sink = LanceSink(db_uri, schema, run_id, rows_per_write=dec.rows_per_write, progress=counter)
         if fused:   # a small machine: the driver appends the rows as they stream in, no write worker
-            for batch in ds.iter_batches(batch_size=dec["rows_per_write"], batch_format="pyarrow"):
+            for batch in ds.iter_batches(batch_size=dec.rows_per_write, batch_format="pyarrow"):
                 sink.write([batch], None)
         else:   # each write task appends its rows (a write task asks as few CPUs as a decode task)
-            ds.write_datasink(sink, ray_remote_args={"num_cpus": dec["num_cpus"]})
+            ds.write_datasink(sink, ray_remote_args={"num_cpus": dec.num_cpus})
     written = stored_rows(table, run_id)
     return PipelineResult(rows_written=written, seconds=time.perf_counter() - start, actors=requests, faults=faults,
                           pools=pools)

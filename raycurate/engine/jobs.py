@@ -19,14 +19,17 @@ prints it on the head node.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
+
+from ..settings import Settings, as_dict
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent   # raycurate/, not raycurate/engine/
 JOB_CONFIG = "job-config.yaml"
@@ -38,18 +41,18 @@ PASSED_ENV = ("RAYCURATE_MODELS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", 
               "GOOGLE_CLOUD_PROJECT", "STORAGE_EMULATOR_HOST")
 
 
-def job_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The run's config for a job: the job's driver joins the cluster it runs on."""
-    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in cfg.items()}
-    out["ray"] = {**cfg["ray"], "address": "auto", "num_cpus": None, "num_gpus": None}
-    return out
+def job_config(settings: Settings) -> dict[str, Any]:
+    """The run's settings for a job, as the mapping ``job-config.yaml`` holds: the job's driver joins the
+    cluster it runs on."""
+    ray = dataclasses.replace(settings.ray, address="auto", num_cpus=None, num_gpus=None)
+    return as_dict(dataclasses.replace(settings, ray=ray))
 
 
-def stage_working_dir(cfg: Mapping[str, Any], dest: Path) -> Path:
+def stage_working_dir(settings: Settings, dest: Path) -> Path:
     """``dest`` with the package (configs included) and the resolved config: what the cluster receives."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(PACKAGE_DIR, dest / "raycurate", ignore=ignore)
-    (dest / JOB_CONFIG).write_text(yaml.safe_dump(job_config(cfg), sort_keys=False))
+    (dest / JOB_CONFIG).write_text(yaml.safe_dump(job_config(settings), sort_keys=False))
     return dest
 
 
@@ -68,7 +71,7 @@ def entrypoint(input_uri: str, out: str, db: str | None, verbose: bool = False, 
     return " ".join(shlex.quote(a) for a in args)
 
 
-def submit(address: str, input_uri: str, out: str, cfg: Mapping[str, Any], *, db: str | None = None,
+def submit(address: str, input_uri: str, out: str, settings: Settings, *, db: str | None = None,
            wait: bool = True, job_id: str | None = None,
            print_fn: Any = None, verbose: bool = False, wait_lock: bool = False) -> tuple[str, str]:
     """Submit the run; with ``wait``, stream its logs until it ends. Returns (job id, final status).
@@ -79,7 +82,7 @@ def submit(address: str, input_uri: str, out: str, cfg: Mapping[str, Any], *, db
     print_fn = print_fn or (lambda text: print(text, end="", flush=True))
     client = JobSubmissionClient(address)
     with tempfile.TemporaryDirectory(prefix="raycurate-job-") as tmp:
-        working_dir = stage_working_dir(cfg, Path(tmp))
+        working_dir = stage_working_dir(settings, Path(tmp))
         env = {k: os.environ[k] for k in PASSED_ENV if os.environ.get(k)}
         env["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "0"
         deadline = time.monotonic() + AGENT_WAIT_S

@@ -14,7 +14,6 @@ import pyarrow as pa
 import ray
 from ray.data import ActorPoolStrategy
 
-from ..config import typed
 from ..faults import KILL_LIMIT, crash_message, maybe_kill
 from ..people.targets import PersonTarget
 from ..progress import Step
@@ -29,11 +28,11 @@ from ..storage import resolved as storage_settings
 from ..schemas import frames_schema
 from ..store.schema import FRAMES_TABLE, STAGE3_SCHEMA, STAGE3_TABLE, VIDEOS_SCHEMA, VIDEOS_TABLE
 from ..store.table import open_or_create_table, stored_rows
-from ..settings import VideoSettings
+from ..settings import Settings, VideoSettings
 from ..video.segments import local_copy, plan_segments
 from ..video.source import VideoSampler, empty_summary, end_row
 from .actors import finisher_actor_class, stage_actor_class
-from .cluster import add_pool, check_pools_fit, sized_config, start_ray
+from .cluster import add_pool, check_pools_fit, require_sized, start_ray
 from .ledger import crash_ledger, worker_ledger
 from .progress import live_progress, report
 
@@ -113,17 +112,17 @@ class VideoPipelineResult:
     faults: dict[str, Any] = field(default_factory=dict)   # the crash ledger's report
 
 
-def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_uri: str, run_id: str,
+def run_video_pipeline(videos: Sequence[FileRef], settings: Settings, *, db_uri: str, run_id: str,
                        frames_dir: str, targets: Sequence[PersonTarget] = (),
                        progress_file: str | None = None) -> VideoPipelineResult:
     """Sample every video, run Stages 1-2 on Ray actor pools, and finish each video (Stage 3, its winners
     written to ``frames_dir``) as soon as its frames are all scored; with ``targets``, frames whose main face
     is one of them, spread across head-pose bins. Live progress (segments read, frames sampled, each stage's
-    frames scored and passed, winners) on the console and, with ``progress_file``, as JSON there."""
+    frames scored and passed, winners) on the console and, with ``progress_file``, as JSON there.
+    ``settings`` are taken as they are: sized once where the run started (an ``auto`` left is refused)."""
+    require_sized(settings)
     start = time.perf_counter()
-    cpus, gpus = start_ray(cfg)
-    cfg = sized_config(cfg)[0]   # a run has sized its pools already (run.py); a direct call sizes them here
-    settings = typed(cfg)
+    cpus, gpus = start_ray(settings.ray)
     video = settings.video
     if not is_remote(frames_dir):
         os.makedirs(frames_dir, exist_ok=True)
@@ -135,7 +134,7 @@ def run_video_pipeline(videos: Sequence[FileRef], cfg: Mapping[str, Any], *, db_
     with crash_ledger(run_id, "videos") as (ledger, faults), \
             live_progress(run_id, "videos", "videos", video_steps(len(items)), progress_file) as counter:
         ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
-        storage = storage_settings(cfg.get("storage"))   # the driver's bucket settings, for the workers
+        storage = storage_settings(settings.storage)   # the driver's bucket settings, for the workers
         ds = ds.map_batches(sample_videos, batch_size=1, batch_format="pyarrow", num_cpus=video.num_cpus,
                             fn_kwargs={"video": video, "db_uri": db_uri, "run_id": run_id, "ledger": ledger,
                                        "storage": storage, "progress": counter})

@@ -53,14 +53,14 @@ def _print_unknown(rows: list[dict[str, Any]], as_json: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     """The subcommand's handler: 0 done, 2 a bad id or DB (one line on stderr)."""
     from .. import storage
-    from ..config import ConfigError, load_config
+    from ..config import ConfigError, load_settings
     from ..sources import SourceError
     from ..store.health import DamagedDB, check_db
     from ..store.table import resolve_db
     from . import identities
 
     try:
-        storage.configure(load_config(args.config).get("storage"))
+        storage.configure(load_settings(args.config).storage)
         db = resolve_db(args.db)
         check_db(db)
         if args.rename:

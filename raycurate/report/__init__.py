@@ -11,17 +11,19 @@ import os
 import time
 from typing import Any, Callable, Mapping
 
+from ..settings import Settings
+
 REPORT_FILE = "report.html"
 
 
 def render_report(db_uri: str, run_id: str, manifest: Mapping[str, Any] | None = None, *,
-                  catalogue: bool = False) -> str:
+                  settings: Settings | None = None, catalogue: bool = False) -> str:
     """The report of run ``run_id`` (with ``catalogue``: of the whole curated set after it) as one HTML
-    string."""
+    string; ``settings``: the run's typed settings (:func:`raycurate.report.data.read_report`)."""
     from .data import read_report
     from .html import render
 
-    return render(read_report(db_uri, run_id, manifest, catalogue=catalogue))
+    return render(read_report(db_uri, run_id, manifest, settings=settings, catalogue=catalogue))
 
 
 def find_manifest(db_uri: str) -> dict[str, Any] | None:
@@ -37,8 +39,8 @@ def find_manifest(db_uri: str) -> dict[str, Any] | None:
         return None
 
 
-def write_report(db_uri: str, out_file: str, run_id: str | None = None,
-                 manifest: Mapping[str, Any] | None = None, *, catalogue: bool = False) -> str:
+def write_report(db_uri: str, out_file: str, run_id: str | None = None, manifest: Mapping[str, Any] | None = None,
+                 *, settings: Settings | None = None, catalogue: bool = False) -> str:
     """The report of ``run_id`` (default: the manifest's run, else the newest run in the DB; with
     ``catalogue``, of the whole curated set after it) written to ``out_file`` (a path or a bucket URI);
     returns the run id. :class:`LookupError` when the DB holds no such run."""
@@ -47,7 +49,7 @@ def write_report(db_uri: str, out_file: str, run_id: str | None = None,
     run_id = run_id or (manifest or {}).get("run_id") or latest_run(db_uri)
     if not run_id or not (catalogue and latest_run(db_uri)) and not has_run(db_uri, run_id):
         raise LookupError(f"no run {run_id or ''} in the LanceDB at {db_uri}".replace("  ", " "))
-    page = render_report(db_uri, run_id, manifest, catalogue=catalogue).encode("utf-8")
+    page = render_report(db_uri, run_id, manifest, settings=settings, catalogue=catalogue).encode("utf-8")
     if "://" in out_file:
         from ..storage import OutputDir
 
@@ -59,13 +61,15 @@ def write_report(db_uri: str, out_file: str, run_id: str | None = None,
     return run_id
 
 
-def report_run(out: Any, db_uri: str, manifest: Mapping[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
+def report_run(out: Any, db_uri: str, manifest: Mapping[str, Any], settings: Settings,
+               log: Callable[[str], None]) -> dict[str, Any]:
     """A finished run's report, of the whole curated set it leaves, written to ``OUT/report.html`` (``out``: the run's
-    :class:`~raycurate.storage.OutputDir`); what the manifest records of it: where, its size and the seconds
-    it took, or the error that stopped it (the run's results stand either way)."""
+    :class:`~raycurate.storage.OutputDir`; ``settings``: its typed settings); what the manifest records of it:
+    where, its size and the seconds it took, or the error that stopped it (the run's results stand either way)."""
     t = time.perf_counter()
     try:
-        page = render_report(db_uri, manifest["run_id"], manifest, catalogue=True).encode("utf-8")
+        page = render_report(db_uri, manifest["run_id"], manifest, settings=settings,
+                             catalogue=True).encode("utf-8")
         out.write_bytes(REPORT_FILE, page)
     except Exception as exc:   # a report that fails must not fail a run whose results are stored
         log(f"[raycurate] report not written: {type(exc).__name__}: {exc}")

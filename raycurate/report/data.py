@@ -15,8 +15,10 @@ from typing import Any, Mapping, Sequence
 
 import pyarrow as pa
 
+from ..funnel import CATALOGUE
 from ..gates import Gate, kept_predicate, ok_predicate
 from ..run_report import merge_segments
+from ..settings import Settings
 from ..store.people_schema import FACES_TABLE, IDENTITIES_TABLE
 from ..store.schema import FRAMES_TABLE, STAGE3_TABLE, TABLE_NAME, VIDEOS_TABLE
 from ..store.table import open_table, sql_str
@@ -33,7 +35,6 @@ MAX_VIDEOS = 30          # timelines drawn
 NOT_SCORES = {"file_size", "width", "height", "exif_orientation", "n_frames", "frame_index", "frame_timestamp",
               "timestamp", "scene_index", "segment", "duplicate_distance", "face_age", "face_index"}
 STAGES = ("stage1", "stage2", "stage3")
-CATALOGUE = "run_id IS NOT NULL"   # every row of every run: the whole catalogue
 
 
 @dataclass
@@ -122,13 +123,13 @@ def gate_columns(gate_sql: str, names: Sequence[str]) -> list[str]:
     return seen
 
 
-def thresholds(cfg: Mapping[str, Any] | None, gates: Sequence[Gate]) -> dict[str, list[Line]]:
-    """Lines to draw per score column, from the run's configuration: the gates it ran (keys
-    ``images.<column>``: gates read the ``images`` table), the cascade's thresholds and the motion threshold
-    (keys ``<column>``: any table holding the column)."""
-    if not cfg:
+def thresholds(settings: Settings | None, gates: Sequence[Gate]) -> dict[str, list[Line]]:
+    """Lines to draw per score column, from the run's settings: the gates it ran (keys ``images.<column>``:
+    gates read the ``images`` table), the cascade's thresholds and the motion threshold (keys ``<column>``: any
+    table holding the column)."""
+    if settings is None:
         return {}
-    f, names = cfg.get("filter", {}), {g.name for g in gates}
+    f, names = settings.filter, {g.name for g in gates}
     out: dict[str, list[Line]] = {}
 
     def add(column: str, value: Any, label: str, kind: str = "min") -> None:
@@ -136,21 +137,20 @@ def thresholds(cfg: Mapping[str, Any] | None, gates: Sequence[Gate]) -> dict[str
             out.setdefault(column, []).append(Line(float(value), label, kind))
 
     if "quality.min_sharpness" in names:
-        add("images.quality_sharpness", f.get("min_sharpness"), f"filter.min_sharpness >= {f.get('min_sharpness')}")
+        add("images.quality_sharpness", f.min_sharpness, f"filter.min_sharpness >= {f.min_sharpness}")
     if "quality.drop_blurry" in names:
-        blur = cfg["analyzers"]["quality"]["blur_threshold"]
+        blur = settings.analyzers.quality.blur_threshold
         add("images.quality_sharpness", blur, f"blurry below analyzers.quality.blur_threshold {blur}")
     if "face.min_faces" in names:
-        add("images.face_count", f.get("min_faces"), f"filter.min_faces >= {f.get('min_faces')}")
+        add("images.face_count", f.min_faces, f"filter.min_faces >= {f.min_faces}")
     if "face.max_faces" in names:
-        add("images.face_count", f.get("max_faces"), f"filter.max_faces <= {f.get('max_faces')}", "max")
+        add("images.face_count", f.max_faces, f"filter.max_faces <= {f.max_faces}", "max")
     if "nsfw.max_score" in names:
-        add("images.nsfw_score", f.get("max_nsfw_score"), f"filter.max_nsfw_score <= {f.get('max_nsfw_score')}",
-            "max")
+        add("images.nsfw_score", f.max_nsfw_score, f"filter.max_nsfw_score <= {f.max_nsfw_score}", "max")
     for stage in STAGES:
-        value = cfg.get("cascade", {}).get(stage, {}).get("threshold")
+        value = getattr(settings.cascade, stage).threshold
         add(f"{stage}_score", value, f"cascade.{stage}.threshold {value}")
-    motion = cfg.get("video", {}).get("motion_threshold")
+    motion = settings.video.motion_threshold
     add("motion", motion, f"video.motion_threshold {motion}")
     return out
 
@@ -175,7 +175,7 @@ def _histograms(tables: Mapping[str, Any], run: str, lines: Mapping[str, list[Li
     return out
 
 
-def _timelines(tables: Mapping[str, Any], run: str, cfg: Mapping[str, Any] | None) -> list[Timeline]:
+def _timelines(tables: Mapping[str, Any], run: str, settings: Settings | None) -> list[Timeline]:
     """Each video's Stage 1-3 scores over its frames, its scene cuts and its selected frames."""
     videos, frames, stage3 = (tables.get(n) for n in (VIDEOS_TABLE, FRAMES_TABLE, STAGE3_TABLE))
     if videos is None:
@@ -189,13 +189,12 @@ def _timelines(tables: Mapping[str, Any], run: str, cfg: Mapping[str, Any] | Non
     s3: dict[str, list[dict[str, Any]]] = {}
     for r in read_rows(stage3, run, ["video_id", "frame_index", "stage3_score", "selected"]) if stage3 else []:
         s3.setdefault(r["video_id"], []).append(r)
-    cascade = (cfg or {}).get("cascade", {})
     out = []
     for v in merged[:MAX_VIDEOS]:
         rows, rows3 = by_video.get(v["video_id"], []), s3.get(v["video_id"], [])
         series = [Series(stage, [(r["frame_index"], r[f"{stage}_score"]) for r in src
                                  if r.get(f"{stage}_score") is not None],
-                         cascade.get(stage, {}).get("threshold"))
+                         getattr(settings.cascade, stage).threshold if settings else None)
                   for stage, src in (("stage1", rows), ("stage2", rows), ("stage3", rows3))]
         note = f"error: {v['error']}" if v["error"] else (f"warning: {v['warning']}" if v["warning"] else None)
         out.append(Timeline(v["uri"], int(v["frames_claimed"] or v["frames_decoded"] or 0), series, v["cuts"],
@@ -203,57 +202,23 @@ def _timelines(tables: Mapping[str, Any], run: str, cfg: Mapping[str, Any] | Non
     return out
 
 
-def _video_funnel(tables: Mapping[str, Any], run: str) -> list[Step]:
-    from ..run_report import video_stage_counts
+def _funnel(tables: Mapping[str, Any], run: str, m: Mapping[str, Any] | None, catalogue: bool,
+            dedup: bool) -> tuple[list[Step], list[Step]]:
+    """The video path's and the image path's funnel (the listing drawn with the images): the one the run kept in
+    its manifest (``funnel``, of its own rows or of the whole catalogue); without it (no manifest, or one
+    written before the manifest held its funnel), counted from the tables by the same functions
+    (:mod:`raycurate.funnel`)."""
+    from ..funnel import image_funnel, manifest_gates, video_funnel
 
-    videos, frames, stage3 = (tables.get(n) for n in (VIDEOS_TABLE, FRAMES_TABLE, STAGE3_TABLE))
-    if videos is None or not videos.count_rows(run):
-        return []
-    v = read_rows(videos, run, ["frames_decoded", "candidates", "motion_dropped", "error"])
-    decoded = sum(r["frames_decoded"] or 0 for r in v)
-    sampled = sum(r["candidates"] or 0 for r in v)
-    moving = sampled - sum(r["motion_dropped"] or 0 for r in v)
-    steps = [Step("videos", len(v), len(v) - sum(1 for r in v if r["error"]), 0, sum(1 for r in v if r["error"])),
-             Step("frames sampled (of decoded)", decoded, sampled, decoded - sampled),
-             Step("motion filter", sampled, moving, sampled - moving)]
-    if frames is not None:
-        st = video_stage_counts(frames, stage3, run)
-        steps += [Step(f"Stage {n}", st[f"stage{n}"]["in"], st[f"stage{n}"]["kept"], st[f"stage{n}"]["dropped"])
-                  for n in (1, 2, 3) if f"stage{n}" in st]
-        if "stage3" in st:
-            s = st["stage3"]
-            steps.append(Step("selected (separation, max frames)", s["kept"], s["selected"], s["kept"] - s["selected"]))
-    return steps
-
-
-def _image_funnel(images: Any, run: str, m: Mapping[str, Any] | None, analysers: Sequence[str],
-                  gates: Sequence[Gate]) -> list[Step]:
-    """Files, decoded, analysed, after each gate in turn, kept (after dedup), exported."""
-    rows = images.count_rows(run)
-    steps = []
-    if m and run == CATALOGUE:
-        steps.append(Step("contents in the catalogue", rows, rows, 0))
-    elif m:
-        inp = m["input"]
-        steps.append(Step("files listed (images + videos)", inp["files"], inp["images"] + inp["videos"],
-                          inp["other"]))
-    decoded = images.count_rows(f"{run} AND error IS NULL")
-    steps.append(Step("images decoded (photos + frames)", rows, decoded, 0, rows - decoded))
-    where = f"{run} AND {ok_predicate(analysers)}"
-    ok = images.count_rows(where)
-    steps.append(Step("analysed without error", decoded, ok, 0, decoded - ok))
-    before = ok
-    for g in gates:
-        where += f" AND ({g.predicate})"
-        after = images.count_rows(where)
-        steps.append(Step(f"gate {g.name}", before, after, before - after))
-        before = after
-    if m and m.get("keep_sql"):
-        kept = images.count_rows(m["keep_sql"])
-        steps.append(Step("kept (duplicates out)", before, kept, before - kept))
-        exported = m["counts"].get("exported", 0)
-        steps.append(Step("exported", kept, exported, 0, m["counts"].get("export_errors", 0)))
-    return steps
+    steps = (m or {}).get("funnel", {}).get("catalogue" if catalogue else "run")
+    if steps is None:
+        images = tables.get(TABLE_NAME)
+        steps = video_funnel(tables, run) + (image_funnel(
+            images, run, analysers=list((m or {}).get("models", {})), gates=manifest_gates(m), dedup=dedup,
+            keep_sql=(m or {}).get("keep_sql")) if images is not None and images.count_rows(run) else [])
+    drawn = [Step(s["stage"], s["in"], s["kept"], s["dropped"], s["errors"]) for s in steps]
+    return ([d for d, s in zip(drawn, steps) if s["path"] == "video"],
+            [d for d, s in zip(drawn, steps) if s["path"] != "video"])
 
 
 def _card(row: Mapping[str, Any], columns: Sequence[str], title: str | None = None) -> Card:
@@ -293,29 +258,31 @@ def _rejected(images: Any, run: str, analysers: Sequence[str], gates: Sequence[G
 
 
 def read_report(db_uri: str, run_id: str, manifest: Mapping[str, Any] | None = None, *,
-                catalogue: bool = False) -> ReportData:
-    """Everything the report of run ``run_id`` shows, from the LanceDB at ``db_uri`` and the run's manifest
-    (None: only what the tables hold); with ``catalogue``, of the whole curated set the DB holds after that
-    run (every run's rows: what OUT exports), else of the rows the run itself stored."""
+                settings: Settings | None = None, catalogue: bool = False) -> ReportData:
+    """Everything the report of run ``run_id`` shows, from the LanceDB at ``db_uri``, the run's manifest and
+    its ``settings`` (typed: the running run's own, or what its manifest recorded; None: only what the tables
+    hold); with ``catalogue``, of the whole curated set the DB holds after that run (every run's rows: what OUT
+    exports), else of the rows the run itself stored."""
+    from ..funnel import manifest_gates
+
     tables = _tables(db_uri)
     run = CATALOGUE if catalogue else f"run_id = {sql_str(run_id)}"
     m = manifest if manifest and manifest.get("run_id") == run_id else None
+    settings = settings if m is not None else None
     data = ReportData(run_id=run_id, manifest=m, catalogue=catalogue)
     if m is None:
         data.notes.append("no manifest of this run beside the DB: its gates, thresholds and kept images are not "
                           "known; the plots show the stored scores only")
-    cfg = m.get("config") if m else None
-    gates = [Gate(g["name"], g.get("analyzer") or "", g["sql"]) for g in (m or {}).get("gates", [])]
+    gates = manifest_gates(m)
     analysers = list((m or {}).get("models", {}))
-    data.video_funnel = _video_funnel(tables, run)
-    data.histograms = _histograms(tables, run, thresholds(cfg, gates))
-    data.timelines = _timelines(tables, run, cfg)
+    dedup = settings is not None and settings.dedup.enabled
+    data.video_funnel, data.image_funnel = _funnel(tables, run, m, catalogue, dedup)
+    data.histograms = _histograms(tables, run, thresholds(settings, gates))
+    data.timelines = _timelines(tables, run, settings)
     images = tables.get(TABLE_NAME)
-    if images is not None and images.count_rows(run):
-        data.image_funnel = _image_funnel(images, run, m, analysers, gates)
-        if m and m.get("keep_sql"):
-            data.kept, data.kept_total = _kept(images, m["keep_sql"], gates)
-            data.rejected = _rejected(images, run, analysers, gates, bool(cfg and cfg["dedup"]["enabled"]))
+    if images is not None and images.count_rows(run) and m and m.get("keep_sql"):
+        data.kept, data.kept_total = _kept(images, m["keep_sql"], gates)
+        data.rejected = _rejected(images, run, analysers, gates, dedup)
     data.identities = identities(tables, run)
     data.unknown_total, data.unknown = unknown_faces(tables, run)
     data.models = models(tables, run, m)

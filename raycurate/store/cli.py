@@ -28,13 +28,13 @@ def run(args: argparse.Namespace) -> int:
     """The subcommand's handler: 0 healthy / recovered, 2 damaged (check) or not recoverable (recover), or a
     bad DB argument; one line on stderr each."""
     from .. import storage
-    from ..config import ConfigError, load_config, parse_set
+    from ..config import ConfigError, load_settings, parse_set
     from ..sources import SourceError
     from .health import DamagedDB, check_db, inspect_db, recover
     from .table import resolve_db
 
     try:
-        storage.configure(load_config(args.config, [parse_set(item) for item in args.overrides])["storage"])
+        storage.configure(load_settings(args.config, [parse_set(item) for item in args.overrides]).storage)
         db = resolve_db(args.db)
         if args.action == "check":
             check_db(db)

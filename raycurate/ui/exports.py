@@ -6,9 +6,10 @@ import os
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Iterable
 
-from ..config import load_config
+from ..settings import ExportSettings
+from .params import settings_for
 
 # (key, label): what the user can tick; metadata.jsonl is always written
 FORMATS: list[tuple[str, str]] = [
@@ -33,9 +34,9 @@ class ExportDone:
 
 def export_config(formats: Iterable[str], *, name: str = "person", trigger: str | None = None,
                   repeats: int = 10, include_duplicates: bool = False, caption_style: str = "tags"
-                  ) -> dict[str, Any]:
-    """The loaded config with the ``export`` section set from the tab's choices (validated: a bad
-    folder name or caption style raises :class:`~raycurate.config.ConfigError`)."""
+                  ) -> ExportSettings:
+    """The typed ``export`` settings of the tab's choices (checked: a bad folder name or caption style raises
+    :class:`~raycurate.config.ConfigError`)."""
     chosen = set(formats)
     unknown = chosen - {k for k, _ in FORMATS}
     if unknown:
@@ -48,16 +49,16 @@ def export_config(formats: Iterable[str], *, name: str = "person", trigger: str 
                  ("export.body_crops.enabled", "body_crops" in chosen),
                  ("export.group_by_identity.enabled", "identity" in chosen),
                  ("export.include_duplicates", bool(include_duplicates))]
-    return load_config(overrides=overrides)
+    return settings_for(overrides=overrides).export
 
 
-def export_zip(db_uri: str, exports_dir: str, where: str, cfg: dict[str, Any]) -> ExportDone:
+def export_zip(db_uri: str, exports_dir: str, where: str, export: ExportSettings) -> ExportDone:
     """Export the rows matching ``where`` into ``exports_dir/export-<UTC time>/`` and zip that folder."""
     from ..export import export_from_db
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
     folder = os.path.join(exports_dir, f"export-{stamp}")
-    result = export_from_db(db_uri, folder, where=where, cfg=cfg)
+    result = export_from_db(db_uri, folder, where=where, export=export)
     zip_path = shutil.make_archive(folder, "zip", root_dir=folder)
     parts = [f"{result.exported} of {result.kept} rows exported"]
     for label, n in (("captions", result.captions), ("face crops", result.face_crops),

@@ -2,15 +2,16 @@
 and per-stage thresholds, each with the short explanation shown next to it. No gradio here.
 
 Every value maps to one config key; its label, help, type and slider bounds come from the settings
-schema (:mod:`raycurate.settings`). A run receives them as ``--set``.
+schema (:mod:`raycurate.settings`). A run receives them as ``--set``. The UI's typed settings are built here
+(:func:`settings_for`, :func:`recorded`) and nowhere else in the UI.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
-from ..config import load_config
-from ..settings import KEYS
+from ..config import load_settings, recorded_settings
+from ..settings import KEYS, Settings
 
 # (label shown, preset name of configs/presets/)
 PRESET_CHOICES: list[tuple[str, str]] = [("TikTok / Instagram", "tiktok"), ("YouTube", "youtube"),
@@ -62,11 +63,23 @@ PROFILE_INFO = ("fast-cpu: only models that ship in the wheels, smaller analysis
                 "full-cpu / full-gpu: every analyser whose weights are present.")
 
 
+def settings_for(preset: str | None = None, profile: str | None = None,
+                 overrides: Iterable[tuple[str, Any]] = ()) -> Settings:
+    """The typed settings of what the UI starts (a run, an export) or shows (a profile's defaults): the
+    defaults, ``profile``, ``preset``, then ``overrides`` (dotted keys), checked as the CLI checks them."""
+    return load_settings(overrides=list(overrides), preset=preset, profile=profile)
+
+
+def recorded(manifest: Mapping[str, Any] | None) -> Settings | None:
+    """The typed settings a finished run's manifest recorded (None: no manifest, or no usable config in it)."""
+    return recorded_settings(manifest)
+
+
 def defaults(preset: str | None = None, profile: str | None = None) -> dict[str, Any]:
     """Every parameter's value (dotted key -> value) for ``preset`` and ``profile``."""
-    cfg = load_config(preset=preset, profile=profile)
-    out = {p.key: get_dotted(cfg, p.key) for p in VIDEO_PARAMS + THRESHOLDS}
-    out.update({f"analyzers.{name}.enabled": cfg["analyzers"][name]["enabled"] for name, _ in ANALYSERS})
+    settings = settings_for(preset, profile)
+    out = {p.key: get_dotted(settings, p.key) for p in VIDEO_PARAMS + THRESHOLDS}
+    out.update({f"analyzers.{name}.enabled": getattr(settings.analyzers, name).enabled for name, _ in ANALYSERS})
     return out
 
 
@@ -76,10 +89,11 @@ def preset_values(preset: str) -> list[Any]:
     return [values[p.key] for p in VIDEO_PARAMS]
 
 
-def get_dotted(cfg: Mapping[str, Any], key: str) -> Any:
-    node: Any = cfg
+def get_dotted(settings: Settings, key: str) -> Any:
+    """The value of dotted ``key`` in the typed settings (``video.sample_rate`` -> ``settings.video.sample_rate``)."""
+    node: Any = settings
     for part in key.split("."):
-        node = node[part]
+        node = getattr(node, part)
     return node
 
 
@@ -109,4 +123,4 @@ def overrides(values: Mapping[str, Any]) -> list[tuple[str, Any]]:
 
 
 __all__ = ["ANALYSERS", "PRESET_CHOICES", "PROFILE_INFO", "Param", "THRESHOLDS", "VIDEO_PARAMS", "coerce",
-           "defaults", "get_dotted", "overrides", "param", "preset_values"]
+           "defaults", "get_dotted", "overrides", "param", "preset_values", "recorded", "settings_for"]

@@ -55,7 +55,7 @@ def histogram(groups: dict[str, Sequence[float]], *, integer: bool = False, bins
 
 
 def funnel(rows: Sequence[Sequence[Any]]) -> tuple[pd.DataFrame, list[str]]:
-    """The stage rows of :func:`raycurate.ui.progress.stage_rows` as a stacked-bar frame
+    """Rows of :data:`raycurate.ui.progress.COLUMNS` (a run's funnel, or its live counts) as a stacked-bar frame
     (stage, count, measure): each bar's height is the stage's input, split into kept, dropped,
     errors and (while a run goes) pending."""
     records = []

@@ -1,173 +1,103 @@
-"""Per-stage counts of a run, read from what it has stored: live while it runs, the funnel after.
+"""A run's counts per step as the web UI shows them, read from the files the run writes, never from its log.
 
-Every number comes from a LanceDB count over the run's rows (``run_id``) in the ``videos``,
-``frames``, ``stage3`` and ``images`` tables, so the same function serves a run in progress
-(counts grow as rows land) and a finished one, whoever started it. Gate drops are counted the
-way the manifest counts them: each gate over the rows every analyser handled.
+While a run goes: what it listed (its state file, ``OUT/.raycurate-run.json``, key ``input``) and the live
+counts its driver writes per pipeline (``OUT/logs/progress-{videos,images}.json``: :mod:`raycurate.progress`).
+Once it has finished: the funnel its manifest holds (``funnel``, computed once by the run as it ended:
+:mod:`raycurate.funnel`). Every table is a list of rows of :data:`COLUMNS`.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
-
-from ..gates import Gate, kept_predicate, ok_predicate
-from ..run_report import stored_counts, video_stage_counts
-from ..store.table import sql_str
+import json
+import os
+from typing import Any, Mapping
 
 COLUMNS = ["stage", "in", "kept", "dropped", "errors"]
-_LISTING = re.compile(r"\[raycurate\] (\d+) files: (\d+) images, (\d+) videos, (\d+) other")
+LIVE_FILES = {"videos": "progress-videos.json", "images": "progress-images.json"}   # in OUT/logs/
 
 
-@dataclass(frozen=True)
-class Listing:
-    files: int
-    images: int
-    videos: int
-    other: int
+def _read(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError):   # not written yet, or being replaced
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
-def parse_listing(lines: Iterable[str]) -> Listing | None:
-    """The listing counts from a run's log (the line ``N files: a images, v videos, o other``)."""
-    for line in lines:
-        m = _LISTING.search(line)
-        if m:
-            return Listing(*(int(g) for g in m.groups()))
-    return None
-
-
-def listing_row(listing: Listing) -> list[Any]:
-    """The input row: files found, images and videos kept, other files dropped (skipped)."""
-    return ["input files", listing.files, listing.images + listing.videos, listing.other, 0]
-
-
-LIVE_FILES = ("progress-videos.json", "progress-images.json")   # in OUT/logs/, written by the run's driver
+def live_snapshots(out_dir: str) -> dict[str, dict[str, Any]]:
+    """The live progress the run's driver writes (``videos``, ``images``: a :meth:`raycurate.progress.Progress.
+    as_dict` each), for the pipelines that have started."""
+    found = {what: _read(os.path.join(out_dir, "logs", name)) for what, name in LIVE_FILES.items()}
+    return {what: doc for what, doc in found.items() if doc and isinstance(doc.get("steps"), list)}
 
 
 def live_text(out_dir: str) -> str:
-    """The run's live counts per step (what its terminal shows, :mod:`raycurate.progress`), from the files its
-    driver writes in ``OUT/logs/`` while a pipeline runs: one line per pipeline started; empty before."""
-    import json
-    import os
-
+    """The run's live counts per step (what its terminal shows, :mod:`raycurate.progress`): one line per
+    pipeline started; empty before."""
     from ..progress import snapshot_text
 
     lines = []
-    for name in LIVE_FILES:
+    for doc in live_snapshots(out_dir).values():
         try:
-            with open(os.path.join(out_dir, "logs", name), encoding="utf-8") as f:
-                lines.append(snapshot_text(json.load(f)))
-        except (OSError, ValueError, KeyError):   # not started yet, or being replaced
+            lines.append(snapshot_text(doc))
+        except (KeyError, TypeError):   # a file of another version: nothing shown
             continue
     return "\n".join(lines)
 
 
-def _tables(db: str) -> dict[str, Any]:
-    """The run tables present in ``db`` (a run in progress may not have made them all yet)."""
-    from ..store import FRAMES_TABLE, STAGE3_TABLE, TABLE_NAME, VIDEOS_TABLE, open_table
-
-    found = {}
-    for name in (VIDEOS_TABLE, FRAMES_TABLE, STAGE3_TABLE, TABLE_NAME):
-        try:
-            found[name] = open_table(db, name)
-        except FileNotFoundError:
-            continue
-    return found
+def input_row(state: Mapping[str, Any] | None) -> list[Any] | None:
+    """The listing's row (files found, images and videos kept, other files dropped) from the run's state
+    file; None before the run has listed its input."""
+    inp = (state or {}).get("input")
+    if not isinstance(inp, Mapping):
+        return None
+    return ["input files", inp["files"], inp["images"] + inp["videos"], inp["other"], 0]
 
 
-def _count(table: Any, where: str) -> int:
-    try:
-        return int(table.count_rows(where))
-    except Exception:   # a column a run in progress has not added yet: nothing counted
-        return 0
+def _counts(doc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["key"]: s for s in doc["steps"]}
 
 
-def _sum(table: Any, where: str, column: str) -> int:
-    values = table.search().where(where).select([column]).limit(None).to_arrow().column(column).to_pylist()
-    return int(sum(v or 0 for v in values))
-
-
-def _stage_errors(frames: Any, run: str, stage: str) -> int:
-    """Frames on which one of the stage's analysers failed."""
-    from ..stages import STAGES
-
-    cls = STAGES[stage]
-    cols = [f"{n}_error" for n in (*cls.analyzer_names, *cls.optional_names) if f"{n}_error" in frames.schema.names]
-    if not cols:
-        return 0
-    return _count(frames, f"{run} AND (" + " OR ".join(f"{c} IS NOT NULL" for c in cols) + ")")
-
-
-def stage_rows(db: str, run_id: str, *, gates: Sequence[Gate], analysers: Sequence[str],
-               listing: Listing | None = None, dedup: bool = True) -> list[list[Any]]:
-    """Rows of :data:`COLUMNS`: input, video path (when the run has videos), decode, each analyser
-    (dropped: by its gates), core gates, kept after gates, duplicates, kept."""
-    tables = _tables(db)
-    run = f"run_id = {sql_str(run_id)}"
-    rows: list[list[Any]] = []
-    if listing is not None:
-        rows.append(listing_row(listing))
-    selected = 0
-    videos = tables.get("videos")
-    if videos is not None and _count(videos, run):
-        decoded = _sum(videos, run, "frames_decoded")
-        candidates = _sum(videos, run, "candidates")
-        moving = candidates - _sum(videos, run, "motion_dropped")
-        rows.append(["video sampling + motion", decoded, moving, decoded - moving,
-                     _count(videos, f"{run} AND error IS NOT NULL")])
-    frames = tables.get("frames")
-    if frames is not None and _count(frames, run):
-        stage3 = tables.get("stage3")
-        if stage3 is not None and not _count(stage3, run):
-            stage3 = None
-        stages = video_stage_counts(frames, stage3, run, count=_count)   # as the manifest counts them
-        for n in (1, 2):
-            s = stages[f"stage{n}"]
-            rows.append([f"video stage {n}", s["in"], s["kept"], s["dropped"], _stage_errors(frames, run, f"stage{n}")])
-        if "stage3" in stages:
-            s = stages["stage3"]
-            selected = s["selected"]
-            rows.append(["video stage 3", s["in"], s["kept"], s["dropped"], 0])
-            rows.append(["video winners (separation, max frames)", s["kept"], selected, s["kept"] - selected, 0])
-    images = tables.get("images")
-    stored = _count(images, run) if images is not None else 0
-    expected = (listing.images + selected) if listing is not None else stored
-    if images is None or not stored:
-        if listing is not None:
-            rows.append(["images decoded", expected, 0, 0, 0])
-        return rows
-    counts = stored_counts(images, run, analysers, gates, count=_count)   # as the manifest counts them
-    stored = counts["rows_written"]
-    ok_decode = stored - counts["decode_errors"]
-    rows.append(["images decoded", max(expected, stored), ok_decode, 0, stored - ok_decode])
-    for name in analysers:
-        a = counts["analyzers"][name]
-        rows.append([f"analyser {name}", ok_decode, ok_decode - a["errored"] - a["dropped"], a["dropped"],
-                     a["errored"]])
-    n_ok = _count(images, f"{run} AND {ok_predicate(analysers)}")
-    for g in gates:
-        if not g.analyzer:
-            dropped = counts["gates"][g.name]["dropped"]
-            rows.append([f"gate {g.name}", n_ok, n_ok - dropped, dropped, 0])
-    passed = _count(images, f"{run} AND {kept_predicate(gates, analysers)}")
-    rows.append(["passed every gate", ok_decode, passed, ok_decode - passed, 0])
-    if dedup:
-        kept = _count(images, f"{run} AND {kept_predicate(gates, analysers)} AND duplicate_of IS NULL")
-        rows.append(["duplicates removed", passed, kept, passed - kept, 0])
+def live_rows(state: Mapping[str, Any] | None, snapshots: Mapping[str, Mapping[str, Any]]) -> list[list[Any]]:
+    """The table while a run goes: the listing, then each pipeline's steps so far. A video stage takes in what
+    the step before it passed (kept: passed, dropped: scored and not passed); an image step's ``in`` is the
+    images to go through it, ``kept`` those done (the rest is pending)."""
+    rows = [r for r in (input_row(state),) if r is not None]
+    videos = snapshots.get("videos")
+    if videos:
+        c = _counts(videos)
+        if "segments" in c:
+            seg = c["segments"]
+            rows.append(["video segments read", seg["total"] or seg["count"], seg["count"], 0, 0])
+        n_in = c["frames"]["count"] if "frames" in c else 0
+        for key in [k for k in c if k.endswith("_scored")]:
+            name = key[: -len("_scored")]
+            scored, passed = c[key]["count"], c.get(f"{name}_passed", {"count": 0})["count"]
+            rows.append([f"video {name.replace('stage', 'stage ')}", n_in, passed, scored - passed, 0])
+            n_in = passed
+        if "winners" in c:
+            rows.append(["video winners", n_in, c["winners"]["count"], 0, 0])
+    images = snapshots.get("images")
+    if images:
+        for s in images["steps"]:
+            label = {"decoded": "images decoded", "stored": "images stored"}.get(s["key"], f"analyser {s['label']}")
+            rows.append([label, s["total"] if s["total"] is not None else s["count"], s["count"], 0, 0])
     return rows
 
 
-def kept_of(rows: Sequence[Sequence[Any]]) -> int | None:
-    """The final kept count of :func:`stage_rows` (None before any image is stored)."""
-    for row in reversed(rows):
-        if row[0] in ("duplicates removed", "passed every gate"):
-            return int(row[2])
-    return None
+def stored_of(snapshots: Mapping[str, Mapping[str, Any]]) -> tuple[int, int] | None:
+    """(images stored, images to store) of the image path so far; None before it starts."""
+    images = snapshots.get("images")
+    stored = _counts(images).get("stored") if images else None
+    return (stored["count"], stored["total"] or 0) if stored else None
 
 
-def gates_from_manifest(manifest: dict[str, Any]) -> list[Gate]:
-    return [Gate(g["name"], g.get("analyzer") or "", g["sql"]) for g in manifest.get("gates", [])]
+def funnel_rows(manifest: Mapping[str, Any] | None) -> list[list[Any]]:
+    """The funnel of a finished run's own rows, as its manifest holds it (the listing, the video path, the image
+    path, each step in order); [] without a manifest, or one written before manifests held their funnel."""
+    steps = ((manifest or {}).get("funnel") or {}).get("run") or []
+    return [[s["stage"], s["in"], s["kept"], s["dropped"], s["errors"]] for s in steps]
 
 
-__all__ = ["COLUMNS", "LIVE_FILES", "Listing", "gates_from_manifest", "kept_of", "listing_row", "live_text",
-           "parse_listing", "stage_rows"]
+__all__ = ["COLUMNS", "LIVE_FILES", "funnel_rows", "input_row", "live_rows", "live_snapshots", "live_text",
+           "stored_of"]

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..gates import MANUAL_LABEL, build_gates, kept_predicate, with_manual_labels
+from ..settings import FilterSettings
 from ..store.table import sql_str
 
 SHOW = ("kept", "dropped", "rejected", "all")
@@ -53,18 +54,17 @@ class Filters:
     where: str | None = None                  # extra SQL over stored columns, AND-ed to everything shown
 
     @classmethod
-    def from_filter_config(cls, section: Mapping[str, Any], **kw: Any) -> "Filters":
-        """The values of a config's ``filter:`` section (its ``where`` becomes the extra SQL)."""
-        return cls(min_faces=section.get("min_faces"), max_faces=section.get("max_faces"),
-                   max_nsfw_score=section.get("max_nsfw_score"), min_sharpness=section.get("min_sharpness"),
-                   min_side=section.get("min_side"), drop_blurry=bool(section.get("drop_blurry")),
-                   max_abs_yaw=section.get("max_abs_yaw"), where=section.get("where"), **kw)
+    def from_filter(cls, spec: FilterSettings, **kw: Any) -> "Filters":
+        """The values of the typed ``filter`` settings (their ``where`` becomes the extra SQL)."""
+        return cls(min_faces=spec.min_faces, max_faces=spec.max_faces, max_nsfw_score=spec.max_nsfw_score,
+                   min_sharpness=spec.min_sharpness, min_side=spec.min_side, drop_blurry=spec.drop_blurry,
+                   max_abs_yaw=spec.max_abs_yaw, where=spec.where, **kw)
 
-    def filter_section(self) -> dict[str, Any]:
-        """The config ``filter:`` section these values stand for (for :func:`raycurate.gates.build_gates`)."""
-        return {"min_faces": self.min_faces, "max_faces": self.max_faces, "max_nsfw_score": self.max_nsfw_score,
-                "min_sharpness": self.min_sharpness, "max_abs_yaw": self.max_abs_yaw, "min_side": self.min_side,
-                "drop_blurry": self.drop_blurry, "where": None}
+    def filter_settings(self) -> FilterSettings:
+        """The ``filter`` settings these values stand for (for :func:`raycurate.gates.build_gates`)."""
+        return FilterSettings(min_faces=self.min_faces, max_faces=self.max_faces, max_nsfw_score=self.max_nsfw_score,
+                              min_sharpness=self.min_sharpness, max_abs_yaw=self.max_abs_yaw, min_side=self.min_side,
+                              drop_blurry=self.drop_blurry, where=None)
 
     def with_(self, **kw: Any) -> "Filters":
         return replace(self, **kw)
@@ -72,7 +72,7 @@ class Filters:
 
 def kept_sql(f: Filters, analysers: Sequence[str], *, labels: bool) -> str:
     """SQL of the rows ``f`` keeps (gates for ``analysers``, manual labels when the column exists, dedup)."""
-    keep = kept_predicate(build_gates(f.filter_section(), analysers), analysers)
+    keep = kept_predicate(build_gates(f.filter_settings(), analysers), analysers)
     if labels:
         keep = with_manual_labels(keep)
     if not f.include_duplicates:

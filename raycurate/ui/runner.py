@@ -2,7 +2,8 @@
 
 The child is started from an argv list (never a shell string) in its own session, so Cancel
 ends it and every process it started (local Ray included) by its process group. Its output goes
-to ``OUT/run.log``; progress is read from what it stores (see :mod:`raycurate.ui.progress`).
+to ``OUT/run.log``, shown as it is; counts are read from the files the run writes (its state file, live
+progress and manifest: :mod:`raycurate.ui.progress`), never from the log.
 """
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from ..config import load_config
-from ..run_state import RUN_STATE as STATE_FILE   # OUT/.raycurate-run.json, written at the start and end of a run
+from ..run_state import RUN_STATE as STATE_FILE
+from ..settings import Settings   # OUT/.raycurate-run.json, written at the start and end of a run
 
 LOG_NAME = "run.log"
 # Ray's and Python's routine lines, left out of the log the page shows (run.log keeps everything)
@@ -39,14 +40,14 @@ class RunRequest:
     overrides: Sequence[tuple[str, Any]] = ()
     persons: Sequence[tuple[str, Sequence[str]]] = ()   # --person: (name, reference photos)
 
-    def config(self) -> dict[str, Any]:
-        """The resolved configuration, validated as the CLI does (ConfigError / ModelError on a bad one)."""
-        from ..config import typed
+    def settings(self) -> Settings:
+        """The run's typed settings, checked as the CLI checks them (ConfigError / ModelError on bad ones)."""
         from ..stages import check_runnable
+        from .params import settings_for
 
-        cfg = load_config(overrides=list(self.overrides), preset=self.preset, profile=self.profile)
-        check_runnable(typed(cfg))
-        return cfg
+        settings = settings_for(self.preset, self.profile, self.overrides)
+        check_runnable(settings)
+        return settings
 
 
 def set_value(value: Any) -> str:
@@ -103,13 +104,19 @@ class RunProcess:
     def returncode(self) -> int | None:
         return self.popen.poll()
 
-    def run_id(self) -> str | None:
-        """The run id the child chose (from OUT/.raycurate-run.json, written before any work)."""
+    def state(self) -> dict[str, Any] | None:
+        """The child's state file (OUT/.raycurate-run.json: its run id, written before any work; what it listed,
+        once listed; finished); None before it is written."""
         try:
             with open(os.path.join(self.request.out_dir, STATE_FILE), encoding="utf-8") as f:
-                return json.load(f).get("run_id")
+                doc = json.load(f)
         except (OSError, ValueError):
             return None
+        return doc if isinstance(doc, dict) else None
+
+    def run_id(self) -> str | None:
+        """The run id the child chose (from its state file)."""
+        return (self.state() or {}).get("run_id")
 
     def manifest(self) -> dict[str, Any] | None:
         try:

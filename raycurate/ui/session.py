@@ -17,8 +17,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..config import ConfigError, load_config
-from ..gates import Gate, build_gates
+from ..config import ConfigError
 from . import params, plots, progress
 from .paths import CONFINED, PathRefused, Roots
 from .results import Filters, Results, caption, jsonable, lineage
@@ -48,13 +47,10 @@ class Settings:
 
 @dataclass
 class RunContext:
-    """What the UI knows about the run it started: its config, analysers and gates (for live counts)."""
+    """The run the UI started, and the last counts per step it showed of it (kept when a file is being
+    replaced as it is read, or the run ended without a funnel)."""
 
     process: RunProcess
-    cfg: dict[str, Any]
-    analysers: list[str]
-    gates: list[Gate]
-    listing: progress.Listing | None = None
     rows: list[list[Any]] = field(default_factory=list)
 
 
@@ -124,8 +120,6 @@ class Session:
               ) -> RunContext:
         """Validate everything, then start the run; raises PathRefused / UserError with the reason.
         ``person``: a target's name and reference photos (optional)."""
-        from ..analyzers import active_analyzers
-        from ..config import typed
         from ..models import ModelError
 
         if self.runner.busy():
@@ -136,52 +130,42 @@ class Session:
             req = RunRequest(input_uri=input_uri, out_dir=self.runner.new_out_dir(), db=self.settings.db,
                              preset=preset, profile=profile or None,
                              overrides=params.overrides(values) + list(CONFINED), persons=persons)
-            cfg = req.config()
+            req.settings()   # checked here, as the CLI checks them, before a process starts
         except (ConfigError, ModelError, KeyError) as exc:
             raise UserError(f"bad settings: {exc}") from None
-        settings = typed(cfg)
-        analysers = active_analyzers(settings.analyzers, settings.models)[0]
         try:
             process = self.runner.start(req)
         except RuntimeError as exc:
             raise UserError(str(exc)) from None
-        gates = build_gates(cfg["filter"], analysers)
-        if persons:
-            from ..people.persons import PERSON_GATE
-
-            gates.append(PERSON_GATE)
-        self.run = RunContext(process, cfg, analysers, gates)
+        self.run = RunContext(process)
         return self.run
 
     def poll(self) -> Poll:
+        """The run's status and counts per step, from the files it writes (its state file and live progress
+        while it goes, its manifest's funnel once finished); the log is only shown."""
         ctx = self.run
         if ctx is None:
             return Poll("No run started yet.", [], "", False, None)
         proc = ctx.process
         state = proc.status
         tail = proc.log_tail(400)
-        if ctx.listing is None:
-            ctx.listing = progress.parse_listing(tail)
-        run_id = proc.run_id()
-        if run_id:
-            try:
-                ctx.rows = progress.stage_rows(self.settings.db, run_id, gates=ctx.gates, analysers=ctx.analysers,
-                                               listing=ctx.listing, dedup=ctx.cfg["dedup"]["enabled"])
-            except Exception as exc:   # a table being written: keep the last counts, say why
-                tail.append(f"[ui] progress not read this time: {exc}")
-        elif ctx.listing is not None:   # listed, no run id yet: the input row only
-            ctx.rows = [progress.listing_row(ctx.listing)]
+        run_state = proc.state()
+        run_id = (run_state or {}).get("run_id")
+        live = progress.live_snapshots(proc.request.out_dir)
+        m = proc.manifest() if state == "finished" else None
+        rows = progress.funnel_rows(m) if m else progress.live_rows(run_state, live)
+        ctx.rows = rows or ctx.rows
         secs = proc.elapsed()
-        stored = next((r for r in ctx.rows if r[0] == "images decoded"), None)
-        done = f" · images stored {stored[2] + stored[4]}/{stored[1]}" if stored else ""
+        stored = progress.stored_of(live)
+        done = f" · images stored {stored[0]}/{stored[1]}" if stored else ""
         run_txt = f"run `{run_id}`" if run_id else "starting (local Ray)"
         if state == "running":
-            live = progress.live_text(proc.request.out_dir)   # the counts the workers report, per batch
-            status = f"**Running** {secs:.0f} s · {run_txt}{done}" + (f"\n\n```\n{live}\n```" if live else "")
+            text = progress.live_text(proc.request.out_dir)   # the counts the workers report, per batch
+            status = f"**Running** {secs:.0f} s · {run_txt}{done}" + (f"\n\n```\n{text}\n```" if text else "")
         elif state == "finished":
-            m = proc.manifest() or {}
+            m = m or {}
             c = m.get("counts", {})
-            kept = c.get("kept", progress.kept_of(ctx.rows))
+            kept = c.get("kept", "?")
             status = (f"**Finished** in {secs:.0f} s · {run_txt} · kept **{kept}** of {c.get('images', '?')} "
                       f"images and frames · open the Results tab")
             if m.get("run_id"):
@@ -189,10 +173,10 @@ class Session:
         elif state == "cancelled":
             status = (f"**Cancelled** after {secs:.0f} s · {run_txt}: the rows stored so far stay in the table "
                       "under this run id")
-        else:
-            last = next((line for line in reversed(tail) if line.startswith("raycurate: error")),
-                        next((line for line in reversed(tail) if "Error" in line), tail[-1] if tail else ""))
-            status = f"**Failed** (exit {proc.returncode}) after {secs:.0f} s · {run_txt}: `{last.strip()[:300]}`"
+        else:   # the error its state file records; one raised before the run began is in the log shown below
+            error = (run_state or {}).get("error") if (run_state or {}).get("state") == "failed" else None
+            status = (f"**Failed** (exit {proc.returncode}) after {secs:.0f} s · {run_txt}: "
+                      + (f"`{error[:300]}`" if error else "the log below says why"))
         if state != "running":
             self.results.forget(run_id)
         shown = readable(tail)[-40:]
@@ -223,10 +207,9 @@ class Session:
         return self._manifests.get(run_id)
 
     def default_filters(self, run_id: str | None) -> Filters:
-        """The filters a run kept with (its manifest's config), else the configured defaults."""
-        m = self.manifest(run_id)
-        section = (m or {}).get("config", {}).get("filter") or load_config()["filter"]
-        return Filters.from_filter_config(section, run_id=run_id)
+        """The filters a run kept with (the settings its manifest recorded), else the default settings'."""
+        settings = params.recorded(self.manifest(run_id)) or params.settings_for()
+        return Filters.from_filter(settings.filter, run_id=run_id)
 
     # -- results ---------------------------------------------------------------------------------
     def db_summary(self) -> str:
@@ -320,25 +303,9 @@ class Session:
 
     # -- plots -------------------------------------------------------------------------------------
     def funnel_rows(self, run_id: str | None) -> list[list[Any]]:
-        if not run_id:
-            return []
-        m = self.manifest(run_id)
-        table = self.results.table()
-        if table is None:
-            return []
-        if m is not None:
-            gates = progress.gates_from_manifest(m)
-            analysers = [a for a in m.get("counts", {}).get("analyzers", {})]
-            inp = m.get("input", {})
-            listing = progress.Listing(inp.get("files", 0), inp.get("images", 0), inp.get("videos", 0),
-                                       inp.get("other", 0)) if inp else None
-            dedup = bool(m.get("config", {}).get("dedup", {}).get("enabled", True))
-        else:
-            analysers = self.results.analysers(run_id)
-            gates = build_gates(load_config()["filter"], analysers)
-            listing, dedup = None, True
-        return progress.stage_rows(self.settings.db, run_id, gates=gates, analysers=analysers, listing=listing,
-                                   dedup=dedup)
+        """The funnel of a run's own rows, as its manifest holds it (the run computed it once, as it ended);
+        [] for a run whose manifest the UI does not find."""
+        return progress.funnel_rows(self.manifest(run_id)) if run_id else []
 
     def histograms(self, f: Filters) -> list[tuple[str, Any, list[str]]]:
         """(title, frame, bin order) per score in :data:`plots.SCORES`, kept vs not kept in ``f``'s scope."""

@@ -41,9 +41,9 @@ def wire_export(ui: SimpleNamespace, session: Session) -> None:
         if session.results.table() is None:
             return "Nothing to export yet: run a curation first.", None
         try:
-            cfg = exports.export_config(fmts or [], name=name, trigger=trig, repeats=int(reps),
-                                        include_duplicates=f.include_duplicates, caption_style=style or "tags")
-            done = exports.export_zip(s.db, s.folder("exports"), session.results.where(f), cfg)
+            export = exports.export_config(fmts or [], name=name, trigger=trig, repeats=int(reps),
+                                           include_duplicates=f.include_duplicates, caption_style=style or "tags")
+            done = exports.export_zip(s.db, s.folder("exports"), session.results.where(f), export)
         except Exception as exc:
             return f"**Export failed.** {exc}", None
         size = os.path.getsize(done.zip_path) / 1e6

@@ -23,10 +23,9 @@ def progress_frame(rows: list[list[Any]]) -> pd.DataFrame:
 
 def skip_notes(profile: str | None) -> dict[str, str]:
     from ..analyzers import active_analyzers
-    from ..config import load_config, typed
 
     try:
-        settings = typed(load_config(profile=profile or None))
+        settings = params.settings_for(profile=profile or None)
         return active_analyzers(settings.analyzers, settings.models)[1]
     except Exception:   # a strict profile with missing weights: the run itself says it
         return {}
