@@ -16,7 +16,8 @@ def open(db_uri: str, *, models_dir: str | None = None, thumbs_dir: str | None =
     for search: ``raycurate.open("out/sample/db").search(image="query.jpg", k=10)``. See
     :mod:`raycurate.search`; lancedb is imported here, not when raycurate is. ``settings``: typed settings
     (:func:`raycurate.config.typed`; ``search.nprobes`` ...), default: the configuration's defaults."""
+    from .config import load_settings
     from .search import Curation
 
     return Curation(db_uri, models_dir=models_dir, thumbs_dir=thumbs_dir, max_side=max_side, device=device,
-                    settings=settings)
+                    settings=settings or load_settings())

@@ -134,7 +134,8 @@ def _fail(msg: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; Ctrl-C anywhere a run does not handle it itself (another command, the summary) is one
-    line and exit 130, never a traceback."""
+    line and exit 130, never a traceback; output piped into a reader that stops early (``| head``) ends
+    quietly."""
     try:
         return _main(argv)
     except KeyboardInterrupt:
@@ -142,6 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         say_interrupted()
         return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no second error when Python flushes
+        return 141
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -153,7 +157,9 @@ def _main(argv: Sequence[str] | None) -> int:
         return serve(db=args.db, workdir=args.out, roots=args.roots or [os.getcwd()],
                      max_upload_mb=args.max_upload_mb, host=args.host, port=args.port, profile=args.profile)
     if args.command == "models":
-        return _models(args)
+        from .models.cli import run as models_run
+
+        return models_run(args)
     if args.command == "identities":
         return people_cli.run(args)
     if args.command == "db":
@@ -373,49 +379,6 @@ def _report(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     print(f"report of {'the catalogue after run' if whole else 'run'} {run_id} -> {out}")
     return 0
-
-
-def _models(args: argparse.Namespace) -> int:
-    from . import models as m
-
-    root = m.models_dir(args.models_dir)
-    try:
-        specs = ([m.find_spec(i, root) for i in args.ids] if args.ids
-                 else list(m.REGISTRY.values()) + m.extra_specs(root))
-    except m.ModelError as exc:
-        return _fail(f"{exc} (see `raycurate models list`)")
-    if args.action == "path":
-        print(root)
-        for key, value in m.library_env(root).items():
-            print(f"{key}={value}")
-        for key, value in m.library_paths(root).items():
-            print(f"{key}: {value}")
-        return 0
-    if args.action == "list":
-        print(f"models directory: {root}")
-        print(f"{'id':<40} {'library':<12} {'analyser':<13} {'status':<11} {'ships in':<24} licence")
-        for spec in specs:
-            print(f"{spec.id:<40} {spec.library:<12} {spec.analyzer:<13} {m.status(spec, root):<11} "
-                  f"{spec.shipped_in or '-':<24} {spec.licence}")
-        return 0
-    failed = False
-    for spec in specs:
-        try:
-            if args.action == "pull":
-                m.pull(spec.id, root, offline=args.offline)
-            elif args.record and not spec.shipped_in:
-                m.record(spec.id, root)
-        except m.ModelError as exc:
-            print(f"raycurate: error: {exc}", file=sys.stderr)
-            failed = True
-            continue
-        states = m.file_status(spec, root)
-        for _, path, state in states:
-            print(f"{spec.id:<40} {state:<11} {path}")
-        if any(state != "ok" for _, _, state in states):
-            failed = True
-            print(f"raycurate: {spec.id}: {m.fix_hint(spec, root)}", file=sys.stderr)
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -216,8 +216,8 @@ def test_store_does_not_import_search():
 RAW_READERS = ("raycurate/config.py", "raycurate/cli.py", "raycurate/settings/")
 # where a command starts: the only modules that build typed settings (typed(), or the loaders that call it),
 # once per command, and hand them down
-COMMAND_STARTS = ("raycurate/config.py", "raycurate/cli.py", "raycurate/store/cli.py", "raycurate/people/cli.py",
-                  "raycurate/ui/params.py", "raycurate/settings/")
+COMMAND_STARTS = ("raycurate/config.py", "raycurate/cli.py", "raycurate/__init__.py", "raycurate/store/cli.py",
+                  "raycurate/people/cli.py", "raycurate/ui/params.py", "raycurate/settings/")
 LOADERS = {"typed", "load_config", "load_settings", "recorded_settings", "settings_of"}
 RAW_NAME = re.compile(r"^(cfg|config)$|^cfg_|_cfg$|_config$")
 

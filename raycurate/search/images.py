@@ -44,18 +44,15 @@ class Curation:
     ``models_dir``: where CLIP weights are looked for (else ``$RAYCURATE_MODELS``, else the default).
     ``thumbs_dir``: where thumbnails are written (default ``<db>/thumbnails``). ``max_side``: the
     decode size of query images (default: ``decode.max_side`` of the settings). ``settings``: the typed
-    settings (``decode``, ``search``, the CLIP and face analysers'); default: the configuration's defaults.
+    settings (``decode``, ``search``, the CLIP and face analysers'), built where the command or the library
+    call starts (:func:`raycurate.open`, the CLI, the UI).
     """
 
     def __init__(self, db_uri: str, *, models_dir: str | None = None, thumbs_dir: str | None = None,
-                 max_side: int | None = None, device: str = "cpu", settings: Settings | None = None) -> None:
+                 max_side: int | None = None, device: str = "cpu", settings: Settings) -> None:
         from .. import models
         from ..store import open_images_table
 
-        if settings is None:
-            from ..config import load_config, typed
-
-            settings = typed(load_config())
         if max_side is not None:
             settings = dataclasses.replace(settings, decode=dataclasses.replace(settings.decode, max_side=max_side))
         self.settings = settings

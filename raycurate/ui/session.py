@@ -223,10 +223,12 @@ class Session:
     def curation(self) -> Any:
         """The DB opened for search and thumbnails (None while there is no images table)."""
         from ..search import Curation, SearchError
+        from .params import settings_for
 
         if self._curation is None:
             try:
-                self._curation = Curation(self.settings.db, thumbs_dir=self.settings.folder("thumbnails"))
+                self._curation = Curation(self.settings.db, thumbs_dir=self.settings.folder("thumbnails"),
+                                          settings=settings_for(profile=self.settings.profile))
             except SearchError:
                 return None
         return self._curation
