@@ -173,20 +173,29 @@ def side_main(args, settings) -> int:
     return 0
 
 
-def run_side(side: str, args, work: Path) -> tuple[dict, TreePeak]:
-    """``side`` in a process of its own, measured as a whole process tree."""
-    cmd = [sys.executable, __file__, "--side", side, "--images", str(work / "images"), "--db",
-           str(work / f"db_{side}"), "--cpus", str(args.cpus)] + [a for s in args.set for a in ("--set", s)]
+def side_process(side: str, images: Path, db: Path, cpus: int, sets=()) -> tuple[dict, TreePeak, float]:
+    """``side`` (``loop`` or ``ray``) over the images in ``images``, in a process of its own measured as a whole
+    process tree: its RESULT (rows, seconds, init_s: the side's own timing), its :class:`TreePeak` and its
+    wall time from the process's start to its exit (Python's start, imports and model loads included)."""
+    cmd = [sys.executable, __file__, "--side", side, "--images", str(images), "--db", str(db),
+           "--cpus", str(cpus)] + [a for s in sets for a in ("--set", s)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     # run from the checkout: Ray's workers find raycurate from their working directory, which is the driver's
     # (PYTHONPATH alone let them import an installed raycurate instead)
+    t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     with TreePeak(proc.pid) as peak:
         out, _ = proc.communicate()
+    wall_s = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"the {side} side failed (rc {proc.returncode}):\n{out}")
     result = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
-    return result, peak
+    return result, peak, wall_s
+
+
+def run_side(side: str, args, work: Path) -> tuple[dict, TreePeak]:
+    """``side`` in a process of its own, measured as a whole process tree."""
+    return side_process(side, work / "images", work / f"db_{side}", args.cpus, args.set)[:2]
 
 
 def compare(files, settings, other, label: str, work: Path, cpus: int) -> int:
