@@ -130,21 +130,16 @@ def _curate(ctx: _Run, input_uri: str, argv: list[str] | None, started_at: datet
     if lock_notes:   # stale locks of dead runs taken over
         ctx.manifest["lock"] = {"took_over": list(lock_notes)}
     work, catalogue, pending = _ingest(ctx, by_type[IMAGE] + (by_type[VIDEO] if do_video else []), do_video, enabled)
-    images: list[FileRef] = list(work.images)
-    lineage: dict[str, dict[str, Any]] = {}
-    if images or work.videos or pending:
+    frames = 0
+    if work.images or work.videos or pending:
         _check_models(ctx, analyzers, do_video)
         _size_pools(ctx)
-    if work.videos or pending:
-        frame_files, lineage = _video_path(ctx, work.videos, pending)
-        images += frame_files
+        frames = _analyse(ctx, work.images, work.videos, pending)
 
-    counts: dict[str, Any] = {"images": len(images), "photos": len(work.images),
-                              "video_frames": len(images) - len(work.images), "rows_written": 0,
+    counts: dict[str, Any] = {"images": len(work.images) + frames, "photos": len(work.images),
+                              "video_frames": frames, "rows_written": 0,
                               "decode_errors": 0, "analyzers": {}, "gates": {}, "kept": 0, "exact_duplicates": 0,
                               "exported": 0, "catalogue": 0, "duplicate_files": work.duplicate_files}
-    if images:
-        _analyse_images(ctx, images, lineage)
     ctx.manifest["ingest"]["names_recorded"] = record_names(work, catalogue, db_uri, ctx.run_id)
     table = curated_set.catalogue_table(db_uri)
     pending = ctx.manifest["curated_runs"] = curated_set.pending_runs(db_uri)   # this run's, a killed one's
@@ -295,51 +290,45 @@ def _size_pools(ctx: _Run) -> None:
                                                                          else "; every pool on the CPU"))
 
 
-def _video_path(ctx: _Run, videos: Sequence[FileRef], pending: Sequence[Mapping[str, Any]]
-                ) -> tuple[list[FileRef], dict[str, dict[str, Any]]]:
-    """The cascade over ``videos``, each finished (Stage 3, its winners written to OUT/frames) as soon as its
-    frames are scored; with the ``pending`` winners of videos finished before, the winners' files and their
-    lineage, for the image path."""
-    from .engine import run_video_pipeline
+def _analyse(ctx: _Run, photos: Sequence[FileRef], videos: Sequence[FileRef], pending: Sequence[Mapping[str, Any]]
+             ) -> int:
+    """The run's one graph (:func:`raycurate.engine.run_graph`): the photos, and the videos through the cascade,
+    their winners (written to OUT/frames) going on into the same analysers' pools; the winners' files of
+    videos a killed run finished (``pending``) join the photos with their lineage. The video frames analysed."""
+    from .engine import photo_items, run_graph
     from .video.frames import winner_files
 
     manifest = ctx.manifest
     t = time.perf_counter()
-    winners, vres = list(pending), None
+    frame_files, lineage = winner_files(pending)
     if videos:
-        ctx.log(f"[raycurate] video path: {len(videos)} videos through the cascade")
-        vres = run_video_pipeline(videos, ctx.settings, db_uri=ctx.db_uri, run_id=ctx.run_id,
-                                  frames_dir=storage.join(ctx.out_dir, "frames"), targets=ctx.targets,
-                                  progress_file=_progress_file(ctx, "videos"))
-        winners += vres.winners
-        manifest.setdefault("faults", {})["video"] = vres.faults
-    ctx.timings["video_path"] = time.perf_counter() - t
-    frame_files, lineage = winner_files(winners)
-    manifest["video"] = video_report(ctx.db_uri, ctx.run_id, ctx.settings, frame_files=len(frame_files),
-                                     people=bool(ctx.targets))
-    manifest["video"]["counts"]["winners_read_again"] = sum(1 for w in winners if w.get("read_again"))
-    manifest["ray_video"] = {name: {"num_cpus": r.num_cpus, "num_gpus": r.num_gpus, "min_actors": r.min_actors,
-                                    "max_actors": r.max_actors} for name, r in (vres.actors if vres else {}).items()}
-    ctx.errors += [{"uri": v["uri"], "stage": "video", "error": v["error"]}
-                   for v in manifest["video"]["videos"] if v["error"]]
-    return frame_files, lineage
+        ctx.log(f"[raycurate] {len(photos)} images and {len(videos)} videos in one graph: the videos through the "
+                "cascade, their winners on into the image analysers")
+    res = run_graph(photo_items(list(photos) + frame_files, lineage), videos, ctx.settings, db_uri=ctx.db_uri,
+                    run_id=ctx.run_id, frames_dir=storage.join(ctx.out_dir, "frames"), targets=ctx.targets,
+                    progress_files={what: _progress_file(ctx, what) for what in ("videos", "images")})
+    ctx.timings["pipeline"] = time.perf_counter() - t
+    manifest["faults"] = res.faults
+    manifest["ray"] = res.pools   # each analyser's pool: resources, batch size, the analysers sharing it
+    if res.cpu_scale < 1.0:
+        manifest["ray_cpu_share"] = round(res.cpu_scale, 3)
+        ctx.log(f"[raycurate] the video and image pools share the cluster's CPUs: each asks "
+                f"{res.cpu_scale:.2f} of its num_cpus")
+    frames = res.winners + len(frame_files)
+    if videos or pending:
+        manifest["video"] = video_report(ctx.db_uri, ctx.run_id, ctx.settings, frame_files=frames,
+                                         people=bool(ctx.targets))
+        manifest["video"]["counts"]["winners_read_again"] = res.winners_read_again
+        manifest["ray_video"] = {name: {"num_cpus": r.num_cpus, "num_gpus": r.num_gpus, "min_actors": r.min_actors,
+                                        "max_actors": r.max_actors} for name, r in res.video_actors.items()}
+        ctx.errors += [{"uri": v["uri"], "stage": "video", "error": v["error"]}
+                       for v in manifest["video"]["videos"] if v["error"]]
+    return frames
 
 
 def _progress_file(ctx: _Run, what: str) -> str | None:
     """``OUT/logs/progress-{what}.json``, the live progress the UI reads (a local OUT only)."""
     return None if ctx.out.remote else os.path.join(ctx.out_dir, "logs", f"progress-{what}.json")
-
-
-def _analyse_images(ctx: _Run, images: Sequence[FileRef], lineage: Mapping[str, Mapping[str, Any]]) -> None:
-    """The image path on Ray over ``images`` (one file per new content)."""
-    from .engine import run_pipeline
-
-    t = time.perf_counter()
-    result = run_pipeline(images, ctx.settings, db_uri=ctx.db_uri, run_id=ctx.run_id, lineage=lineage,
-                          progress_file=_progress_file(ctx, "images"))
-    ctx.manifest.setdefault("faults", {})["images"] = result.faults
-    ctx.manifest["ray"] = result.pools   # each analyser's pool: resources, batch size, the analysers sharing it
-    ctx.timings["pipeline"] = time.perf_counter() - t
 
 
 def _finish(ctx: _Run, counts: dict[str, Any], t_start: float) -> RunReport:

@@ -266,6 +266,32 @@ class StagePlan:
         return STAGES[self.name].from_plan(self)
 
 
+def carried_analyzers(settings: Settings, people: bool = False) -> list[str]:
+    """The analysers whose columns a video's winner brings from the cascade to the image analysis, which then
+    does not run them on it again: those the cascade runs (Stages 1-2, ``people``: with ``--person``) that the
+    image path runs too, whose columns do not depend on the image's size in pixels (``size_free``) and whose
+    stage settings are the image path's own but for batch size, CPUs and device (no stage override)."""
+    from .analyzers import ANALYZERS, active_analyzers
+
+    images = set(active_analyzers(settings.analyzers, settings.models)[0])
+    out = []
+    for cls in STAGES.values():
+        for name, section in cls.plan(settings, people).analyzers:
+            own = getattr(settings.analyzers, name)
+            if (name in images and ANALYZERS[name].size_free and name not in out
+                    and dataclasses.replace(section, batch_size=own.batch_size, num_cpus=own.num_cpus,
+                                            device=own.device) == own):
+                out.append(name)
+    return out
+
+
+def carried_fields(settings: Settings, people: bool = False) -> list[pa.Field]:
+    """The columns of :func:`carried_analyzers`, in their order."""
+    from .analyzers import ANALYZERS
+
+    return [f for name in carried_analyzers(settings, people) for f in ANALYZERS[name].fields()]
+
+
 def check_runnable(settings: Settings) -> None:
     """Build every active analyser and every stage (no model is loaded): a bad section fails now, naming it;
     under ``models.profile: strict`` a missing weight raises naming the fix."""

@@ -101,7 +101,7 @@ def test_fused_pools_decode_first_queue_one_batch_and_hand_on_no_pixels(monkeypa
 
     calls = []
 
-    def record(ds, udf, res, pool, gpu_memory_gb, cpus, gpus, tasks_in_flight=None):
+    def record(ds, udf, res, pool, gpu_memory_gb, cpus, gpus, tasks_in_flight=None, scale=1.0):
         calls.append((udf, res, tasks_in_flight))
         return ds, ActorRequest(num_cpus=res.num_cpus, num_gpus=0.0, min_actors=1, max_actors=1)
 

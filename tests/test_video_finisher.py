@@ -4,8 +4,9 @@ import pyarrow as pa
 import pytest
 
 from raycurate.config import load_config, typed
-from raycurate.rows import FRAME_ROW_SCHEMA
-from raycurate.stages import Stage1
+from raycurate.rows import FRAME_ROW_SCHEMA, images_of, row_schema
+from raycurate.sources import content_id
+from raycurate.stages import Stage1, carried_fields
 from raycurate.store import FRAMES_TABLE, STAGE3_TABLE, open_table
 from raycurate.schemas import frames_schema
 from raycurate.store.schema import VIDEOS_DONE_TABLE
@@ -48,7 +49,7 @@ def _batch(rows):
 def finisher(tmp_path):
     s = typed(load_config(overrides=[("video.min_separation", 10), ("video.max_frames", 3)]))
     return VideoFinisher(db_uri=str(tmp_path / "db"), run_id="r1", stage3=s.cascade.stage3, video=s.video,
-                         frames_dir=str(tmp_path / "frames"))
+                         frames_dir=str(tmp_path / "frames"), rows=row_schema(carried_fields(s)), decode=s.decode)
 
 
 def test_a_video_is_finished_when_its_last_segment_and_row_arrive_in_any_order(finisher, tmp_path):
@@ -61,36 +62,44 @@ def test_a_video_is_finished_when_its_last_segment_and_row_arrive_in_any_order(f
     assert out.num_rows == 0                                                # 3 rows of segment 1 still on their way
     out = finisher(_batch(seg1[3:]))
     assert finisher.pending == []
+    images = images_of(out)
     winners = out.to_pylist()
     assert 1 <= len(winners) <= 3                                           # max_frames
     idx = sorted(w["frame_index"] for w in winners)
     assert all(b - a >= 10 for a, b in zip(idx, idx[1:]))                   # min_separation
-    assert not any(w["read_again"] for w in winners)                        # written from the kept pixels
-    for w in winners:   # the file holds the full-size frame of that index
+    assert finisher.read_again == 0                                         # written from the kept pixels
+    for w, pixels in zip(winners, images):   # the file holds the full-size frame of that index
         import cv2
-        img = cv2.imread(w["path"])
+        img = cv2.imread(w["uri"])
         assert img.shape == (2 * H, 2 * W, 3) and abs(int(img.mean()) - w["frame_index"] % 256) <= 2
         # the decoder's JPEG, written as it came (no second encoding)
         full = np.full((2 * H, 2 * W, 3), w["frame_index"] % 256, np.uint8)
-        assert open(w["path"], "rb").read() == encode_frame(full, 95)
+        data = open(w["uri"], "rb").read()
+        assert data == encode_frame(full, 95)
+        # the image row that goes on: the file's id and size, its pixels at full size, its lineage, and the
+        # scores the cascade gave it (the carried analysers' columns), never read back from the file
+        assert (w["id"], w["file_size"], w["media_type"]) == (content_id(data), len(data), "video_frame")
+        assert pixels.shape == (2 * H, 2 * W, 3) and abs(int(pixels.mean()) - w["frame_index"] % 256) <= 2
+        assert (w["source_video_id"], w["stage2_score"], w["error"]) == ("a", pytest.approx(0.8), None)
+        assert w["quality_sharpness"] == pytest.approx(100.0 + w["frame_index"]) and w["nsfw_score"] == 0.0
     db = str(tmp_path / "db")
     frames = open_table(db, FRAMES_TABLE).search().limit(None).to_list()
     assert len(frames) == 12 and {f["scene_index"] for f in frames} == {0, 1}   # the cut at 30, video-wide
     assert all(f["near_cut"] == (abs(f["frame_index"] - 30) <= 5) for f in frames)
     s3 = open_table(db, STAGE3_TABLE).search().limit(None).to_list()
-    assert len(s3) == 12 and {r["frame_path"] for r in s3 if r["selected"]} == {w["path"] for w in winners}
+    assert len(s3) == 12 and {r["frame_path"] for r in s3 if r["selected"]} == {w["uri"] for w in winners}
     done = open_table(db, VIDEOS_DONE_TABLE).search().limit(None).to_list()   # the video is marked done, last
     assert [(d["video_id"], d["uri"], d["frames"], d["winners"]) for d in done] == [("a", "/videos/a.mp4", 12,
                                                                                      len(winners))]
     # no images row yet: the winners are pending for the image path, as the Stage 3 step returned them
-    assert sorted(w["path"] for w in pending_winners(db, {"a"})) == sorted(w["path"] for w in winners)
+    assert sorted(w["path"] for w in pending_winners(db, {"a"})) == sorted(w["uri"] for w in winners)
     assert pending_winners(db, set()) == []
 
 
 def test_rejected_frames_are_stored_not_written_and_videos_do_not_wait_for_each_other(finisher, tmp_path):
     finisher.keep = None
     out = finisher(_batch([_frame("a", 0, passed=False), _frame("b", 0), _end("b", 1), _frame("a", 5, passed=False)]))
-    assert [w["video_id"] for w in out.to_pylist()] == ["b"]                # b is done while a is not
+    assert [w["source_video_id"] for w in out.to_pylist()] == ["b"]                # b is done while a is not
     out = finisher(_batch([_end("a", 2)]))
     assert out.num_rows == 0 and finisher.pending == []                     # a: no frame passed Stage 2
     frames = open_table(str(tmp_path / "db"), FRAMES_TABLE).search().limit(None).to_list()
@@ -103,7 +112,7 @@ def test_a_winner_whose_pixels_were_not_kept_is_read_by_an_exact_seek(tmp_path, 
     monkeypatch.setattr(fin, "KEEP_FACTOR", 0)   # keep no pixels at all
     s = typed(load_config(overrides=[("video.min_separation", 10), ("video.max_frames", 2)]))
     f = VideoFinisher(db_uri=str(tmp_path / "db"), run_id="r1", stage3=s.cascade.stage3, video=s.video,
-                      frames_dir=str(tmp_path / "frames"))
+                      frames_dir=str(tmp_path / "frames"), rows=row_schema(carried_fields(s)), decode=s.decode)
     uri = str(DATA / "videos" / "counter.mp4")   # each frame shows its own index
     rows = []
     for i in (3, 17):
@@ -113,12 +122,12 @@ def test_a_winner_whose_pixels_were_not_kept_is_read_by_an_exact_seek(tmp_path, 
     end = _end("c", 2)
     end["video_uri"] = uri
     winners = f(_batch(rows + [end])).to_pylist()
-    assert sorted(w["frame_index"] for w in winners) == [3, 17] and all(w["read_again"] for w in winners)
+    assert sorted(w["frame_index"] for w in winners) == [3, 17] and f.read_again == 2
     import cv2
     from raycurate.video.reader import open_video
     truth = {fr.index: fr.rgb for fr in open_video(uri, ("decord",)).frames(step=1) if fr.index in (3, 17)}
     for w in winners:
-        img = cv2.cvtColor(cv2.imread(w["path"]), cv2.COLOR_BGR2RGB).astype(int)
+        img = cv2.cvtColor(cv2.imread(w["uri"]), cv2.COLOR_BGR2RGB).astype(int)
         assert np.abs(img - truth[w["frame_index"]]).mean() < 3   # that very frame (JPEG noise only)
 
 

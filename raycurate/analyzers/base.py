@@ -42,6 +42,9 @@ class Analyzer(abc.ABC):
     model_id: ClassVar[str]
     supports_gpu: ClassVar[bool] = False
     uses: ClassVar[tuple[str, ...]] = ()   # columns of earlier analysers this one reads (e.g. face_boxes)
+    # its columns do not depend on the image's size in pixels (scores, fractions, a fixed-size copy's measures):
+    # a video's winner keeps the ones the cascade gave it instead of being analysed again (stages.carried_analyzers)
+    size_free: ClassVar[bool] = False
 
     def __init__(self, *, batch_size: int, num_cpus: float, device: str = "cpu") -> None:
         if device != "cpu" and not self.supports_gpu:

@@ -31,6 +31,7 @@ __all__ = ["ClipAnalyzer", "EMBED_DIM", "PROMPTS_FILE", "SETS", "load_prompts"]
 
 class ClipAnalyzer(Analyzer):
     name = "clip"
+    size_free = True
     supports_gpu = True
     model_id = "open_clip"
 

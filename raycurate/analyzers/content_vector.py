@@ -95,6 +95,7 @@ def hamming(hex_a: str, hex_b: str) -> int:
 
 class ContentVectorAnalyzer(Analyzer):
     name = "content"
+    size_free = True
     model_id = "dct-phash"
 
     def __init__(self, *, batch_size: int = 32, num_cpus: float = 0.1, device: str = "cpu") -> None:

@@ -32,6 +32,7 @@ INPUT_SIDE = 320   # the 320n model's square input (NudeDetector's inference_res
 
 class NsfwAnalyzer(Analyzer):
     name = "nsfw"
+    size_free = True
     model_id = MODEL_ID
     supports_gpu = True
 

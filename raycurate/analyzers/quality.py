@@ -42,6 +42,7 @@ def noise_sigma(grey: np.ndarray) -> float:
 
 class QualityAnalyzer(Analyzer):
     name = "quality"
+    size_free = True
     model_id = "opencv-classic-quality"
 
     def __init__(self, *, analysis_side: int = 512, blur_threshold: float = 60.0,

@@ -40,13 +40,31 @@ class AnalyzerActor:
 
     def run(self, batch: pa.Table) -> pa.Table:
         """``batch`` with this analyser's columns, under the crash ledger (scope: the analyser's name);
-        its rows counted as this analyser's on the progress counter."""
-        out = guarded_columns(batch, self.fields, self._analyze, ledger=self.ledger, scope=self.name,
-                              keys=[str(u) for u in batch.column("uri").to_pylist()],
-                              crashed={f"{self.name}_model": self.analyzer.model_ref,
-                                       f"{self.name}_error": crash_message("analysing")})
+        its rows counted as this analyser's on the progress counter. Where the batch has them already (a
+        video's winner carries them from the cascade: :func:`raycurate.stages.carried_analyzers`; its
+        ``*_model`` is set), they are kept and only the other rows are analysed."""
+        model = f"{self.name}_model"
+        if model not in batch.column_names:
+            out = self._guarded(batch)
+        else:
+            names = batch.column_names
+            have = batch.column(model).is_valid()
+            carried = pc.sum(have).as_py() or 0
+            if carried == batch.num_rows:
+                out = batch
+            else:
+                todo = batch if not carried else batch.filter(pc.invert(have))
+                out = self._guarded(todo.drop_columns([f.name for f in self.fields])).select(names)
+                if carried:
+                    out = pa.concat_tables([out, batch.filter(have)])
         report(self.progress, self.name, out.num_rows)
         return out
+
+    def _guarded(self, batch: pa.Table) -> pa.Table:
+        return guarded_columns(batch, self.fields, self._analyze, ledger=self.ledger, scope=self.name,
+                               keys=[str(u) for u in batch.column("uri").to_pylist()],
+                               crashed={f"{self.name}_model": self.analyzer.model_ref,
+                                        f"{self.name}_error": crash_message("analysing")})
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         batch = self.run(batch)
@@ -171,8 +189,11 @@ class FinisherActor:
         self.finisher = VideoFinisher(**self.kwargs)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        read_again = self.finisher.read_again
         out = self.finisher(batch)
         report(self.progress, "winners", out.num_rows)
+        report(self.progress, "winners_read_again", self.finisher.read_again - read_again)
+        report(self.progress, "decoded", out.num_rows)   # the winners go on decoded, as the image rows they are
         return out
 
 

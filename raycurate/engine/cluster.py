@@ -6,7 +6,8 @@ import logging
 import os
 import signal
 import threading
-from typing import Any, Iterable, Mapping
+from dataclasses import replace
+from typing import Any, Iterable, Mapping, Sequence
 
 import ray
 from ray.data import ActorPoolStrategy
@@ -165,12 +166,15 @@ def ensure_models_on_nodes(model_ids: Iterable[str], models: ModelsSettings) -> 
 
 def add_pool(ds: ray.data.Dataset, udf: type, resources: Resources,
              pool: AnalyzerSettings | StageSettings | FusedPool, gpu_memory_gb: float, cpus: float,
-             gpus: float, tasks_in_flight: int | None = None) -> tuple[ray.data.Dataset, ActorRequest]:
+             gpus: float, tasks_in_flight: int | None = None, scale: float = 1.0
+             ) -> tuple[ray.data.Dataset, ActorRequest]:
     """``ds`` followed by an actor pool running ``udf``, sized by ``resources`` and the pool keys of the
     analyser's or stage's section, or of a fused pool (min_actors, max_actors, num_gpus);
-    ``tasks_in_flight``: batches queued at an actor at once (None: Ray Data's default, 2)."""
+    ``tasks_in_flight``: batches queued at an actor at once (None: Ray Data's default, 2); ``scale``: its
+    actors ask this share of their CPUs (:func:`cpu_scale`; the pool's size range stays as sized)."""
     req = actor_request(resources, cluster_cpus=cpus, cluster_gpus=gpus, gpu_memory_gb=gpu_memory_gb,
                         min_actors=pool.min_actors, max_actors=pool.max_actors, num_gpus=pool.num_gpus)
+    req = replace(req, num_cpus=req.num_cpus * scale)
     # Ray Data's defaults restart an actor that dies and resubmit the batch it held, without limit
     # (max_restarts=-1, max_task_retries=-1); the crash ledger (faults.py) ends the loop for a file that
     # keeps killing workers. tests/test_faults.py holds both to that. Ray Data hands each actor its transform
@@ -184,9 +188,22 @@ def add_pool(ds: ray.data.Dataset, udf: type, resources: Resources,
     return ds, req
 
 
+def cpu_needed(task_cpus: float, requests: Mapping[str, ActorRequest]) -> float:
+    """The CPUs one task and the actor pools' minimum sizes ask for."""
+    return task_cpus + sum(r.num_cpus * r.min_actors for r in requests.values())
+
+
+def cpu_scale(needed: Sequence[float], cpus: float) -> float:
+    """The share of their CPUs that the parts of one graph (each of which fits alone: ``needed``) ask for so
+    that their minimum sizes fit the cluster together: 1 where they do. CPUs only place Ray's actors and tasks:
+    a machine too small for every pool at once shares its cores between them (the OS schedules the threads)."""
+    total = sum(needed)
+    return 1.0 if total <= cpus + 1e-9 else cpus / total
+
+
 def check_pools_fit(task_cpus: float, requests: Mapping[str, ActorRequest], cpus: float, what: str) -> None:
     """Refuse, with a message, pools whose minimum sizes cannot start (Ray would wait forever)."""
-    needed = task_cpus + sum(r.num_cpus * r.min_actors for r in requests.values())
+    needed = cpu_needed(task_cpus, requests)
     if needed > cpus + 1e-9:
         raise RuntimeError(
             f"{what} need {needed:g} CPUs for one task and the actor pools' minimum sizes but the Ray cluster "

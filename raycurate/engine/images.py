@@ -1,14 +1,15 @@
-"""The image path on Ray: list -> read + decode (Ray tasks) -> one actor pool per analyser (``map_batches``
-with ``ActorPoolStrategy``), or on a small machine one per group of consecutive CPU analysers
-(``ray.fuse_cpu_analyzers``, :func:`raycurate.resources.fuse_plan`) -> streamed write to LanceDB (each write
-task appends its rows; nothing is collected on the driver)."""
+"""The image part of the run's graph (:mod:`raycurate.engine.graph`): files -> read + decode (Ray tasks) ->
+one actor pool per analyser (``map_batches`` with ``ActorPoolStrategy``), or on a small machine one per group
+of consecutive CPU analysers (``ray.fuse_cpu_analyzers``, :func:`raycurate.resources.fuse_plan`; the first
+decodes its files itself) -> streamed write to LanceDB (each write task appends its rows; nothing is collected
+on the driver). Videos' winners join the pools as rows already decoded."""
 from __future__ import annotations
 
-import time
 from functools import partial
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+import pyarrow as pa
 import ray
 
 from ..analyzers import active_analyzers, build_analyzer
@@ -21,12 +22,12 @@ from ..settings import Settings
 from ..sources import FileRef
 from ..storage import resolved as storage_settings
 from ..schemas import images_schema
-from ..store.schema import LINEAGE_FIELDS, TABLE_NAME
+from ..store.schema import TABLE_NAME
 from ..store.table import open_or_create_table, stored_rows
 from .actors import actor_class, fused_actor_class
-from .cluster import add_pool, check_pools_fit, require_sized, start_ray
-from .ledger import crash_ledger, worker_ledger
-from .progress import live_progress, report
+from .cluster import add_pool
+from .ledger import worker_ledger
+from .progress import report
 from .sink import LanceSink
 
 
@@ -67,11 +68,13 @@ def pool_plan(settings: Settings, cpus: float) -> tuple[list[list[str]], bool]:
 
 def add_analyzer_pools(ds: ray.data.Dataset, settings: Settings, groups: list[list[str]], ledger: str | None,
                        cpus: float, gpus: float, decode: dict[str, Any] | None = None, progress: str | None = None,
+                       scale: float = 1.0,
                        ) -> tuple[ray.data.Dataset, dict[str, ActorRequest], dict[str, dict[str, Any]]]:
     """``ds`` followed by the analysers' actor pools (``groups``: :func:`pool_plan`; a group of several shares
     one); ``decode`` (:func:`~raycurate.rows.read_and_decode`'s keywords): the first pool, on the CPU,
-    decodes its batches itself; ``progress``: the counter their batches are reported to. Each analyser's pool
-    request, and what the manifest records of it."""
+    decodes its batches itself; ``progress``: the counter their batches are reported to; ``scale``: the share
+    of their CPUs the actors ask (:func:`~raycurate.engine.cluster.cpu_scale`). Each analyser's pool request,
+    and what the manifest records of it."""
     sections = {name: getattr(settings.analyzers, name) for group in groups for name in group}
     # built on the driver to validate them and read their resources; no model is loaded
     resources = {name: build_analyzer(name, sections[name], settings.models).resources for name in sections}
@@ -96,7 +99,7 @@ def add_analyzer_pools(ds: ray.data.Dataset, settings: Settings, groups: list[li
         # a fused pool's actor is alone in it: one batch queued at a time, so fewer blocks and their pixels
         # wait in the object store (mapped by the actors that wrote or read them)
         ds, req = add_pool(ds, udf, res, pool, settings.ray.gpu_memory_gb, cpus, gpus,
-                           tasks_in_flight=None if own else 1)
+                           tasks_in_flight=None if own else 1, scale=scale)
         for name in group:
             requests[name] = req
             pools[name] = {"num_cpus": req.num_cpus, "num_gpus": req.num_gpus, "min_actors": req.min_actors,
@@ -104,60 +107,79 @@ def add_analyzer_pools(ds: ray.data.Dataset, settings: Settings, groups: list[li
     return ds, requests, pools
 
 
+@dataclass(frozen=True)
+class ImagePlan:
+    """How the image analysis is laid out on this cluster: the analysers' pools in order (:func:`pool_plan`),
+    whether they are fused, whether the first pool decodes the files itself, and the rows per input block."""
+    groups: list[list[str]]
+    fused: bool
+    in_pool: bool
+    block: int
+
+    @classmethod
+    def of(cls, settings: Settings, cpus: float) -> "ImagePlan":
+        groups, fused = pool_plan(settings, cpus)
+        # fused, the first pool decodes its batches itself (one process less, and the pixels never pass through
+        # Ray's object store on their way to it); else decode tasks feed the pools
+        in_pool = fused and bool(groups) and getattr(settings.analyzers, groups[0][0]).device == "cpu"
+        # One block per decode batch: small blocks keep every pool fed and let the busiest one scale out.
+        block = settings.decode.batch_size
+        if in_pool:   # a block is one batch of the first pool (its smallest member's): less in flight at a time
+            block = min([block] + [getattr(settings.analyzers, name).batch_size for name in groups[0]])
+        return cls(groups, fused, in_pool, block)
+
+    def task_cpus(self, settings: Settings) -> float:
+        """What its tasks ask: decode and write tasks ask ``decode.num_cpus`` each (Ray Data's 1 CPU for a write
+        may not fit beside the pools); fused, the first pool decodes and the driver writes."""
+        return settings.decode.num_cpus * ((0 if self.in_pool else 1) + (0 if self.fused else 1))
+
+
+def decode_keywords(settings: Settings) -> dict[str, Any]:
+    """:func:`~raycurate.rows.read_and_decode`'s keywords: the size limits and the driver's bucket settings."""
+    return {"max_side": settings.decode.max_side, "max_pixels": settings.decode.max_pixels,
+            "storage": storage_settings(settings.storage)}
+
+
+def file_source(rows: pa.Table, plan: ImagePlan, settings: Settings, ledger: str | None, progress: str | None,
+                scale: float = 1.0) -> ray.data.Dataset:
+    """The files to analyse (:func:`~raycurate.rows.file_rows`) as a dataset, one block per ``plan.block`` rows,
+    decoded by Ray tasks unless the first pool decodes them itself."""
+    blocks = [rows.slice(i, plan.block) for i in range(0, rows.num_rows, plan.block)]
+    ds = ray.data.from_arrow(blocks)
+    if not plan.in_pool:
+        # A decode task whose worker dies is run again (Ray Data's default max_retries=-1; the crash ledger
+        # bounds it).
+        ds = ds.map_batches(decode_batch, batch_size=settings.decode.batch_size, batch_format="pyarrow",
+                            fn_kwargs={**decode_keywords(settings), "ledger": partial(worker_ledger, ledger),
+                                       "progress": progress},
+                            num_cpus=settings.decode.num_cpus * scale)
+    return ds
+
+
+def write_rows(ds: ray.data.Dataset, settings: Settings, plan: ImagePlan, *, db_uri: str, run_id: str,
+               progress: str | None, scale: float = 1.0) -> int:
+    """The analysed rows appended to the ``images`` table as they stream in; the rows of ``run_id`` stored."""
+    dec = settings.decode
+    schema = images_schema()
+    table = open_or_create_table(db_uri, TABLE_NAME, schema)
+    sink = LanceSink(db_uri, schema, run_id, rows_per_write=dec.rows_per_write, progress=progress)
+    if plan.fused:   # a small machine: the driver appends the rows as they stream in, no write worker
+        for batch in ds.iter_batches(batch_size=dec.rows_per_write, batch_format="pyarrow"):
+            sink.write([batch], None)
+    else:   # each write task appends its rows (a write task asks as few CPUs as a decode task)
+        ds.write_datasink(sink, ray_remote_args={"num_cpus": dec.num_cpus * scale})
+    return stored_rows(table, run_id)
+
+
 def run_pipeline(files: Sequence[FileRef], settings: Settings, *, db_uri: str, run_id: str,
                  lineage: Mapping[str, Mapping[str, Any]] | None = None,
                  progress_file: str | None = None) -> PipelineResult:
-    """Decode and analyse ``files`` (images) on Ray and append the rows to LanceDB, with ``settings`` as they
-    are: sized once where the run started (:func:`~raycurate.engine.sized_settings`; an ``auto`` left is
-    refused).
+    """Decode and analyse ``files`` (images) on Ray and append the rows to LanceDB: the run's graph
+    (:func:`~raycurate.engine.graph.run_graph`) without videos. ``lineage`` maps the uri of a video frame file
+    to its lineage columns."""
+    from .graph import photo_items, run_graph
 
-    ``lineage`` maps the uri of a video frame file to its lineage columns. Live progress (decoded, each
-    analyser, stored) on the console and, with ``progress_file``, as JSON there.
-    """
-    require_sized(settings)
-    start = time.perf_counter()
-    cpus, gpus = start_ray(settings.ray)
-    dec = settings.decode
-
-    lineage = lineage or {}
-    empty = {f.name: None for f in LINEAGE_FIELDS}
-    items = [{"uri": f.uri, "size": f.size, "id": f.content_id, **empty, **lineage.get(f.uri, {})} for f in files]
-    groups, fused = pool_plan(settings, cpus)
-    # fused, the first pool decodes its batches itself (one process less, and the pixels never pass through
-    # Ray's object store on their way to it); else decode tasks feed the pools
-    in_pool = fused and bool(groups) and getattr(settings.analyzers, groups[0][0]).device == "cpu"
-    # One block per decode batch: small blocks keep every pool fed and let the busiest one scale out.
-    block = dec.batch_size
-    if in_pool:   # a block is one batch of the first pool (its smallest member's): less in flight at a time
-        block = min([block] + [getattr(settings.analyzers, name).batch_size for name in groups[0]])
-    n_blocks = max(1, (len(items) + block - 1) // block)
-    with crash_ledger(run_id, "images") as (ledger, faults), \
-            live_progress(run_id, "images", "images", image_steps(groups, len(items)), progress_file) as counter:
-        ds = ray.data.from_items(items, override_num_blocks=n_blocks)
-        decode = {"max_side": dec.max_side, "max_pixels": dec.max_pixels,
-                  "storage": storage_settings(settings.storage)}
-        if not in_pool:
-            # A decode task whose worker dies is run again (Ray Data's default max_retries=-1; the crash ledger
-            # bounds it).
-            ds = ds.map_batches(decode_batch, batch_size=dec.batch_size, batch_format="pyarrow",
-                                fn_kwargs={**decode, "ledger": partial(worker_ledger, ledger), "progress": counter},
-                                num_cpus=dec.num_cpus)
-        ds, requests, pools = add_analyzer_pools(ds, settings, groups, ledger, cpus, gpus,
-                                                 decode=decode if in_pool else None, progress=counter)
-        distinct = {"+".join(p["pool"]): requests[p["pool"][0]] for p in pools.values()}
-        # decode and write tasks ask decode.num_cpus each (Ray Data's 1 CPU for a write may not fit beside
-        # the pools); fused, the first pool decodes and the driver writes
-        tasks = dec.num_cpus * ((0 if in_pool else 1) + (0 if fused else 1))
-        check_pools_fit(tasks, distinct, cpus, "the image path's decode and write tasks and analysers")
-
-        schema = images_schema()
-        table = open_or_create_table(db_uri, TABLE_NAME, schema)
-        sink = LanceSink(db_uri, schema, run_id, rows_per_write=dec.rows_per_write, progress=counter)
-        if fused:   # a small machine: the driver appends the rows as they stream in, no write worker
-            for batch in ds.iter_batches(batch_size=dec.rows_per_write, batch_format="pyarrow"):
-                sink.write([batch], None)
-        else:   # each write task appends its rows (a write task asks as few CPUs as a decode task)
-            ds.write_datasink(sink, ray_remote_args={"num_cpus": dec.num_cpus})
-    written = stored_rows(table, run_id)
-    return PipelineResult(rows_written=written, seconds=time.perf_counter() - start, actors=requests, faults=faults,
-                          pools=pools)
+    res = run_graph(photo_items(files, lineage), [], settings, db_uri=db_uri, run_id=run_id,
+                    progress_files={"images": progress_file} if progress_file else None)
+    return PipelineResult(rows_written=res.rows_written, seconds=res.seconds, actors=res.actors,
+                          faults=res.faults.get("images", {}), pools=res.pools)

@@ -9,6 +9,7 @@ import os
 import threading
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import ray
@@ -42,28 +43,32 @@ def report(name: str | None, key: str, n: int) -> None:
 class _Poller:
     """The driver's thread: reads the counter, updates the progress, redraws it, writes the UI's file."""
 
-    def __init__(self, actor: Any, progress: Progress, snapshot_path: str | None) -> None:
+    def __init__(self, actor: Any, progress: Progress, files: Sequence[tuple[Progress, str]]) -> None:
         self.actor = actor
         self.progress = progress
         self.renderer = ProgressRenderer(progress, console())
-        self.snapshot_path = snapshot_path
+        self.files = list(files)   # each part of the pipeline's progress and the file it is written to
+        self.counts: dict[str, int] = {}   # the last counts read
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="raycurate-progress", daemon=True)
 
     def _poll(self) -> None:
         try:
-            self.progress.update(ray.get(self.actor.snapshot.remote(), timeout=10))
+            counts = ray.get(self.actor.snapshot.remote(), timeout=10)
         except Exception:  # progress must never break a run
             return
+        self.progress.update(counts)
         self.renderer.refresh()
-        if self.snapshot_path:
-            tmp = f"{self.snapshot_path}.tmp"
+        for part, path in self.files:
+            part.update(counts)
+            tmp = f"{path}.tmp"
             try:
                 with open(tmp, "w", encoding="utf-8") as f:
-                    f.write(self.progress.to_json())
-                os.replace(tmp, self.snapshot_path)
+                    f.write(part.to_json())
+                os.replace(tmp, path)
             except OSError:
                 pass
+        self.counts = counts
 
     def _run(self) -> None:
         while not self._stop.wait(POLL_S):
@@ -79,25 +84,38 @@ class _Poller:
         self.renderer.close()
 
 
+@dataclass(frozen=True)
+class Part:
+    """One part of a pipeline's progress (the video cascade, the image analysis): its title, its steps and,
+    for the UI, the file its counts are written to (``OUT/logs/progress-{videos,images}.json``)."""
+    title: str
+    steps: Sequence[Step]
+    path: str | None = None
+
+
 @contextmanager
-def live_progress(run_id: str, what: str, title: str, steps: Sequence[Step],
-                  snapshot_path: str | None = None) -> Iterator[str]:
-    """A counter actor for one pipeline and the driver's display of it while the pipeline runs; yields the
-    counter's name, for the workers (:func:`report`). ``snapshot_path``: where the progress is written as
-    JSON at each poll (a local path, for the UI)."""
+def live_progress(run_id: str, what: str, parts: Sequence[Part]) -> Iterator[tuple[str, dict[str, int]]]:
+    """A counter actor for one pipeline and the driver's display of it while the pipeline runs (all ``parts``'
+    steps, in order); yields the counter's name, for the workers (:func:`report`), and a dict that holds the
+    final counts once the pipeline is done. Each part with a ``path`` is written there as JSON at each poll."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     name = f"raycurate-progress-{what}-{run_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     actor = ray.remote(num_cpus=0)(StepCounts).options(
         name=name, scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(),
                                                                       soft=False)).remote()
-    if snapshot_path:
-        os.makedirs(os.path.dirname(snapshot_path), exist_ok=True)
-    poller = _Poller(actor, Progress(title, steps), snapshot_path)
+    files = []
+    for part in parts:
+        if part.path:
+            os.makedirs(os.path.dirname(part.path), exist_ok=True)
+            files.append((Progress(part.title, part.steps), part.path))
+    poller = _Poller(actor, Progress(" + ".join(p.title for p in parts), [s for p in parts for s in p.steps]), files)
     poller.start()
+    final: dict[str, int] = {}
     try:
-        yield name
+        yield name, final
     finally:
         poller.stop()
+        final.update(poller.counts)
         _COUNTERS.pop(name, None)
         ray.kill(actor)

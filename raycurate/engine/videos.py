@@ -1,7 +1,8 @@
-"""The video path on Ray, one stream: decode + sample (one task per video or segment, one read of the file)
--> Stage 1 -> Stage 2 (actor pools) -> Stage 3 (one actor: each video is finished as soon as its last frame
-arrives, :mod:`raycurate.video.finisher`: frames and stage3 tables, the winners written as image files).
-Nothing waits for every video; the winners (small rows: path and lineage) join the image path."""
+"""The video part of the run's graph (:mod:`raycurate.engine.graph`), one stream: decode + sample (one task per
+video or segment, one read of the file) -> Stage 1 -> Stage 2 (actor pools) -> Stage 3 (one actor: each video
+is finished as soon as its last frame arrives, :mod:`raycurate.video.finisher`: frames and stage3 tables, the
+winners written as image files once). Nothing waits for every video; the winners flow on as image rows (their
+pixels, lineage and the scores the cascade gave them) into the image analysers' pools."""
 from __future__ import annotations
 
 import os
@@ -19,9 +20,9 @@ from ..people.targets import PersonTarget
 from ..progress import Step
 from ..heap import trim
 from ..resources import ActorRequest, fuse_cpu_pools, small_machine_stage_pool
-from ..rows import FRAME_ROW_SCHEMA
+from ..rows import FRAME_ROW_SCHEMA, PIXEL_FIELDS, row_schema
 from ..sources import FileRef, content_id
-from ..stages import STAGES
+from ..stages import STAGES, carried_fields
 from ..storage import is_remote
 from ..storage import configure as use_storage
 from ..storage import resolved as storage_settings
@@ -34,7 +35,7 @@ from ..video.source import VideoSampler, empty_summary, end_row
 from .actors import finisher_actor_class, stage_actor_class
 from .cluster import add_pool, check_pools_fit, require_sized, start_ray
 from .ledger import crash_ledger, worker_ledger
-from .progress import live_progress, report
+from .progress import Part, live_progress, report
 
 
 def sample_videos(batch: pa.Table, *, video: VideoSettings, db_uri: str, run_id: str, ledger: str | None = None,
@@ -103,10 +104,56 @@ def video_steps(segments: int) -> list[Step]:
     return steps + [Step("winners", "winners")]
 
 
+def video_items(videos: Sequence[FileRef], video: VideoSettings) -> list[dict[str, Any]]:
+    """One item per video or segment of a long one (:func:`~raycurate.video.segments.plan_segments`), each
+    knowing how many segments its video has."""
+    items = plan_segments(videos, video)
+    per_video = Counter(item["uri"] for item in items)
+    for item in items:
+        item["segments"] = per_video[item["uri"]]
+    return items
+
+
+def video_branch(items: Sequence[Mapping[str, Any]], settings: Settings, *, db_uri: str, run_id: str,
+                 frames_dir: str, rows: pa.Schema, targets: Sequence[PersonTarget], ledger: str | None,
+                 progress: str | None, cpus: float, gpus: float, scale: float = 1.0
+                 ) -> tuple[ray.data.Dataset, dict[str, ActorRequest], float]:
+    """The video part of the run's graph: decode + sample (one task per video or segment) -> Stage 1 -> Stage 2
+    (actor pools) -> Stage 3 (one actor: each video finished as soon as its last frame arrives, its winners
+    handed on as image rows of schema ``rows``). Its stage pools' requests, and the CPUs its decode task asks
+    (``scale``: the share of their CPUs its tasks and actors ask: :func:`~raycurate.engine.cluster.cpu_scale`)."""
+    video = settings.video
+    if not is_remote(frames_dir):
+        os.makedirs(frames_dir, exist_ok=True)
+    ds = ray.data.from_items(list(items), override_num_blocks=max(1, len(items)))
+    storage = storage_settings(settings.storage)   # the driver's bucket settings, for the workers
+    ds = ds.map_batches(sample_videos, batch_size=1, batch_format="pyarrow", num_cpus=video.num_cpus * scale,
+                        fn_kwargs={"video": video, "db_uri": db_uri, "run_id": run_id, "ledger": ledger,
+                                   "storage": storage, "progress": progress})
+    requests: dict[str, ActorRequest] = {}
+    small = fuse_cpu_pools(settings.ray.fuse_cpu_analyzers, cpus)
+    for name, stage_cls in STAGES.items():
+        plan = stage_cls.plan(settings, people=bool(targets))   # an actor receives its stage's plan only
+        stage = plan.build()  # validates on the driver; no model loaded
+        pool = small_machine_stage_pool(plan.section, small)
+        ds, requests[name] = add_pool(ds, stage_actor_class(plan, ledger, progress), stage.resources, pool,
+                                      settings.ray.gpu_memory_gb, cpus, gpus, scale=scale)
+    finisher = finisher_actor_class(storage, progress, db_uri=db_uri, run_id=run_id,
+                                    stage3=settings.cascade.stage3, video=video, frames_dir=frames_dir,
+                                    rows=rows, decode=settings.decode, targets=tuple(targets))
+    # one Stage 3 actor: every frame of a video meets there (its work per frame is a few arithmetic steps)
+    ds = ds.map_batches(finisher, batch_size=None, batch_format="pyarrow", num_cpus=0,
+                        compute=ActorPoolStrategy(size=1))
+    open_or_create_table(db_uri, VIDEOS_TABLE, VIDEOS_SCHEMA)
+    open_or_create_table(db_uri, STAGE3_TABLE, STAGE3_SCHEMA)
+    open_or_create_table(db_uri, FRAMES_TABLE, frames_schema())
+    return ds, requests, video.num_cpus * scale
+
+
 @dataclass
 class VideoPipelineResult:
     frames_written: int
-    winners: list[dict[str, Any]]             # one dict per winning frame written: path, size, lineage
+    winners: list[dict[str, Any]]             # one image row per winning frame (pixels dropped): uri, lineage
     seconds: float
     actors: dict[str, ActorRequest] = field(default_factory=dict)
     faults: dict[str, Any] = field(default_factory=dict)   # the crash ledger's report
@@ -115,49 +162,22 @@ class VideoPipelineResult:
 def run_video_pipeline(videos: Sequence[FileRef], settings: Settings, *, db_uri: str, run_id: str,
                        frames_dir: str, targets: Sequence[PersonTarget] = (),
                        progress_file: str | None = None) -> VideoPipelineResult:
-    """Sample every video, run Stages 1-2 on Ray actor pools, and finish each video (Stage 3, its winners
-    written to ``frames_dir``) as soon as its frames are all scored; with ``targets``, frames whose main face
-    is one of them, spread across head-pose bins. Live progress (segments read, frames sampled, each stage's
-    frames scored and passed, winners) on the console and, with ``progress_file``, as JSON there.
+    """The video part alone (:func:`video_branch`, for benchmarks and tests; a run goes on into the image
+    analysis in the same graph: :func:`~raycurate.engine.graph.run_graph`): every video sampled, Stages 1-2,
+    each video finished and its winners written to ``frames_dir``; the winners' rows, without pixels.
     ``settings`` are taken as they are: sized once where the run started (an ``auto`` left is refused)."""
     require_sized(settings)
     start = time.perf_counter()
     cpus, gpus = start_ray(settings.ray)
-    video = settings.video
-    if not is_remote(frames_dir):
-        os.makedirs(frames_dir, exist_ok=True)
-
-    items = plan_segments(videos, video)
-    per_video = Counter(item["uri"] for item in items)
-    for item in items:
-        item["segments"] = per_video[item["uri"]]
+    items = video_items(videos, settings.video)
+    rows = row_schema(carried_fields(settings, bool(targets)))
     with crash_ledger(run_id, "videos") as (ledger, faults), \
-            live_progress(run_id, "videos", "videos", video_steps(len(items)), progress_file) as counter:
-        ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
-        storage = storage_settings(settings.storage)   # the driver's bucket settings, for the workers
-        ds = ds.map_batches(sample_videos, batch_size=1, batch_format="pyarrow", num_cpus=video.num_cpus,
-                            fn_kwargs={"video": video, "db_uri": db_uri, "run_id": run_id, "ledger": ledger,
-                                       "storage": storage, "progress": counter})
-        requests: dict[str, ActorRequest] = {}
-        small = fuse_cpu_pools(settings.ray.fuse_cpu_analyzers, cpus)
-        for name, stage_cls in STAGES.items():
-            plan = stage_cls.plan(settings, people=bool(targets))   # an actor receives its stage's plan only
-            stage = plan.build()  # validates on the driver; no model loaded
-            pool = small_machine_stage_pool(plan.section, small)
-            ds, requests[name] = add_pool(ds, stage_actor_class(plan, ledger, counter), stage.resources, pool,
-                                          settings.ray.gpu_memory_gb, cpus, gpus)
-        check_pools_fit(video.num_cpus, requests, cpus, "the video path's decode task and cascade stages")
-        finisher = finisher_actor_class(storage, counter, db_uri=db_uri, run_id=run_id,
-                                        stage3=settings.cascade.stage3, video=video, frames_dir=frames_dir,
-                                        targets=tuple(targets))
-        # one Stage 3 actor: every frame of a video meets there (its work per frame is a few arithmetic steps)
-        ds = ds.map_batches(finisher, batch_size=None, batch_format="pyarrow", num_cpus=0,
-                            compute=ActorPoolStrategy(size=1))
-
-        open_or_create_table(db_uri, VIDEOS_TABLE, VIDEOS_SCHEMA)
-        open_or_create_table(db_uri, STAGE3_TABLE, STAGE3_SCHEMA)
-        table = open_or_create_table(db_uri, FRAMES_TABLE, frames_schema())
-        winners = ds.take_all()   # small rows: path, size, lineage
-    written = stored_rows(table, run_id)
+            live_progress(run_id, "videos", [Part("videos", video_steps(len(items)), progress_file)]) as (counter, _):
+        ds, requests, task = video_branch(items, settings, db_uri=db_uri, run_id=run_id, frames_dir=frames_dir,
+                                          rows=rows, targets=targets, ledger=ledger, progress=counter, cpus=cpus,
+                                          gpus=gpus)
+        check_pools_fit(task, requests, cpus, "the video path's decode task and cascade stages")
+        winners = ds.drop_columns([f.name for f in PIXEL_FIELDS]).take_all()
+    written = stored_rows(open_or_create_table(db_uri, FRAMES_TABLE, frames_schema()), run_id)
     return VideoPipelineResult(frames_written=written, winners=winners, seconds=time.perf_counter() - start,
                                actors=requests, faults=faults)

@@ -9,12 +9,15 @@ segments are all closed and all their rows have arrived, the finisher
 1. numbers the scenes and marks the frames near a cut from the cuts of the whole video;
 2. writes each winner's JPEG: the bytes the decoder made of the full-size frame, kept through the cascade
    (the best ``KEEP_FACTOR x max_frames`` of the video by Stage 3 base score are kept; a winner outside
-   them is read by an exact seek, never by a re-read from frame 0);
+   them is read by an exact seek, never by a re-read from frame 0). The file is written once and never read
+   back: the winner's image row is made from the same bytes in memory;
 3. stores its Stage 3 rows (scores, the winners marked with their files) in the ``stage3`` table, its frame
    rows (pixels dropped) in the ``frames`` table, then, last, its row in ``videos_done``: a video is done
    once that row is stored, and a later run skips it (what a killed run stored of an unfinished video is
    forgotten and the video done again: :func:`raycurate.video.stage3.forget_unfinished_videos`);
-4. returns the winners (path, size, lineage), which join the image path.
+4. returns the winners as image rows (:func:`raycurate.rows.row_schema`: pixels at ``decode.max_side``, the
+   file's hash as id, lineage, and the columns of the ``carried`` analysers as the cascade gave them), which
+   flow on into the image analysers' pools in the same Ray Data graph as the photos.
 
 A video whose decoder died for good sends no rows and no end row: its error is in the ``videos`` table.
 """
@@ -30,11 +33,13 @@ import numpy as np
 import pyarrow as pa
 
 from ..people.targets import PersonTarget
+from ..rows import DECODE_SCHEMA, blank_row, decode_bytes
 from ..schemas import frames_schema
-from ..settings import Stage3Settings, VideoSettings, as_dict
+from ..settings import DecodeSettings, Stage3Settings, VideoSettings, as_dict
 from ..store.schema import FRAMES_TABLE, STAGE3_SCHEMA, STAGE3_TABLE, VIDEOS_DONE_SCHEMA, VIDEOS_DONE_TABLE, conform
 from ..store.table import open_or_create_table
 from .frames import frame_name, frames_at, write_frame
+from .jpeg import encode_frame
 from .scenes import near_cut, scene_of
 from .select import ensemble_parts, stage3_rows
 from .source import END_OF_SEGMENT
@@ -42,11 +47,7 @@ from .source import END_OF_SEGMENT
 KEEP_FACTOR = 2   # full-size pixels kept per video: the best KEEP_FACTOR x max_frames candidates
 DROPPED = ("pixels", "pixels_h", "pixels_w", "full_pixels", "segment_rows", "segments", "cuts", "fps",
            "video_error")
-WINNER_SCHEMA = pa.schema([
-    pa.field("video_id", pa.string()), pa.field("video_uri", pa.string()), pa.field("frame_index", pa.int64()),
-    pa.field("timestamp", pa.float64()), pa.field("scene_index", pa.int32()), pa.field("stage1_score", pa.float32()),
-    pa.field("stage2_score", pa.float32()), pa.field("stage3_score", pa.float32()), pa.field("path", pa.string()),
-    pa.field("size", pa.int64()), pa.field("read_again", pa.bool_())])
+
 
 
 @dataclass
@@ -70,7 +71,13 @@ class VideoFinisher:
     """Collects each video's scored frames and finishes it (module docstring) when the last one arrives."""
 
     def __init__(self, *, db_uri: str, run_id: str, stage3: Stage3Settings, video: VideoSettings,
-                 frames_dir: str, targets: Sequence[PersonTarget] = ()) -> None:
+                 frames_dir: str, rows: pa.Schema, decode: DecodeSettings, targets: Sequence[PersonTarget] = ()
+                 ) -> None:
+        """``rows``: the schema of the image rows it hands on (:func:`raycurate.rows.row_schema`: the columns it
+        carries from the cascade follow the decoded ones); ``decode``: their pixels' size limits."""
+        self.rows_schema = rows
+        self.decode = decode
+        self.read_again = 0   # winners read again by a seek (their pixels were not kept), all videos so far
         self.db_uri = db_uri
         self.run_id = run_id
         self.stage3 = stage3
@@ -104,7 +111,7 @@ class VideoFinisher:
         for vid in touched:
             if self._videos[vid].done():
                 winners += self._finish(vid, self._videos.pop(vid))
-        return pa.Table.from_pylist(winners, schema=WINNER_SCHEMA)
+        return pa.Table.from_pylist(winners, schema=self.rows_schema)
 
     @property
     def pending(self) -> list[str]:
@@ -170,21 +177,28 @@ class VideoFinisher:
                 print(f"[raycurate] {v.uri}: {len(missing)} winning frames could not be read again: {exc}",
                       file=sys.stderr)
         winners = []
+        carried = [name for name in self.rows_schema.names if name not in DECODE_SCHEMA.names]
         for r in scored:
             r["run_id"] = self.run_id
             if not r["selected"] or r["frame_index"] not in pixels:
                 continue
             f = by_index[r["frame_index"]]
-            out = write_frame(pixels[r["frame_index"]], self.frames_dir, frame_name(v.uri, vid, f["frame_index"]),
-                              self.video.frame_quality)
+            frame = pixels[r["frame_index"]]
+            data = frame if isinstance(frame, bytes) else encode_frame(frame, self.video.frame_quality)
+            out = None if data is None else write_frame(data, self.frames_dir,
+                                                        frame_name(v.uri, vid, f["frame_index"]),
+                                                        self.video.frame_quality)
             if out is None:
                 continue
             r["frame_path"] = out[0]
-            winners.append({"video_id": vid, "video_uri": v.uri, "frame_index": f["frame_index"],
-                            "timestamp": f["timestamp"], "scene_index": f["scene_index"],
-                            "stage1_score": f["stage1_score"], "stage2_score": f["stage2_score"],
-                            "stage3_score": r["stage3_score"], "path": out[0], "size": out[1],
-                            "read_again": r["frame_index"] in missing})
+            self.read_again += r["frame_index"] in missing
+            lineage = {"source_video_id": vid, "source_video_uri": v.uri, "frame_index": f["frame_index"],
+                       "frame_timestamp": f["timestamp"], "scene_index": f["scene_index"],
+                       "stage1_score": f["stage1_score"], "stage2_score": f["stage2_score"],
+                       "stage3_score": r["stage3_score"]}
+            row = blank_row(out[0], out[1], lineage, self.rows_schema)
+            row.update({name: f.get(name) for name in carried})
+            winners.append(decode_bytes(data, row, max_side=self.decode.max_side, max_pixels=self.decode.max_pixels))
         table = open_or_create_table(self.db_uri, STAGE3_TABLE, STAGE3_SCHEMA)
         table.add(conform(pa.Table.from_pylist(scored, schema=STAGE3_SCHEMA), table.schema))
         return winners
