@@ -54,7 +54,10 @@ def test_the_pool_plan_follows_the_setting_and_the_cluster():
     s = _settings()
     active = active_analyzers(s.analyzers, s.models)[0]
     assert pool_plan(s, 64) == ([[n] for n in active], False)   # auto: not on a large cluster
-    groups, fused = pool_plan(s, 2)
+    groups, fused = pool_plan(s, 2)   # copies: one pool of every CPU analyser (an actor per CPU)
+    assert fused and groups == [active]
+    split = _settings(("ray.fused_layout", "split"))
+    groups, fused = pool_plan(split, 2)
     assert fused and len(groups) == min(2, len(active)) and [n for g in groups for n in g] == active
     off = load_settings(overrides=[("ray.fuse_cpu_analyzers", False)])
     assert pool_plan(off, 2) == ([[n] for n in active], False)
@@ -84,15 +87,21 @@ def test_fused_and_separate_pools_store_the_same_rows(ray_session, tmp_path):
 
     files = list_media(str(IMAGES / "faces")) + list_media(str(IMAGES / "exif"))
     stored = {}
-    for fuse in (True, False):
-        settings = _settings(("ray.fuse_cpu_analyzers", fuse))
-        result = run_pipeline(files, settings, db_uri=str(tmp_path / f"db_{fuse}"), run_id="r")
+    for fuse, layout in ((True, "copies"), (True, "split"), (False, "copies")):
+        settings = _settings(("ray.fuse_cpu_analyzers", fuse), ("ray.fused_layout", layout))
+        db = str(tmp_path / f"db_{fuse}_{layout}")
+        result = run_pipeline(files, settings, db_uri=db, run_id="r")
         assert result.rows_written == len(files)
         groups = {tuple(p["pool"]) for p in result.pools.values()}
-        assert (len(groups) == 2) if fuse else all(len(g) == 1 for g in groups)
-        stored[fuse] = {r["uri"]: {k: v for k, v in r.items() if not k.endswith("_ms") and k != "analyzed_at"}
-                        for r in open_images_table(str(tmp_path / f"db_{fuse}")).to_arrow().to_pylist()}
-    assert stored[True] == stored[False]
+        if not fuse:
+            assert all(len(g) == 1 for g in groups)
+        else:
+            assert len(groups) == (1 if layout == "copies" else 2)
+            actors = {p["min_actors"] for p in result.pools.values()}
+            assert actors == ({2} if layout == "copies" else {1})   # copies: an actor per CPU, each runs them all
+        stored[(fuse, layout)] = {r["uri"]: {k: v for k, v in r.items() if not k.endswith("_ms") and k != "analyzed_at"}
+                                  for r in open_images_table(db).to_arrow().to_pylist()}
+    assert stored[(True, "copies")] == stored[(True, "split")] == stored[(False, "copies")]
 
 
 def test_fused_pools_decode_first_queue_one_batch_and_hand_on_no_pixels(monkeypatch):
@@ -106,7 +115,7 @@ def test_fused_pools_decode_first_queue_one_batch_and_hand_on_no_pixels(monkeypa
         return ds, ActorRequest(num_cpus=res.num_cpus, num_gpus=0.0, min_actors=1, max_actors=1)
 
     monkeypatch.setattr(images, "add_pool", record)
-    s = _settings()
+    s = _settings(("ray.fused_layout", "split"))
     groups, fused = images.pool_plan(s, 2)
     _, requests, pools = images.add_analyzer_pools("ds", s, groups, None, 2, 0, decode=DECODE)
     assert fused and len(calls) == len(groups) == 2

@@ -6,7 +6,7 @@ on the driver). Videos' winners join the pools as rows already decoded."""
 from __future__ import annotations
 
 from functools import partial
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import pyarrow as pa
@@ -63,7 +63,10 @@ def pool_plan(settings: Settings, cpus: float) -> tuple[list[list[str]], bool]:
         return [[name] for name in names], False
     on_cpu = [(n, getattr(settings.analyzers, n).num_cpus, getattr(settings.analyzers, n).device == "cpu")
               for n in names]
-    return fuse_plan(on_cpu, max(1, int(cpus))), True
+    # split: as many pools as CPUs, one actor each; copies: one pool per run of CPU analysers (add_analyzer_pools
+    # gives it an actor per CPU)
+    pools = max(1, int(cpus)) if settings.ray.fused_layout == "split" else 1
+    return fuse_plan(on_cpu, pools), True
 
 
 def add_analyzer_pools(ds: ray.data.Dataset, settings: Settings, groups: list[list[str]], ledger: str | None,
@@ -93,6 +96,13 @@ def add_analyzer_pools(ds: ray.data.Dataset, settings: Settings, groups: list[li
             extra = [Resources(batch_size=dec.batch_size, num_cpus=dec.num_cpus)] if first_decode else []
             pool = fused_pool(group, extra + [resources[n] for n in group],
                               [sections[n].min_actors for n in group], [sections[n].max_actors for n in group])
+            if settings.ray.fused_layout == "copies":   # an actor per CPU, shared by the runs of CPU analysers
+                runs = sum(1 for g in groups if len(g) > 1 or getattr(settings.analyzers, g[0]).device == "cpu")
+                actors = max(1, int(cpus) // max(1, runs))
+                # each actor a CPU's worth at most: together they fill the CPUs the pools are given
+                share = min(pool.resources.num_cpus, max(1, int(cpus)) / (actors * max(1, runs)))
+                pool = replace(pool, min_actors=actors, max_actors=actors,
+                               resources=replace(pool.resources, num_cpus=share))
             udf = fused_actor_class(group, sections, settings.models, ledger, last=last, decode=first_decode,
                                     progress=progress)
             res = pool.resources
