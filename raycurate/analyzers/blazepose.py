@@ -34,6 +34,7 @@ DETECT_THRESH = 0.5       # the detector's min_score_thresh
 NMS_IOU = 0.3             # weighted non-maximum suppression
 ROI_SCALE = 1.25          # region = 2 x |kp0 kp1|, scaled by this (square_long)
 PRESENCE = 0.5            # the landmark model's pose flag that counts as a body
+MAX_TILT = math.radians(45)  # a detected body tilted more than this, with its nose on a face: redone from it
 # Face-seeded regions: in units of the face box's height, from its centre, the hip centre lies 3.1 below and
 # the detector's size/rotation point 0.72 above (medians of the detector's own keypoints on tests/data).
 SEED_HIPS, SEED_TOP = 3.1, 0.72
@@ -72,6 +73,8 @@ class Body:
     visibility: np.ndarray  # 33
     score: float
     seed: str               # "detector" | "face"
+    plausible: bool = True  # see :func:`plausible`
+    rotation: float = 0.0   # of the region it was found in (radians; 0: upright)
 
 
 def ssd_anchors(side: int = DETECTOR_SIDE, strides: Sequence[int] = (8, 16, 32, 32, 32)) -> np.ndarray:
@@ -168,23 +171,46 @@ class BlazePose:
                               borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
         out = self.landmarks((crop.astype(np.float32) / 255.0)[None])
         raw = out["Identity"][0].reshape(-1, 5)[:33]
-        xy = roi.to_image(raw[:, :2] / side)
-        return Body(xy=xy, visibility=_sigmoid(raw[:, 3]), score=float(out["Identity_1"].ravel()[0]), seed=seed)
+        visibility = _sigmoid(raw[:, 3])
+        return Body(xy=roi.to_image(raw[:, :2] / side), visibility=visibility,
+                    score=float(out["Identity_1"].ravel()[0]), seed=seed,
+                    plausible=plausible(raw[:, :2] / side, visibility), rotation=roi.rotation)
 
     def bodies(self, rgb: np.ndarray, faces: Sequence[Sequence[float]] = ()) -> list[Body]:
         """The people in ``rgb``: the detector's bodies, then one per face box (pixels) that none of them
-        covers (its nose on the face). Overlapping bodies (IoU > 0.5 of their landmark boxes) keep the best."""
+        covers (its nose on the face). Overlapping bodies (IoU > 0.5 of their landmark boxes) keep the best.
+
+        Dropped: a body whose pose flag is under ``PRESENCE`` or whose landmarks are not in anatomical order
+        (:func:`plausible`); a detected body tilted more than ``MAX_TILT`` whose nose lies on a face (the face
+        detector finds upright faces: the detector misread a close-up, as on tests/data's harington_2.jpg;
+        that face seeds an upright region instead)."""
         found = [b for b in (self.landmark(rgb, roi, "detector") for _, roi in self.detect(rgb))
-                 if b.score >= PRESENCE]
+                 if b.score >= PRESENCE and b.plausible
+                 and not (abs(b.rotation) > MAX_TILT and any(_on_face(b, f) for f in faces))]
         for face in faces:
             if len(found) >= self.max_people:
                 break
             if any(_on_face(b, face) for b in found):
                 continue
             body = self.landmark(rgb, seed_from_face(face), "face")
-            if body.score >= PRESENCE and _on_face(body, face):
+            if body.score >= PRESENCE and body.plausible and _on_face(body, face):
                 found.append(body)
         return _distinct(found)[: self.max_people]
+
+
+def plausible(upright: np.ndarray, visibility: np.ndarray, visible: float = PRESENCE) -> bool:
+    """Whether the landmarks stand in anatomical order in the region's upright frame (``upright``: 33 x 2,
+    y down): each visible shoulder below the visible nose, the visible hips' middle below the visible
+    shoulders' middle. A body that breaks it is dropped: the landmark model returns such a tangle on a tight
+    close-up of a face (tests/data's harington_2.jpg), where no body is to be seen."""
+    seen = visibility >= visible
+    shoulders = [i for i in (11, 12) if seen[i]]
+    hips = [i for i in (23, 24) if seen[i]]
+    if seen[0] and any(upright[i, 1] <= upright[0, 1] for i in shoulders):
+        return False
+    if shoulders and hips and upright[hips, 1].mean() <= upright[shoulders, 1].mean():
+        return False
+    return True
 
 
 def _on_face(body: Body, face: Sequence[float], grow: float = 0.25) -> bool:
