@@ -221,7 +221,7 @@ def counts(items: Sequence[tuple[str, int]], *, title: str, width: int = 560) ->
         body.append(f'<rect class="bar" x="{label_w}" y="{y0 + 3}" width="{w:.1f}" height="{row_h - 6}" '
                     f'fill="{BAR}"><title>{escape(label)}: {n}</title></rect>')
         body.append(_text(label_w + w + 6, y0 + 14, str(n)))
-    return _svg(width, top + row_h * len(items) + 8, body, title)
+    return _svg(width, top + row_h * max(len(items), 2) + 8, body, title)   # room for the title
 
 
 __all__ = ["Bins", "Line", "Series", "Step", "bin_values", "counts", "fmt", "funnel", "histogram", "timeline",
