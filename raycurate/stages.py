@@ -4,9 +4,10 @@ Stage 1 (fast, low threshold, recall first): quality + face detection only, at
 its own detection size and threshold (``cascade.stage1.det_size``, ``det_thresh``);
 it narrows the cascade (faceless frames stop, the best per window go on).
 Stage 2 (medium threshold, quality and attribute sort): the content vector and
-NSFW always; CLIP (embedding, zero-shot attributes, aesthetic score) and DeepFace
-emotion on Stage 1's faces when their weights are present (the same
-``models.profile`` rule as the image path decides; the manifest says which ran);
+NSFW always; CLIP (embedding, zero-shot attributes, aesthetic score) when its weights
+are present, and the expression of Stage 1's faces (DeepFace where its weights are
+verified, else FER, which every install has) (the same ``models.profile`` rule as
+the image path decides; the manifest says which ran);
 the identity embedding and head pose (face_features) only when the run looks for
 named people.
 Stage 3 (high threshold, best for training): an ensemble of the stored scores,

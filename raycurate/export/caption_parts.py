@@ -5,8 +5,10 @@ The facts and their columns (the first one present wins where several are listed
 
 =============  ========================================================================================
 people         ``face_count`` (faces found; 0 or null: not said)
-shot           CLIP's ``clip_shot``; else ``pose_full_body`` of the largest person (true: full body);
-               else the largest face's height in the frame (``face_boxes``, see :data:`SHOT_BY_FACE`)
+shot           CLIP's ``clip_shot``; else ``pose_full_body`` of the largest person (true: full body); else
+               upper body where its ``pose_keypoints`` show the head, both shoulders and both hips (see
+               :func:`upper_body`); else the largest face's height in the frame (``face_boxes``,
+               see :data:`SHOT_BY_FACE`)
 angle          CLIP's ``clip_angle`` (camera angle: eye level, a high angle, a low angle)
 view           head yaw of the largest face (``face_pose``); else the detector's ``face_views``
 tilt           head pitch of the largest face (``face_pose``): looking up / down
@@ -44,6 +46,8 @@ EDGE = 0.005             # a face box within this fraction of the frame's edge i
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 _VIEWS = {"frontal": "frontal", "profile_left": "profile", "profile_right": "profile"}   # face_views
 _ORIENTATIONS = {"front": "front", "back": "back", "left": "side", "right": "side"}       # pose_orientation
+VISIBLE = 0.5                            # keypoint confidence that counts as seen (the pose analyser's default)
+UPPER_BODY_POINTS = (0, 5, 6, 11, 12)    # COCO-17: nose, left/right shoulder, left/right hip
 
 
 @dataclass(frozen=True)
@@ -103,14 +107,28 @@ def _largest_face_box(row: Mapping[str, Any]) -> Sequence[float] | None:
     return box
 
 
+def upper_body(row: Mapping[str, Any], visible: float = VISIBLE) -> bool:
+    """The largest person's ``pose_keypoints`` (COCO-17, x, y, confidence) show the nose, both shoulders and
+    both hips (confidence at least ``visible``, the pose analyser's default): the frame holds the head down to
+    the waist at least."""
+    points = _first(row.get("pose_keypoints"))
+    if points is None or len(points) != 51:
+        return False
+    conf = [points[3 * i + 2] for i in UPPER_BODY_POINTS]
+    return all(_number(c) is not None and c >= visible for c in conf)
+
+
 def shot_of(row: Mapping[str, Any]) -> str | None:
     """CLIP's shot label; else full body when the pose analyser saw the largest person's head and ankles;
-    else the size of the largest face in the frame (:data:`SHOT_BY_FACE`)."""
+    else upper body when it saw the head, shoulders and hips (:func:`upper_body`); else the size of the
+    largest face in the frame (:data:`SHOT_BY_FACE`)."""
     clip = _text(_first(row.get("clip_shot")))
     if clip is not None:
         return clip
     if _first(row.get("pose_full_body")) is True:
         return "full body"
+    if upper_body(row):
+        return "upper body"
     box = _largest_face_box(row)
     if box is None or box[3] <= box[1]:
         return None

