@@ -219,6 +219,7 @@ def _main(argv: Sequence[str] | None) -> int:
         with routed_output(_log_file(args.out), verbose=args.verbose), interruptible(_stop_ray, _hurry):
             report = curate(args.input, out_dir=args.out, settings=settings, db_uri=args.db,
                             argv=["raycurate", *argv], persons=persons, wait=args.wait)
+            _stop_own_ray()   # Ray's last lines (flushed as it stops) go to the run's log, not the terminal
     except (ModelError, ResourceError, SourceError, ReferenceError, LockHeld, DamagedDB) as exc:   # before any work
         return _fail(str(exc))
     except (Interrupted, KeyboardInterrupt) as exc:   # KeyboardInterrupt: Ctrl-C outside interruptible()
@@ -228,6 +229,13 @@ def _main(argv: Sequence[str] | None) -> int:
     if report.counts["catalogue"] == 0:
         print("no images found: the result is empty")
     return 0
+
+
+def _stop_own_ray() -> None:
+    if "ray" in sys.modules:
+        from .engine.cluster import stop_own_ray
+
+        stop_own_ray()
 
 
 def _stop_ray() -> None:
