@@ -13,7 +13,7 @@ ARGS = ["--set", "decode.batch_size=4", "--set", "decode.rows_per_write=4", "--s
         "--set", "video.enabled=false", "--set", "filter.min_faces=null", "--set", "analyzers.face.detector=opencv_haar",
         "--set", "analyzers.face.batch_size=4", "--set", "ray.num_cpus=2"]
 NOISE = ("core_worker.cc", "minimum number of concurrent actors", "streaming_executor", "Token authentication",
-         "UserWarning")
+         "UserWarning", "XNNPACK")   # XNNPACK: TFLite's notice (FER, BlazePose), which Ray forwards as it stops
 LINE = re.compile(r"^\[raycurate\] images \d+:\d\d: decoded (\d+)/(\d+)")
 
 
@@ -39,7 +39,7 @@ def test_a_run_shows_live_progress_and_keeps_rays_lines_in_its_logs(tmp_path):
     for noise in NOISE:
         assert noise not in console, f"{noise!r} on the console:\n{console}"
     log = (tmp_path / "out" / "logs" / "raycurate.log").read_text()
-    assert "core_worker.cc" in log and "Execution plan of Dataset" in log
+    assert "core_worker.cc" in log and "Execution plan of Dataset" in log and "XNNPACK" in log
     assert (tmp_path / "out" / "logs" / "progress-images.json").exists()
 
     loud = _run(inp, tmp_path / "loud", "--verbose")
