@@ -267,7 +267,9 @@ def _check_models(ctx: _Run, analyzers: Mapping[str, Any], do_video: bool) -> No
     if do_video:
         needed += [mid for cls in STAGES.values() for a in cls.build(ctx.settings).analyzers
                    for mid in a.required_models()]
+    t = time.perf_counter()
     init_ray(ctx.settings.ray)
+    ctx.timings["ray_start"] = time.perf_counter() - t
     t = time.perf_counter()
     ctx.manifest["model_check"] = ensure_models_on_nodes(needed, ctx.settings.models)
     ctx.timings["model_check"] = time.perf_counter() - t
@@ -281,7 +283,9 @@ def _size_pools(ctx: _Run) -> None:
     as they are; the manifest says why."""
     from .engine import sized_settings
 
+    t = time.perf_counter()
     ctx.settings, sizing = sized_settings(ctx.settings)
+    ctx.timings["sizing"] = time.perf_counter() - t
     if sizing:
         ctx.manifest["gpu_sizing"] = sizing
         gpu = [f"{pool.split('.')[-1]} {r['batch_size']} ({r['gpu_fraction']:g} GPU)"
