@@ -118,7 +118,8 @@ def test_kohya_layout_and_captions(exported):
         "skimage_astronaut.png": "ohwx, 1 person, close-up, looking right, smiling, suit, glasses, hat, daylight",
         "obama.jpg": "ohwx, 1 person, full body shot, frontal, facing the camera",   # no visible clothing: left out
         "biden.jpg": "ohwx, 1 person, wide shot, face partly out of frame",          # the face box alone
-        "hopper_orientation_6.jpg": "ohwx, 1 person, close-up, profile, surprised expression",
+        # its keypoints show the nose, both shoulders and both hips: an upper body shot, whatever the face's size
+        "hopper_orientation_6.jpg": "ohwx, 1 person, upper body shot, profile, surprised expression",
     }
     names = sorted(p.name for p in folder.iterdir())
     assert len(names) == 8
