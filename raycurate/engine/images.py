@@ -101,6 +101,7 @@ def add_analyzer_pools(ds: ray.data.Dataset, settings: Settings, groups: list[li
                 actors = max(1, int(cpus) // max(1, runs))
                 # each actor a CPU's worth at most: together they fill the CPUs the pools are given
                 share = min(pool.resources.num_cpus, max(1, int(cpus)) / (actors * max(1, runs)))
+                actors = max(actors, pool.min_actors)   # a member's min_actors, where larger, still holds
                 pool = replace(pool, min_actors=actors, max_actors=actors,
                                resources=replace(pool.resources, num_cpus=share))
             udf = fused_actor_class(group, sections, settings.models, ledger, last=last, decode=first_decode,
