@@ -74,11 +74,13 @@ def make_images(dest: Path, n: int, seed: int = 0) -> list[Path]:
 
 def single_process(files, settings, db_dir: str) -> int:
     """The same work in a plain loop, through the same classes the Ray stages wrap:
-    read + decode, each analyser's actor class called directly, the same LanceDB sink."""
+    read + decode, each analyser's actor class called directly, the same LanceDB sink, which stores the rows
+    ``decode.rows_per_write`` at a time as they come, without their pixels, as a run does (the loop's memory
+    does not grow with the number of images)."""
     import pyarrow as pa
 
     from raycurate.analyzers import active_analyzers
-    from raycurate.engine.actors import actor_class
+    from raycurate.engine.actors import actor_class, without_pixels
     from raycurate.engine.sink import LanceSink
     from raycurate.rows import read_and_decode
     from raycurate.schemas import images_schema
@@ -87,15 +89,20 @@ def single_process(files, settings, db_dir: str) -> int:
     stages = [actor_class(name, getattr(s.analyzers, name), s.models)()
               for name in active_analyzers(s.analyzers, s.models)[0]]
     dec = s.decode
-    blocks = []
+    sink = LanceSink(db_dir, images_schema(), "bench")
+    written, blocks, pending = 0, [], 0
     for i in range(0, len(files), dec.batch_size):
         chunk = files[i:i + dec.batch_size]
         batch = read_and_decode(pa.table({"uri": [f.uri for f in chunk], "size": [f.size for f in chunk]}),
                                 max_side=dec.max_side, max_pixels=dec.max_pixels)
         for stage in stages:
             batch = stage(batch)
-        blocks.append(batch)
-    return LanceSink(db_dir, images_schema(), "bench").write(blocks, None)
+        blocks.append(without_pixels(batch))
+        pending += batch.num_rows
+        if pending >= dec.rows_per_write:
+            written += sink.write(blocks, None)
+            blocks, pending = [], 0
+    return written + (sink.write(blocks, None) if blocks else 0)
 
 
 def workers_use_this_checkout() -> None:
