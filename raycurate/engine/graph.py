@@ -6,8 +6,8 @@
                                                                              union -> analyser pools -> LanceDB
     videos  -> decode + sample -> Stage 1 -> Stage 2 -> Stage 3 (winners) ---/
 
-- A video's winners join the analysers' pools as rows: their pixels (decoded once, from the JPEG bytes their
-  file was written from; the file is never read back), their lineage, and the columns of the analysers the
+- A video's winners join the analysers' pools as rows: their pixels (decoded in memory from the JPEG bytes their
+  file was written from, which the cascade carried; the file is never read back), their lineage, and the columns of the analysers the
   cascade ran with the image path's settings (:func:`raycurate.stages.carried_analyzers`), which those pools
   keep instead of computing again. Their id is the hash of those bytes, as the file's would be.
 - The analysers' pools start with the graph: a photo is analysed while the videos are still being decoded.
@@ -100,7 +100,7 @@ def run_graph(photos: Sequence[Mapping[str, Any]], videos: Sequence[FileRef], se
             ds = parts_ds[0] if len(parts_ds) == 1 else parts_ds[0].union(parts_ds[1])
             ds, requests, pools = add_analyzer_pools(
                 ds, settings, plan.groups, image_ledger, cpus, gpus, progress=counter, scale=scale,
-                decode={**decode_keywords(settings)} if plan.in_pool else None)
+                decode=decode_keywords(settings) if plan.in_pool else None)
             distinct = {"+".join(p["pool"]): requests[p["pool"][0]] for p in pools.values()}
             task = plan.task_cpus(settings) * scale
             check_pools_fit(task, distinct, cpus, "the image path's decode and write tasks and analysers")
