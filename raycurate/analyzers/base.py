@@ -17,6 +17,27 @@ import numpy as np
 import pyarrow as pa
 
 
+def choose_by_weights(kind: str, name: str, names: Sequence[str], *, full: str, full_id: str, fallback: str,
+                      models_dir: str | None, strict_models: bool = False) -> tuple[str, str]:
+    """The model an analyser with a fallback runs, and why (for the manifest): ``name`` when it is asked for by
+    name (one of ``names``); ``auto``: ``full`` when the weights ``full_id`` are verified here, else
+    ``fallback`` (whose weights ship in a package); under ``strict_models`` missing ``full_id`` weights raise
+    the registry's error instead."""
+    if name not in names:
+        raise ValueError(f"unknown {kind} model {name!r}; known: {', '.join(names)}")
+    if name != "auto":
+        return name, "asked for by name"
+    from .. import models
+
+    root = models.models_dir(models_dir)
+    state = models.status(models.REGISTRY[full_id], root)
+    if state == "ok":
+        return full, f"auto: {full_id} is verified"
+    if strict_models:
+        models.require(full_id, root)
+    return fallback, f"auto: {full_id} is {state} in {root}"
+
+
 def package_version(dist: str, label: str | None = None) -> str:
     """``label-<installed version of dist>``: the version string behind a model's columns."""
     from importlib.metadata import version

