@@ -76,6 +76,7 @@ class VideoFinisher:
         """``rows``: the schema of the image rows it hands on (:func:`raycurate.rows.row_schema`: the columns it
         carries from the cascade follow the decoded ones); ``decode``: their pixels' size limits."""
         self.rows_schema = rows
+        self.carried = [name for name in rows.names if name not in DECODE_SCHEMA.names]   # the cascade's columns
         self.decode = decode
         self.read_again = 0   # winners read again by a seek (their pixels were not kept), all videos so far
         self.db_uri = db_uri
@@ -177,7 +178,6 @@ class VideoFinisher:
                 print(f"[raycurate] {v.uri}: {len(missing)} winning frames could not be read again: {exc}",
                       file=sys.stderr)
         winners = []
-        carried = [name for name in self.rows_schema.names if name not in DECODE_SCHEMA.names]
         for r in scored:
             r["run_id"] = self.run_id
             if not r["selected"] or r["frame_index"] not in pixels:
@@ -197,7 +197,7 @@ class VideoFinisher:
                        "stage1_score": f["stage1_score"], "stage2_score": f["stage2_score"],
                        "stage3_score": r["stage3_score"]}
             row = blank_row(out[0], out[1], lineage, self.rows_schema)
-            row.update({name: f.get(name) for name in carried})
+            row.update({name: f.get(name) for name in self.carried})
             winners.append(decode_bytes(data, row, max_side=self.decode.max_side, max_pixels=self.decode.max_pixels))
         table = open_or_create_table(self.db_uri, STAGE3_TABLE, STAGE3_SCHEMA)
         table.add(conform(pa.Table.from_pylist(scored, schema=STAGE3_SCHEMA), table.schema))
