@@ -148,3 +148,32 @@ def test_ctrl_c_in_any_command_is_one_line_and_130(monkeypatch, capsys):
     monkeypatch.setattr("yaml.safe_dump", interrupted)
     assert main(["config"]) == 130
     assert capsys.readouterr().err.strip().splitlines() == [MESSAGE]
+
+
+def test_the_reaper_kills_what_ignores_sigterm_and_spares_a_reused_pid():
+    """A process of the local Ray that ignores the leaving driver's SIGTERM (the runtime env agent's web server
+    waits for its requests) is killed by the reaper after REAP_AFTER_S; a pid whose start time differs (reused
+    by another process) is left alone."""
+    import psutil
+
+    from raycurate.engine.cluster import _REAPER, REAP_AFTER_S
+
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
+    deaf, other = (subprocess.Popen([sys.executable, "-c", stubborn], stdout=subprocess.PIPE, text=True)
+                   for _ in range(2))
+    try:
+        assert deaf.stdout.readline().strip() == other.stdout.readline().strip() == "ready"
+        deaf.terminate()
+        started = time.time()
+        reaper = subprocess.run([sys.executable, "-c", _REAPER, str(REAP_AFTER_S),
+                                 f"{deaf.pid}:{psutil.Process(deaf.pid).create_time()}",
+                                 f"{other.pid}:{psutil.Process(other.pid).create_time() - 5}"], timeout=60)
+        assert reaper.returncode == 0
+        assert deaf.wait(timeout=5) == -signal.SIGKILL
+        assert REAP_AFTER_S - 0.5 <= time.time() - started < REAP_AFTER_S + 10
+        assert other.poll() is None   # not the process the reaper was told about
+    finally:
+        for proc in (deaf, other):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -43,8 +43,9 @@ def signal_local_ray() -> None:
     """SIGTERM, without waiting, to every process of the local Ray this driver started and to their children
     (the raylet's workers and agents: a raylet ended with its driver would leave its agents running), and to
     the Ray workers and agents left in this process group by a raylet already gone (a second Ctrl-C during the
-    shutdown: they no longer descend from this driver), for a driver about to leave at once. A cluster joined
-    (``ray.address``) is left alone: its processes are not ours."""
+    shutdown: they no longer descend from this driver), for a driver about to leave at once. Those still alive
+    :data:`REAP_AFTER_S` later are killed by a reaper that outlives the driver: nothing of the run is left
+    behind. A cluster joined (``ray.address``) is left alone: its processes are not ours."""
     import psutil   # Ray's own dependency
 
     node = getattr(ray._private.worker, "_global_node", None)
@@ -65,11 +66,44 @@ def signal_local_ray() -> None:
                 procs.append(proc)
         except (OSError, psutil.Error):
             pass
+    alive: list[str] = []
     for proc in procs:
         try:
             proc.terminate()
+            alive.append(f"{proc.pid}:{proc.create_time()}")
         except psutil.Error:
             pass
+    if alive:   # a SIGTERM may be ignored or slow (the runtime env agent's web server waits for its requests)
+        import subprocess
+        import sys
+
+        subprocess.Popen([sys.executable, "-c", _REAPER, str(REAP_AFTER_S), *dict.fromkeys(alive)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+REAP_AFTER_S = 3.0
+"""How long the local Ray's processes have to end after the driver's SIGTERM before they are killed."""
+
+# The reaper a leaving driver starts: it outlives the driver, deaf to the signals that ended it, waits up to
+# REAP_AFTER_S for the processes named (``pid:create_time``, so a reused pid is never hit), then kills the rest.
+_REAPER = """
+import signal, sys, psutil
+signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGTERM, signal.SIG_IGN)
+procs = []
+for spec in sys.argv[2:]:
+    pid, started = spec.split(":")
+    try:
+        proc = psutil.Process(int(pid))
+        if abs(proc.create_time() - float(started)) < 0.01:
+            procs.append(proc)
+    except psutil.Error:
+        pass
+for proc in psutil.wait_procs(procs, timeout=float(sys.argv[1]))[1]:
+    try:
+        proc.kill()
+    except psutil.Error:
+        pass
+"""
 
 
 def _init(settings: RaySettings) -> None:
