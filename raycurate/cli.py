@@ -113,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parser() -> argparse.ArgumentParser:
+    """The command line's parser: the documentation's command-line reference is written from it
+    (:mod:`raycurate.cli_docs`)."""
+    return _parser()
+
+
 def _ui_args(ui: argparse.ArgumentParser) -> None:
     ui.add_argument("--db", metavar="PATH", help="LanceDB the UI reads and its runs write (default: OUT/db)")
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")

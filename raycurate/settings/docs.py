@@ -1,12 +1,10 @@
-"""The README's settings tables, written from the schema (``raycurate config --keys`` prints them)."""
+"""The settings tables, written from the schema: ``raycurate config --keys`` prints them, and the documentation
+site's settings reference is generated from them at build time (docs/gen_ref.py)."""
 from __future__ import annotations
 
 from typing import Any
 
 from .schema import Key, keys, sections
-
-BEGIN = "<!-- settings:begin (written by `raycurate config --keys`; tests/test_settings.py keeps it equal) -->"
-END = "<!-- settings:end -->"
 
 
 def _value(v: Any) -> str:
@@ -27,15 +25,16 @@ def _top(path: str) -> str:
     return path.split(".", 1)[0]
 
 
-def tables(root: type) -> str:
-    """One markdown table per top-level section: key, type, default, allowed values, help."""
+def tables(root: type, level: int = 4) -> str:
+    """One markdown table per top-level section, under a heading of ``level``: key, type, default, allowed
+    values, help."""
     helps = dict(sections(root))
     by_top: dict[str, list[Key]] = {}
     for k in keys(root):
         by_top.setdefault(_top(k.path), []).append(k)
     out: list[str] = []
     for top, members in by_top.items():
-        out += [f"#### `{top}`: {helps.get(top, '')}", "",
+        out += [f"{'#' * level} `{top}`: {helps.get(top, '')}", "",
                 "| key | type | default | allowed | what it does |", "|---|---|---|---|---|"]
         for k in members:
             allowed = k.check.text if k.check is not None else ""
@@ -44,7 +43,3 @@ def tables(root: type) -> str:
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
-
-def readme_block(root: type) -> str:
-    """The README's block between the markers, markers included."""
-    return f"{BEGIN}\n{tables(root)}{END}"
