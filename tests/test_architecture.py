@@ -1,4 +1,5 @@
-"""The package's import rules (README "Architecture"): who may import what, read from the source."""
+"""The package's import rules (docs/contributing.md, docs/concepts/architecture.md): who may import what, read
+from the source."""
 import ast
 import re
 from pathlib import Path
@@ -209,7 +210,7 @@ def test_store_does_not_import_search():
         assert not bad, (_name(p), bad)
 
 
-# -- one form of the settings (README "Settings"): the mapping is read where it is made, typed settings below --
+# -- one form of the settings (docs/guides/configuration.md): the mapping is read where it is made, typed below --
 
 # the mapping is made, checked and typed here (config.py, with the schema it hands the mapping to), and cli.py
 # reads it for --set and for what a command prints

@@ -1,5 +1,5 @@
 """A two-node local Ray cluster (`ray start --head` + `ray start --address`), each node declaring one
-logical GPU: actor pools spread over both nodes and fractional GPUs pack as the README's rule says."""
+logical GPU: actor pools spread over both nodes and fractional GPUs pack as the rule in docs/concepts/engine.md says."""
 import json
 import os
 import secrets

@@ -3,7 +3,7 @@
 :class:`Settings` is the root; each section is a frozen dataclass (``settings.analyzers.face`` is a
 :class:`FaceSettings`). :mod:`raycurate.config` merges the YAML files and ``--set`` overrides into a
 mapping and checks it here; an analyser or stage receives its own typed section. ``configs/default.yaml``,
-the web UI's widgets and the README's settings tables are checked against this schema by tests.
+the web UI's widgets and the documentation's settings reference are checked against this schema by tests.
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ POOL_KEYS = frozenset({"enabled", "min_actors", "max_actors", "num_gpus"})   # t
 
 def _batch(cpu: int) -> int | str:
     return setting("auto", f"images per batch (and so the GPU fraction). auto: from the GPU's memory class on a "
-                   f"GPU (README, GPU sizing), {cpu} on the CPU", auto_or_positive(), cpu_default=cpu)
+                   f"GPU (docs/concepts/engine.md, GPU sizing), {cpu} on the CPU", auto_or_positive(), cpu_default=cpu)
 
 
 def _cpus(default: float) -> float:
@@ -37,7 +37,7 @@ class AnalyzerSettings(Section):
     min_actors: int = setting(1, "actors started up front; the pool autoscales up to max_actors", positive())
     max_actors: int | None = setting(None, "null: as many as the cluster's CPUs (or GPUs) can hold", positive())
     num_gpus: int | float | None = setting(None, "GPUs per actor; null: sized from batch_size and the model's "
-                                           "GPU memory (README)", GPUS)
+                                           "GPU memory (docs/concepts/engine.md)", GPUS)
 
 
 @dataclass(frozen=True)

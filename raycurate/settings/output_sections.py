@@ -45,8 +45,8 @@ class DedupSettings(Section):
     refine_factor: int = setting(10, "IVF_PQ / IVF_HNSW_SQ: candidates re-ranked exactly, k x this", positive())
     # how the near pairs are found (raycurate/store/dedup.py): block reads the whole column and searches it
     # exactly inside partitions (no index; every pair within the threshold, not only k per row); ann asks the
-    # vector index per row. Measured (README): 1M x 512 block 25-55 s, ann 551 s + 102 s index build; 20k rows
-    # block 4.8 s, ann (exact search below index_min_rows) 27 s.
+    # vector index per row. Measured (docs/benchmarks.md): 1M x 512 block 25-55 s, ann 551 s + 102 s index
+    # build; 20k rows block 4.8 s, ann (exact search below index_min_rows) 27 s.
     method: str = setting("auto", "auto | ann | block: block searches the whole column exactly inside partitions "
                           "(no index); auto takes it when the scope holds >= block_min_rows vectors and >= 1/20 "
                           "of the table's", Check(lambda v: v in ("auto", "ann", "block"), "auto, ann or block"))

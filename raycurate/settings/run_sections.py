@@ -18,7 +18,8 @@ class RaySettings(Section):
     num_gpus: int | float | None = setting(None, "local Ray only; null: detect", non_negative())
     gpu_memory_gb: float | str = setting("auto", "memory of one GPU (GB); sizes fractional GPUs and auto batch "
                                          "sizes. auto: read on every node when the run starts, the smallest "
-                                         "card governs (README, GPU sizing)", auto_or_positive("a positive number"))
+                                         "card governs (docs/concepts/engine.md, GPU sizing)",
+                                         auto_or_positive("a positive number"))
     object_store_memory_gb: float | None = setting(
         2.0, "local Ray only: GB of shared memory for Ray's object store, the blocks in flight between stages "
         "(every worker that touches a page of it counts it in its memory). null: Ray's default, 30% of the "
@@ -83,7 +84,8 @@ class VideoSettings(Section):
                                  "from its full-size pixels, kept through the cascade)", positive())
     batch_size: int | str = setting(
         "auto", "Frames analysed together by each stage (and so each stage's GPU fraction), unless set per stage. "
-        "auto: each stage's from the GPU's memory class (README, GPU sizing), 16 on the CPU.", auto_or_positive(),
+        "auto: each stage's from the GPU's memory class (docs/concepts/engine.md, GPU sizing), 16 on the CPU.",
+        auto_or_positive(),
         cpu_default=16)
     num_cpus: float = setting(1.0, "logical CPUs per video decode task", positive("a positive number"))
     segment_s: int | float | None = setting(120, "a longer video is split into segments of this many "
@@ -106,7 +108,7 @@ class StageSettings(Section):
     min_actors: int = setting(1, "actors started up front", positive())
     max_actors: int | None = setting(None, "null: as many as the cluster can hold", positive())
     num_gpus: int | float | None = setting(None, "GPUs per actor; null: sized from batch_size and the model's "
-                                           "GPU memory (README)", GPUS)
+                                           "GPU memory (docs/concepts/engine.md)", GPUS)
     threshold: float = setting(0.35, "score a frame needs to go on", FRACTION)
 
 

@@ -3,7 +3,7 @@
 A section is a frozen dataclass whose fields are made with :func:`setting` (a value) or
 :func:`section` (a nested section). From the classes alone this module derives the defaults
 (:func:`defaults`), checks a whole config mapping (:func:`validate`), builds the typed sections
-(:func:`typed`) and lists every key (:func:`keys`) for the README's tables and the UI.
+(:func:`typed`) and lists every key (:func:`keys`) for the settings tables (the documentation's reference) and the UI.
 No YAML here: :mod:`raycurate.config` reads files and hands mappings over.
 """
 from __future__ import annotations

@@ -4,9 +4,9 @@ Above ``index_min_rows`` rows a vector column without an ANN index gets one (cos
 default is IVF_FLAT: it keeps the full vectors, so every distance is exact and only ``nprobes`` (partitions
 searched) bounds recall; a near duplicate almost always falls in its original's partition. IVF_PQ and
 IVF_HNSW_SQ compress the vectors and add a ``refine_factor`` (exact re-ranking of k x refine candidates).
-Measured on 100k x 512-d (README): IVF_FLAT builds in ~9 s and answers ~3,200 queries/s; IVF_PQ (64
-sub-vectors) ~82 s and ~670 queries/s with refine 4. Rows added after the index are searched exactly by
-LanceDB until ``optimize`` folds them in (:func:`maintain`).
+Measured on 100k x 512-d (docs/guides/dedup-filters.md): IVF_FLAT builds in ~9 s and answers ~3,200
+queries/s; IVF_PQ (64 sub-vectors) ~82 s and ~670 queries/s with refine 4. Rows added after the index are
+searched exactly by LanceDB until ``optimize`` folds them in (:func:`maintain`).
 """
 from __future__ import annotations
 

@@ -39,8 +39,8 @@ def param(key: str) -> Param:
     return Param(key, w.label, k.help, kind, w.minimum, w.maximum, w.step)
 
 
-# video.batch_size is auto (sized from the GPUs when the run starts: README "GPU sizing"): no slider, which would
-# always send a number
+# video.batch_size is auto (sized from the GPUs when the run starts: docs/concepts/engine.md, "GPU sizing"): no
+# slider, which would always send a number
 VIDEO_PARAMS: list[Param] = [param(f"video.{k}") for k in ("sample_rate", "min_separation", "max_frames",
                                                              "scene_detection", "motion_threshold")]
 
