@@ -27,7 +27,7 @@ def _names(action: argparse.Action) -> str:
     return f"`{action.metavar or action.dest}`"
 
 
-def _notes(action: argparse.Action, groups: dict[int, list[str]]) -> str:
+def _notes(action: argparse.Action, groups: dict[int, tuple[list[str], bool]]) -> str:
     notes = []
     if action.required or (not action.option_strings and action.nargs not in ("?", "*")):
         notes.append("required")
@@ -38,16 +38,18 @@ def _notes(action: argparse.Action, groups: dict[int, list[str]]) -> str:
     if action.default not in (None, False, [], argparse.SUPPRESS) and action.nargs != 0:
         notes.append(f"default `{action.default}`")
     if id(action) in groups:
-        notes.append("not with " + ", ".join(groups[id(action)]))
+        others, required = groups[id(action)]
+        notes.append("not with " + ", ".join(others) + ("; this or one of them is required" if required else ""))
     return "; ".join(notes)
 
 
-def command(name: str, helptext: str, parser: argparse.ArgumentParser, level: int = 2) -> str:
+def command(helptext: str, parser: argparse.ArgumentParser, level: int = 2) -> str:
     """One subcommand: its help, usage and a table of every argument (help, defaults, choices, exclusions)."""
-    exclusive: dict[int, list[str]] = {}
+    exclusive: dict[int, tuple[list[str], bool]] = {}
     for group in parser._mutually_exclusive_groups:
         for a in group._group_actions:
-            exclusive[id(a)] = [o for b in group._group_actions if b is not a for o in b.option_strings[:1]]
+            others = [o for b in group._group_actions if b is not a for o in b.option_strings[:1]]
+            exclusive[id(a)] = (others, group.required)
     rows = [a for a in parser._actions if not isinstance(a, argparse._HelpAction)]
     out = [f"{'#' * level} `{parser.prog}`", "", _cell(helptext), ""]
     if parser.description:
@@ -60,4 +62,4 @@ def command(name: str, helptext: str, parser: argparse.ArgumentParser, level: in
 
 def reference(parser: argparse.ArgumentParser, level: int = 2) -> str:
     """Every subcommand of ``parser`` as markdown (:func:`command`), in the order ``--help`` lists them."""
-    return "\n".join(command(name, helptext, sub, level) for name, (helptext, sub) in subcommands(parser).items())
+    return "\n".join(command(helptext, sub, level) for helptext, sub in subcommands(parser).values())

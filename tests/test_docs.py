@@ -46,8 +46,13 @@ def test_generated_reference_pages_hold_what_the_code_declares(site):
     settings = _text(site / "reference/settings/index.html")
     assert [k.path for k in keys(Settings) if k.path not in settings] == []
     cli = _text(site / "reference/cli/index.html")
-    assert [f"raycurate {name}" for name in subcommands(parser()) if f"raycurate {name}" not in cli] == []
-    assert "--person" in cli and "--strict-models" in cli
+    commands = subcommands(parser())
+    assert [f"raycurate {name}" for name in commands if f"raycurate {name}" not in cli] == []
+    usages = " ".join(sub.format_usage() for _, sub in commands.values())
+    options = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", usages)) - {"-h"}   # --help is left out of the page
+    assert {"--person", "--strict-models", "--identity", "--max-upload-mb", "-k"} <= options
+    cells = (site / "reference/cli/index.html").read_text()   # each option opens a table cell: <td><code>--x ...
+    assert sorted(o for o in options if f"<td><code>{o}" not in cells) == []
     tables = _text(site / "reference/tables/index.html")
     assert [c for c in images_schema().names if c not in tables] == []
     models = _text(site / "reference/models/index.html")
