@@ -318,7 +318,7 @@ def _analyse(ctx: _Run, photos: Sequence[FileRef], videos: Sequence[FileRef], pe
         manifest["ray_cpu_share"] = round(res.cpu_scale, 3)
         ctx.log(f"[raycurate] the video and image pools share the cluster's CPUs: each asks "
                 f"{res.cpu_scale:.2f} of its num_cpus")
-    frames = res.winners + len(frame_files)
+    frames = res.video_frames
     if videos or pending:
         manifest["video"] = video_report(ctx.db_uri, ctx.run_id, ctx.settings, frame_files=frames,
                                          people=bool(ctx.targets))

@@ -41,8 +41,8 @@ from .videos import video_branch, video_items, video_steps
 class GraphResult:
     rows_written: int                        # images rows of this run (photos and winners)
     seconds: float
-    winners: int                             # videos' winning frames handed on to the image analysis
-    winners_read_again: int                  # of them, read by a seek (their pixels were not kept)
+    video_frames: int                        # of them, video frames: winners and the files a killed run left
+    winners_read_again: int                  # winners read by a seek (their pixels were not kept)
     actors: dict[str, ActorRequest] = field(default_factory=dict)         # image analysers' pools
     video_actors: dict[str, ActorRequest] = field(default_factory=dict)   # cascade stages' pools
     pools: dict[str, dict[str, Any]] = field(default_factory=dict)        # image pools, for the manifest
@@ -61,7 +61,7 @@ def run_graph(photos: Sequence[Mapping[str, Any]], videos: Sequence[FileRef], se
     require_sized(settings)
     start = time.perf_counter()
     if not photos and not videos:
-        return GraphResult(rows_written=0, seconds=0.0, winners=0, winners_read_again=0)
+        return GraphResult(rows_written=0, seconds=0.0, video_frames=0, winners_read_again=0)
     cpus, gpus = start_ray(settings.ray)
     files = progress_files or {}
     plan = ImagePlan.of(settings, cpus)
@@ -111,9 +111,10 @@ def run_graph(photos: Sequence[Mapping[str, Any]], videos: Sequence[FileRef], se
         scale = cpu_scale(needed, cpus)
         if scale < 1.0:   # the lazy graph is built again, every part asking its share: nothing ran yet
             ds, requests, pools, video_requests, _ = build(scale)
-        written = write_rows(ds, settings, plan, db_uri=db_uri, run_id=run_id, progress=counter, scale=scale)
-    return GraphResult(rows_written=written, seconds=time.perf_counter() - start,
-                       winners=int(counts.get("winners", 0)), winners_read_again=int(counts.get("winners_read_again", 0)),
+        written, frames = write_rows(ds, settings, plan, db_uri=db_uri, run_id=run_id, progress=counter,
+                                     scale=scale)
+    return GraphResult(rows_written=written, seconds=time.perf_counter() - start, video_frames=frames,
+                       winners_read_again=int(counts.get("winners_read_again", 0)),
                        actors=requests, video_actors=video_requests, pools=pools, faults=faults, cpu_scale=scale)
 
 

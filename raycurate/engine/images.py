@@ -168,8 +168,10 @@ def file_source(rows: pa.Table, plan: ImagePlan, settings: Settings, ledger: str
 
 
 def write_rows(ds: ray.data.Dataset, settings: Settings, plan: ImagePlan, *, db_uri: str, run_id: str,
-               progress: str | None, scale: float = 1.0) -> int:
-    """The analysed rows appended to the ``images`` table as they stream in; the rows of ``run_id`` stored."""
+               progress: str | None, scale: float = 1.0) -> tuple[int, int]:
+    """The analysed rows appended to the ``images`` table as they stream in. The rows of ``run_id`` stored, and
+    of them the video frames' (rows with lineage), both counted in the table: a batch retried after a worker
+    died is never counted twice."""
     dec = settings.decode
     schema = images_schema()
     table = open_or_create_table(db_uri, TABLE_NAME, schema)
@@ -179,7 +181,7 @@ def write_rows(ds: ray.data.Dataset, settings: Settings, plan: ImagePlan, *, db_
             sink.write([batch], None)
     else:   # each write task appends its rows (a write task asks as few CPUs as a decode task)
         ds.write_datasink(sink, ray_remote_args={"num_cpus": dec.num_cpus * scale})
-    return stored_rows(table, run_id)
+    return stored_rows(table, run_id), stored_rows(table, run_id, "source_video_id IS NOT NULL")
 
 
 def run_pipeline(files: Sequence[FileRef], settings: Settings, *, db_uri: str, run_id: str,

@@ -131,11 +131,11 @@ def sql_in(column: str, values: Iterable[str]) -> str:
     return f"{column} IN ({listed})" if listed else "false"
 
 
-def stored_rows(table: Any, run_id: str) -> int:
-    """The rows run ``run_id`` stored in ``table``, counted on its latest version: the workers and sinks
-    wrote through handles of their own, after this one was opened."""
+def stored_rows(table: Any, run_id: str, where: str | None = None) -> int:
+    """The rows run ``run_id`` stored in ``table`` (those matching ``where`` too, if given), counted on its latest
+    version: the workers and sinks wrote through handles of their own, after this one was opened."""
     table.checkout_latest()
-    return int(table.count_rows(f"run_id = {sql_str(run_id)}"))
+    return int(table.count_rows(f"run_id = {sql_str(run_id)}" + (f" AND ({where})" if where else "")))
 
 
 def resolve_db(db_uri: str) -> str:
