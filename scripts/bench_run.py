@@ -137,7 +137,20 @@ def raycurate_run(inp: Path, out: Path, args, preset: str | None) -> dict:
     said = re.search(r"^raycurate run \S+: ([0-9.]+) s", log.read_text(errors="replace"), re.M)
     return {"command": shlex.join(cmd[1:]), "wall_s": wall, "rc": rc, "run_says_s": float(said[1]) if said else None,
             "peak_rss": peak.rss, "peak_pss": peak.pss, "peak_uss": peak.uss, "cpu_s": peak.cpu_s,
-            "images_rows": count_rows(db, "images"), "frames_rows": count_rows(db, "frames")}
+            "images_rows": count_rows(db, "images"), "frames_rows": count_rows(db, "frames"),
+            "at_rss_peak": {name: dict(zip(("rss", "pss", "uss", "shm"), v)) for name, v in peak.detail.items()}}
+
+
+def memory_detail(run: dict, top: int = 14) -> None:
+    """The run's processes at its RSS peak, largest PSS first: where its memory is."""
+    rows = sorted(run["at_rss_peak"].items(), key=lambda kv: -kv[1]["pss"])
+    print(f"  {'process at the RSS peak':<52}{'RSS MB':>8}{'PSS MB':>8}{'USS MB':>8}{'shm MB':>8}")
+    for name, m in rows[:top]:
+        print(f"  {name[:52]:<52}{mb(m['rss']):>8}{mb(m['pss']):>8}{mb(m['uss']):>8}{mb(m['shm']):>8}")
+    if len(rows) > top:
+        rest = rows[top:]
+        print(f"  {f'{len(rest)} more':<52}{mb(sum(m['rss'] for _, m in rest)):>8}"
+              f"{mb(sum(m['pss'] for _, m in rest)):>8}{mb(sum(m['uss'] for _, m in rest)):>8}")
 
 
 def bench_photos(work: Path, photos: Path, n: int, args) -> dict:
@@ -199,7 +212,7 @@ def says(run: dict) -> None:
               f"Python's start, imports and the CLI before it)")
 
 
-def report(res: dict) -> None:
+def report(res: dict, detail: bool = False) -> None:
     print("\n" + "=" * 96)
     if "photos" in res:
         p = res["photos"]
@@ -211,6 +224,8 @@ def report(res: dict) -> None:
                 print(f"{title:<40}{r['wall_s']:>9.1f}{r['images_per_s']:>10.2f}{r['cpu_s']:>8.0f}"
                       f"{mb(r['peak_rss']):>13}{mb(r['peak_pss']):>8}{mb(r['peak_uss']):>8}")
         says(p["run"])
+        if detail:
+            memory_detail(p["run"])
         if "loop" in p:
             print(f"  (the loop's process: {p['loop']['loop_s']:.1f} s in the loop, model loads included, "
                   f"{p['loop']['before_loop_s']:.1f} s before it: Python, imports, settings)")
@@ -225,6 +240,8 @@ def report(res: dict) -> None:
         print(f"{'raycurate run --preset youtube':<40}{r['wall_s']:>9.1f}{r['fps']:>10.1f}{r['cpu_s']:>8.0f}"
               f"{mb(r['peak_rss']):>13}")
         says(r)
+        if detail:
+            memory_detail(r)
         print(f"  fraction of decode-only speed (decode_s / run_s): {v['fraction_of_decode_speed']:.3f}")
     if "mixed" in res:
         m = res["mixed"]
@@ -234,6 +251,8 @@ def report(res: dict) -> None:
         print(f"{'photos only + video only':<40}{m['photos_s'] + m['video_s']:>9.1f}"
               f"   ({m['photos_s']:.1f} + {m['video_s']:.1f})")
         says(m["run"])
+        if detail:
+            memory_detail(m["run"])
         print(f"  ratio mixed / (photos + video): {m['ratio_mixed_over_sum']:.2f}")
 
 
@@ -247,6 +266,8 @@ def main() -> int:
     ap.add_argument("--skip-loop", action="store_true", help="no single-process loop in (a)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="passed on to every raycurate run (and the loop), e.g. analyzers.nsfw.enabled=false")
+    ap.add_argument("--memory-detail", action="store_true",
+                    help="print each process of the runs at their RSS peak (always in the JSON)")
     ap.add_argument("--json", metavar="FILE", help="also write the numbers as JSON ('-': stdout)")
     ap.add_argument("--keep", metavar="DIR", help="make the inputs and OUTs under DIR and leave them there")
     args = ap.parse_args()
@@ -294,7 +315,7 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     end = stamp()
-    report(res)
+    report(res, args.memory_detail)
     print()
     print(f"$ {command}")
     print_stamp("start", start)
