@@ -138,11 +138,12 @@ def raycurate_run(inp: Path, out: Path, args, preset: str | None) -> dict:
     return {"command": shlex.join(cmd[1:]), "wall_s": wall, "rc": rc, "run_says_s": float(said[1]) if said else None,
             "peak_rss": peak.rss, "peak_pss": peak.pss, "peak_uss": peak.uss, "cpu_s": peak.cpu_s,
             "images_rows": count_rows(db, "images"), "frames_rows": count_rows(db, "frames"),
-            "at_rss_peak": {name: dict(zip(("rss", "pss", "uss", "shm"), v)) for name, v in peak.detail.items()}}
+            "at_rss_peak": {name: dict(zip(("rss", "pss", "uss", "shm"), v)) for name, v in peak.detail.items()},
+            "cpu_s_by_process": peak.cpu_by_name}
 
 
 def memory_detail(run: dict, top: int = 14) -> None:
-    """The run's processes at its RSS peak, largest PSS first: where its memory is."""
+    """The run's processes at its RSS peak, largest PSS first: where its memory is; then where its CPU time went."""
     rows = sorted(run["at_rss_peak"].items(), key=lambda kv: -kv[1]["pss"])
     print(f"  {'process at the RSS peak':<52}{'RSS MB':>8}{'PSS MB':>8}{'USS MB':>8}{'shm MB':>8}")
     for name, m in rows[:top]:
@@ -151,6 +152,9 @@ def memory_detail(run: dict, top: int = 14) -> None:
         rest = rows[top:]
         print(f"  {f'{len(rest)} more':<52}{mb(sum(m['rss'] for _, m in rest)):>8}"
               f"{mb(sum(m['pss'] for _, m in rest)):>8}{mb(sum(m['uss'] for _, m in rest)):>8}")
+    cpu = sorted(run["cpu_s_by_process"].items(), key=lambda kv: -kv[1])
+    print("  CPU s by process: " + ", ".join(f"{name} {s:.1f}" for name, s in cpu[:8])
+          + f", {len(cpu) - 8} more {sum(s for _, s in cpu[8:]):.1f}" * (len(cpu) > 8))
 
 
 def bench_photos(work: Path, photos: Path, n: int, args) -> dict:

@@ -48,6 +48,7 @@ class TreePeak:
         self.rss = self.pss = self.uss = 0
         self.by_name: dict[str, int] = {}
         self._cpu: dict[int, float] = {}   # each process's CPU seconds, as last seen
+        self._names: dict[int, str] = {}   # each process's label
         self.detail: dict[str, tuple[int, int, int, int]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -69,6 +70,7 @@ class TreePeak:
             p_pss = getattr(mem, "pss", mem.uss)   # PSS is Linux only
             times = p.cpu_times()
             self._cpu[p.pid] = times.user + times.system
+            self._names[p.pid] = name
             rss += mem.rss
             pss += p_pss
             uss += mem.uss
@@ -84,6 +86,11 @@ class TreePeak:
         """CPU seconds (user + system) the tree used, each process as last sampled: a measure of work that
         other load on the machine does not inflate the way it inflates wall time."""
         return sum(self._cpu.values())
+
+    @property
+    def cpu_by_name(self) -> dict[str, float]:
+        """Each process's CPU seconds, as last sampled, by its label (``pid what``)."""
+        return {self._names[pid]: cpu for pid, cpu in self._cpu.items()}
 
     def _run(self) -> None:
         while not self._stop.is_set():
