@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from raycurate.cli import main
 from raycurate.interrupts import MESSAGE
 from raycurate.lock import LOCK_FILE
@@ -128,18 +130,16 @@ def test_interruptible_in_process_and_a_sigterm_leaves_at_once(tmp_path):
     stopped = []
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     try:
-        with interruptible(stop=lambda: stopped.append(1)):
-            raise KeyboardInterrupt
-    except Interrupted as exc:
-        assert (exc.signum, exc.exit_code, stopped) == (signal.SIGINT, 130, [1])
+        with pytest.raises(Interrupted) as exc:
+            with interruptible(stop=lambda: stopped.append(1)):
+                raise KeyboardInterrupt
+        assert (exc.value.signum, exc.value.exit_code, stopped) == (signal.SIGINT, 130, [1])
     finally:
         signal.signal(signal.SIGTERM, before[0])
         signal.signal(signal.SIGINT, before[1])
-    try:
+    with pytest.raises(ValueError, match="not an interrupt"):
         with interruptible(stop=lambda: stopped.append(2)):
             raise ValueError("not an interrupt")
-    except ValueError:
-        pass
     assert stopped == [1] and (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
 
     mark = tmp_path / "hurried"

@@ -138,7 +138,11 @@ def test_wait_polls_until_the_holder_leaves_or_its_lease_ends(tmp_path):
     with hold(str(out), str(out)):
         thread = threading.Thread(target=waiter)
         thread.start()
-        time.sleep(1.0)
+        deadline = time.monotonic() + 30
+        while sum("waiting" in line for line in lines) < 2:   # the waiter found the lock held and says so
+            assert time.monotonic() < deadline, "the waiter never said it waits"
+            time.sleep(0.05)
+        time.sleep(0.5)   # a few of its polls (poll_s=0.1) while the lock is held
         assert not got and thread.is_alive()
         left = time.monotonic()
     thread.join(timeout=10)
