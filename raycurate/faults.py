@@ -23,8 +23,8 @@ itself when it processes an item whose key contains ``MATCH``; with ``once``,
 only the first time across the run (a marker file in ``RAYCURATE_TEST_KILL_DIR``).
 ``RAYCURATE_TEST_HOLD="SCOPE:MATCH;..."`` makes a worker of ``SCOPE`` that reaches an item whose key contains
 ``MATCH`` write a marker file in ``RAYCURATE_TEST_KILL_DIR`` (:func:`hold_marker`: the key and the pid, as
-JSON) and then sleep until it is killed or its parent is gone (``RAYCURATE_TEST_HOLD_S`` seconds at most, 600
-by default): a
+JSON) and then sleep until it is killed, its parent is gone or the marker is removed (then it goes on), for
+``RAYCURATE_TEST_HOLD_S`` seconds at most (600 by default): a
 test that waits for the marker knows the run is half-way, that item and its batch not analysed. Both hooks
 are announced at one point, :func:`fault_point`.
 """
@@ -154,10 +154,10 @@ def maybe_hold(scope: str, keys: Sequence[str]) -> None:
     os.replace(tmp, marker)
     parent = os.getppid()
     until = time.monotonic() + float(os.environ.get("RAYCURATE_TEST_HOLD_S", "600"))
-    while time.monotonic() < until:
+    while time.monotonic() < until and os.path.exists(marker):   # the test removes the marker: go on
         if os.getppid() != parent:   # what started this worker (Ray's raylet) is gone: so is the run
             os._exit(1)
-        time.sleep(0.5)
+        time.sleep(0.2)
 
 
 def maybe_kill(scope: str, keys: Sequence[str]) -> None:
