@@ -15,6 +15,8 @@ import pytest
 from .conftest import IMAGES, stop_group
 from .test_jobs import _free_port, agent_ports
 
+pytestmark = pytest.mark.slow   # two Ray nodes and a run on them (85 s)
+
 RAY = str(Path(sys.executable).with_name("ray"))
 
 # The driver: a run joined to the cluster, then the placement of every actor it started.

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 
 from raycurate.faults import KILL_LIMIT, CrashLedger, guarded
 
@@ -96,6 +97,7 @@ def _rows(db, table="images"):
     return lancedb.connect(str(db)).open_table(table).to_arrow().to_pylist()
 
 
+@pytest.mark.slow   # a subprocess run (19 s)
 def test_killed_actor_restarts_and_a_poison_file_becomes_an_error_row(tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()
@@ -126,6 +128,7 @@ def test_killed_actor_restarts_and_a_poison_file_becomes_an_error_row(tmp_path):
     assert manifest["counts"]["decode_errors"] == 1
 
 
+@pytest.mark.slow   # a subprocess run (28 s)
 def test_a_video_that_kills_its_decoder_twice_is_an_error_and_the_other_videos_go_on(tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()
