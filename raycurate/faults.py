@@ -21,12 +21,20 @@ Fault injection for tests: ``RAYCURATE_TEST_KILL="SCOPE:MATCH[:once];..."`` make
 worker of ``SCOPE`` (``decode``, an analyser's name, ``stage1``...) SIGKILL
 itself when it processes an item whose key contains ``MATCH``; with ``once``,
 only the first time across the run (a marker file in ``RAYCURATE_TEST_KILL_DIR``).
+``RAYCURATE_TEST_HOLD="SCOPE:MATCH;..."`` makes a worker of ``SCOPE`` that reaches an item whose key contains
+``MATCH`` write a marker file in ``RAYCURATE_TEST_KILL_DIR`` (:func:`hold_marker`: the key and the pid, as
+JSON) and then sleep until it is killed, its parent is gone or the marker is removed (then it goes on), for
+``RAYCURATE_TEST_HOLD_S`` seconds at most (600 by default): a
+test that waits for the marker knows the run is half-way, that item and its batch not analysed. Both hooks
+are announced at one point, :func:`fault_point`.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
+import time
 from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 R = TypeVar("R")
@@ -90,7 +98,7 @@ def guarded(ledger: Ledger | None, scope: str, keys: Sequence[str], process: Cal
     batch_key = f"{scope}:batch:" + hashlib.sha1("\n".join(keys).encode()).hexdigest()
     batch_deaths = ledger.begin(batch_key)
     if batch_deaths == 0:
-        maybe_kill(scope, keys)
+        fault_point(scope, keys)
         out = process(list(range(len(keys))))
         ledger.end(batch_key)
         return out
@@ -103,22 +111,59 @@ def guarded(ledger: Ledger | None, scope: str, keys: Sequence[str], process: Cal
             ledger.crashed(scope, key)
             results.append(crashed(i))
         else:
-            maybe_kill(scope, [key])
+            fault_point(scope, [key])
             results.extend(process([i]))
             ledger.end(item_key)
     ledger.end(batch_key)
     return results
 
 
+def fault_point(scope: str, keys: Sequence[str]) -> None:
+    """Where a worker of ``scope`` is about to process the items ``keys``: the test hooks of the module
+    docstring (:func:`maybe_hold`, then :func:`maybe_kill`); nothing unless their variables are set."""
+    maybe_hold(scope, keys)
+    maybe_kill(scope, keys)
+
+
+def _rules(var: str, scope: str, keys: Sequence[str]) -> list[list[str]]:
+    """The rules of ``var`` (``SCOPE:MATCH[:...];...``) of ``scope`` that one of ``keys`` matches, split."""
+    spec = os.environ.get(var)
+    if not spec:
+        return []
+    rules = [r.split(":") for r in filter(None, (r.strip() for r in spec.split(";")))]
+    return [parts for parts in rules if parts[0] == scope and any(parts[1] in k for k in keys)]
+
+
+def hold_marker(directory: str, scope: str, match: str) -> str:
+    """The file a worker holding on ``SCOPE:MATCH`` writes in ``directory`` (``RAYCURATE_TEST_KILL_DIR``)."""
+    return os.path.join(directory, "hold-" + hashlib.sha1(f"{scope}:{match}".encode()).hexdigest() + ".json")
+
+
+def maybe_hold(scope: str, keys: Sequence[str]) -> None:
+    """The hold hook described in the module docstring; does nothing unless ``RAYCURATE_TEST_HOLD`` is set."""
+    rules = _rules("RAYCURATE_TEST_HOLD", scope, keys)
+    marker_dir = os.environ.get("RAYCURATE_TEST_KILL_DIR")
+    if not rules or not marker_dir:
+        return
+    match = rules[0][1]
+    key = next(k for k in keys if match in k)
+    marker = hold_marker(marker_dir, scope, match)
+    tmp = f"{marker}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:   # written whole, then renamed: a reader never sees half of it
+        json.dump({"scope": scope, "match": match, "key": key, "pid": os.getpid()}, f)
+    os.replace(tmp, marker)
+    parent = os.getppid()
+    until = time.monotonic() + float(os.environ.get("RAYCURATE_TEST_HOLD_S", "600"))
+    while time.monotonic() < until and os.path.exists(marker):   # the test removes the marker: go on
+        if os.getppid() != parent:   # what started this worker (Ray's raylet) is gone: so is the run
+            os._exit(1)
+        time.sleep(0.2)
+
+
 def maybe_kill(scope: str, keys: Sequence[str]) -> None:
     """The test hook described in the module docstring; does nothing unless ``RAYCURATE_TEST_KILL`` is set."""
-    spec = os.environ.get("RAYCURATE_TEST_KILL")
-    if not spec:
-        return
-    for rule in filter(None, (r.strip() for r in spec.split(";"))):
-        parts = rule.split(":")
-        if parts[0] != scope or not any(parts[1] in k for k in keys):
-            continue
+    for parts in _rules("RAYCURATE_TEST_KILL", scope, keys):
+        rule = ":".join(parts)
         if len(parts) > 2 and parts[2] == "once":
             marker_dir = os.environ.get("RAYCURATE_TEST_KILL_DIR")
             if not marker_dir:

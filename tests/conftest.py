@@ -34,6 +34,31 @@ AWS_VARS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS
             "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE")
 
 
+@pytest.hookimpl(tryfirst=True)   # before -m deselects: the slow mark added here counts
+def pytest_collection_modifyitems(config, items):
+    """The tiers (scripts/test.sh, pyproject's markers): a test on the shared local Ray (``ray_session``) is
+    ``slow`` wherever it is written."""
+    for item in items:
+        if "ray_session" in getattr(item, "fixturenames", ()) and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)
+
+
+_CUDA: list[bool] = []
+
+
+def pytest_runtest_setup(item):
+    """A ``gpu`` test selected (``-m gpu``, or a ``-m`` that does not exclude it) is skipped, one clear line,
+    where no CUDA device is read."""
+    if item.get_closest_marker("gpu") is None:
+        return
+    if not _CUDA:
+        from raycurate.gpu_sizing import read_local_gpus
+
+        _CUDA.append(bool(read_local_gpus()[0]))
+    if not _CUDA[0]:
+        pytest.skip("needs a CUDA device: none read (nvml, torch)")
+
+
 @pytest.fixture(scope="session")
 def ray_session():
     """One local Ray for the whole test session (2 CPUs, like CI)."""

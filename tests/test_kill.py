@@ -11,6 +11,8 @@ from .kill_compare import Check, compare, db_counts, format_kill, kill_header
 from .kill_pile import build_pile
 from .kill_runs import clean_run, kill_once, run_command
 
+pytestmark = pytest.mark.slow   # runs killed again and again (80 s)
+
 ARGS = ["--profile", "fast-cpu", "--set", "video.max_frames=4", "--set", "decode.rows_per_write=4"]
 ROW_TABLES = ("images", "frames", "stage3", "videos", "videos_done", "files")
 

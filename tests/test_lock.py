@@ -18,7 +18,7 @@ from raycurate.cli import main
 from raycurate.lock import LOCK_FILE, LockHeld, hold
 
 from .conftest import IMAGES, OUT, REGION, stop_group
-from .test_resume import ARGS
+from .test_resume import ARGS, held, hold_env
 
 HOST = socket.gethostname()
 
@@ -138,7 +138,11 @@ def test_wait_polls_until_the_holder_leaves_or_its_lease_ends(tmp_path):
     with hold(str(out), str(out)):
         thread = threading.Thread(target=waiter)
         thread.start()
-        time.sleep(1.0)
+        deadline = time.monotonic() + 30
+        while sum("waiting" in line for line in lines) < 2:   # the waiter found the lock held and says so
+            assert time.monotonic() < deadline, "the waiter never said it waits"
+            time.sleep(0.05)
+        time.sleep(0.5)   # a few of its polls (poll_s=0.1) while the lock is held
         assert not got and thread.is_alive()
         left = time.monotonic()
     thread.join(timeout=10)
@@ -179,11 +183,15 @@ def test_a_second_run_on_a_held_out_exits_2_naming_the_first_then_waits_with_wai
     for p in sorted((IMAGES / "faces").iterdir())[:3]:
         (inp / p.name).write_bytes(p.read_bytes())
     cmd = [sys.executable, "-m", "raycurate.cli", "run", str(inp), "--out", str(out), *ARGS]
-    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # the first run is held at its first file (raycurate/faults.py) until the test lets it go: it holds the lock
+    # while the second is refused, whatever the machine's speed
+    env, _ = hold_env(inp, out / "db", tmp_path / "held", first=0)
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                             env=env)
     try:
-        deadline = time.time() + 60
-        while not (out / LOCK_FILE).exists():
-            assert first.poll() is None and time.time() < deadline, "the first run did not take the lock"
+        deadline = time.time() + 120
+        while not ((out / LOCK_FILE).exists() and held(tmp_path / "held")):
+            assert first.poll() is None and time.time() < deadline, "the first run did not take the lock and hold"
             time.sleep(0.1)
         second = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         assert first.poll() is None, "the first run ended before the second was refused"
@@ -193,7 +201,11 @@ def test_a_second_run_on_a_held_out_exits_2_naming_the_first_then_waits_with_wai
                                                         f"{first.pid} on {HOST}, started ")
         assert "wait for it, or pass --wait" in lines[0] and "Traceback" not in second.stdout
         capfd.readouterr()
+        # let the first go on 2 s after this run starts waiting for it (it takes the lock at once: no Ray yet)
+        go_on = threading.Timer(2.0, lambda: [p.unlink() for p in (tmp_path / "held").glob("hold-*.json")])
+        go_on.start()
         assert main(["run", str(inp), "--out", str(out), *ARGS, "--wait"]) == 0
+        go_on.join()
         # it waited (the line below) for the lock the first releases at its very end; the first process may
         # still be leaving (Ray's shutdown) when this one, with nothing new to analyse, is done
         assert first.wait(timeout=120) == 0

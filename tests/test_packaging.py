@@ -9,6 +9,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from .conftest import IMAGES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +30,7 @@ def test_top_level_configs_equal_the_packaged_ones():
     assert not differ, f"configs/ differs from raycurate/configs/ (the packaged source): {differ}; copy it over"
 
 
+@pytest.mark.slow   # a wheel built, installed and run (18 s)
 def test_a_wheel_installed_apart_from_the_checkout_runs(tmp_path):
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",

@@ -89,6 +89,7 @@ def _slideshow(path, photos, seconds=2, fps=10, size=(640, 480)):
     writer.release()
 
 
+@pytest.mark.slow   # a run on local Ray (16 s)
 def test_person_end_to_end_on_photos_and_a_video(tmp_path, capsys):
     from raycurate.store import STAGE3_TABLE, open_table
 

@@ -134,15 +134,24 @@ def test_export_folder(curated):
     assert [n.rsplit("/", 1)[1] for n in kept_astro["names"]] == ["astronaut_wrong_ext.txt", "skimage_astronaut.png"]
     same = rows["same_bytes_as_pillow_hopper.jpg"]
     assert same["duplicate_of"] == rows["matplotlib_grace_hopper.jpg"]["id"]
-    assert same["duplicate_distance"] == pytest.approx(0.11, abs=0.01)   # content_vector, measured
-    # the Hopper portrait 10 times (512x600, 128x128 twice under two names: one content, 7 EXIF variants): one
-    # group, the largest kept. hopper_bad_exif.jpg (its JPEG payload is corrupt: stripes) is 0.16 away, outside
-    # the 0.15 threshold
+    # pillow_hopper is a 128x128 re-encode of the 512x600 portrait (the media's README): a near duplicate by
+    # truth; its distance (0.11 measured on content_vector) is anywhere under the threshold that marked it
+    threshold = curated["manifest"]["config"]["dedup"]["columns"]["content_vector"]
+    assert same["duplicate_column"] == "content_vector" and 0 < same["duplicate_distance"] <= threshold
+    # the Hopper portrait 10 times (512x600, 128x128 twice under two names: one content, 7 EXIF variants that are
+    # the same upright picture: tests/data's README): one group, the largest kept. hopper_bad_exif.jpg is the
+    # portrait too, but its JPEG payload is corrupt (stripes): 0.16 away measured, just outside the 0.15
+    # threshold, so a decoder that draws the stripes otherwise may put it in the group
     hopper = [r for name, r in rows.items() if "hopper" in name and name != "hopper_bad_exif.jpg"]
     assert len(hopper) == 9 and len({r["duplicate_group"] for r in hopper}) == 1
-    assert rows["hopper_bad_exif.jpg"]["duplicate_group"] is None
+    group = hopper[0]["duplicate_group"]
+    assert rows["hopper_bad_exif.jpg"]["duplicate_group"] in (None, group)
     assert [r["uri"].rsplit("/", 1)[1] for r in hopper if r["duplicate_of"] is None] == ["matplotlib_grace_hopper.jpg"]
-    assert c["near_duplicates"] == 8 and all(m["duplicate_of"] is None for m in meta)
+    # the truth's near duplicates: the 8 Hopper rows beside the keeper, and the striped copy where it joined them;
+    # no other picture of the input is a near duplicate of another (distinct subjects)
+    marked = sum(r["duplicate_of"] is not None for r in rows.values())
+    assert c["near_duplicates"] == marked == 8 + (rows["hopper_bad_exif.jpg"]["duplicate_group"] == group)
+    assert all(m["duplicate_of"] is None for m in meta)
     for m in meta:
         assert m["error"] is None and m["face_count"] >= 1 and m["nsfw_score"] <= 0.5
         assert not m["quality_is_blurry"] and "content_vector" not in m

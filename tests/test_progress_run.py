@@ -6,7 +6,11 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import IMAGES, copy_into
+
+pytestmark = pytest.mark.slow   # a subprocess run (45 s)
 
 # fast on the CPU (OpenCV faces, no NSFW), small batches so that counts move several times
 ARGS = ["--set", "decode.batch_size=4", "--set", "decode.rows_per_write=4", "--set", "analyzers.nsfw.enabled=false",

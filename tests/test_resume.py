@@ -11,10 +11,13 @@ from raycurate.cli import main
 from .conftest import IMAGES
 
 N_COPIES = 4
-# Slow enough to be caught half-way (OpenCV faces with the profile cascade at 640 px), rows stored
-# four at a time so that the table grows while the run goes on.
+# Rows decoded and stored four at a time, so that the table grows while the run goes on; two CPUs whatever the
+# machine: one fused pool of two actors, fed the files in the listing's order (sorted by uri), one batch each
+# at a time. A run is stopped half-way by holding it (:func:`hold_env`), not by being slow.
 ARGS = ["--set", "decode.rows_per_write=4", "--set", "decode.batch_size=4", "--set", "analyzers.nsfw.enabled=false",
-        "--set", "video.enabled=false", "--set", "filter.min_faces=null", "--set", "analyzers.face.detector=opencv_haar"]
+        "--set", "video.enabled=false", "--set", "filter.min_faces=null", "--set", "analyzers.face.detector=opencv_haar",
+        "--set", "ray.num_cpus=2"]
+BATCH = 4   # decode.batch_size
 
 
 def _images(folder):
@@ -39,6 +42,27 @@ def _stored(db):
     return table.search().select(["uri", "run_id"]).limit(None).to_list()
 
 
+def hold_env(inp, db, markers, *, first: int) -> tuple[dict[str, str], list[str]]:
+    """The environment of a run that holds (``RAYCURATE_TEST_HOLD``, raycurate/faults.py) on every other batch
+    of the files it has still to do, from the batch at ``first`` (a multiple of :data:`BATCH`): the ``first``
+    files before it go through and are stored, the held batches are not (a worker that reaches a held file
+    sleeps until it is killed), so the run never ends and always leaves files for the next one. Each held
+    worker writes a marker in ``markers``. The environment and the held uris."""
+    todo = sorted({str(p) for p in inp.iterdir()} - {r["uri"] for r in _stored(db)})
+    held = todo[first::2 * BATCH]
+    assert held, f"{len(todo)} files left: nothing to hold"
+    markers.mkdir()
+    env = {**os.environ, "RAYCURATE_TEST_HOLD": ";".join(f"decode:{uri}" for uri in held),
+           "RAYCURATE_TEST_KILL_DIR": str(markers)}
+    env.pop("RAY_ADDRESS", None)   # its own local Ray, whose workers get this environment
+    return env, held
+
+
+def held(markers) -> list[str]:
+    """The uris the run's workers hold on now (their markers, each written whole)."""
+    return [json.loads(p.read_text())["key"] for p in markers.glob("hold-*.json")]
+
+
 def _assert_group_gone(pgid, timeout=15.0):
     """A killed driver's local Ray processes are in its process group and die with it."""
     deadline = time.time() + timeout
@@ -56,11 +80,15 @@ def test_sigkill_half_way_then_resume(tmp_path, ray_session):
     inp, out = tmp_path / "in", tmp_path / "out"
     total = _images(inp)
     cmd = [sys.executable, "-m", "raycurate.cli", "run", str(inp), "--out", str(out), *ARGS]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # held from the third batch on: the first two (8 files) are stored, the held batches never are
+    env, holds = hold_env(inp, out / "db", tmp_path / "held", first=2 * BATCH)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env=env)
     deadline = time.time() + 240
-    try:
-        while time.time() < deadline and len(_stored(out / "db")) < 8:
+    try:   # a condition, not a race: the held run cannot end, and its first 8 rows do arrive
+        while not (held(tmp_path / "held") and len(_stored(out / "db")) >= 8):
             assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.time() < deadline, f"no held worker and 8 rows after 240 s: {len(_stored(out / 'db'))} rows"
             time.sleep(0.2)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)    # the driver and the local Ray it started
@@ -68,6 +96,7 @@ def test_sigkill_half_way_then_resume(tmp_path, ray_session):
     _assert_group_gone(proc.pid)
     before = _stored(out / "db")
     assert 8 <= len(before) < total, f"not killed half-way: {len(before)} of {total} rows"
+    assert not set(holds) & {r["uri"] for r in before}, "a held file was stored"
     state = json.loads((out / ".raycurate-run.json").read_text())
     assert state["state"] == "running" and {r["run_id"] for r in before} == {state["run_id"]}
 

@@ -202,9 +202,11 @@ def test_cancel_ends_the_whole_process_group(tmp_path, monkeypatch):
     """Cancel ends the child and what it started (as Ray's helpers would be), by its process group."""
     script = tmp_path / "child.py"
     script.write_text(textwrap.dedent(f"""
-        import subprocess, sys, time
+        import os, subprocess, sys, time
         kid = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
-        open({str(tmp_path / 'pids')!r}, "w").write(f"{{kid.pid}}\\n")
+        with open({str(tmp_path / 'pids.tmp')!r}, "w") as f:
+            f.write(f"{{kid.pid}}\\n")
+        os.replace({str(tmp_path / 'pids.tmp')!r}, {str(tmp_path / 'pids')!r})   # whole, never half-written
         time.sleep(300)
     """))
     monkeypatch.setattr("raycurate.ui.runner.build_argv", lambda req: [sys.executable, str(script)])
@@ -213,7 +215,8 @@ def test_cancel_ends_the_whole_process_group(tmp_path, monkeypatch):
                      profile=None)
     run = runner.start(req)
     deadline = time.monotonic() + 30
-    while not (tmp_path / "pids").exists() and time.monotonic() < deadline:
+    while not (tmp_path / "pids").exists():   # renamed into place once written
+        assert time.monotonic() < deadline and run.status == "running", "the child wrote no pid file in 30 s"
         time.sleep(0.1)
     grandchild = int((tmp_path / "pids").read_text())
     assert run.status == "running" and runner.busy()

@@ -24,7 +24,7 @@ import pytest
 
 from .conftest import DATA, stop_group
 
-pytestmark = pytest.mark.timeout(480)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]   # a browser drives a run through the UI (70 s)
 
 # the bundled sample, whole: tests/data (40 images, 6 videos and 11 other files: licences, ground truth)
 SAMPLE = [DATA / "images", DATA / "videos", DATA / "licenses"]

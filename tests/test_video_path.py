@@ -172,6 +172,7 @@ def test_reselecting_with_other_thresholds_runs_no_model(video_run, monkeypatch)
     assert len({w["video_id"] for w in winners}) == len(winners)   # at most one per video now
 
 
+@pytest.mark.slow   # runs on local Ray (17 s)
 def test_a_killed_run_is_resumed_by_the_next_one_video_by_video(tmp_path):
     """A run killed after finishing one of its two videos (simulated: counter.mp4's done row and frames deleted,
     its Stage 3 and videos rows left behind as a killed run leaves them): the next run forgets what was left of

@@ -15,7 +15,7 @@ import pyarrow as pa
 import ray
 from ray.data import ActorPoolStrategy
 
-from ..faults import KILL_LIMIT, crash_message, maybe_kill
+from ..faults import KILL_LIMIT, crash_message, fault_point
 from ..people.targets import PersonTarget
 from ..progress import Step
 from ..heap import trim
@@ -59,7 +59,7 @@ def sample_videos(batch: pa.Table, *, video: VideoSettings, db_uri: str, run_id:
             yield _end_table(summary, uri, 0, item["segments"], item["video_id"])
             led.end(key)
             continue
-        maybe_kill("video", [uri])
+        fault_point("video", [uri])
         sampler = None
         try:
             with local_copy(uri) as path:
