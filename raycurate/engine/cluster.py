@@ -131,7 +131,9 @@ def start_ray(settings: RaySettings) -> tuple[float, float]:
     warning that they are off, unless the run is ``--verbose``); the cluster's CPUs and GPUs."""
     init_ray(settings)
     loud = verbose()
-    ray.data.DataContext.get_current().enable_progress_bars = loud
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = loud
+    ctx.target_max_block_size = int(settings.block_mb * 1024 ** 2)
     logging.getLogger("ray.data._internal.progress").setLevel(logging.INFO if loud else logging.ERROR)
     return cluster_resources()
 
