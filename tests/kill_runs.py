@@ -26,8 +26,8 @@ from .kill_compare import db_counts, duplicated_keys, format_kill
 ROOT = Path(__file__).resolve().parents[1]
 # not a run's workers: an idle worker, Ray's agents and Ray's own service actors
 NOT_WORKERS = ("ray::IDLE", "ray::DashboardAgent", "ray::RuntimeEnvAgent", "ray::ActorLocationTracker", "ray::_")
-# raycurate's bookkeeping actors (the crash ledger, the progress counter): up before the pipeline's workers
-BOOKKEEPING = ("ray::CrashLedger", "ray::StepCounts")
+# raycurate's bookkeeping actor (the crash ledgers, the progress counts): up before the pipeline's workers
+BOOKKEEPING = ("ray::RunBook",)
 
 
 def run_command(pile: str, out: str, args: Sequence[str]) -> list[str]:

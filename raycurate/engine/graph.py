@@ -30,6 +30,7 @@ from ..settings import Settings
 from ..sources import FileRef
 from ..stages import carried_fields
 from ..resources import ActorRequest
+from .bookkeeping import bookkeeping
 from .cluster import check_pools_fit, cpu_needed, cpu_scale, require_sized, start_ray
 from .images import ImagePlan, add_analyzer_pools, decode_keywords, file_source, image_steps, write_rows
 from .ledger import crash_ledger
@@ -77,11 +78,12 @@ def run_graph(photos: Sequence[Mapping[str, Any]], videos: Sequence[FileRef], se
     parts.append(Part("images", image_steps(plan.groups, total), files.get("images")))
     faults: dict[str, Any] = {}
     with ExitStack() as stack:
-        image_ledger, faults["images"] = stack.enter_context(crash_ledger(run_id, "images"))
+        book = stack.enter_context(bookkeeping(run_id, "run"))
+        image_ledger, faults["images"] = stack.enter_context(crash_ledger(book, "images"))
         video_ledger = None
         if items:
-            video_ledger, faults["video"] = stack.enter_context(crash_ledger(run_id, "videos"))
-        counter, counts = stack.enter_context(live_progress(run_id, "run", parts))
+            video_ledger, faults["video"] = stack.enter_context(crash_ledger(book, "videos"))
+        counter, counts = stack.enter_context(live_progress(book, parts))
 
         def build(scale: float) -> tuple[Any, dict[str, ActorRequest], dict[str, dict[str, Any]],
                                          dict[str, ActorRequest], list[float]]:

@@ -1,45 +1,47 @@
 """Worker deaths (:mod:`raycurate.faults`) on Ray: Ray restarts actors and retries their batches; the crash
-ledger, one actor per pipeline on the driver's node, turns a file that keeps killing workers into an error row."""
+ledger, one per part of a pipeline, kept by its bookkeeping actor (:mod:`.bookkeeping`) on the driver's node,
+turns a file that keeps killing workers into an error row."""
 from __future__ import annotations
 
 import logging
-import os
-import uuid
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Sequence
 
 import pyarrow as pa
 import ray
 
-from ..faults import CrashLedger, guarded
+from ..faults import guarded
+from .bookkeeping import PART_SEP, book_handle
 
 
 class RemoteLedger:
-    """A worker's view of the run's :class:`~raycurate.faults.CrashLedger` actor."""
+    """A worker's view of one part's :class:`~raycurate.faults.CrashLedger` in the pipeline's book."""
 
-    def __init__(self, handle: Any) -> None:
+    def __init__(self, handle: Any, part: str) -> None:
         self.handle = handle
+        self.part = part
 
     def begin(self, key: str) -> int:
-        return int(ray.get(self.handle.begin.remote(key)))
+        return int(ray.get(self.handle.begin.remote(self.part, key)))
 
     def end(self, key: str) -> None:
-        ray.get(self.handle.end.remote(key))
+        ray.get(self.handle.end.remote(self.part, key))
 
     def crashed(self, scope: str, item: str) -> None:
-        ray.get(self.handle.crashed.remote(scope, item))
+        ray.get(self.handle.crashed.remote(self.part, scope, item))
 
 
 _WORKER_LEDGERS: dict[str, RemoteLedger | None] = {}
 
 
 def worker_ledger(name: str | None) -> RemoteLedger | None:
-    """The ledger called ``name`` (looked up once per worker process); None without one."""
+    """The ledger at ``name`` (``{book}#{part}``, looked up once per worker process); None without one."""
     if not name:
         return None
     if name not in _WORKER_LEDGERS:
+        book, _, part = name.rpartition(PART_SEP)
         try:
-            _WORKER_LEDGERS[name] = RemoteLedger(ray.get_actor(name))
+            _WORKER_LEDGERS[name] = RemoteLedger(book_handle(book), part)
         except ValueError:
             logging.getLogger(__name__).warning("crash ledger %s not found: batches run unguarded", name)
             _WORKER_LEDGERS[name] = None
@@ -47,23 +49,12 @@ def worker_ledger(name: str | None) -> RemoteLedger | None:
 
 
 @contextmanager
-def crash_ledger(run_id: str, what: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """A crash ledger actor for one pipeline, pinned to the driver's node (if that node dies the run is
-    gone anyway); yields its name and a dict that holds its report once the pipeline is done."""
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    # unique per pipeline: a worker process outlives a pipeline and keeps its handle by name (worker_ledger),
-    # so a resumed run in the same process must not meet the killed ledger of its first try
-    name = f"raycurate-crash-ledger-{what}-{run_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    actor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(CrashLedger).options(
-        name=name, scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(),
-                                                                      soft=False)).remote()
+def crash_ledger(book: str, part: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The crash ledger of one part of a pipeline, kept by its book (:func:`~.bookkeeping.bookkeeping`);
+    yields its address, for the workers, and a dict that holds its report once the part is done."""
     report: dict[str, Any] = {}
-    try:
-        yield name, report
-        report.update(ray.get(actor.report.remote()))
-    finally:
-        ray.kill(actor)
+    yield f"{book}{PART_SEP}{part}", report
+    report.update(ray.get(book_handle(book).report.remote(part)))
 
 
 def guarded_columns(batch: pa.Table, fields: Sequence[pa.Field], run: Any, *, ledger: str | None, scope: str,

@@ -1,13 +1,12 @@
-"""Live progress on Ray: the workers report their counts per batch to one small counter actor per pipeline
-(a :class:`~raycurate.progress.StepCounts`, on the driver's node), the driver polls it and shows a
-:class:`~raycurate.progress.Progress` (bars on a terminal, a line every 10 s in logs) and, for the UI,
-writes it to ``OUT/logs/progress-{images,videos}.json``."""
+"""Live progress on Ray: the workers report their counts per batch to the pipeline's bookkeeping actor
+(:mod:`.bookkeeping`, on the driver's node, which holds a :class:`~raycurate.progress.StepCounts`); the driver
+polls it and shows a :class:`~raycurate.progress.Progress` (bars on a terminal, a line every 10 s in logs) and,
+for the UI, writes it to ``OUT/logs/progress-{images,videos}.json``."""
 from __future__ import annotations
 
 import logging
 import os
 import threading
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
@@ -15,20 +14,21 @@ from typing import Any, Iterator, Sequence
 import ray
 
 from ..console import console
-from ..progress import Progress, ProgressRenderer, Step, StepCounts
+from ..progress import Progress, ProgressRenderer, Step
+from .bookkeeping import book_handle
 
 POLL_S = 0.5
 _COUNTERS: dict[str, Any] = {}
 
 
 def report(name: str | None, key: str, n: int) -> None:
-    """Add ``n`` to step ``key`` of the counter called ``name`` (looked up once per process); never waits,
-    never fails a batch: progress is only shown."""
+    """Add ``n`` to step ``key`` of the counts of the book called ``name`` (looked up once per process); never
+    waits, never fails a batch: progress is only shown."""
     if not name or n <= 0:
         return
     if name not in _COUNTERS:
         try:
-            _COUNTERS[name] = ray.get_actor(name)
+            _COUNTERS[name] = book_handle(name)
         except ValueError:
             logging.getLogger(__name__).warning("progress counter %s not found: progress not reported", name)
             _COUNTERS[name] = None
@@ -94,16 +94,13 @@ class Part:
 
 
 @contextmanager
-def live_progress(run_id: str, what: str, parts: Sequence[Part]) -> Iterator[tuple[str, dict[str, int]]]:
-    """A counter actor for one pipeline and the driver's display of it while the pipeline runs (all ``parts``'
-    steps, in order); yields the counter's name, for the workers (:func:`report`), and a dict that holds the
-    final counts once the pipeline is done. Each part with a ``path`` is written there as JSON at each poll."""
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    name = f"raycurate-progress-{what}-{run_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    actor = ray.remote(num_cpus=0)(StepCounts).options(
-        name=name, scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(),
-                                                                      soft=False)).remote()
+def live_progress(book: str, parts: Sequence[Part]) -> Iterator[tuple[str, dict[str, int]]]:
+    """The driver's display of the counts kept by the pipeline's book (:func:`~.bookkeeping.bookkeeping`)
+    while the pipeline runs (all ``parts``' steps, in order); yields the name the workers report to
+    (:func:`report`), and a dict that holds the final counts once the pipeline is done. Each part with a
+    ``path`` is written there as JSON at each poll."""
+    actor = book_handle(book)
+    name = book
     files = []
     for part in parts:
         if part.path:
@@ -118,4 +115,3 @@ def live_progress(run_id: str, what: str, parts: Sequence[Part]) -> Iterator[tup
         poller.stop()
         final.update(poller.counts)
         _COUNTERS.pop(name, None)
-        ray.kill(actor)

@@ -33,6 +33,7 @@ from ..settings import Settings, VideoSettings
 from ..video.segments import local_copy, plan_segments
 from ..video.source import VideoSampler, empty_summary, end_row
 from .actors import finisher_actor_class, stage_actor_class
+from .bookkeeping import bookkeeping
 from .cluster import add_pool, check_pools_fit, require_sized, start_ray
 from .ledger import crash_ledger, worker_ledger
 from .progress import Part, live_progress, report
@@ -171,8 +172,8 @@ def run_video_pipeline(videos: Sequence[FileRef], settings: Settings, *, db_uri:
     cpus, gpus = start_ray(settings.ray)
     items = video_items(videos, settings.video)
     rows = row_schema(carried_fields(settings, bool(targets)))
-    with crash_ledger(run_id, "videos") as (ledger, faults), \
-            live_progress(run_id, "videos", [Part("videos", video_steps(len(items)), progress_file)]) as (counter, _):
+    with bookkeeping(run_id, "videos") as book, crash_ledger(book, "videos") as (ledger, faults), \
+            live_progress(book, [Part("videos", video_steps(len(items)), progress_file)]) as (counter, _):
         ds, requests, task = video_branch(items, settings, db_uri=db_uri, run_id=run_id, frames_dir=frames_dir,
                                           rows=rows, targets=targets, ledger=ledger, progress=counter, cpus=cpus,
                                           gpus=gpus)
