@@ -36,6 +36,33 @@ FRAME_ROW_SCHEMA = pa.schema([f for f in FRAME_KEY_FIELDS if f.name != "run_id"]
                              + END_FIELDS)
 
 
+def table_of(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
+    """``rows`` as a table of ``schema`` (a key a row lacks is null), as ``pa.Table.from_pylist`` would make it,
+    but each binary column (pixels, JPEG bytes) is joined into one buffer: Arrow's builder takes ~5 ms a MB
+    (1.4 s for 45 frames of 1080p), the join ~0.5."""
+    columns = []
+    for field in schema:
+        values = [r.get(field.name) for r in rows]
+        if pa.types.is_large_binary(field.type) or pa.types.is_binary(field.type):
+            columns.append(_binary_array(values, field.type))
+        else:
+            columns.append(pa.array(values, type=field.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _binary_array(values: Sequence[Any], type_: pa.DataType) -> pa.Array:
+    """Bytes-like values (None: null) as one binary array, their bytes copied once."""
+    valid = np.array([v is not None for v in values], bool)
+    sizes = [memoryview(v).nbytes if v is not None else 0 for v in values]
+    offsets = np.zeros(len(values) + 1, np.int64 if pa.types.is_large_binary(type_) else np.int32)
+    np.cumsum(sizes, out=offsets[1:])
+    data = b"".join(memoryview(v).cast("B") for v in values if v is not None)
+    nulls = len(values) - int(valid.sum())
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+    return pa.Array.from_buffers(type_, len(values), [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)],
+                                 null_count=nulls)
+
+
 def blank_row(uri: str, size: int, lineage: Mapping[str, Any] | None, schema: pa.Schema = DECODE_SCHEMA
               ) -> dict[str, Any]:
     """A row of ``schema`` for the file ``uri`` of ``size`` bytes, all else null; ``lineage`` (a video's frame)
@@ -146,7 +173,7 @@ def read_and_decode(batch: pa.Table, *, max_side: int, max_pixels: int,
         return row
 
     rows = guarded(ledger() if ledger is not None else None, "decode", uris, process, crashed)
-    decoded = pa.Table.from_pylist([{name: r.get(name) for name in schema.names} for r in rows], schema=schema)
+    decoded = table_of(rows, schema)
     return decoded if done is None else pa.concat_tables([decoded, done.select(schema.names)])
 
 

@@ -130,3 +130,22 @@ def test_a_failing_pil_plugin_is_a_decode_error(monkeypatch):
     monkeypatch.setattr(PIL.Image, "open", broken_open)
     with pytest.raises(DecodeError, match="pi_heif"):
         decode_image((IMAGES / "faces" / "pillow_hopper.jpg").read_bytes())
+
+
+def test_table_of_makes_the_table_from_pylist_makes_with_binary_columns_joined():
+    import numpy as np
+    import pyarrow as pa
+
+    from raycurate.rows import FRAME_ROW_SCHEMA, table_of
+
+    rng = np.random.default_rng(0)
+    rows = [{"video_id": "v", "frame_index": i, "pixels": rng.integers(0, 255, 300 * i, dtype=np.uint8).tobytes(),
+             "pixels_h": 10, "pixels_w": 10 * i, "full_pixels": None if i % 2 else b"\xff\xd8" * i,
+             "cuts": [1, 2] if i == 3 else None, "unknown_key": "ignored"} for i in range(6)]
+    rows.append({"video_id": "v", "frame_index": -1})   # an end row: no pixels at all
+    rows.append({"video_id": "v", "frame_index": 7, "pixels": b""})   # empty, not null
+    assert table_of(rows, FRAME_ROW_SCHEMA).equals(pa.Table.from_pylist(rows, schema=FRAME_ROW_SCHEMA))
+    small = pa.schema([pa.field("b", pa.binary())])   # 32-bit offsets; any bytes-like value
+    assert table_of([{"b": np.zeros((2, 3), np.uint8)}, {"b": memoryview(b"abc")}, {"b": bytearray(b"xy")}, {}],
+                    small).column("b").to_pylist() == [b"\0" * 6, b"abc", b"xy", None]
+    assert table_of([], FRAME_ROW_SCHEMA).num_rows == 0

@@ -20,7 +20,7 @@ from ..people.targets import PersonTarget
 from ..progress import Step
 from ..heap import trim
 from ..resources import ActorRequest, fuse_cpu_pools, small_machine_stage_pool
-from ..rows import FRAME_ROW_SCHEMA, PIXEL_FIELDS, row_schema
+from ..rows import FRAME_ROW_SCHEMA, PIXEL_FIELDS, row_schema, table_of
 from ..sources import FileRef, content_id
 from ..stages import STAGES, carried_fields
 from ..storage import is_remote
@@ -69,7 +69,7 @@ def sample_videos(batch: pa.Table, *, video: VideoSettings, db_uri: str, run_id:
                 summary = sampler.summary
                 for rows in sampler:
                     report(progress, "frames", len(rows))
-                    yield pa.Table.from_pylist(rows, schema=FRAME_ROW_SCHEMA)
+                    yield table_of(rows, FRAME_ROW_SCHEMA)
         except OSError as exc:
             summary["error"] = f"cannot read video: {exc}"
         except Exception as exc:  # a bad file is a row with an error, never a failed run

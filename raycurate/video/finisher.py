@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..people.targets import PersonTarget
-from ..rows import DECODE_SCHEMA, blank_row, decode_bytes
+from ..rows import DECODE_SCHEMA, blank_row, decode_bytes, table_of
 from ..schemas import frames_schema
 from ..settings import DecodeSettings, Stage3Settings, VideoSettings, as_dict
 from ..store.schema import FRAMES_TABLE, STAGE3_SCHEMA, STAGE3_TABLE, VIDEOS_DONE_SCHEMA, VIDEOS_DONE_TABLE, conform
@@ -112,7 +112,7 @@ class VideoFinisher:
         for vid in touched:
             if self._videos[vid].done():
                 winners += self._finish(vid, self._videos.pop(vid))
-        return pa.Table.from_pylist(winners, schema=self.rows_schema)
+        return table_of(winners, self.rows_schema)
 
     @property
     def pending(self) -> list[str]:
@@ -205,18 +205,23 @@ class VideoFinisher:
 
 
 def _full_images(batch: pa.Table) -> list[bytes | np.ndarray | None]:
-    """Each row's frame at full size: ``full_pixels`` (its JPEG bytes), else the analysis copy's pixels when
-    it is the frame's full size; None without pixels (a rejected frame, an end row)."""
+    """Each Stage 2 candidate's frame at full size: ``full_pixels`` (its JPEG bytes), else the analysis copy's
+    pixels when it is the frame's full size; None for every other row (rejected, an end row, no pixels): only
+    the candidates' bytes are taken out of the batch."""
     n = batch.num_rows
     out: list[bytes | np.ndarray | None] = [None] * n
     cols = batch.column_names
-    full = batch.column("full_pixels").to_pylist() if "full_pixels" in cols else [None] * n
-    small = batch.column("pixels").to_pylist() if "pixels" in cols else [None] * n
-    for i in range(n):
-        if full[i] is not None:
-            out[i] = full[i]
-        elif small[i] is not None:
+    if "stage2_passed" not in cols:
+        return out
+    passed = batch.column("stage2_passed").to_pylist()
+    full = batch.column("full_pixels") if "full_pixels" in cols else None
+    small = batch.column("pixels") if "pixels" in cols else None
+    for i in (i for i in range(n) if passed[i]):
+        data = full[i].as_py() if full is not None else None
+        if data is not None:
+            out[i] = data
+        elif small is not None and small[i].is_valid:
             h, w = batch.column("pixels_h")[i].as_py(), batch.column("pixels_w")[i].as_py()
             if (h, w) == (batch.column("height")[i].as_py(), batch.column("width")[i].as_py()):
-                out[i] = np.frombuffer(small[i], np.uint8).reshape(h, w, 3)
+                out[i] = np.frombuffer(small[i].as_py(), np.uint8).reshape(h, w, 3)   # a copy: the batch is let go
     return out
