@@ -3,7 +3,8 @@ cascade's stages), their rates and ETAs, and how they are shown: bars on a termi
 every 10 s elsewhere (logs, Ray jobs, the UI's run log).
 
 The engine (:mod:`raycurate.engine.progress`) feeds a :class:`Progress` from the counts the workers report
-per batch to one small counter actor (a :class:`StepCounts`); everything here is plain and testable with a
+per batch to the pipeline's small bookkeeping actor (it holds a :class:`StepCounts`:
+:mod:`raycurate.bookkeeping`); everything here is plain and testable with a
 fake clock.
 """
 from __future__ import annotations

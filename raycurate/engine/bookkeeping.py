@@ -1,7 +1,7 @@
-"""A pipeline's one bookkeeping actor (:class:`RunBook`, on the driver's node): its crash ledgers, one per part
-(:mod:`.ledger`), and its progress counts (:mod:`.progress`). One actor instead of one per ledger and one for
-the counts: every Ray actor is a process of its own (~130 MB, measured by ``scripts/bench_run.py
---memory-detail``), and a process to start."""
+"""A pipeline's one bookkeeping actor (a :class:`~raycurate.bookkeeping.RunBook`, on the driver's node): its
+crash ledgers, one per part (:mod:`.ledger`), and its progress counts (:mod:`.progress`). One actor instead of
+one per ledger and one for the counts: every Ray actor is a process of its own (~130 MB RSS, measured by
+``scripts/bench_run.py --memory-detail``), and a process to start."""
 from __future__ import annotations
 
 import os
@@ -11,40 +11,9 @@ from typing import Any, Iterator
 
 import ray
 
-from ..faults import CrashLedger
-from ..progress import StepCounts
+from ..bookkeeping import RunBook
 
 PART_SEP = "#"   # a ledger's address: "{book}#{part}"
-
-
-class RunBook:
-    """The actor's class: a :class:`~raycurate.faults.CrashLedger` per part (``images``, ``videos``), made on
-    first use, and one :class:`~raycurate.progress.StepCounts`."""
-
-    def __init__(self) -> None:
-        self.ledgers: dict[str, CrashLedger] = {}
-        self.counts = StepCounts()
-
-    def _ledger(self, part: str) -> CrashLedger:
-        return self.ledgers.setdefault(part, CrashLedger())
-
-    def begin(self, part: str, key: str) -> int:
-        return self._ledger(part).begin(key)
-
-    def end(self, part: str, key: str) -> None:
-        self._ledger(part).end(key)
-
-    def crashed(self, part: str, scope: str, item: str) -> None:
-        self._ledger(part).crashed(scope, item)
-
-    def report(self, part: str) -> dict[str, Any]:
-        return self._ledger(part).report()
-
-    def add(self, key: str, n: int) -> None:
-        self.counts.add(key, n)
-
-    def snapshot(self) -> dict[str, int]:
-        return self.counts.snapshot()
 
 
 def book_handle(name: str) -> Any:
