@@ -4,7 +4,7 @@ small actor (:mod:`raycurate.engine.bookkeeping`). This module imports nothing h
 loads only what its class needs (~130 MB RSS; the class in a module of ``raycurate.engine`` made it 230)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from .faults import CrashLedger
 from .progress import StepCounts
@@ -33,8 +33,9 @@ class RunBook:
     def report(self, part: str) -> dict[str, Any]:
         return self._ledger(part).report()
 
-    def add(self, key: str, n: int) -> None:
-        self.counts.add(key, n)
+    def add(self, counts: Mapping[str, int]) -> None:
+        for key, n in counts.items():
+            self.counts.add(key, n)
 
     def snapshot(self) -> dict[str, int]:
         return self.counts.snapshot()

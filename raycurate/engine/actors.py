@@ -16,7 +16,7 @@ from ..rows import PIXEL_FIELDS, images_of, read_and_decode
 from ..settings import AnalyzerSettings, ModelsSettings
 from ..stages import STAGES, StagePlan
 from .ledger import guarded_columns, worker_ledger
-from .progress import report
+from .progress import report, report_many
 
 
 class AnalyzerActor:
@@ -90,11 +90,14 @@ class FusedAnalyzerActor:
         self.actors = [member() for member in self.members]
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        counts: dict[str, int] = {}
         if self.decode is not None:
             batch = read_and_decode(batch, ledger=partial(worker_ledger, self.ledger), **self.decode)
-            report(self.progress, "decoded", batch.num_rows)
+            counts["decoded"] = batch.num_rows
         for actor in self.actors:
             batch = actor.run(batch)
+            counts[actor.name] = batch.num_rows
+        report_many(self.progress, counts)   # one call to the book per batch, not one per member
         if self.last:
             batch = without_pixels(batch)
         trim()
@@ -126,9 +129,9 @@ def fused_actor_class(names: list[str], sections: dict[str, AnalyzerSettings], m
                       decode: dict[str, Any] | None = None, progress: str | None = None) -> type[FusedAnalyzerActor]:
     """A :class:`FusedAnalyzerActor` running ``names`` in that order, each bound to its own typed section
     (``FusedActor(decode,quality,content,face)``); ``last``: it hands its batches on without their pixels;
-    ``decode``: it reads and decodes its batches first, with these keywords; ``progress``: the counter each
-    member reports its batches to."""
-    members = tuple(actor_class(name, sections[name], models, ledger, progress=progress) for name in names)
+    ``decode``: it reads and decodes its batches first, with these keywords; ``progress``: the counter it
+    reports each member's rows to, once per batch."""
+    members = tuple(actor_class(name, sections[name], models, ledger) for name in names)
     title = ",".join((["decode"] if decode is not None else []) + names)
     return _bound(FusedAnalyzerActor, f"FusedActor({title})", members=members, last=last, decode=decode,
                   ledger=ledger, progress=progress)

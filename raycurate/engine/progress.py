@@ -9,7 +9,7 @@ import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import ray
 
@@ -24,7 +24,13 @@ _COUNTERS: dict[str, Any] = {}
 def report(name: str | None, key: str, n: int) -> None:
     """Add ``n`` to step ``key`` of the counts of the book called ``name`` (looked up once per process); never
     waits, never fails a batch: progress is only shown."""
-    if not name or n <= 0:
+    report_many(name, {key: n})
+
+
+def report_many(name: str | None, counts: Mapping[str, int]) -> None:
+    """:func:`report` of several steps in one call to the book."""
+    counts = {k: int(n) for k, n in counts.items() if n > 0}
+    if not name or not counts:
         return
     if name not in _COUNTERS:
         try:
@@ -35,7 +41,7 @@ def report(name: str | None, key: str, n: int) -> None:
     handle = _COUNTERS[name]
     if handle is not None:
         try:
-            handle.add.remote(key, int(n))
+            handle.add.remote(counts)
         except Exception:  # a counter gone (the pipeline ended): nothing to show any more
             _COUNTERS[name] = None
 
