@@ -15,7 +15,8 @@ its own) is not tried again: it becomes a row with an error and the run goes on.
 
 This module is plain Python (no ray): :class:`CrashLedger` holds the counts
 (:mod:`raycurate.engine` keeps one per part of a pipeline in the pipeline's
-bookkeeping actor, :mod:`raycurate.bookkeeping`, on the driver's node), :func:`guarded` is the protocol a worker follows around a batch.
+bookkeeping actor, :mod:`raycurate.bookkeeping`, on the driver's node),
+:func:`guarded` is the protocol a worker follows around a batch.
 
 Fault injection for tests: ``RAYCURATE_TEST_KILL="SCOPE:MATCH[:once];..."`` makes a
 worker of ``SCOPE`` (``decode``, an analyser's name, ``stage1``...) SIGKILL

@@ -7,8 +7,9 @@ log box size, the sub-pixel centre offset, and the 5 landmarks relative to the b
 The file is exported with a fixed 10x3x32x32 input, so its input and output dimensions
 are made symbolic once when it is loaded. Images larger than ``det_size`` are scaled down to it
 (longer side), smaller ones up to at least 320 px, then padded to a multiple of 32; on a GPU, images of
-one padded size run as one batch (on the CPU one at a time: :data:`CPU_BATCH`). A face cut off at the border gets its whole box and landmarks decoded
-first and only the box clipped to the image (see ``_decode``); landmarks may lie outside the image.
+one padded size run as one batch (on the CPU one at a time: :data:`CPU_BATCH`). A face cut off at the
+border gets its whole box and landmarks decoded first and only the box clipped to the image (see
+``_decode``); landmarks may lie outside the image.
 """
 from __future__ import annotations
 

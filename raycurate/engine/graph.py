@@ -7,8 +7,8 @@
     videos  -> decode + sample -> Stage 1 -> Stage 2 -> Stage 3 (winners) ---/
 
 - A video's winners join the analysers' pools as rows: their pixels (decoded in memory from the JPEG bytes their
-  file was written from, which the cascade carried; the file is never read back), their lineage, and the columns of the analysers the
-  cascade ran with the image path's settings (:func:`raycurate.stages.carried_analyzers`), which those pools
+  file was written from, which the cascade carried; the file is never read back), their lineage, and the columns
+  of the analysers the cascade ran with the image path's settings (:func:`raycurate.stages.carried_analyzers`), which those pools
   keep instead of computing again. Their id is the hash of those bytes, as the file's would be.
 - The analysers' pools start with the graph: a photo is analysed while the videos are still being decoded.
 - Each file is written once: a winner's frame by Stage 3, every row by the sink at the end of the graph.
