@@ -104,7 +104,7 @@ def test_fused_and_separate_pools_store_the_same_rows(ray_session, tmp_path):
     assert stored[(True, "copies")] == stored[(True, "split")] == stored[(False, "copies")]
 
 
-def test_fused_pools_decode_first_queue_one_batch_of_pixels_and_hand_on_no_pixels(monkeypatch):
+def test_fused_pools_decode_first_queue_one_batch_and_hand_on_no_pixels(monkeypatch):
     from raycurate.engine import images
     from raycurate.resources import ActorRequest
 
@@ -121,8 +121,7 @@ def test_fused_pools_decode_first_queue_one_batch_of_pixels_and_hand_on_no_pixel
     assert fused and len(calls) == len(groups) == 2
     (first, first_res, first_queue), (last, _, last_queue) = calls
     assert first.decode == DECODE and not first.last and last.decode is None and last.last
-    # one actor per pool: one batch of pixels queued at it; the first pool's batches are file references
-    assert first_queue is None and last_queue == 1
+    assert first_queue == last_queue == 1   # one actor per pool: one batch queued at it
     # the first pool asks for decode's CPUs too; its batch is its smallest member's
     assert first_res.num_cpus == pytest.approx(s.decode.num_cpus + sum(getattr(s.analyzers, n).num_cpus
                                                                      for n in groups[0]))

@@ -108,11 +108,12 @@ def add_analyzer_pools(ds: ray.data.Dataset, settings: Settings, groups: list[li
                                     progress=progress)
             res = pool.resources
         # a fused pool's actor is alone in it: one batch queued at a time, so fewer blocks and their pixels
-        # wait in the object store (mapped by the actors that wrote or read them); the first pool's batches are
-        # file references (it decodes them itself): Ray Data's default queue, so that its actors never wait
-        # for their next batch (1,000 photos on 2 CPUs: 100 s -> 90 s, the actors busy 89% of the time, not 78%)
+        # wait in the object store (mapped by the actors that wrote or read them). Not two, even for the first
+        # pool, whose batches are only file references: it made 1,000 photos 10% faster (100 s -> 90 s), but a
+        # batch's rows then reached the driver only once the actor's next batch was done too (a run stopped
+        # half-way lost them; tests/test_interrupt.py)
         ds, req = add_pool(ds, udf, res, pool, settings.ray.gpu_memory_gb, cpus, gpus,
-                           tasks_in_flight=None if own or first_decode else 1, scale=scale)
+                           tasks_in_flight=None if own else 1, scale=scale)
         for name in group:
             requests[name] = req
             pools[name] = {"num_cpus": req.num_cpus, "num_gpus": req.num_gpus, "min_actors": req.min_actors,
