@@ -25,9 +25,10 @@ class RaySettings(Section):
         "(every worker that touches a page of it counts it in its memory). null: Ray's default, 30% of the "
         "machine's memory", positive("a positive number"))
     block_mb: float = setting(
-        16.0, "largest block (MB) Ray Data hands from one stage to the next. Ray's default, 128, packs ~80 "
+        16.0, "largest block (MB) Ray Data hands from one stage to the next. Ray's default, 128, packs ~66 "
         "sampled frames in a block: a stage then waits for its object-store budget to hold a whole block and "
-        "falls behind (measured: Stage 1 idle while photos ran, scripts/bench_run.py)", positive("a positive number"))
+        "falls behind (measured: Stage 1 idle while photos ran, scripts/bench_run.py)",
+        positive("a positive number"))
     fuse_cpu_analyzers: bool | str = setting(
         "auto", "image path: consecutive CPU analysers share actor pools, as many pools as the cluster has CPUs, "
         "the first decoding its own files, and the driver stores the rows (a process per pool instead of one per "
