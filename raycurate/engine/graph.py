@@ -8,8 +8,8 @@
 
 - A video's winners join the analysers' pools as rows: their pixels (decoded in memory from the JPEG bytes their
   file was written from, which the cascade carried; the file is never read back), their lineage, and the columns
-  of the analysers the cascade ran with the image path's settings (:func:`raycurate.stages.carried_analyzers`), which those pools
-  keep instead of computing again. Their id is the hash of those bytes, as the file's would be.
+  of the analysers the cascade ran with the image path's settings (:func:`raycurate.stages.carried_analyzers`),
+  which those pools keep instead of computing again. Their id is the hash of those bytes, as the file's would be.
 - The analysers' pools start with the graph: a photo is analysed while the videos are still being decoded.
 - Each file is written once: a winner's frame by Stage 3, every row by the sink at the end of the graph.
 - Memory is bounded by Ray Data's backpressure (each operator's queue; the decode tasks read at the pace the

@@ -105,19 +105,18 @@ def live_progress(book: str, parts: Sequence[Part]) -> Iterator[tuple[str, dict[
     while the pipeline runs (all ``parts``' steps, in order); yields the name the workers report to
     (:func:`report`), and a dict that holds the final counts once the pipeline is done. Each part with a
     ``path`` is written there as JSON at each poll."""
-    actor = book_handle(book)
-    name = book
     files = []
     for part in parts:
         if part.path:
             os.makedirs(os.path.dirname(part.path), exist_ok=True)
             files.append((Progress(part.title, part.steps), part.path))
-    poller = _Poller(actor, Progress(" + ".join(p.title for p in parts), [s for p in parts for s in p.steps]), files)
+    whole = Progress(" + ".join(p.title for p in parts), [s for p in parts for s in p.steps])
+    poller = _Poller(book_handle(book), whole, files)
     poller.start()
     final: dict[str, int] = {}
     try:
-        yield name, final
+        yield book, final
     finally:
         poller.stop()
         final.update(poller.counts)
-        _COUNTERS.pop(name, None)
+        _COUNTERS.pop(book, None)
